@@ -1,0 +1,29 @@
+# stillmake: THE TRACE stills as a reproducible build.
+# drafts -> review -> selected -> edits -> finals, one job per shot per pass.
+
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+
+
+rule all:
+    input:
+        default_targets,
+    default_target: True
+
+
+include: "rules/draft.smk"
+include: "rules/review.smk"
+include: "rules/select.smk"
+include: "rules/edit.smk"
+include: "rules/final.smk"

@@ -1,0 +1,127 @@
+# Loads prompts and selections once; input functions and shot lists for every rule.
+# A shot's request reaches its jobs as params, never through a shared file's mtime,
+# so editing one shot rebuilds that shot alone.
+
+from snakemake.exceptions import WorkflowError
+from stillmake.errors import StillmakeError
+from stillmake.jobs import run_stage
+from stillmake.workflow import load_build
+
+
+try:
+    BUILD = load_build(config, dryrun=workflow.dryrun)
+except StillmakeError as exc:
+    raise WorkflowError(str(exc)) from None
+
+SHOTS = BUILD.shots
+DRAFT_K = list(range(1, BUILD.draft_n + 1))
+
+
+wildcard_constraints:
+    shot="|".join(SHOTS) if SHOTS else "NO_SHOTS",
+    step=r"\d+",
+
+
+# -- per-shot input functions -------------------------------------------------
+
+
+def drafts_of(wildcards):
+    return expand("runs/drafts/{shot}/draft_{k}.png", shot=wildcards.shot, k=DRAFT_K)
+
+
+def draft_request(wildcards):
+    return BUILD.draft_request(wildcards.shot).to_dict()
+
+
+def job_context(pass_):
+    return lambda wildcards: BUILD.context(wildcards.shot, pass_)
+
+
+def review_context(wildcards):
+    return BUILD.review_context(wildcards.shot)
+
+
+def select_spec(wildcards):
+    return BUILD.select_spec(wildcards.shot)
+
+
+def _step(wildcards):
+    step = int(wildcards.step)
+    if not 1 <= step <= BUILD.edit_count(wildcards.shot):
+        raise WorkflowError(
+            f"shot {wildcards.shot} declares {BUILD.edit_count(wildcards.shot)} edit step(s) "
+            f"in {config['selections']}; there is no step {step}"
+        )
+    return step
+
+
+def edit_inputs(wildcards):
+    return BUILD.edit_inputs(wildcards.shot, _step(wildcards))
+
+
+def edit_request(wildcards):
+    return BUILD.edit_request(wildcards.shot, _step(wildcards)).to_dict()
+
+
+def edit_step_spec(wildcards):
+    return BUILD.edit_step_spec(wildcards.shot, _step(wildcards))
+
+
+def final_inputs(wildcards):
+    return BUILD.final_inputs(wildcards.shot)
+
+
+def final_request(wildcards):
+    return BUILD.final_request(wildcards.shot).to_dict()
+
+
+def final_spec(wildcards):
+    return BUILD.final_spec(wildcards.shot)
+
+
+# -- targets -------------------------------------------------------------------
+
+
+def review_targets(shots=None):
+    return expand("runs/review/{shot}.{ext}", shot=shots or SHOTS, ext=["png", "json"])
+
+
+def selected_targets(shots=None):
+    shots = BUILD.picked_shots if shots is None else shots
+    return expand("runs/selected/{shot}.png", shot=shots)
+
+
+def edit_targets(shots=None):
+    shots = BUILD.picked_shots if shots is None else shots
+    return [
+        f"runs/edits/{shot}/step_{j}.png"
+        for shot in shots
+        for j in range(1, BUILD.edit_count(shot) + 1)
+    ]
+
+
+def final_targets(shots):
+    return expand("runs/final/{shot}.png", shot=shots)
+
+
+def require_locked(shots, target):
+    """Fail at DAG time, before any paid call, naming every shot that is not locked."""
+    unknown = [s for s in shots if s not in SHOTS]
+    if unknown:
+        raise WorkflowError(f"target '{target}' names shots not in the prompts file: {', '.join(unknown)}")
+    unlocked = BUILD.unlocked(shots)
+    if unlocked:
+        raise WorkflowError(
+            f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}. "
+            f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
+            f"or build `critical` / the default target."
+        )
+    return final_targets(shots) + ["runs/final/manifest.csv"]
+
+
+def default_targets(wildcards):
+    """Everything buildable now: each shot as far as its selection allows."""
+    targets = review_targets() + selected_targets() + edit_targets()
+    if BUILD.locked_shots:
+        targets += final_targets(BUILD.locked_shots) + ["runs/final/manifest.csv"]
+    return targets

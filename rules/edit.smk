@@ -1,0 +1,24 @@
+# Pass 3: consistency edits. One change per step; step j edits step j-1 (step 1: selected).
+
+
+rule edit_step:
+    input:
+        unpack(edit_inputs),
+    output:
+        image="runs/edits/{shot}/step_{step}.png",
+        sidecar="runs/edits/{shot}/step_{step}.json",
+    params:
+        request=edit_request,
+        step=edit_step_spec,
+        context=job_context("edit"),
+    log:
+        "runs/logs/edit/{shot}_step_{step}.log",
+    resources:
+        api=1,
+    run:
+        run_stage("edit", input, output, params, log, config, wildcards)
+
+
+rule edits:
+    input:
+        edit_targets(),

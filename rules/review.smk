@@ -1,0 +1,20 @@
+# Contact sheet + quality metrics per shot, from that shot's drafts only.
+
+
+rule review_sheet:
+    input:
+        drafts=drafts_of,
+    output:
+        sheet="runs/review/{shot}.png",
+        json="runs/review/{shot}.json",
+    params:
+        context=review_context,
+    log:
+        "runs/logs/review/{shot}.log",
+    run:
+        run_stage("review", input, output, params, log, config, wildcards)
+
+
+rule review:
+    input:
+        review_targets(),

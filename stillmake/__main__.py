@@ -1,0 +1,3 @@
+from stillmake.cli import cli
+
+cli()

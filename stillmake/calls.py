@@ -1,0 +1,113 @@
+"""The one path every image request takes: cache -> budget -> rate limit -> backend.
+
+A request already paid for is answered from the cache; a paid response is in
+the cache before anything else is written, so a crash after it loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from stillmake.backends.base import BackendError
+from stillmake.cache import Cache
+from stillmake.errors import StillmakeError
+from stillmake.ledger import PAID, Ledger
+from stillmake.models import get_model
+from stillmake.ratelimit import RateLimiter
+from stillmake.requests import ImageRequest
+from stillmake.retry import RetryPolicy, call_with_retries
+
+log = logging.getLogger("stillmake")
+HIGH_QUALITIES = ("high", "auto", "xhigh", "max")
+
+
+class GuardrailError(StillmakeError):
+    """A request the playbook forbids (high quality before a shortlist)."""
+
+
+@dataclass
+class Obtained:
+    images: list[bytes]
+    record: dict  # the cached response record: usage, cost_usd, latency_s, attempts, created
+    cached: bool
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def request_price(request: ImageRequest) -> float:
+    """What the request costs if paid (preview renders are free)."""
+    if request.backend.startswith("preview"):
+        return 0.0
+    return round(get_model(request.model).price(request.quality, request.size) * request.n, 6)
+
+
+def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dict,
+           images: list[bytes] | None = None, mask: bytes | None = None,
+           shortlisted: bool = False, logger=log) -> Obtained:
+    if request.quality in HIGH_QUALITIES and not shortlisted:
+        raise GuardrailError(
+            f"{shot} {pass_}: refused a quality '{request.quality}' request for a shot with no "
+            f"pick — the playbook allows high quality only after a shortlist "
+            f"(stillmake pick {shot} K)")
+    fingerprint = request.fingerprint()
+    cache = Cache(settings.cache_dir)
+    ledger = Ledger(settings.ledger_path, settings.budget_usd)
+    line = {
+        "time": now_iso(), "shot": shot, "pass": pass_, "endpoint": request.endpoint,
+        "model": request.model, "size": request.size, "quality": request.quality,
+        "n": request.n, "backend": request.backend, "fingerprint": fingerprint,
+    }
+    if cache.has(fingerprint):
+        cached_images, record = cache.load(fingerprint)
+        ledger.append({**line, "outcome": "cache_hit", "cost_usd": 0.0,
+                       "usage": record.get("usage"), "latency_s": 0.0, "attempts": 0})
+        logger.info("%s %s: cache hit %s (paid %s, $0.00 now)", shot, pass_, fingerprint,
+                    record.get("created"))
+        return Obtained(cached_images, record, cached=True)
+
+    price = request_price(request)
+    backend = settings.make_backend()
+    policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
+    limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
+
+    def call():
+        if request.endpoint == "generate":
+            return backend.generate(request, label)
+        return backend.edit(request, images or [], mask, label)
+
+    def on_retry(attempt, wait, exc):
+        logger.warning("%s %s: attempt %d failed (%s); retrying in %.1fs",
+                       shot, pass_, attempt, exc, wait)
+
+    with ledger.reserve(price, f"{shot} {pass_} ({request.n}× {request.model} "
+                               f"{request.quality} {request.size})") as settle:
+        waited = limiter.acquire(request.n) if price else 0.0
+        start = time.monotonic()
+        try:
+            response, attempts, history = call_with_retries(call, policy, on_retry=on_retry)
+        except BackendError as exc:
+            settle({**line, "outcome": _failure_outcome(exc), "cost_usd": 0.0, "usage": None,
+                    "latency_s": round(time.monotonic() - start, 3),
+                    "attempts": getattr(exc, "attempts", 1),
+                    "retries": getattr(exc, "history", []), "error": str(exc)[:500]})
+            raise
+        latency = round(time.monotonic() - start, 3)
+        record = {"created": now_iso(), "usage": response.usage, "cost_usd": price,
+                  "latency_s": latency, "attempts": attempts, "backend": request.backend,
+                  "meta": response.meta, "request": request.to_dict()}
+        cache.store(fingerprint, response.images, record)
+        settle({**line, "outcome": PAID, "cost_usd": price, "usage": response.usage,
+                "latency_s": latency, "attempts": attempts, "retries": history,
+                "rate_wait_s": round(waited, 3)})
+    logger.info("%s %s: %d image(s) from %s in %.2fs, $%.3f", shot, pass_,
+                len(response.images), request.backend, latency, price)
+    return Obtained(response.images, record, cached=False)
+
+
+def _failure_outcome(exc: BackendError) -> str:
+    return "moderation_blocked" if exc.code == "moderation_blocked" else "failed"

@@ -1,0 +1,43 @@
+"""`stillmake`: the art director's and pipeline engineer's commands.
+
+Thin by design: each command parses arguments and calls the library.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from stillmake.commands import check as _check
+from stillmake.commands import plan as _plan
+from stillmake.commands import selection as _selection
+from stillmake.commands import status as _status
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--directory", "-d", type=click.Path(file_okay=False, exists=True),
+              default=".", show_default=True,
+              help="Workflow directory (where config.yaml and runs/ live).")
+@click.pass_context
+def cli(ctx, directory):
+    """Reproducible builds of AI film stills.
+
+    \b
+    The build itself is `snakemake` (run it in the workflow directory):
+      snakemake            build everything buildable now
+      snakemake -n         the plan of jobs (what would run, and why)
+      snakemake review     drafts + contact sheets for every shot
+    These commands inspect and steer it:
+      stillmake plan       the plan of spend: paid requests and USD, before any call
+      stillmake status     per shot: stage reached, pick, edits, lock, flags, spend
+      stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
+      stillmake check F..  quality metrics and flags for any image
+    """
+    ctx.ensure_object(dict)
+    os.chdir(directory)
+
+
+for command in (_plan.plan, _status.status, _status.validate, _selection.pick, _selection.lock,
+                _selection.unlock, _check.check):
+    cli.add_command(command)

@@ -1,0 +1,1 @@
+"""Click commands of the `stillmake` CLI, one module per concern."""

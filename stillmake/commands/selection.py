@@ -1,0 +1,99 @@
+"""pick / lock / unlock: edit selections.yaml by round trip (comments survive)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from stillmake.commands.common import config_option, load_specs, user_errors
+from stillmake.errors import StillmakeError
+from stillmake.picks import drafts_fingerprint
+from stillmake.provenance import read_sidecar
+from stillmake.selections import set_lock, set_pick
+
+
+def current_drafts(specs, shot: str) -> str:
+    paths = [Path(f"runs/drafts/{shot}/draft_{k}.png") for k in range(1, specs.draft_n + 1)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise StillmakeError(f"shot {shot} has no drafts yet ({missing[0]} is missing): "
+                             f"run `snakemake review` and look at runs/review/{shot}.png")
+    return drafts_fingerprint([read_sidecar(p)["image_sha256"] for p in paths])
+
+
+def parse_reject(value: str) -> tuple[int, str]:
+    k, sep, reason = value.partition(":")
+    if not sep or not k.strip().isdigit() or not reason.strip():
+        raise click.BadParameter(f"'{value}' is not K:reason (e.g. 3:clipped highlights)",
+                                 param_hint="--reject")
+    return int(k), reason.strip()
+
+
+def check_shots(specs, shots):
+    unknown = [s for s in shots if s not in specs.shots]
+    if unknown:
+        raise click.BadParameter(f"unknown shot(s) {', '.join(unknown)}; the prompts file has "
+                                 f"{', '.join(specs.shots)}", param_hint="SHOT")
+
+
+@click.command("pick")
+@click.argument("shot")
+@click.argument("k", type=int)
+@click.option("--reject", "-r", multiple=True, metavar="K:REASON",
+              help="Record why a draft was rejected (repeatable): -r '1:identity drift'.")
+@config_option
+@user_errors
+def pick(shot, k, reject, overrides):
+    """Choose draft K of SHOT, bound to the drafts you are looking at.
+
+    \b
+    Look at runs/review/SHOT.png first. The pick records the fingerprint of
+    the drafts' pixels; if the drafts change later (prompt edit, reroll,
+    another model or backend) the select step stops and asks you to re-pick.
+    Example:  stillmake pick s3 2 -r '1:identity drift' -r '3:clipped highlights'
+    """
+    specs = load_specs(overrides)
+    check_shots(specs, [shot])
+    if not 1 <= k <= specs.draft_n:
+        raise click.BadParameter(f"{k} is outside 1..{specs.draft_n} (draft.n)", param_hint="K")
+    rejects = dict(parse_reject(r) for r in reject)
+    bad = [kk for kk in rejects if not 1 <= kk <= specs.draft_n or kk == k]
+    if bad:
+        raise click.BadParameter(f"cannot reject draft {bad[0]} (outside 1..{specs.draft_n} "
+                                 "or the pick itself)", param_hint="--reject")
+    fp = current_drafts(specs, shot)
+    set_pick(specs.selections_path, shot, k, fp, rejects)
+    load_specs(overrides)  # the file we wrote must still validate
+    click.echo(f"{shot}: picked draft {k} of drafts {fp}"
+               + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else ""))
+    click.echo(f"next: `snakemake` builds runs/selected/{shot}.png and its edits; "
+               f"`stillmake lock {shot}` makes it a finalist")
+
+
+@click.command("lock")
+@click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
+@config_option
+@user_errors
+def lock(shots, overrides):
+    """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
+    specs = load_specs(overrides)
+    check_shots(specs, shots)
+    unpicked = [s for s in shots if not specs.picked(s)]
+    if unpicked:
+        raise StillmakeError(f"cannot lock {', '.join(unpicked)}: no pick yet "
+                             f"(stillmake pick SHOT K)")
+    set_lock(specs.selections_path, list(shots), True)
+    click.echo(f"locked {', '.join(shots)}; `stillmake plan finals` shows what the finals cost")
+
+
+@click.command("unlock")
+@click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
+@config_option
+@user_errors
+def unlock(shots, overrides):
+    """Take shots off the finalist list (their finals are no longer built)."""
+    specs = load_specs(overrides)
+    check_shots(specs, shots)
+    set_lock(specs.selections_path, list(shots), False)
+    click.echo(f"unlocked {', '.join(shots)}")

@@ -1,0 +1,38 @@
+"""Errors a user can act on: each names the file, shot and key at fault."""
+
+from __future__ import annotations
+
+
+class StillmakeError(Exception):
+    """Base for every error stillmake reports to a user (no traceback needed)."""
+
+
+class InputError(StillmakeError):
+    """Bad input in a file the user edits (prompts, selections, config, masks)."""
+
+    def __init__(self, message: str, *, file=None, shot=None, key=None):
+        self.file = str(file) if file is not None else None
+        self.shot = shot
+        self.key = key
+        self.detail = message
+        where = []
+        if self.file:
+            where.append(self.file)
+        if shot is not None:
+            where.append(f"shot {shot}")
+        if key is not None:
+            where.append(f"key '{key}'")
+        prefix = ": ".join([", ".join(where)]) + ": " if where else ""
+        super().__init__(prefix + message)
+
+
+class ModelError(StillmakeError):
+    """A model, size, quality or fidelity the model table does not allow."""
+
+
+class BudgetExceeded(StillmakeError):
+    """A paid request would take the ledger past `budget_usd`."""
+
+
+class StalePick(StillmakeError):
+    """A pick was made on drafts that have since changed."""

@@ -1,0 +1,92 @@
+"""Bridge from a Snakemake rule's `run:` block to a stage function of the library.
+
+Jobs run as threads inside the snakemake process (the workflow profile sets
+`force-use-threads`), so a job costs no interpreter start-up and no re-import
+of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from stillmake.errors import StillmakeError
+from stillmake.settings import Settings
+
+STAGES = ("draft", "review", "select", "edit", "final", "manifest")
+_console_lock = threading.Lock()
+
+
+@dataclass
+class Job:
+    stage: str
+    shot: str | None
+    settings: Settings
+    config: dict
+    params: dict
+    input: dict
+    output: dict
+    log_path: Path | None
+    logger: logging.Logger = field(default=None)
+
+
+def _named(io) -> dict:
+    """Snakemake's Namedlist -> {name: path or [paths]} (plus positional list as '_')."""
+    named = {name: getattr(io, name) for name in io.keys()} if hasattr(io, "keys") else {}
+    out = {k: (list(v) if not isinstance(v, str) else v) for k, v in named.items()}
+    out["_"] = list(io)
+    return out
+
+
+def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.Logger:
+    name = f"stillmake.job.{stage}.{shot}.{threading.get_ident()}"
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    for h in list(logger.handlers):
+        logger.removeHandler(h)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_path, mode="w", encoding="utf-8")
+        fh.setFormatter(fmt)
+        logger.addHandler(fh)
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.INFO)
+    console.setFormatter(logging.Formatter("[stillmake] %(message)s"))
+    logger.addHandler(console)
+    return logger
+
+
+def run_stage(stage: str, input, output, params, log, config, wildcards=None) -> None:
+    """Entry point of every rule: `run: run_stage("draft", input, output, params, log, config, wildcards)`."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage}")
+    shot = getattr(wildcards, "shot", None) if wildcards is not None else None
+    log_path = Path(log[0]) if log else None
+    logger = _job_logger(stage, shot, log_path)
+    job = Job(
+        stage=stage,
+        shot=shot,
+        settings=Settings.from_config(config),
+        config=config,
+        params=dict(params.items()) if hasattr(params, "items") else dict(params),
+        input=_named(input),
+        output=_named(output),
+        log_path=log_path,
+        logger=logger,
+    )
+    module = importlib.import_module(f"stillmake.stages.{stage}")
+    try:
+        module.run(job)
+    except StillmakeError as exc:
+        logger.error("%s failed: %s", f"{shot} {stage}" if shot else stage, exc)
+        raise
+    finally:
+        for h in list(logger.handlers):
+            h.close()
+            logger.removeHandler(h)

@@ -1,0 +1,184 @@
+"""The plan of spend: which requests a build would pay for, before any call.
+
+Snakemake decides which jobs run (`snakemake --summary` says so per output
+file); this module decides what each of those jobs would send, by following
+the chain draft -> selected -> edit steps -> final through the cache. A request
+whose inputs are not known yet counts as paid: the plan never under-promises.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+
+from stillmake.cache import Cache
+from stillmake.calls import request_price
+from stillmake.errors import StillmakeError
+from stillmake.files import sha256_bytes
+from stillmake.masks import load_mask, region_mask
+from stillmake.picks import drafts_fingerprint
+from stillmake.provenance import raw_image, read_sidecar
+from stillmake.requests import parse_size
+
+API_RULES = ("draft", "edit_step", "final")
+PENDING = ("update pending", "missing")
+
+
+@dataclass
+class PlannedRequest:
+    shot: str
+    pass_: str
+    endpoint: str
+    model: str
+    n: int
+    size: str
+    quality: str
+    price_usd: float
+    fingerprint: str | None
+    cached: bool
+    note: str = ""
+
+    @property
+    def paid(self) -> bool:
+        return not self.cached and self.note != "blocked"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["pass"] = d.pop("pass_")
+        d["paid"] = self.paid
+        return d
+
+
+def pending_outputs(targets=(), overrides=(), snakemake=None) -> set[str]:
+    """Output files Snakemake would (re)build for these targets."""
+    cmd = snakemake or [sys.executable, "-m", "snakemake"]
+    cmd = [*cmd, "--summary", "--quiet", "all", *targets]
+    if overrides:
+        cmd += ["--config", *overrides]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
+        raise StillmakeError("snakemake could not plan this target:\n" + "\n".join(tail))
+    pending = set()
+    reader = csv.reader(io.StringIO(proc.stdout), delimiter="\t")
+    for row in reader:
+        if len(row) >= 6 and row[0] != "output_file" and row[-1].strip() in PENDING:
+            pending.add(row[0].strip())
+    return pending
+
+
+class Planner:
+    def __init__(self, specs):
+        self.specs = specs
+        self.cache = Cache(specs.settings.cache_dir)
+        self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
+
+    def plan(self, pending: set[str]) -> list[PlannedRequest]:
+        out = []
+        for shot in self.specs.shots:
+            out += self._shot(shot, pending)
+        return out
+
+    # -- per shot, in dependency order ----------------------------------------
+    def _shot(self, shot: str, pending: set[str]) -> list[PlannedRequest]:
+        specs = self.specs
+        planned = []
+        draft_paths = [f"runs/drafts/{shot}/draft_{k}.png" for k in range(1, specs.draft_n + 1)]
+        request = specs.draft_request(shot)
+        if draft_paths[0] in pending:
+            item, shas = self._lookup(shot, "draft", request)
+            planned.append(item)
+        else:
+            shas = [self._existing(p) for p in draft_paths]
+        for path, sha in zip(draft_paths, shas or [None] * len(draft_paths)):
+            self._images[path] = sha
+        sel = specs.selections[shot]
+        if sel.pick is None:
+            return planned
+        selected = f"runs/selected/{shot}.png"
+        if selected in pending:
+            known = all(shas or [None])
+            if sel.drafts and known and drafts_fingerprint(shas) != sel.drafts:
+                return planned + self._blocked(shot, pending, "stale pick")
+            self._images[selected] = self._images[draft_paths[sel.pick - 1]]
+        else:
+            self._images[selected] = self._existing(selected)
+        for j in range(1, specs.edit_count(shot) + 1):
+            path = f"runs/edits/{shot}/step_{j}.png"
+            if path in pending:
+                request = self._with_inputs(specs.edit_request(shot, j), specs.edit_inputs(shot, j),
+                                            specs.edit_step_spec(shot, j), shot)
+                item, shas = self._lookup(shot, f"edit{j}", request)
+                if specs.edit_step_spec(shot, j)["protect_unmasked"]:
+                    shas = None  # composited after the call: not predictable from the cache
+                planned.append(item)
+                self._images[path] = shas[0] if shas else None
+            else:
+                self._images[path] = self._existing(path)
+        final = f"runs/final/{shot}.png"
+        if final in pending:
+            request = specs.final_request(shot)
+            if request.endpoint == "edit":
+                request = self._with_inputs(request, specs.final_inputs(shot), None, shot)
+            planned.append(self._lookup(shot, "final", request)[0])
+        return planned
+
+    def _blocked(self, shot, pending, why) -> list[PlannedRequest]:
+        """Downstream of a stale pick nothing runs: list it, priced, but not as spend."""
+        items = []
+        for j in range(1, self.specs.edit_count(shot) + 1):
+            if f"runs/edits/{shot}/step_{j}.png" in pending:
+                items.append(self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j), "blocked"))
+        if f"runs/final/{shot}.png" in pending:
+            items.append(self._unknown(shot, "final", self.specs.final_request(shot), "blocked"))
+        return items
+
+    # -- helpers ----------------------------------------------------------------
+    def _with_inputs(self, request, inputs: dict, step: dict | None, shot: str):
+        source = self._images.get(inputs.get("source") or inputs.get("candidate"))
+        if source is None:
+            return None
+        shas = [source] + [sha256_bytes(raw_image(r)) for r in inputs.get("refs", [])]
+        mask = None
+        if step and (step.get("region") or step.get("mask")):
+            size = parse_size(self.specs.draft_size(shot))
+            png = region_mask(step["region"], size) if step.get("region") else load_mask(step["mask"], size)
+            mask = sha256_bytes(png)
+        return request.with_inputs(shas, mask=mask)
+
+    def _lookup(self, shot, pass_, request):
+        if request is None:  # inputs are built by this same run: unknown until then
+            return self._unknown(shot, pass_, None, "inputs not built yet"), None
+        fp = request.fingerprint()
+        cached = self.cache.has(fp)
+        shas = None
+        if cached:
+            _, record = self.cache.load(fp)
+            shas = record["sha256"]
+        item = PlannedRequest(shot, pass_, request.endpoint, request.model, request.n, request.size,
+                              request.quality, request_price(request), fp, cached)
+        return item, shas
+
+    def _unknown(self, shot, pass_, request, note) -> PlannedRequest:
+        specs = self.specs
+        if request is None:
+            request = (specs.final_request(shot) if pass_ == "final"
+                       else specs.edit_request(shot, int(pass_[4:])))
+        return PlannedRequest(shot, pass_, request.endpoint, request.model, request.n,
+                              request.size, request.quality, request_price(request), None,
+                              False, note)
+
+    @staticmethod
+    def _existing(path) -> str | None:
+        try:
+            return read_sidecar(path)["image_sha256"]
+        except (FileNotFoundError, KeyError, ValueError):
+            return None
+
+
+def total(planned: list[PlannedRequest]) -> float:
+    return round(sum(p.price_usd for p in planned if p.paid), 6)
+

@@ -1,0 +1,50 @@
+"""Images-per-minute limiter shared by every job on the machine (file + lock)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from stillmake.files import locked
+
+WINDOW_S = 60.0
+
+
+class RateLimiter:
+    def __init__(self, path, images_per_minute: int | None):
+        self.path = Path(path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.limit = images_per_minute
+
+    def acquire(self, images: int, *, clock=time.time, sleep=time.sleep) -> float:
+        """Block until `images` more fit in the last minute; returns seconds waited."""
+        if not self.limit:
+            return 0.0
+        waited = 0.0
+        while True:
+            with locked(self.lock_path):
+                now = clock()
+                window = [e for e in self._read() if now - e[0] < WINDOW_S]
+                used = sum(n for _, n in window)
+                if not window or used + images <= self.limit:
+                    window.append((now, images))
+                    self.path.write_text(json.dumps(window), encoding="utf-8")
+                    return waited
+                # wait until enough of the oldest entries leave the window
+                need = used + images - self.limit
+                freed, wake = 0, now
+                for t, n in sorted(window):
+                    freed += n
+                    wake = t + WINDOW_S
+                    if freed >= need:
+                        break
+            pause = max(0.05, wake - now)
+            sleep(pause)
+            waited += pause
+
+    def _read(self) -> list:
+        try:
+            return [tuple(e) for e in json.loads(self.path.read_text(encoding="utf-8"))]
+        except (FileNotFoundError, ValueError):
+            return []

@@ -1,0 +1,62 @@
+"""ImageRequest: the one description of an Images API call.
+
+Everything that changes the pixels a call returns is a field here, so the
+fingerprint of a request is the cache key and the identity of what was paid for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, replace
+
+FINGERPRINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ImageRequest:
+    endpoint: str  # "generate" | "edit"
+    model: str
+    prompt: str  # the composed prompt: exactly what is sent
+    n: int
+    size: str
+    quality: str
+    output_format: str = "png"
+    input_fidelity: str | None = None
+    moderation: str = "auto"
+    reroll: int = 0
+    backend: str = "preview"  # backend identity, e.g. "preview" or "openai@https://api.openai.com/v1"
+    inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256 of input images, source first
+    mask: str | None = None  # sha256 of the mask PNG sent
+
+    def fingerprint(self) -> str:
+        """Stable digest of everything that determines the result."""
+        body = json.dumps(
+            {"v": FINGERPRINT_VERSION, **asdict(self)}, sort_keys=True, ensure_ascii=False
+        )
+        return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["inputs"] = list(self.inputs)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImageRequest":
+        d = dict(d)
+        d["inputs"] = tuple(d.get("inputs") or ())
+        return cls(**d)
+
+    def with_inputs(self, inputs, mask=None) -> "ImageRequest":
+        return replace(self, inputs=tuple(inputs), mask=mask)
+
+    @property
+    def width_height(self) -> tuple[int, int]:
+        return parse_size(self.size)
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    if size == "auto":
+        return (1024, 1024)
+    w, _, h = size.partition("x")
+    return int(w), int(h)

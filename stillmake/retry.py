@@ -1,0 +1,50 @@
+"""Capped exponential backoff with jitter, honouring the server's retry-after."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+
+from stillmake.backends.base import BackendError
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 4
+    base_s: float = 0.5
+    cap_s: float = 8.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before attempt `attempt + 1` (attempt counts from 1)."""
+        backoff = min(self.cap_s, self.base_s * (2 ** (attempt - 1)))
+        wait = random.uniform(backoff / 2, backoff)  # "equal jitter"
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, 60.0))
+        return wait
+
+
+def call_with_retries(fn, policy: RetryPolicy, *, on_retry=None, sleep=time.sleep):
+    """Run fn(); retry retryable BackendErrors. Returns (result, attempts).
+
+    On final failure the BackendError is re-raised with `.attempts` and
+    `.history` set, so the caller can ledger every attempt.
+    """
+    history = []
+    attempt = 1
+    while True:
+        try:
+            return fn(), attempt, history
+        except BackendError as exc:
+            history.append({"attempt": attempt, "status": exc.status, "code": exc.code,
+                            "error": str(exc)[:300]})
+            if not exc.retryable or attempt > policy.max_retries:
+                exc.attempts = attempt
+                exc.history = history
+                raise
+            wait = policy.delay(attempt, exc.retry_after)
+            history[-1]["wait_s"] = round(wait, 3)
+            if on_retry:
+                on_retry(attempt, wait, exc)
+            sleep(wait)
+            attempt += 1

@@ -1,0 +1,67 @@
+"""JSON Schema validation that reports in the user's terms (file, shot, key)."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from stillmake.errors import InputError
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    path = SCHEMA_DIR / name
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+
+
+def validate(data, schema_name: str, *, file, shot_of=None) -> None:
+    """Raise InputError for the first schema violation, located as precisely as possible.
+
+    `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document.
+    """
+    schema = load_schema(schema_name)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(data), key=_error_rank)
+    if not errors:
+        return
+    err = _deepest(errors[0])
+    path = tuple(err.absolute_path)
+    shot, key = shot_of(path, data) if shot_of else (None, ".".join(map(str, path)) or None)
+    raise InputError(_describe(err), file=file, shot=shot, key=key)
+
+
+def _error_rank(err):
+    return (-len(list(err.absolute_path)), str(err.message))
+
+
+def _deepest(err):
+    """For oneOf/anyOf, the branch error that went deepest says most."""
+    while err.context:
+        here = list(err.absolute_path)
+        # a branch that failed only on type was the wrong branch for this value
+        relevant = [e for e in err.context
+                    if not (e.validator == "type" and list(e.absolute_path) == here)]
+        err = max(relevant or err.context, key=lambda e: len(list(e.absolute_path)))
+    return err
+
+
+def _describe(err) -> str:
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        return f"missing required key '{missing}'"
+    if err.validator == "pattern" and err.schema.get("pattern") == "\\S":
+        return "must not be empty"
+    if err.validator == "minLength":
+        return "must not be empty"
+    if err.validator == "additionalProperties":
+        return err.message
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+    return err.message

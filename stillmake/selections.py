@@ -1,0 +1,210 @@
+"""selections.yaml: the art director's decisions, loaded strictly, edited by round trip.
+
+Round-trip edits go through ruamel.yaml so hand-written comments and key order
+survive `stillmake pick/lock/unlock`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from stillmake.errors import InputError
+from stillmake.files import atomic_write_text
+from stillmake.masks import validate_region
+from stillmake.schemas import validate
+
+
+@dataclass(frozen=True)
+class EditStep:
+    change: str
+    keep: str = ""
+    region: tuple[float, float, float, float] | None = None
+    mask: Path | None = None
+    refs: tuple[Path, ...] = ()
+
+    def spec(self) -> dict:
+        """What reaches the step's job as params (paths as given, relative to the workflow)."""
+        return {
+            "change": self.change,
+            "keep": self.keep,
+            "region": list(self.region) if self.region else None,
+            "mask": str(self.mask) if self.mask else None,
+            "refs": [str(r) for r in self.refs],
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    shot: str
+    pick: int | None = None
+    drafts: str | None = None
+    reject: dict = field(default_factory=dict)
+    reroll: int = 0
+    edits: tuple[EditStep, ...] = ()
+    lock: bool = False
+
+
+def _yaml() -> YAML:
+    y = YAML()  # round-trip mode
+    y.preserve_quotes = True
+    y.indent(mapping=2, sequence=4, offset=2)
+    y.width = 100
+    return y
+
+
+def read_document(path):
+    """The round-trip document (CommentedMap); an absent file is an empty document."""
+    path = Path(path)
+    if not path.exists():
+        return _yaml().load("{}\n")
+    try:
+        doc = _yaml().load(path.read_text(encoding="utf-8"))
+    except YAMLError as exc:
+        raise InputError(f"broken YAML: {exc}".replace("\n", " "), file=path) from None
+    return doc if doc is not None else _yaml().load("{}\n")
+
+
+def write_document(path, doc) -> None:
+    import io
+
+    buf = io.StringIO()
+    _yaml().dump(doc, buf)
+    atomic_write_text(path, buf.getvalue())
+
+
+def _plain(node):
+    """ruamel containers -> plain dict/list, so JSON Schema sees ordinary types."""
+    if isinstance(node, dict):
+        return {str(k) if not isinstance(k, int) else k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _locate(path: tuple, data) -> tuple[str | None, str | None]:
+    if not path:
+        return None, None
+    return str(path[0]), ".".join(map(str, path[1:])) or None
+
+
+def load_selections(path, *, shots: list[str], draft_n: int, check_files: bool = True
+                    ) -> dict[str, Selection]:
+    """Every shot of the production gets a Selection (empty when not mentioned)."""
+    path = Path(path)
+    data = _plain(read_document(path)) or {}
+    # YAML reads `reject: {1: ...}` with int keys; the schema wants string keys.
+    for entry in data.values():
+        if isinstance(entry, dict) and isinstance(entry.get("reject"), dict):
+            entry["reject"] = {str(k): v for k, v in entry["reject"].items()}
+    validate(data, "selections.schema.yaml", file=path, shot_of=_locate)
+    base = path.parent
+    out = {s: Selection(shot=s) for s in shots}
+    for shot, entry in data.items():
+        if shot not in out:
+            raise InputError(
+                f"unknown shot id (the prompts file has {', '.join(shots)})", file=path, shot=shot
+            )
+        out[shot] = _selection(path, base, shot, entry or {}, draft_n, check_files)
+    return out
+
+
+def _selection(path: Path, base: Path, shot: str, e: dict, draft_n: int,
+               check_files: bool) -> Selection:
+    pick = e.get("pick")
+    if pick is not None and not 1 <= pick <= draft_n:
+        raise InputError(f"pick {pick} is outside 1..{draft_n} (draft.n)", file=path, shot=shot,
+                         key="pick")
+    reject = {}
+    for k, reason in (e.get("reject") or {}).items():
+        try:
+            kk = int(k)
+        except ValueError:
+            kk = 0
+        if not 1 <= kk <= draft_n:
+            raise InputError(f"rejected draft '{k}' is outside 1..{draft_n}", file=path,
+                             shot=shot, key="reject")
+        if kk == pick:
+            raise InputError(f"draft {kk} is both picked and rejected", file=path, shot=shot,
+                             key="reject")
+        reject[kk] = reason
+    edits = tuple(_step(path, base, shot, j, step, check_files)
+                  for j, step in enumerate(e.get("edits") or [], start=1))
+    lock = bool(e.get("lock", False))
+    if lock and pick is None:
+        raise InputError("lock: true needs a pick first (stillmake pick SHOT K)", file=path,
+                         shot=shot, key="lock")
+    if edits and pick is None:
+        raise InputError("edits need a pick to start from (stillmake pick SHOT K)", file=path,
+                         shot=shot, key="edits")
+    return Selection(shot=shot, pick=pick, drafts=e.get("drafts"), reject=reject,
+                     reroll=int(e.get("reroll", 0)), edits=edits, lock=lock)
+
+
+def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bool) -> EditStep:
+    key = f"edits[{j}]"
+    if "region" in step and "mask" in step:
+        raise InputError("give either region or mask, not both", file=path, shot=shot, key=key)
+    region = None
+    if "region" in step:
+        region = validate_region(step["region"], file=path, shot=shot, key=f"{key}.region")
+    mask = None
+    if step.get("mask"):
+        mask = base / step["mask"]
+        if check_files:
+            _check_mask_file(mask, path, shot, f"{key}.mask")
+    refs = tuple(base / r for r in step.get("refs") or [])
+    if check_files:
+        for r in refs:
+            if not r.is_file():
+                raise InputError(f"reference image {r} not found", file=path, shot=shot,
+                                 key=f"{key}.refs")
+    return EditStep(change=step["change"].strip(), keep=(step.get("keep") or "").strip(),
+                    region=region, mask=mask, refs=refs)
+
+
+def _check_mask_file(mask: Path, file: Path, shot: str, key: str) -> None:
+    if not mask.is_file():
+        raise InputError(f"mask file {mask} not found", file=file, shot=shot, key=key)
+    with open(mask, "rb") as fh:
+        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise InputError(f"mask file {mask} is not a PNG", file=file, shot=shot, key=key)
+
+
+# -- round-trip edits (stillmake pick / lock / unlock) -----------------------
+
+def _entry(doc, shot: str):
+    from ruamel.yaml.comments import CommentedMap
+
+    if doc.get(shot) is None:
+        doc[shot] = CommentedMap()
+    return doc[shot]
+
+
+def set_pick(path, shot: str, k: int, drafts_fp: str, rejects: dict[int, str]) -> None:
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = read_document(path)
+    entry = _entry(doc, shot)
+    entry["pick"] = k
+    entry["drafts"] = drafts_fp
+    if rejects:
+        reject = entry.get("reject") or CommentedMap()
+        reject.fa.set_flow_style()
+        for kk, reason in rejects.items():
+            reject[kk] = reason
+        reject.pop(k, None)
+        entry["reject"] = reject
+    elif entry.get("reject") and k in entry["reject"]:
+        del entry["reject"][k]
+    write_document(path, doc)
+
+
+def set_lock(path, shots: list[str], locked: bool) -> None:
+    doc = read_document(path)
+    for shot in shots:
+        _entry(doc, shot)["lock"] = locked
+    write_document(path, doc)

@@ -1,0 +1,87 @@
+"""Contact sheets: a shot's drafts side by side, numbered, with their quality flags."""
+
+from __future__ import annotations
+
+import io
+from PIL import Image, ImageDraw, ImageFont
+
+COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
+BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
+
+
+def _open(src) -> Image.Image:
+    if isinstance(src, (bytes, bytearray)):
+        src = io.BytesIO(src)
+    with Image.open(src) as im:
+        im.draft("RGB", (im.width // 2, im.height // 2))
+        return im.convert("RGB")
+
+
+def _wrap(draw, text: str, font, width: int) -> list[str]:
+    words, lines, line = text.split(), [], ""
+    for word in words:
+        trial = f"{line} {word}".strip()
+        if draw.textlength(trial, font=font) <= width or not line:
+            line = trial
+        else:
+            lines.append(line)
+            line = word
+    return lines + ([line] if line else [])
+
+
+def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: list[str]) -> bytes:
+    thumbs = []
+    for src in images:
+        im = _open(src)
+        im.thumbnail((thumb_width, thumb_width * 4), Image.BILINEAR)
+        thumbs.append(im)
+    pad, head = 16, 56
+    th = max(t.height for t in thumbs) if thumbs else 0
+    small, big, num = (ImageFont.load_default(size=15), ImageFont.load_default(size=24),
+                       ImageFont.load_default(size=40))
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    blocks = []
+    for i in range(len(thumbs)):
+        lines = []
+        if labels:
+            lines.append(((MUTED, None), labels[i]))
+        shown = [f for f in (flags[i] if flags else []) if f["level"] != "pass"]
+        if flags and not shown:
+            lines.append(((FG, "pass"), "all checks pass"))
+        for f in shown:
+            for j, part in enumerate(_wrap(probe, f["message"], small, thumb_width - 24)):
+                lines.append(((FG, f["level"] if j == 0 else None), part))
+        blocks.append(lines)
+    text_h = max((len(b) for b in blocks), default=0) * 20 + pad
+    width = pad + len(thumbs) * (thumb_width + pad)
+    sheet = Image.new("RGB", (max(width, 480), head + th + text_h + pad), BG)
+    draw = ImageDraw.Draw(sheet)
+    draw.text((pad, 14), heading, fill=FG, font=big)
+    for i, (thumb, lines) in enumerate(zip(thumbs, blocks)):
+        x = pad + i * (thumb_width + pad)
+        sheet.paste(thumb, (x, head))
+        draw.rectangle([x, head, x + 52, head + 52], fill=(0, 0, 0))
+        draw.text((x + 12, head + 4), numbers[i], fill=(255, 255, 255), font=num)
+        y = head + th + 8
+        for (colour, level), text in lines:
+            if level:
+                draw.ellipse([x, y + 3, x + 12, y + 15], fill=COLOURS[level])
+            draw.text((x + 18, y), text, fill=colour, font=small)
+            y += 20
+    buf = io.BytesIO()
+    sheet.save(buf, "PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def contact_sheet(images: list, *, shot: str, title: str, labels: list[str] | None = None,
+                  flags: list[list[dict]] | None = None, thumb_width: int = 512) -> bytes:
+    heading = f"{shot} - {title}" if title else shot
+    return _sheet(images, heading=heading, labels=labels, flags=flags, thumb_width=thumb_width,
+                  numbers=[str(i) for i in range(1, len(images) + 1)])
+
+
+def strip(images: list, *, labels: list[str], title: str, thumb_width: int = 384) -> bytes:
+    """A chain of images left to right (selected -> step 1 -> ... -> final)."""
+    return _sheet(images, heading=title, labels=labels, flags=None, thumb_width=thumb_width,
+                  numbers=[str(i) for i in range(1, len(images) + 1)])
+

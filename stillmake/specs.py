@@ -1,0 +1,271 @@
+"""What each shot's jobs ask for, derived once from config + prompts (+ selections).
+
+The Snakefile, `stillmake plan` and `stillmake status` all read requests from
+here, so the plan of spend is the build, request for request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillmake.errors import InputError, ModelError, StillmakeError
+from stillmake.models import best_fidelity, check_request, get_model
+from stillmake.prompts import Production, load_prompts
+from stillmake.requests import ImageRequest
+from stillmake.selections import Selection, load_selections
+from stillmake.settings import Settings
+
+CONFIG_FILE = "config.yaml"
+
+
+class BuildSpecs:
+    def __init__(self, config: dict, root=None):
+        self.config = config
+        self.root = Path(root) if root else Path.cwd()
+        self.settings = Settings.from_config(config, self.root)
+        self.prompts_path = self.root / config["prompts"]
+        self.production: Production = load_prompts(self.prompts_path)
+        self._backend_identity = self.settings.backend_identity()
+        self._check_models()
+        self.selections_path = self.root / config["selections"]
+        self.selections: dict[str, Selection] = load_selections(
+            self.selections_path, shots=self.shots, draft_n=self.draft_n
+        )
+        self._check_edit_and_final()
+
+    # -- shots ---------------------------------------------------------------
+    @property
+    def shots(self) -> list[str]:
+        return self.production.shot_ids
+
+    def reroll(self, shot: str) -> int:
+        return self.selections[shot].reroll
+
+    def picked(self, shot: str) -> bool:
+        return self.selections[shot].pick is not None
+
+    def locked(self, shot: str) -> bool:
+        return self.selections[shot].lock
+
+    def edit_count(self, shot: str) -> int:
+        return len(self.selections[shot].edits)
+
+    @property
+    def picked_shots(self) -> list[str]:
+        return [s for s in self.shots if self.picked(s)]
+
+    @property
+    def locked_shots(self) -> list[str]:
+        return [s for s in self.shots if self.locked(s)]
+
+    # -- drafts --------------------------------------------------------------
+    @property
+    def draft_n(self) -> int:
+        return int(self.config["draft"]["n"])
+
+    def draft_size(self, shot: str) -> str:
+        return self.production.shot(shot).size or self.config["draft"]["size"]
+
+    def draft_request(self, shot: str) -> ImageRequest:
+        s = self.production.shot(shot)
+        return ImageRequest(
+            endpoint="generate",
+            model=self.config["model"],
+            prompt=self.production.compose(s),
+            n=self.draft_n,
+            size=self.draft_size(shot),
+            quality=self.config["draft"]["quality"],
+            output_format=self.config.get("output_format", "png"),
+            moderation=self.config.get("moderation", "auto"),
+            reroll=self.reroll(shot),
+            backend=self._backend_identity,
+        )
+
+    def context(self, shot: str, pass_: str) -> dict:
+        """Display and log facts a job needs besides the request itself."""
+        s = self.production.shot(shot)
+        return {
+            "shot": shot,
+            "pass": pass_,
+            "negative": self.production.negative_for(s),
+            "lighting": s.lighting,
+        }
+
+    def review_context(self, shot: str) -> dict:
+        s = self.production.shot(shot)
+        return {"shot": shot, "title": s.title, "lighting": s.lighting,
+                "thresholds": self.config.get("quality") or {}}
+
+    # -- selection -----------------------------------------------------------
+    def select_spec(self, shot: str) -> dict:
+        sel = self.selections[shot]
+        return {"shot": shot, "pick": sel.pick, "drafts": sel.drafts,
+                "reject": {str(k): v for k, v in sel.reject.items()},
+                "review": f"runs/review/{shot}.png"}
+
+    # -- edits ---------------------------------------------------------------
+    def edit_prompt(self, shot: str, step: int) -> str:
+        """One change per step: what changes, what stays fixed, and the global constraints."""
+        s = self.production.shot(shot)
+        e = self.selections[shot].edits[step - 1]
+        lines = [f"Change: {e.change}"]
+        if e.keep:
+            lines.append(f"Keep exactly as is: {e.keep}")
+        lines.append("Everything not named in the change stays exactly as it is.")
+        lines += self.production.global_lines()
+        negative = self.production.negative_for(s)
+        if negative:
+            lines.append(f"Avoid: {negative}")
+        return "\n".join(lines)
+
+    def edit_request(self, shot: str, step: int) -> ImageRequest:
+        cfg = self.config["edit"]
+        return ImageRequest(
+            endpoint="edit",
+            model=self.config["model"],
+            prompt=self.edit_prompt(shot, step),
+            n=1,
+            size=self.draft_size(shot),
+            quality=cfg["quality"],
+            output_format=self.config.get("output_format", "png"),
+            input_fidelity=self._fidelity(cfg.get("input_fidelity")),
+            moderation=self.config.get("moderation", "auto"),
+            backend=self._backend_identity,
+        )
+
+    def edit_step_spec(self, shot: str, step: int) -> dict:
+        e = self.selections[shot].edits[step - 1]
+        spec = e.spec()
+        spec["mask"] = self._rel(e.mask) if e.mask else None
+        spec["refs"] = [self._rel(r) for r in e.refs]
+        spec["character_refs"] = [self._rel(r) for r in self.character_refs(shot)]
+        spec["step"] = step
+        spec["protect_unmasked"] = bool(self.config["edit"].get("protect_unmasked"))
+        spec["feather_px"] = int(self.config["edit"].get("feather_px", 8))
+        return spec
+
+    def edit_inputs(self, shot: str, step: int) -> dict:
+        """Files an edit step reads: its source, then reference images, then the mask."""
+        e = self.selections[shot].edits[step - 1]
+        source = f"runs/selected/{shot}.png" if step == 1 else f"runs/edits/{shot}/step_{step - 1}.png"
+        files = {"source": source,
+                 "refs": [self._rel(r) for r in self.character_refs(shot)] + [self._rel(r) for r in e.refs]}
+        if e.mask:
+            files["mask"] = self._rel(e.mask)
+        return files
+
+    def character_refs(self, shot: str) -> list[Path]:
+        return self.production.refs_for(self.production.shot(shot))
+
+    def candidate(self, shot: str) -> str:
+        """The image a final is rendered from: the last edit step, else the selected draft."""
+        n = self.edit_count(shot)
+        return f"runs/edits/{shot}/step_{n}.png" if n else f"runs/selected/{shot}.png"
+
+    # -- finals --------------------------------------------------------------
+    @property
+    def final_mode(self) -> str:
+        return self.config["final"]["mode"]
+
+    def final_request(self, shot: str) -> ImageRequest:
+        """n=1, high quality, the one final size. Refused for a shot with no pick:
+        the playbook's rule is no high quality before a shortlist."""
+        if not self.picked(shot):
+            raise StillmakeError(f"shot {shot}: no final (quality {self.config['final']['quality']}) "
+                                 f"before a pick — run `stillmake pick {shot} K` first")
+        cfg = self.config["final"]
+        s = self.production.shot(shot)
+        prompt = self.production.compose(s)
+        endpoint = "generate"
+        fidelity = None
+        if self.final_mode == "edit":
+            endpoint = "edit"
+            fidelity = self._fidelity("high")
+            prompt = ("Render this exact frame as the final still at full quality: keep the "
+                      "composition, framing, identity, wardrobe and lighting as they are.\n" + prompt)
+        return ImageRequest(
+            endpoint=endpoint,
+            model=self.config["model"],
+            prompt=prompt,
+            n=1,
+            size=cfg["size"],
+            quality=cfg["quality"],
+            output_format=self.config.get("output_format", "png"),
+            input_fidelity=fidelity,
+            moderation=self.config.get("moderation", "auto"),
+            backend=self._backend_identity,
+        )
+
+    def final_inputs(self, shot: str) -> dict:
+        if self.final_mode == "generate":
+            return {"candidate": self.candidate(shot), "refs": []}
+        return {"candidate": self.candidate(shot),
+                "refs": [self._rel(r) for r in self.character_refs(shot)]}
+
+    def final_spec(self, shot: str) -> dict:
+        sel = self.selections[shot]
+        return {"shot": shot, "mode": self.final_mode, "pick": sel.pick,
+                "steps": self.edit_count(shot), "title": self.production.shot(shot).title}
+
+    def unlocked(self, shots) -> list[str]:
+        return [s for s in shots if not self.locked(s)]
+
+    def _fidelity(self, wanted: str | None) -> str | None:
+        accepted = get_model(self.config["model"]).input_fidelity
+        if wanted in accepted:
+            return wanted
+        return best_fidelity(self.config["model"])
+
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(Path(path).resolve().relative_to(self.root.resolve()))
+        except ValueError:
+            return str(path)
+
+    # -- checks --------------------------------------------------------------
+    def _check_models(self) -> None:
+        """Retired/unknown models and settings the model does not take fail here,
+        before Snakemake schedules a single job."""
+        model, draft = self.config["model"], self.config["draft"]
+        try:
+            get_model(model)
+        except ModelError as exc:
+            raise InputError(str(exc), file=CONFIG_FILE, key="model") from None
+        try:
+            check_request(model, size=draft["size"], quality=draft["quality"])
+        except ModelError as exc:
+            raise InputError(str(exc), file=CONFIG_FILE, key="draft") from None
+        for shot in self.shots:
+            if self.production.shot(shot).size:
+                try:
+                    check_request(model, size=self.draft_size(shot), quality=draft["quality"])
+                except ModelError as exc:
+                    raise InputError(str(exc), file=self.prompts_path, shot=shot,
+                                     key="size") from None
+
+    def _check_edit_and_final(self) -> None:
+        model = self.config["model"]
+        cfg = self.config["draft"]
+        if cfg["quality"] in ("high", "auto"):
+            raise InputError(
+                f"quality '{cfg['quality']}' for drafts is against the playbook "
+                "(no high quality before a shortlist); use low or medium",
+                file=CONFIG_FILE, key="draft.quality")
+        try:
+            check_request(model, size=self.config["final"]["size"],
+                          quality=self.config["final"]["quality"])
+        except ModelError as exc:
+            raise InputError(str(exc), file=CONFIG_FILE, key="final") from None
+        if self.config["final"]["size"] == "auto":
+            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
+                             key="final.size")
+        try:
+            check_request(model, size=self.config["draft"]["size"],
+                          quality=self.config["edit"]["quality"])
+        except ModelError as exc:
+            raise InputError(str(exc), file=CONFIG_FILE, key="edit") from None
+        for shot in self.shots:
+            for ref in self.character_refs(shot):
+                if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():
+                    raise InputError(f"reference image {ref} not found", file=self.prompts_path,
+                                     shot=shot, key="characters")

@@ -1,0 +1,1 @@
+"""One module per pass; each exposes run(job) and is called from a rule via jobs.run_stage."""

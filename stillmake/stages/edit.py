@@ -1,0 +1,83 @@
+"""Consistency pass: one images.edit per step, on the previous step's image."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from stillmake.calls import obtain
+from stillmake.files import sha256_bytes
+from stillmake.masks import composite_outside, editable_area, load_mask, region_mask
+from stillmake.provenance import raw_image, read_sidecar, write_image
+from stillmake.quality import edit_leak
+from stillmake.requests import ImageRequest
+from stillmake.stages.draft import image_record
+
+
+def decode(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def image_size(png: bytes) -> tuple[int, int]:
+    with Image.open(io.BytesIO(png)) as im:
+        return im.size
+
+
+def build_mask(step: dict, size: tuple[int, int], shot: str) -> bytes | None:
+    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable)."""
+    key = f"edits[{step['step']}]"
+    if step.get("region"):
+        return region_mask(step["region"], size)
+    if step.get("mask"):
+        return load_mask(step["mask"], size, shot=shot, key=f"{key}.mask")
+    return None
+
+
+def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: int) -> dict | None:
+    if mask is None:
+        return None
+    src, out = decode(source), decode(result)
+    if src.shape != out.shape:
+        return None
+    return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
+
+
+def run(job) -> None:
+    step = job.params["step"]
+    context = job.params["context"]
+    shot = job.shot
+    source = raw_image(job.input["source"])
+    refs = [raw_image(p) for p in job.input.get("refs", [])]
+    mask = build_mask(step, image_size(source), shot)
+    request = ImageRequest.from_dict(job.params["request"]).with_inputs(
+        [sha256_bytes(source)] + [sha256_bytes(r) for r in refs],
+        mask=sha256_bytes(mask) if mask else None,
+    )
+    label = {"shot": shot, "pass": "edit", "step": step["step"], "change": step["change"],
+             "lighting": context.get("lighting")}
+    obtained = obtain(request, job.settings, shot=shot, pass_=f"edit{step['step']}", label=label,
+                      images=[source, *refs], mask=mask, shortlisted=True, logger=job.logger)
+    result = obtained.images[0]
+    if step.get("protect_unmasked") and mask is not None:
+        result = composite_outside(source, result, mask, feather_px=step["feather_px"])
+    leak = measure_leak(source, result, mask, step.get("feather_px", 8))
+    source_side = read_sidecar(job.input["source"])
+    record = {
+        **image_record(request, obtained, context, k=1, png=result),
+        "step": step["step"],
+        "change": step["change"],
+        "keep": step["keep"],
+        "region": step.get("region"),
+        "mask_file": step.get("mask"),
+        "refs": list(job.input.get("refs", [])),
+        "source": str(job.input["source"]),
+        "chain": source_side.get("chain", [f"draft {source_side.get('k')}"]) + [f"step {step['step']}"],
+        "protect_unmasked": bool(step.get("protect_unmasked") and mask is not None),
+        "edit_leak": leak,
+    }
+    write_image(job.output["image"], result, record)
+    job.logger.info("%s step %d: %s%s", shot, step["step"], step["change"],
+                    f" (leak mean {leak['leak_mean']:.2f})" if leak else "")

@@ -1,0 +1,38 @@
+"""Final pass: n=1, high quality, one fixed size, for locked shots only."""
+
+from __future__ import annotations
+
+from stillmake.calls import obtain
+from stillmake.errors import StillmakeError
+from stillmake.files import sha256_bytes
+from stillmake.provenance import raw_image, read_sidecar, write_image
+from stillmake.requests import ImageRequest
+from stillmake.stages.draft import image_record
+
+
+def run(job) -> None:
+    spec = job.params["spec"]
+    context = job.params["context"]
+    shot = job.shot
+    if spec.get("pick") is None:  # the playbook's guardrail, enforced here as well as in obtain
+        raise StillmakeError(f"shot {shot}: no final before a pick")
+    request = ImageRequest.from_dict(job.params["request"])
+    images = []
+    if request.endpoint == "edit":
+        images = [raw_image(job.input["candidate"])] + [raw_image(p) for p in job.input.get("refs", [])]
+        request = request.with_inputs([sha256_bytes(i) for i in images])
+    label = {"shot": shot, "pass": "final", "lighting": context.get("lighting"),
+             "title": spec.get("title")}
+    obtained = obtain(request, job.settings, shot=shot, pass_="final", label=label,
+                      images=images, shortlisted=True, logger=job.logger)
+    candidate = read_sidecar(job.input["candidate"])
+    chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
+    record = {
+        **image_record(request, obtained, context, k=1, png=obtained.images[0]),
+        "mode": spec["mode"],
+        "candidate": str(job.input["candidate"]),
+        "chain": chain + ["final"],
+        "pick": spec["pick"],
+        "title": spec.get("title", ""),
+    }
+    write_image(job.output["image"], obtained.images[0], record)

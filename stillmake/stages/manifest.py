@@ -1,0 +1,51 @@
+"""The seed's final log: one row per locked shot, as CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from PIL import Image
+
+from stillmake.errors import StillmakeError
+from stillmake.files import atomic_write_json, atomic_write_text
+from stillmake.provenance import read_sidecar
+
+COLUMNS = ["shot", "title", "prompt", "negative", "model", "size", "quality", "n", "mode",
+           "source_chain", "fingerprint", "cost_usd", "image_sha256", "backend", "created"]
+
+
+def rows(finals: list) -> list[dict]:
+    out = []
+    for path in finals:
+        s = read_sidecar(path)
+        with Image.open(path) as im:
+            pixels = f"{im.width}x{im.height}"
+        out.append({
+            "shot": s["shot"], "title": s.get("title", ""), "prompt": s["prompt"],
+            "negative": s["negative"], "model": s["model"], "size": s["size"],
+            "quality": s["quality"], "n": s["n"], "mode": s["mode"],
+            "source_chain": " -> ".join(s["chain"]), "fingerprint": s["fingerprint"],
+            "cost_usd": s["request_cost_usd"], "image_sha256": s["image_sha256"],
+            "backend": s["backend"], "created": s["created"], "path": str(path),
+            "pixels": pixels,
+        })
+    return out
+
+
+def check_sizes(entries: list[dict], size: str) -> None:
+    wrong = [f"{e['shot']} ({e['pixels']})" for e in entries if e["pixels"] != size]
+    if wrong:
+        raise StillmakeError(f"finals must all be {size}; these are not: {', '.join(wrong)}")
+
+
+def run(job) -> None:
+    entries = rows(job.input["finals"])
+    check_sizes(entries, job.params["size"])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(entries)
+    atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
+    atomic_write_text(job.output["csv"], buf.getvalue())
+    job.logger.info("manifest: %d finals, %s", len(entries), job.params["size"])

@@ -1,0 +1,62 @@
+"""Review pass: a contact sheet of a shot's drafts with quality flags, and its JSON."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from stillmake.files import atomic_write_bytes, atomic_write_json
+from stillmake.picks import drafts_fingerprint
+from stillmake.provenance import read_sidecar
+from stillmake.quality import check_image, thresholds_for
+from stillmake.sheets import contact_sheet
+
+
+def review(shot: str, title: str, lighting: str | None, images: list, overrides=None) -> dict:
+    """Metrics and flags for every draft of a shot, plus the fingerprint a pick binds to."""
+    thresholds = thresholds_for(lighting or "default", overrides or None)
+    drafts = []
+    for k, path in enumerate(images, start=1):
+        side = read_sidecar(path)
+        checked = check_image(path, lighting=lighting, thresholds=thresholds)
+        drafts.append({
+            "k": k,
+            "path": str(path),
+            "image_sha256": side["image_sha256"],
+            "fingerprint": side["fingerprint"],
+            "model": side["model"],
+            "size": side["size"],
+            "quality": side["quality"],
+            "backend": side["backend"],
+            "cost_usd": side["cost_usd"],
+            "cache_hit": side["cache_hit"],
+            "metrics": checked["metrics"],
+            "flags": checked["flags"],
+            "worst": checked["worst"],
+        })
+    order = {"pass": 0, "warn": 1, "fail": 2}
+    return {
+        "shot": shot,
+        "title": title,
+        "lighting": lighting,
+        "drafts_fingerprint": drafts_fingerprint([d["image_sha256"] for d in drafts]),
+        "drafts": drafts,
+        "worst": max((d["worst"] for d in drafts), key=order.get, default="pass"),
+    }
+
+
+def run(job) -> None:
+    ctx = job.params["context"]
+    images = [Path(p) for p in job.input["drafts"]]
+    report = review(ctx["shot"], ctx.get("title", ""), ctx.get("lighting"), images,
+                    ctx.get("thresholds"))
+    sheet = contact_sheet(
+        images,
+        shot=ctx["shot"],
+        title=ctx.get("title", ""),
+        labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
+        flags=[d["flags"] for d in report["drafts"]],
+    )
+    atomic_write_json(job.output["json"], report)
+    atomic_write_bytes(job.output["sheet"], sheet)
+    job.logger.info("%s review: drafts %s, worst flag %s", ctx["shot"],
+                    report["drafts_fingerprint"], report["worst"])

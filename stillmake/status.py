@@ -1,0 +1,91 @@
+"""Where each shot stands: stage reached, pick, edits, lock, worst flag, spend."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from stillmake.ledger import Ledger
+from stillmake.picks import drafts_fingerprint
+from stillmake.provenance import read_sidecar
+
+ORDER = {"pass": 0, "warn": 1, "fail": 2}
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def spend_by_shot(entries) -> dict[str, float]:
+    spend = defaultdict(float)
+    for e in entries:
+        if e.get("outcome") == "paid":
+            spend[e.get("shot")] += e.get("cost_usd") or 0.0
+    return spend
+
+
+def pick_state(specs, shot: str) -> str:
+    sel = specs.selections[shot]
+    if sel.pick is None:
+        return "-"
+    if not sel.drafts:
+        return f"{sel.pick} (unbound)"
+    paths = [Path(f"runs/drafts/{shot}/draft_{k}.png") for k in range(1, specs.draft_n + 1)]
+    if all(p.is_file() for p in paths):
+        current = drafts_fingerprint([read_sidecar(p)["image_sha256"] for p in paths])
+        if current != sel.drafts:
+            return f"{sel.pick} STALE"
+    return str(sel.pick)
+
+
+def stage_reached(specs, shot: str) -> tuple[str, int]:
+    steps_done = sum(1 for j in range(1, specs.edit_count(shot) + 1)
+                     if Path(f"runs/edits/{shot}/step_{j}.png").is_file())
+    if Path(f"runs/final/{shot}.png").is_file():
+        return "final", steps_done
+    if steps_done:
+        return f"edit {steps_done}", steps_done
+    for name, path in (("selected", f"runs/selected/{shot}.png"),
+                       ("review", f"runs/review/{shot}.png"),
+                       ("drafts", f"runs/drafts/{shot}/draft_1.png")):
+        if Path(path).is_file():
+            return name, steps_done
+    return "-", steps_done
+
+
+def worst_flag(shot: str) -> str:
+    worst = None
+    for path in (Path(f"runs/review/{shot}.json"), Path(f"runs/final/gate.json")):
+        data = _read_json(path)
+        if not data:
+            continue
+        if "drafts" in data:
+            level = data.get("worst")
+        else:
+            level = (data.get("shots", {}).get(shot) or {}).get("worst")
+        if level and (worst is None or ORDER[level] > ORDER[worst]):
+            worst = level
+    return worst or "-"
+
+
+def status_rows(specs) -> list[dict]:
+    ledger = Ledger(specs.settings.ledger_path)
+    spend = spend_by_shot(ledger.entries())
+    rows = []
+    for shot in specs.shots:
+        stage, done = stage_reached(specs, shot)
+        rows.append({
+            "shot": shot,
+            "title": specs.production.shot(shot).title,
+            "stage": stage,
+            "pick": pick_state(specs, shot),
+            "edits": f"{done}/{specs.edit_count(shot)}",
+            "locked": "yes" if specs.locked(shot) else "no",
+            "flag": worst_flag(shot),
+            "spend_usd": round(spend.get(shot, 0.0), 4),
+        })
+    return rows

@@ -1,0 +1,73 @@
+"""Shared fixtures: a temp copy of the workflow and a snakemake runner for it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "profiles"]
+FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        else:
+            shutil.copy2(src, dest / name)
+    shutil.copytree(REPO / "runs" / "input", dest / "runs" / "input")
+    return dest
+
+
+class Workflow:
+    """A temp copy of the workflow with helpers to run snakemake and the CLI in it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, rel) -> Path:
+        return self.root / rel
+
+    def env(self, **extra) -> dict:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        env.update({k: str(v) for k, v in extra.items() if v is not None})
+        return env
+
+    def snakemake(self, *args, check=True, timeout=240, env=None, **kw):
+        cmd = [sys.executable, "-m", "snakemake", *args]
+        proc = subprocess.run(cmd, cwd=self.root, env=env or self.env(), capture_output=True,
+                              text=True, timeout=timeout, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+        return proc
+
+    def stillmake(self, *args, check=True, env=None):
+        proc = subprocess.run([sys.executable, "-m", "stillmake", *args], cwd=self.root,
+                              env=env or self.env(), capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"stillmake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def openai_env(self, server, key=FAKE_KEY) -> dict:
+        return self.env(OPENAI_API_KEY=key, OPENAI_BASE_URL=server.url)
+
+
+@pytest.fixture
+def workflow(tmp_path) -> Workflow:
+    return Workflow(copy_workflow(tmp_path / "wf"))
+
+
+@pytest.fixture
+def fake_openai():
+    from tests.fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server

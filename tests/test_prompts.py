@@ -1,0 +1,99 @@
+import json
+
+import pytest
+
+from stillmake.errors import InputError
+from stillmake.prompts import load_prompts
+
+
+def write(tmp_path, data, name="prompts.json"):
+    p = tmp_path / name
+    p.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False),
+                 encoding="utf-8")
+    return p
+
+
+BASE = {
+    "project": "T",
+    "global": {"style": "grounded", "constraints": ["one action"], "negative": "cgi"},
+    "characters": {"leyla": {"description": "girl, 15, green coat", "refs": ["refs/l.png"]}},
+}
+
+
+def test_list_and_mapping_forms_load_the_same(tmp_path):
+    shots = [{"id": "s1", "prompt": "a", "negative": "blur", "lighting": "fluorescent",
+              "characters": ["leyla"], "extra_key": 1}]
+    a = load_prompts(write(tmp_path, {**BASE, "shots": shots}, "a.json"))
+    b = load_prompts(write(tmp_path, {**BASE, "shots": {"s1": {k: v for k, v in shots[0].items()
+                                                             if k != "id"}}}, "b.json"))
+    assert a.shots == b.shots
+    assert a.shot_ids == ["s1"]
+
+
+def test_negative_prompt_alias_and_composition(tmp_path):
+    prod = load_prompts(write(tmp_path, {**BASE, "shots": [
+        {"id": "s1", "prompt": "Leyla opens a door", "negative_prompt": "extra fingers",
+         "lighting": "red_emergency", "characters": ["leyla"]}]}))
+    text = prod.compose(prod.shot("s1"))
+    assert text.startswith("Leyla opens a door\n")
+    assert "Style: grounded" in text and "Constraints: one action" in text
+    assert "red emergency" in text and "Leyla: girl, 15, green coat" in text
+    assert text.endswith("Avoid: cgi; extra fingers")
+    assert prod.negative_for(prod.shot("s1")) == "cgi; extra fingers"
+    assert prod.refs_for(prod.shot("s1"))[0].name == "l.png"
+
+
+def test_utf8_any_script(tmp_path):
+    prod = load_prompts(write(tmp_path, {"shots": [{"id": "s1", "prompt": "لیلا در راهرو — 走廊"}]}))
+    assert "走廊" in prod.compose(prod.shot("s1"))
+
+
+def test_broken_json_names_line_and_column(tmp_path):
+    p = write(tmp_path, '{"shots": [\n  {"id": "s1", "prompt": "a",}\n]}')
+    with pytest.raises(InputError) as e:
+        load_prompts(p)
+    assert str(p) in str(e.value) and "line 2" in str(e.value) and "column" in str(e.value)
+
+
+@pytest.mark.parametrize("shots, shot, key, words", [
+    ([{"id": "s1"}], "s1", None, "missing required key 'prompt'"),
+    ([{"id": "s1", "prompt": "   "}], "s1", "prompt", "must not be empty"),
+    ([{"id": "s1", "prompt": 3}], "s1", "prompt", "not of type"),
+    ([{"prompt": "a"}], "#1", None, "missing required key 'id'"),
+    ({"s 1": {"prompt": "a"}}, None, None, "does not match"),
+    ([{"id": "s1", "prompt": "a", "characters": ["nobody"]}], "s1", "characters", "not defined"),
+])
+def test_bad_shots_name_file_shot_and_key(tmp_path, shots, shot, key, words):
+    p = write(tmp_path, {"shots": shots})
+    with pytest.raises(InputError) as e:
+        load_prompts(p)
+    msg = str(e.value)
+    assert str(p) in msg and words in msg
+    if shot:
+        assert f"shot {shot}" in msg
+    if key:
+        assert f"key '{key}'" in msg
+
+
+def test_duplicate_shot_id_in_list(tmp_path):
+    p = write(tmp_path, {"shots": [{"id": "s1", "prompt": "a"}, {"id": "s1", "prompt": "b"}]})
+    with pytest.raises(InputError, match="shot s1.*appears twice"):
+        load_prompts(p)
+
+
+def test_duplicate_shot_id_in_mapping(tmp_path):
+    p = write(tmp_path, '{"shots": {"s1": {"prompt": "a"}, "s1": {"prompt": "b"}}}')
+    with pytest.raises(InputError, match="'s1' appears twice"):
+        load_prompts(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        load_prompts(tmp_path / "nope.json")
+
+
+def test_not_utf8(tmp_path):
+    p = tmp_path / "p.json"
+    p.write_bytes(b'{"shots": [{"id": "s1", "prompt": "\xff"}]}')
+    with pytest.raises(InputError, match="not UTF-8"):
+        load_prompts(p)
