@@ -16,6 +16,7 @@ FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
 
 
 def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
         if src.is_dir():
