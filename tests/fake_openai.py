@@ -103,6 +103,7 @@ class FakeOpenAI:
         self.requests: list[Recorded] = []
         self._faults: list[dict] = []
         self._blocked: list[str] = []
+        self._served = 0
         self._lock = threading.Lock()
         self._server = None
         self._thread = None
@@ -205,8 +206,11 @@ class FakeOpenAI:
                 base = np.asarray(first.convert("RGB").resize(size))
         else:
             size = _size(p["size"] or "auto")
+        with self._lock:
+            self._served += 1
+            call = self._served  # like the real API: asking again gives new pixels
         for k in range(p["n"]):
-            images.append(make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{p['quality']}",
+            images.append(make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{p['quality']}|{call}",
                                    size, base))
         text_tokens = max(1, len(p["prompt"]) // 4)
         image_tokens = 323 * len(p.get("images", []))
