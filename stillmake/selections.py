@@ -184,22 +184,33 @@ def _entry(doc, shot: str):
     return doc[shot]
 
 
+def _put(entry, key: str, value, after: str | None) -> None:
+    """Set key, placing a new key right after `after` (not after trailing comments)."""
+    if key in entry:
+        entry[key] = value
+        return
+    keys = list(entry.keys())
+    pos = keys.index(after) + 1 if after in keys else 0
+    entry.insert(pos, key, value)
+
+
 def set_pick(path, shot: str, k: int, drafts_fp: str, rejects: dict[int, str]) -> None:
     from ruamel.yaml.comments import CommentedMap
 
     doc = read_document(path)
     entry = _entry(doc, shot)
-    entry["pick"] = k
-    entry["drafts"] = drafts_fp
+    _put(entry, "pick", k, None)
+    _put(entry, "drafts", drafts_fp, "pick")
+    reject = entry.get("reject")
     if rejects:
-        reject = entry.get("reject") or CommentedMap()
-        reject.fa.set_flow_style()
+        if reject is None:
+            reject = CommentedMap()
+            reject.fa.set_flow_style()
         for kk, reason in rejects.items():
             reject[kk] = reason
-        reject.pop(k, None)
-        entry["reject"] = reject
-    elif entry.get("reject") and k in entry["reject"]:
-        del entry["reject"][k]
+        _put(entry, "reject", reject, "drafts")
+    if reject and k in reject:
+        del reject[k]
     write_document(path, doc)
 
 
