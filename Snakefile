@@ -16,6 +16,10 @@ validate(config, "schemas/config.schema.yaml")
 include: "rules/common.smk"
 
 
+onstart:
+    check_credentials()
+
+
 rule all:
     input:
         default_targets,

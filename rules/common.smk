@@ -9,11 +9,19 @@ from stillmake.workflow import load_build
 
 
 try:
-    BUILD = load_build(config, dryrun=workflow.dryrun)
+    BUILD = load_build(config)
 except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
 SHOTS = BUILD.shots
+
+
+def check_credentials():
+    """Runs at `onstart`: a real build without a key stops before any job; -n and --summary pay nothing and need none."""
+    try:
+        BUILD.settings.require_credentials()
+    except StillmakeError as exc:
+        raise WorkflowError(str(exc)) from None
 DRAFT_K = list(range(1, BUILD.draft_n + 1))
 
 

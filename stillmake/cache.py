@@ -39,6 +39,8 @@ class Cache:
         if self.has(fingerprint):
             return
         entry.parent.mkdir(parents=True, exist_ok=True)
+        for stale in entry.parent.glob(f".{fingerprint}.*"):  # left by a killed build
+            shutil.rmtree(stale, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{fingerprint}.", dir=entry.parent))
         try:
             files = []

@@ -62,3 +62,11 @@ def locked(lock_path):
             yield fh
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_temps(path) -> None:
+    """Drop temp files a killed job left beside `path` (atomic_write_bytes' names)."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stillmake.errors import StillmakeError
+from stillmake.files import remove_stale_temps
 from stillmake.settings import Settings
 
 STAGES = ("draft", "review", "select", "edit", "final", "manifest")
@@ -80,6 +81,8 @@ def run_stage(stage: str, input, output, params, log, config, wildcards=None) ->
         log_path=log_path,
         logger=logger,
     )
+    for path in job.output["_"]:
+        remove_stale_temps(path)
     module = importlib.import_module(f"stillmake.stages.{stage}")
     try:
         module.run(job)

@@ -1,0 +1,177 @@
+"""Spend you can predict and faults that lose nothing, through real snakemake runs.
+
+Every loop here is bounded: a handful of shots, sub-second latencies, and
+subprocess timeouts on every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from PIL import Image
+
+from stillmake.cache import Cache
+from stillmake.ledger import Ledger
+
+from tests.conftest import FAKE_KEY
+
+OPENAI = ["--config", "backend=openai"]
+
+
+def ledger(wf):
+    return Ledger(wf.path("runs/ledger.jsonl"))
+
+
+def test_plan_equals_ledger_request_for_request(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    plan = json.loads(wf.stillmake("plan", "--json", "-C", "backend=openai", env=env).stdout)
+    planned = sorted((r["shot"], r["pass"], r["price_usd"]) for r in plan["requests"] if r["paid"])
+    wf.snakemake(*OPENAI, env=env)
+    paid = sorted((e["shot"], e["pass"], e["cost_usd"]) for e in ledger(wf).entries()
+                  if e["outcome"] == "paid")
+    assert planned == paid and len(paid) == 12
+    assert plan["total_usd"] == ledger(wf).spent() == 1.55
+    # after the build everything is cached: a forced rebuild is planned at $0 and costs $0
+    plan = json.loads(wf.stillmake("plan", "--json", "-C", "backend=openai", env=env).stdout)
+    assert plan["requests"] == [] and plan["total_usd"] == 0
+    wf.snakemake("review", "--forcerun", "draft", *OPENAI, env=env, check=False)
+    assert ledger(wf).spent() == 1.55
+
+
+def test_plan_exit_status_2_over_budget(workflow):
+    proc = workflow.stillmake("plan", "-C", "backend=openai", "-C", "budget_usd=1.0", check=False)
+    assert proc.returncode == 2
+    assert "over budget: $0.000 spent + $1.550 planned > budget_usd $1.00" in proc.stderr
+
+
+def test_budget_ceiling_holds_under_racing_jobs(workflow, fake_openai):
+    wf = workflow
+    fake_openai.latency = 0.5
+    env = wf.openai_env(fake_openai)
+    # each shot's drafts cost $0.15; $0.40 buys two of five, however the 4 jobs race
+    proc = wf.snakemake("drafts", "-c", "4", "--resources", "api=4", *OPENAI,
+                        "budget_usd=0.40", env=env, check=False)
+    assert proc.returncode != 0
+    refused = [line for line in proc.stderr.splitlines()
+               if line.startswith("[stillmake]") and "would cost $0.150" in line]
+    assert len(refused) == 3
+    spent = ledger(wf).spent()
+    assert spent == 0.30 and spent <= 0.40
+    assert fake_openai.count() == 2
+    starts = sorted(r.time for r in fake_openai.requests)
+    assert starts[1] - starts[0] < 0.5  # the two paid calls really were in flight together
+
+
+def test_retries_are_counted_and_bounded(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.fail_next(2, 429, retry_after=0.1)
+    fake_openai.fail_next(1, 500)
+    wf.snakemake("runs/drafts/s1/draft_1.png", *OPENAI, env=env)
+    (line,) = ledger(wf).entries()
+    assert line["outcome"] == "paid" and line["attempts"] == 4
+    assert [r["status"] for r in line["retries"]] == [429, 429, 500]
+    assert all(r["wait_s"] >= 0.1 for r in line["retries"][:2])  # retry-after honoured
+
+    # a 400 is not retried; it fails that job with the API's message
+    fake_openai.fail_next(1, 400, code="invalid_value", message="Invalid value for size.")
+    proc = wf.snakemake("runs/drafts/s2/draft_1.png", *OPENAI, env=env, check=False)
+    assert proc.returncode != 0 and "Invalid value for size." in proc.stderr
+    assert ledger(wf).entries()[-1]["attempts"] == 1
+    assert ledger(wf).entries()[-1]["outcome"] == "failed"
+
+
+def test_timeouts_retry_then_fail_that_shot(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.latency = 1.5
+    wf.path("fast.yaml").write_text("openai: {timeout_s: 0.3, max_retries: 1}\n")
+    proc = wf.snakemake("runs/drafts/s3/draft_1.png", "--configfile", "fast.yaml", *OPENAI,
+                        env=env, check=False, timeout=60)
+    assert proc.returncode != 0 and "timed out" in proc.stderr
+    line = ledger(wf).entries()[-1]
+    assert line["attempts"] == 2 and line["cost_usd"] == 0 and line["outcome"] == "failed"
+    assert not wf.path("runs/drafts/s3/draft_1.png").exists()
+
+
+def test_moderation_refusal_fails_one_shot_and_the_rest_go_on(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.block_prompts_containing("basement plant room")  # s4
+    proc = wf.snakemake("review", *OPENAI, env=env, check=False)
+    assert proc.returncode != 0
+    assert "s4 draft failed: moderation refused the request" in proc.stderr
+    assert "rejected by the safety system" in proc.stderr
+    for shot in ("s1", "s2", "s3", "s5"):
+        assert wf.path(f"runs/review/{shot}.png").exists()
+    assert not wf.path("runs/drafts/s4").exists() or not any(wf.path("runs/drafts/s4").glob("*.png"))
+    refused = [e for e in ledger(wf).entries() if e["outcome"] == "moderation_blocked"]
+    assert len(refused) == 1 and refused[0]["shot"] == "s4" and refused[0]["cost_usd"] == 0
+    assert sum(1 for r in fake_openai.requests if "plant room" in r.prompt) == 1  # not retried
+
+
+def test_kill_9_mid_build_then_resume(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.latency = 0.6
+    proc = subprocess.Popen([sys.executable, "-m", "snakemake", *OPENAI], cwd=wf.root, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(list(Cache(wf.path("runs/cache")).root.glob("*/*"))) < 3:
+        time.sleep(0.05)
+    time.sleep(0.2)  # let more requests be in flight
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    killed_at = ledger(wf).entries()[-1]["time"] if ledger(wf).entries() else ""
+    before = fake_openai.count()
+    received = {p.name for p in wf.path("runs/cache").glob("*/*") if not p.name.startswith(".")}
+    assert before >= 3 and len(received) >= 3
+
+    fake_openai.latency = 0.0
+    wf.snakemake("--unlock", *OPENAI, env=env)  # Snakemake's own lock outlives a kill -9
+    wf.snakemake(*OPENAI, env=env)
+    after = fake_openai.count() - before
+    entries = ledger(wf).entries()  # every line parses
+    paid = [e["fingerprint"] for e in entries if e["outcome"] == "paid"]
+    assert len(paid) == len(set(paid))  # no request paid twice
+    repaid = {e["fingerprint"] for e in entries if e["outcome"] == "paid" and e["time"] > killed_at}
+    assert not repaid & received  # nothing received before the kill was asked for again
+    assert after == 12 - len(received)  # only what never arrived is asked for again
+    # nothing partial or corrupt anywhere
+    for png in wf.path("runs").rglob("*.png"):
+        with Image.open(png) as im:
+            im.load()
+    assert not list(wf.path("runs").rglob("*.tmp"))
+    assert wf.path("runs/final/manifest.csv").exists()
+    print(f"kill/resume: {before} requests before the kill ({len(received)} received), "
+          f"{after} after; 12 in a clean build")
+
+
+def test_api_key_never_written(workflow, fake_openai):
+    wf = workflow
+    env = wf.openai_env(fake_openai, key=FAKE_KEY)
+    wf.snakemake(*OPENAI, env=env)
+    wf.stillmake("status", env=env)
+    assert all(r.headers["authorization"] == f"Bearer {FAKE_KEY}" for r in fake_openai.requests)
+    hits = []
+    for path in wf.root.rglob("*"):
+        if path.is_file() and FAKE_KEY.encode() in path.read_bytes():
+            hits.append(str(path.relative_to(wf.root)))
+    assert hits == []
+    assert any(wf.path(".snakemake").rglob("*")), "the metadata dir was searched"
+
+
+def test_missing_key_fails_before_any_job(workflow):
+    proc = workflow.snakemake(*OPENAI, check=False)
+    assert proc.returncode != 0
+    assert "backend 'openai' needs an API key: export OPENAI_API_KEY" in proc.stderr
+    assert not workflow.path("runs/drafts").exists()
+    # a dry run pays nothing and needs no key
+    assert workflow.snakemake("-n", *OPENAI).returncode == 0
