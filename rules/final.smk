@@ -5,7 +5,13 @@ rule final:
     input:
         unpack(final_inputs),
     output:
-        image="runs/final/{shot}.png",
+        image=report(
+            "runs/final/{shot}.png",
+            caption="../report/final.rst",
+            category="2. Finals",
+            subcategory="{shot}",
+            labels={"shot": "{shot}", "file": "final"},
+        ),
         sidecar="runs/final/{shot}.json",
     params:
         request=final_request,
@@ -23,10 +29,22 @@ rule manifest:
     input:
         finals=final_targets(BUILD.locked_shots),
     output:
-        csv="runs/final/manifest.csv",
+        csv=report(
+            "runs/final/manifest.csv",
+            caption="../report/manifest.rst",
+            category="3. Manifest",
+            labels={"file": "manifest"},
+        ),
         json="runs/final/manifest.json",
+        gate=report(
+            "runs/final/gate.json",
+            caption="../report/gate.rst",
+            category="3. Manifest",
+            labels={"file": "quality gate"},
+        ),
     params:
         size=config["final"]["size"],
+        thresholds=config["quality"],
         shots=BUILD.locked_shots,
     log:
         "runs/logs/final/manifest.log",

@@ -5,7 +5,13 @@ rule review_sheet:
     input:
         drafts=drafts_of,
     output:
-        sheet="runs/review/{shot}.png",
+        sheet=report(
+            "runs/review/{shot}.png",
+            caption="../report/review.rst",
+            category="1. Review",
+            subcategory="{shot}",
+            labels={"shot": "{shot}", "file": "contact sheet"},
+        ),
         json="runs/review/{shot}.json",
     params:
         context=review_context,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "profiles"]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "profiles", "report"]
 FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
 
 

@@ -17,6 +17,7 @@ def image_record(request: ImageRequest, obtained, context: dict, *, k: int, png:
         "k": k,
         "prompt": request.prompt,
         "negative": context.get("negative", ""),
+        "lighting": context.get("lighting"),
         "model": request.model,
         "size": request.size,
         "quality": request.quality,

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 
+from collections import defaultdict
+
 from PIL import Image
 
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 from stillmake.provenance import read_sidecar
+from stillmake.quality import check_image, consistency_flags, flags_to_json, thresholds_for, worst
 
 COLUMNS = ["shot", "title", "prompt", "negative", "model", "size", "quality", "n", "mode",
-           "source_chain", "fingerprint", "cost_usd", "image_sha256", "backend", "created"]
+           "source_chain", "fingerprint", "cost_usd", "gate", "image_sha256", "backend", "created"]
 
 
 def rows(finals: list) -> list[dict]:
@@ -28,9 +31,30 @@ def rows(finals: list) -> list[dict]:
             "source_chain": " -> ".join(s["chain"]), "fingerprint": s["fingerprint"],
             "cost_usd": s["request_cost_usd"], "image_sha256": s["image_sha256"],
             "backend": s["backend"], "created": s["created"], "path": str(path),
-            "pixels": pixels,
+            "pixels": pixels, "lighting": s.get("lighting"),
         })
     return out
+
+
+def gate(entries: list[dict], overrides=None) -> dict:
+    """Per-final quality flags plus colour-temperature consistency per lighting tag."""
+    shots, groups = {}, defaultdict(dict)
+    for e in entries:
+        lighting = e.get("lighting")
+        checked = check_image(e["path"], lighting, thresholds_for(lighting, overrides))
+        shots[e["shot"]] = {"lighting": lighting, **checked}
+        groups[lighting][e["shot"]] = checked["metrics"]
+    consistency = {}
+    for lighting, group in groups.items():
+        flags = consistency_flags(group, lighting)
+        consistency[lighting or "untagged"] = flags_to_json(flags)
+        for shot in group:
+            shots[shot]["flags"] += flags_to_json(flags)
+            shots[shot]["worst"] = worst(shots[shot]["flags"])
+    sizes = sorted({e["pixels"] for e in entries})
+    return {"sizes": sizes, "one_size": len(sizes) <= 1, "shots": shots,
+            "consistency": consistency,
+            "worst": worst([{"level": s["worst"]} for s in shots.values()])}
 
 
 def check_sizes(entries: list[dict], size: str) -> None:
@@ -42,10 +66,15 @@ def check_sizes(entries: list[dict], size: str) -> None:
 def run(job) -> None:
     entries = rows(job.input["finals"])
     check_sizes(entries, job.params["size"])
+    report = gate(entries, job.params.get("thresholds"))
+    for e in entries:
+        e["gate"] = report["shots"][e["shot"]]["worst"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows(entries)
+    atomic_write_json(job.output["gate"], report)
     atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())
-    job.logger.info("manifest: %d finals, %s", len(entries), job.params["size"])
+    job.logger.info("manifest: %d finals, %s, gate %s", len(entries), job.params["size"],
+                    report["worst"])
