@@ -44,28 +44,35 @@ def region_mask(region, size: tuple[int, int]) -> bytes:
     return _png(Image.fromarray(rgba, "RGBA"))
 
 
-def load_mask(path, size: tuple[int, int], *, file=None, shot=None, key="mask") -> bytes:
+def _open_mask(path, where) -> Image.Image:
     path = Path(path)
-    where = dict(file=file or path, shot=shot, key=key)
     if not path.is_file():
         raise InputError(f"mask file {path} not found", **where)
     try:
         with Image.open(path) as im:
-            if im.format != "PNG":
-                raise InputError(f"mask file {path} is not a PNG", **where)
-            has_alpha = im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info)
-            if not has_alpha:
-                raise InputError(f"mask {path} needs an alpha channel: transparent = editable",
-                                 **where)
+            im.load()
+            fmt, mode, info = im.format, im.mode, im.info
             rgba = im.convert("RGBA")
     except (OSError, SyntaxError) as exc:
-        if isinstance(exc, InputError):
-            raise
         raise InputError(f"mask file {path} is not a PNG ({exc})", **where) from None
-    if rgba.size != tuple(size):
-        rgba = rgba.resize(tuple(size), Image.NEAREST)
+    if fmt != "PNG":
+        raise InputError(f"mask file {path} is not a PNG", **where)
+    if mode not in ("RGBA", "LA") and not (mode == "P" and "transparency" in info):
+        raise InputError(f"mask {path} needs an alpha channel: transparent = editable", **where)
     if rgba.getchannel("A").getextrema()[0] >= 128:
         raise InputError(f"mask {path} marks nothing to edit (no transparent pixel)", **where)
+    return rgba
+
+
+def check_mask(path, *, file=None, shot=None, key="mask") -> None:
+    """Everything about a hand-made mask that can be known before its image exists."""
+    _open_mask(path, dict(file=file or path, shot=shot, key=key))
+
+
+def load_mask(path, size: tuple[int, int], *, file=None, shot=None, key="mask") -> bytes:
+    rgba = _open_mask(path, dict(file=file or path, shot=shot, key=key))
+    if rgba.size != tuple(size):
+        rgba = rgba.resize(tuple(size), Image.NEAREST)
     return _png(rgba)
 
 

@@ -14,7 +14,7 @@ from ruamel.yaml.error import YAMLError
 
 from stillmake.errors import InputError
 from stillmake.files import atomic_write_text
-from stillmake.masks import validate_region
+from stillmake.masks import check_mask, validate_region
 from stillmake.schemas import validate
 
 
@@ -155,7 +155,7 @@ def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bo
     if step.get("mask"):
         mask = base / step["mask"]
         if check_files:
-            _check_mask_file(mask, path, shot, f"{key}.mask")
+            check_mask(mask, file=path, shot=shot, key=f"{key}.mask")
     refs = tuple(base / r for r in step.get("refs") or [])
     if check_files:
         for r in refs:
@@ -164,14 +164,6 @@ def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bo
                                  key=f"{key}.refs")
     return EditStep(change=step["change"].strip(), keep=(step.get("keep") or "").strip(),
                     region=region, mask=mask, refs=refs)
-
-
-def _check_mask_file(mask: Path, file: Path, shot: str, key: str) -> None:
-    if not mask.is_file():
-        raise InputError(f"mask file {mask} not found", file=file, shot=shot, key=key)
-    with open(mask, "rb") as fh:
-        if fh.read(8) != b"\x89PNG\r\n\x1a\n":
-            raise InputError(f"mask file {mask} is not a PNG", file=file, shot=shot, key=key)
 
 
 # -- round-trip edits (stillmake pick / lock / unlock) -----------------------

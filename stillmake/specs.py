@@ -23,11 +23,13 @@ class BuildSpecs:
         self.config = config
         self.root = Path(root) if root else Path.cwd()
         self.settings = Settings.from_config(config, self.root)
-        self.prompts_path = self.root / config["prompts"]
+        # relative to the workflow directory, as the user wrote them (errors quote them)
+        base = Path(root) if root else Path()
+        self.prompts_path = base / config["prompts"]
         self.production: Production = load_prompts(self.prompts_path)
         self._backend_identity = self.settings.backend_identity()
         self._check_models()
-        self.selections_path = self.root / config["selections"]
+        self.selections_path = base / config["selections"]
         self.selections: dict[str, Selection] = load_selections(
             self.selections_path, shots=self.shots, draft_n=self.draft_n
         )

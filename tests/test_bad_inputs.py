@@ -1,0 +1,32 @@
+"""Every catalogued bad input stops `snakemake` with a clear error and writes nothing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.bad_inputs import CASES
+from tests.conftest import REPO
+
+OUTPUTS = ("drafts", "review", "selected", "edits", "final", "cache", "ledger.jsonl")
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_and_nothing_written(workflow, case):
+    _id, _where, _what, mutate, words = case
+    mutate(workflow)
+    proc = workflow.snakemake(check=False, timeout=60)
+    assert proc.returncode != 0
+    assert words in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert [o for o in OUTPUTS if workflow.path(f"runs/{o}").exists()] == []
+
+
+def test_readme_catalogue_lists_every_case():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\w+\d+) \| [^|]+ \| [^|]+ \| `([^`]*)`", readme, re.M))
+    assert len(CASES) >= 20
+    for case_id, _where, _what, _mutate, words in CASES:
+        assert case_id in rows, f"README lacks row {case_id}"
+        assert rows[case_id] == words, f"README row {case_id} shows another message"
