@@ -24,9 +24,9 @@ onstart:
 
 
 rule all:
+    default_target: True
     input:
         default_targets,
-    default_target: True
 
 
 include: "rules/draft.smk"

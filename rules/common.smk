@@ -7,7 +7,6 @@ from stillmake.errors import StillmakeError
 from stillmake.jobs import run_stage
 from stillmake.workflow import load_build
 
-
 try:
     BUILD = load_build(config)
 except StillmakeError as exc:
@@ -22,6 +21,8 @@ def check_credentials():
         BUILD.settings.require_credentials()
     except StillmakeError as exc:
         raise WorkflowError(str(exc)) from None
+
+
 DRAFT_K = list(range(1, BUILD.draft_n + 1))
 
 
@@ -116,7 +117,9 @@ def require_locked(shots, target):
     """Fail at DAG time, before any paid call, naming every shot that is not locked."""
     unknown = [s for s in shots if s not in SHOTS]
     if unknown:
-        raise WorkflowError(f"target '{target}' names shots not in the prompts file: {', '.join(unknown)}")
+        raise WorkflowError(
+            f"target '{target}' names shots not in the prompts file: {', '.join(unknown)}"
+        )
     unlocked = BUILD.unlocked(shots)
     if unlocked:
         raise WorkflowError(

@@ -7,14 +7,14 @@ rule edit_step:
     output:
         image="runs/edits/{shot}/step_{step}.png",
         sidecar="runs/edits/{shot}/step_{step}.json",
-    params:
-        request=edit_request,
-        step=edit_step_spec,
-        context=job_context("edit"),
     log:
         "runs/logs/edit/{shot}_step_{step}.log",
     resources:
         api=1,
+    params:
+        request=edit_request,
+        step=edit_step_spec,
+        context=job_context("edit"),
     run:
         run_stage("edit", input, output, params, log, config, wildcards)
 

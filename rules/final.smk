@@ -13,14 +13,14 @@ rule final:
             labels={"shot": "{shot}", "file": "final"},
         ),
         sidecar="runs/final/{shot}.json",
-    params:
-        request=final_request,
-        spec=final_spec,
-        context=job_context("final"),
     log:
         "runs/logs/final/{shot}.log",
     resources:
         api=1,
+    params:
+        request=final_request,
+        spec=final_spec,
+        context=job_context("final"),
     run:
         run_stage("final", input, output, params, log, config, wildcards)
 
@@ -42,12 +42,12 @@ rule manifest:
             category="3. Manifest",
             labels={"file": "quality gate"},
         ),
+    log:
+        "runs/logs/final/manifest.log",
     params:
         size=config["final"]["size"],
         thresholds=config["quality"],
         shots=BUILD.locked_shots,
-    log:
-        "runs/logs/final/manifest.log",
     run:
         run_stage("manifest", input, output, params, log, config, wildcards)
 

@@ -13,10 +13,10 @@ rule review_sheet:
             labels={"shot": "{shot}", "file": "contact sheet"},
         ),
         json="runs/review/{shot}.json",
-    params:
-        context=review_context,
     log:
         "runs/logs/review/{shot}.log",
+    params:
+        context=review_context,
     run:
         run_stage("review", input, output, params, log, config, wildcards)
 

@@ -7,10 +7,10 @@ rule select:
     output:
         image="runs/selected/{shot}.png",
         sidecar="runs/selected/{shot}.json",
-    params:
-        spec=select_spec,
     log:
         "runs/logs/select/{shot}.log",
+    params:
+        spec=select_spec,
     run:
         run_stage("select", input, output, params, log, config, wildcards)
 

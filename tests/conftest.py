@@ -27,6 +27,16 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def assert_located(exc, file, shot, key, words) -> None:
+    """An input error names the file, the shot and the key, and says what is wrong."""
+    msg = str(exc)
+    assert str(file) in msg and words in msg, msg
+    if shot:
+        assert f"shot {shot}" in msg, msg
+    if key:
+        assert f"key '{key}'" in msg, msg
+
+
 class Workflow:
     """A temp copy of the workflow with helpers to run snakemake and the CLI in it."""
 

@@ -5,6 +5,8 @@ import pytest
 from stillmake.errors import InputError
 from stillmake.prompts import load_prompts
 
+from tests.conftest import assert_located
+
 
 def write(tmp_path, data, name="prompts.json"):
     p = tmp_path / name
@@ -67,12 +69,7 @@ def test_bad_shots_name_file_shot_and_key(tmp_path, shots, shot, key, words):
     p = write(tmp_path, {"shots": shots})
     with pytest.raises(InputError) as e:
         load_prompts(p)
-    msg = str(e.value)
-    assert str(p) in msg and words in msg
-    if shot:
-        assert f"shot {shot}" in msg
-    if key:
-        assert f"key '{key}'" in msg
+    assert_located(e.value, p, shot, key, words)
 
 
 def test_duplicate_shot_id_in_list(tmp_path):

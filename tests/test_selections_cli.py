@@ -13,7 +13,7 @@ from stillmake.cli import cli
 from stillmake.errors import InputError
 from stillmake.selections import load_selections
 
-from tests.conftest import REPO
+from tests.conftest import REPO, assert_located
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
 GOLDEN = Path(__file__).parent / "golden"
@@ -60,12 +60,7 @@ def test_bad_selections_name_file_shot_and_key(tmp_path, text, shot, key, words)
     p = write(tmp_path, text)
     with pytest.raises(InputError) as e:
         load_selections(p, shots=SHOTS, draft_n=3)
-    msg = str(e.value)
-    assert str(p) in msg and words in msg
-    if shot:
-        assert f"shot {shot}" in msg
-    if key:
-        assert f"key '{key}'" in msg
+    assert_located(e.value, p, shot, key, words)
 
 
 @pytest.fixture

@@ -71,19 +71,23 @@ def pick(shot, k, reject, overrides):
                f"`stillmake lock {shot}` makes it a finalist")
 
 
+def _set_lock(shots, overrides, locked: bool) -> None:
+    specs = load_specs(overrides)
+    check_shots(specs, shots)
+    unpicked = [s for s in shots if not specs.picked(s)]
+    if locked and unpicked:
+        raise StillmakeError(f"cannot lock {', '.join(unpicked)}: no pick yet "
+                             f"(stillmake pick SHOT K)")
+    set_lock(specs.selections_path, list(shots), locked)
+
+
 @click.command("lock")
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
 @config_option
 @user_errors
 def lock(shots, overrides):
     """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
-    specs = load_specs(overrides)
-    check_shots(specs, shots)
-    unpicked = [s for s in shots if not specs.picked(s)]
-    if unpicked:
-        raise StillmakeError(f"cannot lock {', '.join(unpicked)}: no pick yet "
-                             f"(stillmake pick SHOT K)")
-    set_lock(specs.selections_path, list(shots), True)
+    _set_lock(shots, overrides, True)
     click.echo(f"locked {', '.join(shots)}; `stillmake plan finals` shows what the finals cost")
 
 
@@ -93,7 +97,5 @@ def lock(shots, overrides):
 @user_errors
 def unlock(shots, overrides):
     """Take shots off the finalist list (their finals are no longer built)."""
-    specs = load_specs(overrides)
-    check_shots(specs, shots)
-    set_lock(specs.selections_path, list(shots), False)
+    _set_lock(shots, overrides, False)
     click.echo(f"unlocked {', '.join(shots)}")
