@@ -23,6 +23,14 @@ onstart:
     check_credentials()
 
 
+onsuccess:
+    print_spend()
+
+
+onerror:
+    print_spend()
+
+
 rule all:
     default_target: True
     input:

@@ -2,9 +2,14 @@
 # A shot's request reaches its jobs as params, never through a shared file's mtime,
 # so editing one shot rebuilds that shot alone.
 
+import sys
+
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
+from stillmake.calls import now_iso
 from stillmake.jobs import run_stage
+from stillmake.ledger import Ledger
+from stillmake.spend import build_summary
 from stillmake.workflow import load_build
 
 try:
@@ -13,6 +18,13 @@ except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
 SHOTS = BUILD.shots
+RUN_STARTED = now_iso()
+
+
+def print_spend():
+    """Runs at onsuccess/onerror: what this build spent, and the ledger so far."""
+    ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
+    print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
 
 
 def check_credentials():

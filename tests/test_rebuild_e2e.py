@@ -44,7 +44,8 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
     env = wf.openai_env(fake_openai)
     args = ["review", "--config", "backend=openai"]
 
-    wf.snakemake(*args, env=env)
+    first = wf.snakemake(*args, env=env)
+    assert "stillmake: this run 5 paid request(s) $0.750, 0 cache hit(s)" in first.stderr
     shots = [s["id"] for s in json.loads(wf.path(PROMPTS).read_text())["shots"]]
     assert len(shots) == 5
     assert fake_openai.count("generations") == 5
@@ -90,7 +91,10 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
 
     # --forceall and a lost .snakemake/: zero requests, spend unchanged
     spent = Ledger(wf.path("runs/ledger.jsonl")).spent()
-    wf.snakemake(*args, "--forceall", env=env)
+    forced = wf.snakemake(*args, "--forceall", env=env)
+    summary = [l for l in forced.stderr.splitlines() if l.startswith("stillmake: this run")]
+    assert summary == [f"stillmake: this run 0 paid request(s) $0.000, 5 cache hit(s) $0, "
+                       f"0 failed; ledger total ${spent:.3f} of budget $5.00"]
     shutil.rmtree(wf.path(".snakemake"))
     wf.snakemake(*args, env=env)
     assert fake_openai.count() == before
