@@ -1,0 +1,30 @@
+"""The seed's guardrail, in code: no high-quality request for a shot without a pick."""
+
+import pytest
+
+from stillmake.calls import GuardrailError, obtain
+from stillmake.config import load_config
+from stillmake.errors import StillmakeError
+from stillmake.requests import ImageRequest
+from stillmake.settings import Settings
+from stillmake.specs import BuildSpecs
+
+from tests.conftest import copy_workflow
+
+
+def test_obtain_refuses_high_quality_before_a_shortlist(tmp_path):
+    settings = Settings(root=tmp_path)
+    req = ImageRequest("generate", "gpt-image-1.5", "p", 1, "1536x1024", "high")
+    with pytest.raises(GuardrailError, match="s4 final: refused a quality 'high' request"):
+        obtain(req, settings, shot="s4", pass_="final", label={})
+    assert not (tmp_path / "runs").exists()  # refused before cache, ledger or backend
+    ok = obtain(req, settings, shot="s4", pass_="final", label={}, shortlisted=True)
+    assert len(ok.images) == 1
+
+
+def test_final_request_needs_a_pick(tmp_path, monkeypatch):
+    monkeypatch.chdir(copy_workflow(tmp_path / "wf"))
+    specs = BuildSpecs(load_config("config.yaml"))
+    assert specs.final_request("s3").quality == "high"
+    with pytest.raises(StillmakeError, match="shot s4: no final .* before a pick"):
+        specs.final_request("s4")
