@@ -3,6 +3,7 @@
 # so editing one shot rebuilds that shot alone.
 
 import sys
+import threading
 
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
@@ -25,6 +26,14 @@ def print_spend():
     """Runs at onsuccess/onerror: what this build spent, and the ledger so far."""
     ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
+    end_rate_limit_timers()
+
+
+def end_rate_limit_timers():
+    """The scheduler is done; its pending 1 s re-check timers would only delay exit."""
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
 
 
 def check_credentials():

@@ -184,8 +184,13 @@ class FakeOpenAI:
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
             blocked = any(b in (rec.prompt or "") for b in self._blocked)
-        if self.latency:
-            time.sleep(self.latency)
+        started = time.monotonic()
+        try:
+            return self._respond(rec, fault, blocked)
+        finally:  # the latency is the whole time to answer, image encoding included
+            time.sleep(max(0.0, self.latency - (time.monotonic() - started)))
+
+    def _respond(self, rec: Recorded, fault, blocked) -> dict:
         if fault:
             headers = {"retry-after": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
             raise ApiError(fault["status"], fault["message"], type=fault["type"],
