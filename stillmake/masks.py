@@ -1,8 +1,18 @@
-"""Region boxes and hand-made masks -> the API's alpha mask (transparent = editable)."""
+"""Region boxes and hand-made masks -> the API's alpha mask (transparent = editable).
+
+The Images API edit endpoint takes a PNG mask the size of the first input image;
+its FULLY TRANSPARENT pixels (alpha 0) mark where the model may paint. Everything
+here speaks that convention: a mask is RGBA PNG bytes, opaque black where the
+image must stay, alpha 0 where it may change. When reading alpha back, anything
+below 128 counts as editable (`editable_area`), and `load_mask` snaps a
+hand-painted soft edge to exactly 0/255 on that same line, so the mask the API
+receives, the leak we measure and the area we composite are one and the same.
+"""
 
 from __future__ import annotations
 
 import io
+import math
 from numbers import Real
 from pathlib import Path
 
@@ -11,21 +21,49 @@ from PIL import Image, ImageFilter
 
 from stillmake.errors import InputError
 
+ALPHA_EDITABLE_BELOW = 128
 
-def validate_region(region, *, file=None, shot=None, key="region"):
-    """A fractional box [x0, y0, x1, y1] inside [0, 1] with x0 < x1 and y0 < y1."""
-    if not isinstance(region, (list, tuple)) or len(region) != 4 or not all(
-            isinstance(v, Real) and not isinstance(v, bool) for v in region):
-        raise InputError(f"region must be four numbers [x0, y0, x1, y1], got {region!r}",
-                         file=file, shot=shot, key=key)
+__all__ = ["validate_region", "region_box", "region_mask", "check_mask", "load_mask",
+           "editable_area", "grow", "composite_outside"]
+
+
+def validate_region(region, *, file=None, shot=None, key="region") -> tuple[float, float, float, float]:
+    """A fractional box [x0, y0, x1, y1] inside [0, 1] with x0 < x1 and y0 < y1.
+
+    Fractions of the frame width/height, top-left origin, so one box fits every size.
+    """
+    if (not isinstance(region, (list, tuple)) or len(region) != 4
+            or not all(isinstance(v, Real) and not isinstance(v, bool) for v in region)):
+        raise InputError(f"region must be four numbers [x0, y0, x1, y1] (fractions of the frame), "
+                         f"got {region!r}", file=file, shot=shot, key=key)
     x0, y0, x1, y1 = (float(v) for v in region)
-    if not all(0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
-        raise InputError(f"region {list(region)} is outside [0, 1] (fractions of the frame)",
-                         file=file, shot=shot, key=key)
+    shown = list(region)
+    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
+        raise InputError(f"region {shown} is outside [0, 1] (fractions of the frame, "
+                         f"0 = left/top, 1 = right/bottom)", file=file, shot=shot, key=key)
     if not (x0 < x1 and y0 < y1):
-        raise InputError(f"region {list(region)} is empty or inverted (need x0 < x1, y0 < y1)",
+        raise InputError(f"region {shown} is empty or inverted (need x0 < x1 and y0 < y1)",
                          file=file, shot=shot, key=key)
     return (x0, y0, x1, y1)
+
+
+def _round(v: float) -> int:
+    return int(math.floor(v + 0.5))
+
+
+def region_box(region, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Pixel box (left, top, right, bottom; right/bottom exclusive) of a fractional region.
+
+    Edges are rounded to the nearest pixel; a box thinner than one pixel still
+    covers one, so a valid region never yields a mask with nothing to edit.
+    """
+    x0, y0, x1, y1 = validate_region(region)
+    w, h = (int(v) for v in size)
+    if w <= 0 or h <= 0:
+        raise ValueError(f"image size must be positive, got {size!r}")
+    left, top = min(_round(x0 * w), w - 1), min(_round(y0 * h), h - 1)
+    right, bottom = max(_round(x1 * w), left + 1), max(_round(y1 * h), top + 1)
+    return left, top, right, bottom
 
 
 def _png(im: Image.Image) -> bytes:
@@ -35,32 +73,40 @@ def _png(im: Image.Image) -> bytes:
 
 
 def region_mask(region, size: tuple[int, int]) -> bytes:
+    """RGBA PNG of `size` (w, h): opaque black everywhere, alpha 0 inside the box."""
+    left, top, right, bottom = region_box(region, size)
     w, h = size
-    x0, y0, x1, y1 = region
-    alpha = np.full((h, w), 255, np.uint8)
-    alpha[round(y0 * h):round(y1 * h), round(x0 * w):round(x1 * w)] = 0
     rgba = np.zeros((h, w, 4), np.uint8)
-    rgba[..., 3] = alpha
+    rgba[..., 3] = 255
+    rgba[top:bottom, left:right, 3] = 0
     return _png(Image.fromarray(rgba, "RGBA"))
+
+
+def _has_alpha(mode: str, info: dict) -> bool:
+    return mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in info
 
 
 def _open_mask(path, where) -> Image.Image:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"mask file {path} not found", **where)
+        what = "is a directory, not a PNG" if path.is_dir() else "not found"
+        raise InputError(f"mask file {path} {what}", **where)
     try:
         with Image.open(path) as im:
+            fmt, mode, info = im.format, im.mode, dict(im.info)
             im.load()
-            fmt, mode, info = im.format, im.mode, im.info
             rgba = im.convert("RGBA")
-    except (OSError, SyntaxError) as exc:
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InputError(f"mask file {path} is not a PNG ({exc})", **where) from None
     if fmt != "PNG":
-        raise InputError(f"mask file {path} is not a PNG", **where)
-    if mode not in ("RGBA", "LA") and not (mode == "P" and "transparency" in info):
-        raise InputError(f"mask {path} needs an alpha channel: transparent = editable", **where)
-    if rgba.getchannel("A").getextrema()[0] >= 128:
-        raise InputError(f"mask {path} marks nothing to edit (no transparent pixel)", **where)
+        raise InputError(f"mask file {path} is not a PNG (it is {fmt})", **where)
+    if not _has_alpha(mode, info):
+        raise InputError(f"mask needs an alpha channel: transparent = editable ({path} is "
+                         f"{mode} without transparency; paint the area to change fully "
+                         f"transparent on an opaque layer)", **where)
+    if rgba.getchannel("A").getextrema()[0] >= ALPHA_EDITABLE_BELOW:
+        raise InputError(f"mask marks nothing to edit ({path} has no transparent pixel; "
+                         f"alpha 0 = editable)", **where)
     return rgba
 
 
@@ -70,33 +116,74 @@ def check_mask(path, *, file=None, shot=None, key="mask") -> None:
 
 
 def load_mask(path, size: tuple[int, int], *, file=None, shot=None, key="mask") -> bytes:
-    rgba = _open_mask(path, dict(file=file or path, shot=shot, key=key))
-    if rgba.size != tuple(size):
-        rgba = rgba.resize(tuple(size), Image.NEAREST)
+    """A hand-made PNG mask -> RGBA PNG bytes at `size` (w, h), alpha snapped to 0/255.
+
+    Missing file, not a PNG, no alpha channel, or nothing transparent (also after
+    a nearest-neighbour resize to `size`) -> InputError naming file/shot/key.
+    """
+    where = dict(file=file or path, shot=shot, key=key)
+    rgba = _open_mask(path, where)
+    size = tuple(int(v) for v in size)
+    if rgba.size != size:
+        rgba = rgba.resize(size, Image.NEAREST)
+    alpha = rgba.getchannel("A").point(lambda a: 0 if a < ALPHA_EDITABLE_BELOW else 255)
+    if alpha.getextrema()[0] != 0:
+        raise InputError(f"mask marks nothing to edit once resized to {size[0]}x{size[1]} "
+                         f"({path}: its transparent area is too small)", **where)
+    rgba.putalpha(alpha)
     return _png(rgba)
 
 
 def editable_area(mask_png: bytes) -> np.ndarray:
+    """Bool HxW: True where the mask lets the edit paint (alpha < 128)."""
     with Image.open(io.BytesIO(mask_png)) as im:
-        return np.asarray(im.convert("RGBA").getchannel("A")) < 128
+        if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+            return np.zeros((im.size[1], im.size[0]), bool)  # no alpha: nothing editable
+        return np.asarray(im.convert("RGBA").getchannel("A")) < ALPHA_EDITABLE_BELOW
+
+
+def _grow_axis(m: np.ndarray, px: int, axis: int) -> np.ndarray:
+    m = np.moveaxis(m, axis, 0)
+    n = m.shape[0]
+    c = np.zeros((n + 1,) + m.shape[1:], np.int32)
+    np.cumsum(m, axis=0, dtype=np.int32, out=c[1:])
+    i = np.arange(n)
+    window = c[np.minimum(i + px + 1, n)] - c[np.maximum(i - px, 0)]
+    return np.moveaxis(window > 0, 0, axis)
+
+
+def grow(area: np.ndarray, px: int) -> np.ndarray:
+    """Dilate a bool HxW area by `px` pixels (square neighbourhood), in O(pixels)."""
+    area = np.asarray(area, bool)
+    if px <= 0 or not area.any():
+        return area.copy()
+    return _grow_axis(_grow_axis(area, int(px), 1), int(px), 0)
 
 
 def composite_outside(source_png: bytes, result_png: bytes, mask_png: bytes,
                       feather_px: int = 8) -> bytes:
-    """Paste the source back outside the editable area, feathered at the edge, so
-    pixels farther than feather_px from the editable area are bit-identical to it."""
+    """Paste the source back outside the editable area, feathered at the edge.
+
+    Inside the editable area the result is kept as is; from its edge the result
+    fades linearly (a Pillow BoxBlur of the area grown by half the feather) into
+    the source, and every pixel farther than `feather_px` (square distance) from
+    the editable area is bit-identical to the source. feather_px=0: hard edge.
+    A result of another size is resized (Lanczos) to the source first.
+    """
     with Image.open(io.BytesIO(source_png)) as s, Image.open(io.BytesIO(result_png)) as r:
         source, result = s.convert("RGB"), r.convert("RGB")
     if result.size != source.size:
         result = result.resize(source.size, Image.LANCZOS)
-    editable = Image.fromarray((editable_area(mask_png) * 255).astype(np.uint8), "L")
-    if editable.size != source.size:
-        editable = editable.resize(source.size, Image.NEAREST)
-    if feather_px > 0:
-        # grow the editable area by feather_px, then blur within that band
-        grown = editable.filter(ImageFilter.MaxFilter(2 * (feather_px // 2) + 1))
-        soft = grown.filter(ImageFilter.BoxBlur(feather_px / 2))
-        weight = np.maximum(np.asarray(soft), np.asarray(editable))
-        weight[np.asarray(grown) == 0] = 0
-        editable = Image.fromarray(weight.astype(np.uint8), "L")
-    return _png(Image.composite(result, source, editable))
+    editable = editable_area(mask_png)
+    if editable.shape != (source.size[1], source.size[0]):
+        editable = np.asarray(Image.fromarray(editable).resize(source.size, Image.NEAREST))
+    feather_px = max(0, int(feather_px))
+    if feather_px == 0:
+        weight = editable.astype(np.uint8) * 255
+    else:
+        half = (feather_px + 1) // 2
+        inner = Image.fromarray(grow(editable, half).astype(np.uint8) * 255, "L")
+        soft = np.asarray(inner.filter(ImageFilter.BoxBlur(feather_px - half)))
+        weight = np.where(editable, np.uint8(255), soft)
+        weight[~grow(editable, feather_px)] = 0  # exact, whatever the blur rounds to
+    return _png(Image.composite(result, source, Image.fromarray(weight, "L")))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,8 +59,9 @@ def test_budget_ceiling_holds_under_racing_jobs(workflow, fake_openai):
     proc = wf.snakemake("drafts", "-c", "4", "--resources", "api=4", *OPENAI,
                         "budget_usd=0.40", env=env, check=False)
     assert proc.returncode != 0
-    refused = [line for line in proc.stderr.splitlines()
-               if line.startswith("[stillmake]") and "would cost $0.150" in line]
+    # (job threads share stderr, so count the refused shots, not whole lines)
+    refused = set(re.findall(r"(s\d) draft \(3× gpt-image-1\.5 medium 1536x1024\) would cost \$0\.150",
+                             proc.stderr))
     assert len(refused) == 3
     spent = ledger(wf).spent()
     assert spent == 0.30 and spent <= 0.40
@@ -103,7 +105,8 @@ def test_timeouts_retry_then_fail_that_shot(workflow, fake_openai):
 def test_moderation_refusal_fails_one_shot_and_the_rest_go_on(workflow, fake_openai):
     wf = workflow
     env = wf.openai_env(fake_openai)
-    fake_openai.block_prompts_containing("basement plant room")  # s4
+    s4 = json.loads(wf.path("runs/input/the_trace.image_prompts.refined.json").read_text())["shots"][3]
+    fake_openai.block_prompts_containing(s4["prompt"][:40])
     proc = wf.snakemake("review", *OPENAI, env=env, check=False)
     assert proc.returncode != 0
     assert "s4 draft failed: moderation refused the request" in proc.stderr
@@ -113,7 +116,7 @@ def test_moderation_refusal_fails_one_shot_and_the_rest_go_on(workflow, fake_ope
     assert not wf.path("runs/drafts/s4").exists() or not any(wf.path("runs/drafts/s4").glob("*.png"))
     refused = [e for e in ledger(wf).entries() if e["outcome"] == "moderation_blocked"]
     assert len(refused) == 1 and refused[0]["shot"] == "s4" and refused[0]["cost_usd"] == 0
-    assert sum(1 for r in fake_openai.requests if "plant room" in r.prompt) == 1  # not retried
+    assert sum(1 for r in fake_openai.requests if s4["prompt"][:40] in r.prompt) == 1  # not retried
 
 
 def test_kill_9_mid_build_then_resume(workflow, fake_openai):
@@ -129,7 +132,7 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
     time.sleep(0.2)  # let more requests be in flight
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    killed_at = ledger(wf).entries()[-1]["time"] if ledger(wf).entries() else ""
+    killed_at = max((e["time"] for e in ledger(wf).entries()), default="")
     before = fake_openai.count()
     received = {p.name for p in wf.path("runs/cache").glob("*/*") if not p.name.startswith(".")}
     assert before >= 3 and len(received) >= 3

@@ -6,48 +6,158 @@ import json
 from pathlib import Path
 
 import click
+from PIL import Image
 
-from stillmake.quality import DEFAULT_THRESHOLDS, check_image
+from stillmake.errors import StillmakeError
+from stillmake.quality import DEFAULT_THRESHOLDS, METRICS, check_image, thresholds_for
+
+TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
+SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
+MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL"}
 
 
-@click.command("check")
+def _metric_help() -> str:
+    names = [m for m in METRICS if not m.startswith(("leak_", "changed_", "temperature_"))]
+    width = max(map(len, names))
+    return "\n".join(f"  {m:<{width}}  {METRICS[m][1]}" for m in names)
+
+
+HELP = f"""Measure IMAGE(s) against the quality gate; exit 1 if any fails.
+
+The same metrics and thresholds the build uses on review sheets and
+runs/final/gate.json, for any PNG/JPEG/WebP, built by stillmake or not.
+
+\b
+Metrics (from pixels):
+{_metric_help()}
+
+\b
+Each judged metric gets pass / WARN / FAIL with a one-line reason. The
+thresholds depend on the scene's lighting tag:
+  default        neutral grade: small casts, few clipped or crushed pixels
+  fluorescent    slight green institutional cast allowed (a* down to -8)
+  red_emergency  red highlights must keep detail (clip_r <= 1%) and the
+                 midtones must stay separated; darker shadows allowed
+  daylight       a warmer b* allowed
+Without --lighting, an image built by stillmake is judged by the lighting tag
+in its provenance (PNG chunk or sidecar .json); other images by `default`.
+Threshold overrides under `quality:` in ./config.yaml apply, as in the build.
+
+\b
+Exit status: 0 every image passes or warns, 1 some image fails,
+2 an image is missing or unreadable (or the config is broken).
+
+\b
+Examples:
+  stillmake check runs/final/*.png
+  stillmake check runs/final/s4.png --lighting red_emergency
+  stillmake check draft.png --json | jq '.[0].metrics'
+"""
+
+
+def _provenance_lighting(path: Path) -> str | None:
+    """The lighting tag stillmake recorded for this image, if any."""
+    try:
+        with Image.open(path) as im:
+            record = json.loads(getattr(im, "text", {}).get("stillmake", "null")) or {}
+    except (OSError, ValueError, SyntaxError):
+        record = {}
+    if "lighting" not in record:
+        side = path.with_suffix(".json")
+        try:
+            record = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else {}
+        except (OSError, ValueError):
+            record = {}
+    lighting = record.get("lighting") if isinstance(record, dict) else None
+    return lighting if isinstance(lighting, str) and lighting else None
+
+
+def _config_overrides() -> dict | None:
+    if not Path("config.yaml").is_file():
+        return None
+    from stillmake.config import load_config
+
+    try:
+        return load_config("config.yaml").get("quality") or None
+    except StillmakeError as exc:
+        raise click.UsageError(f"cannot read threshold overrides: {exc}") from None
+
+
+def _value(metric: str, value) -> str:
+    if value is None:
+        return "-"
+    if metric in SHARES:
+        return f"{value * 100:.2f}%"
+    value = round(value, 1) + 0.0  # no "-0.0"
+    return f"{value:+.1f}" if metric.startswith("cast_") else f"{value:.1f}"
+
+
+def _table(result: dict) -> list[str]:
+    flags = {f["metric"]: f for f in result["flags"]}
+    lines = [f"{result['path']}  {result['size']}  lighting: {result['lighting'] or 'default'}"
+             f"{' (' + result['lighting_from'] + ')' if result['lighting_from'] else ''}"
+             f"  -> {result['worst'].upper()}"]
+    rows = [("metric", "value", "gate", "note")]
+    for metric, value in result["metrics"].items():
+        flag = flags.get(metric)
+        level = MARK[flag["level"]] if flag else "-"
+        note = flag["message"] if flag and flag["level"] != "pass" else ""
+        rows.append((metric, _value(metric, value), level, note))
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    for name, value, level, note in rows:
+        lines.append(f"  {name:<{w0}}  {value:>{w1}}  {level:<4}  {note}".rstrip())
+    return lines
+
+
+@click.command("check", help=HELP, short_help="Quality metrics and flags for any image.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--lighting", "-l", default=None, metavar="TAG",
-              help=f"Scene lighting tag whose thresholds apply: "
-                   f"{', '.join(t for t in DEFAULT_THRESHOLDS if t != 'default')} (default: none).")
-@click.option("--json", "as_json", is_flag=True, help="Print metrics and flags as JSON.")
+              help=f"Judge every IMAGE with this lighting tag's thresholds: "
+                   f"{', '.join(['default', *TAGS])}, or a tag defined under `quality:` "
+                   f"in config.yaml. Default: each image's own tag from its provenance.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print a JSON list, one object per image: path, size, lighting, metrics, "
+                   "flags [{level, metric, value, message}], worst.")
 def check(images, lighting, as_json):
-    """Measure IMAGE(s) against the quality gate; exit 1 if any fails.
-
-    \b
-    Metrics (from pixels):
-      highlight_clip      share of pixels at luminance >= 250 (blown highlights)
-      clip_r/g/b          share of pixels with that channel at 254+ (red matters in red scenes)
-      shadow_crush        share of pixels at luminance <= 5
-      cast_a, cast_b      mean Lab a* (green-/magenta+) and b* (blue-/yellow+) of near-neutrals
-      midtone_separation  spread of L* in the midtones (flat red scenes read low)
-      sharpness           variance of the Laplacian (soft images read low)
-    Each gets pass / warn / fail with a one-line reason; thresholds depend on
-    the lighting tag (fluorescent allows a slight green cast).
-    Example:  stillmake check runs/final/s4.png --lighting red_emergency
-    """
+    overrides = _config_overrides()
+    known = {"default", *TAGS, *(overrides or {})}
+    if lighting is not None and lighting not in known:
+        raise click.BadParameter(f"unknown lighting tag '{lighting}'; known: "
+                                 f"{', '.join(sorted(known))}", param_hint="'--lighting'")
     results = []
     for image in images:
-        if not Path(image).is_file():
+        path = Path(image)
+        if not path.is_file():
             raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+        tag, source = lighting, ("--lighting" if lighting else None)
+        if tag is None:
+            tag = _provenance_lighting(path)
+            source = "from provenance" if tag else None
         try:
-            results.append(check_image(image, lighting=lighting))
-        except OSError as exc:
-            raise click.BadParameter(f"{image}: not an image ({exc})", param_hint="IMAGE")
+            thresholds = thresholds_for(tag, overrides)
+        except StillmakeError as exc:
+            raise click.UsageError(f"config.yaml: {exc}") from None
+        try:
+            result = check_image(path, lighting=tag, thresholds=thresholds)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise click.BadParameter(f"{image}: not a readable image ({exc})",
+                                     param_hint="IMAGE") from None
+        results.append({"path": result["path"], "size": result["size"], "lighting": tag,
+                        "lighting_from": source if source != "--lighting" else None,
+                        "metrics": result["metrics"], "flags": result["flags"],
+                        "worst": result["worst"]})
     if as_json:
-        click.echo(json.dumps(results, indent=2))
+        click.echo(json.dumps([{k: v for k, v in r.items() if k != "lighting_from"}
+                               for r in results], indent=2))
     else:
-        for r in results:
-            click.echo(f"{r['path']}  {r['size']}  {r['worst'].upper()}")
-            m = r["metrics"]
-            click.echo("  " + "  ".join(f"{k}={v:g}" for k, v in m.items()))
-            for f in r["flags"]:
-                if f["level"] != "pass":
-                    click.echo(f"  [{f['level']}] {f['message']}")
+        for i, r in enumerate(results):
+            if i:
+                click.echo("")
+            click.echo("\n".join(_table(r)))
+        if len(results) > 1:
+            counts = {lvl: sum(r["worst"] == lvl for r in results) for lvl in ("pass", "warn", "fail")}
+            click.echo(f"\n{len(results)} images: {counts['pass']} pass, {counts['warn']} warn, "
+                       f"{counts['fail']} fail")
     if any(r["worst"] == "fail" for r in results):
-        raise SystemExit(1)
+        click.get_current_context().exit(1)

@@ -46,7 +46,7 @@ def gate(entries: list[dict], overrides=None) -> dict:
         groups[lighting][e["shot"]] = checked["metrics"]
     consistency = {}
     for lighting, group in groups.items():
-        flags = consistency_flags(group, lighting)
+        flags = consistency_flags(group, lighting, thresholds_for(lighting, overrides))
         consistency[lighting or "untagged"] = flags_to_json(flags)
         for shot in group:
             shots[shot]["flags"] += flags_to_json(flags)
