@@ -1,7 +1,14 @@
-"""Preview backend and review: images/s and contact sheets/s at 1536x1024, and the
-offline main job's wall time at 5 and 100 shots.
+"""Preview backend and review: throughput of the offline pieces, and the offline main job.
 
-    python bench/bench_preview.py [--images 12]
+  * images/s of `PreviewBackend().generate` at 1536x1024, n=3 (PNG bytes out)
+  * contact sheets/s of `stillmake.sheets.contact_sheet` on 3 such drafts
+  * wall time of the full offline main job, plain `snakemake` (preview backend,
+    default target: drafts, review, selected, edits, finals + manifest as the
+    sample's selections allow) on the 5-shot THE TRACE sample
+  * wall time of `snakemake review` (drafts + review sheets only) on a generated
+    100-shot production (as in bench_dag_scale)
+
+    python bench/bench_preview.py [--rounds 5]
 """
 
 from __future__ import annotations
@@ -9,39 +16,62 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import generate_production, snakemake, workflow_copy
+from common import generate_production, job_stats, machine, snakemake, work_jobs, workflow_copy
 
 from stillmake.backends.preview import PreviewBackend
 from stillmake.requests import ImageRequest
 from stillmake.sheets import contact_sheet
 
+FLAGS = [[{"level": "warn", "message": "highlights clipped on 1.2% of pixels"}],
+         [{"level": "pass", "message": "ok"}],
+         [{"level": "fail", "message": "colour cast: b* +9.1 on near-neutrals (fluorescent allows +6)"}]]
+
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--images", type=int, default=12)
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=5, help="generate calls (n=3) and sheets to time")
+    ap.add_argument("--shots", type=int, default=100, help="size of the generated production")
     args = ap.parse_args(argv)
+    print(machine())
     backend = PreviewBackend()
-    rounds = max(1, args.images // 3)
-    drafts = []
+
+    def request(i):
+        return ImageRequest("generate", "gpt-image-1.5", f"Leyla in corridor {i}, 35mm.", 3,
+                            "1536x1024", "medium")
+
+    label = {"shot": "s1", "pass": "draft", "lighting": "fluorescent"}
+    drafts = backend.generate(request(-1), label).images  # warm-up: fonts, numpy
+    contact_sheet(drafts, shot="s1", title="Warm-up", labels=["a", "b", "c"], flags=FLAGS)
     t = time.perf_counter()
-    for i in range(rounds):
-        req = ImageRequest("generate", "gpt-image-1.5", f"prompt {i}", 3, "1536x1024", "medium")
-        drafts = backend.generate(req, {"shot": f"s{i}", "lighting": "fluorescent"}).images
+    for i in range(args.rounds):
+        drafts = backend.generate(request(i), label).images
     gen = time.perf_counter() - t
     t = time.perf_counter()
-    for i in range(rounds):
-        contact_sheet(drafts, shot=f"s{i}", title="Bench", labels=["a", "b", "c"],
-                      flags=[[{"level": "warn", "message": "highlights clipped on 1.2% of pixels"}]] * 3)
+    for i in range(args.rounds):
+        contact_sheet(drafts, shot=f"s{i}", title="Wet Footprints",
+                      labels=["sharp 0.61", "sharp 0.58", "sharp 0.66"], flags=FLAGS)
     sheets = time.perf_counter() - t
-    print(f"preview render   {rounds * 3 / gen:6.1f} images/s  ({gen / rounds / 3 * 1000:.0f} ms per 1536x1024 image)")
-    print(f"contact sheets   {rounds / sheets:6.1f} sheets/s  ({sheets / rounds * 1000:.0f} ms per 3-draft sheet)")
+    images = args.rounds * 3
+    print(f"preview generate (n=3, 1536x1024): {images / gen:6.1f} images/s   "
+          f"({gen / images * 1000:.0f} ms per image, {args.rounds} calls)")
+    print(f"contact_sheet (3 drafts):          {args.rounds / sheets:6.1f} sheets/s   "
+          f"({sheets / args.rounds * 1000:.0f} ms per sheet)")
+
     wf = workflow_copy()
-    wall, _ = snakemake(wf)
-    print(f"main job, THE TRACE sample (5 shots, all passes):  {wall:6.1f} s")
+    run = snakemake(wf)
+    stats = job_stats(run.text)
+    summary = ", ".join(f"{rule} {c}" for rule, c in stats.items() if rule != "all")
+    print(f"offline main job `snakemake`, THE TRACE sample (5 shots): {run.wall:6.1f} s  "
+          f"({work_jobs(run.text)} jobs: {summary})")
+
     wf = workflow_copy()
-    generate_production(wf, 100, picks=False)
-    wall, _ = snakemake(wf, "review")
-    print(f"drafts + review, 100 generated shots (300 drafts): {wall:6.1f} s")
+    generate_production(wf, args.shots)
+    run = snakemake(wf, "review")
+    jobs = work_jobs(run.text)
+    print(f"`snakemake review`, {args.shots} generated shots ({args.shots * 3} drafts): "
+          f"{run.wall:6.1f} s  ({jobs} jobs, {run.wall / args.shots:.2f} s per shot on the "
+          f"profile's 2 cores)")
 
 
 if __name__ == "__main__":
