@@ -27,6 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 from PIL import Image
 
+# A made-up key, shaped like a real one, for tests that check it is never written down.
+FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
+
 MODELS = {"gpt-image-1.5": ("high", "low"), "gpt-image-1-mini": ("low",), "gpt-image-2": ("high", "low")}
 SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 QUALITIES = ("low", "medium", "high", "auto")
