@@ -49,7 +49,7 @@ def pick(shot, k, reject, overrides):
 
     \b
     Look at runs/review/SHOT.png first. The pick records the fingerprint of
-    the drafts' pixels; if the drafts change later (prompt edit, reroll,
+    the drafts' image content; if the drafts change later (prompt edit, reroll,
     another model or backend) the select step stops and asks you to re-pick.
     Example:  stillmake pick s3 2 -r '1:identity drift' -r '3:clipped highlights'
     """
