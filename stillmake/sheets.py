@@ -60,8 +60,9 @@ def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: li
     for i, (thumb, lines) in enumerate(zip(thumbs, blocks)):
         x = pad + i * (thumb_width + pad)
         sheet.paste(thumb, (x, head))
-        draw.rectangle([x, head, x + 52, head + 52], fill=(0, 0, 0))
-        draw.text((x + 12, head + 4), numbers[i], fill=(255, 255, 255), font=num)
+        bx = x + thumb.width - 52  # top-right: the image's own banner starts top-left
+        draw.rectangle([bx, head, bx + 52, head + 52], fill=(0, 0, 0))
+        draw.text((bx + 12, head + 4), numbers[i], fill=(255, 255, 255), font=num)
         y = head + th + 8
         for (colour, level), text in lines:
             if level:
