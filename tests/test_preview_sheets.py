@@ -1,0 +1,74 @@
+"""The offline preview renderer and contact sheets."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from stillmake.backends.preview import PreviewBackend
+from stillmake.masks import region_mask
+from stillmake.requests import ImageRequest
+from stillmake.sheets import contact_sheet, strip
+
+
+def request(prompt="Leyla opens a door", n=3, size="1536x1024", reroll=0, endpoint="generate"):
+    return ImageRequest(endpoint, "gpt-image-1.5", prompt, n, size, "medium", reroll=reroll)
+
+
+def pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def test_same_request_same_bytes_and_variation():
+    backend = PreviewBackend()
+    label = {"shot": "s1", "lighting": "fluorescent"}
+    a = backend.generate(request(), label).images
+    assert a == backend.generate(request(), label).images
+    assert len(a) == 3 and len({bytes(x) for x in a}) == 3  # drafts differ from each other
+    assert a[0] != backend.generate(request("Leyla closes a door"), label).images[0]
+    assert a[0] != backend.generate(request(reroll=1), label).images[0]
+
+
+@pytest.mark.parametrize("size", ["1024x1024", "1536x1024", "1024x1536"])
+def test_sizes(size):
+    (png,) = PreviewBackend().generate(request(n=1, size=size), {}).images
+    w, h = map(int, size.split("x"))
+    assert pixels(png).shape == (h, w, 3)
+
+
+def test_lighting_tints_differ():
+    red = pixels(PreviewBackend().generate(request(n=1), {"lighting": "red_emergency"}).images[0])
+    fluo = pixels(PreviewBackend().generate(request(n=1), {"lighting": "fluorescent"}).images[0])
+    assert red[..., 0].mean() > 2 * red[..., 1].mean()
+    assert fluo[..., 1].mean() > fluo[..., 0].mean()
+
+
+def test_masked_edit_changes_only_the_editable_region():
+    backend = PreviewBackend()
+    (source,) = backend.generate(request(n=1), {"shot": "s3"}).images
+    mask = region_mask((0.6, 0.05, 0.8, 0.3), (1536, 1024))
+    (edited,) = backend.edit(request(n=1, endpoint="edit"), [source], mask,
+                             {"pass": "edit", "change": "plain clock"}).images
+    src, out = pixels(source), pixels(edited)
+    editable = np.asarray(Image.open(io.BytesIO(mask)).getchannel("A")) < 128
+    assert np.array_equal(src[~editable], out[~editable])
+    assert (src[editable] != out[editable]).any()
+    (unmasked,) = backend.edit(request(n=1, endpoint="edit", size="1024x1024"), [source], None,
+                               {"pass": "final"}).images
+    assert pixels(unmasked).shape == (1024, 1024, 3)
+
+
+def test_contact_sheet_draws_flags():
+    drafts = PreviewBackend().generate(request(size="1024x1024"), {}).images
+    flags = [[{"level": "fail", "message": "red highlights clipped on 4.2% of pixels"}], [], []]
+    sheet = pixels(contact_sheet(drafts, shot="s4", title="Drill", labels=["1", "2", "3"], flags=flags))
+    two = pixels(contact_sheet(drafts[:2], shot="s4", title="Drill"))
+    assert sheet.shape[1] > two.shape[1]
+    reds = (sheet[..., 0] > 200) & (sheet[..., 1] < 80) & (sheet[..., 2] < 80)
+    assert reds[-60:].any()  # the fail marker under draft 1
+    assert contact_sheet(drafts, shot="s4", title="Drill") == contact_sheet(drafts, shot="s4", title="Drill")
+    assert pixels(strip(drafts, labels=["selected", "step 1", "final"], title="s4 chain")).shape[1] > 1000
