@@ -24,11 +24,11 @@ onstart:
 
 
 onsuccess:
-    print_spend()
+    finish_build()
 
 
 onerror:
-    print_spend()
+    finish_build()
 
 
 rule all:

@@ -193,14 +193,14 @@ rule critical:
 UNPROFILED = """
 import time, yaml
 from stillmake.selections import read_document
-from stillmake.workflow import load_build
+from stillmake.specs import BuildSpecs
 config = yaml.safe_load(open("config.yaml"))
 def best(fn):
     times = []
     for _ in range(3):
         t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
     return min(times)
-print(f"  load_build(config) (whole input check)   {best(lambda: load_build(config)):6.3f} s")
+print(f"  BuildSpecs(config) (whole input check)   {best(lambda: BuildSpecs(config)):6.3f} s")
 print(f"  selections: ruamel round-trip load        {best(lambda: read_document(config['selections'])):6.3f} s")
 print(f"  selections: yaml.CSafeLoader, same file   "
       f"{best(lambda: yaml.load(open(config['selections']), Loader=yaml.CSafeLoader)):6.3f} s")

@@ -11,10 +11,10 @@ from stillmake.calls import now_iso
 from stillmake.jobs import run_stage
 from stillmake.ledger import Ledger
 from stillmake.spend import build_summary
-from stillmake.workflow import load_build
+from stillmake.specs import BuildSpecs
 
 try:
-    BUILD = load_build(config)
+    BUILD = BuildSpecs(config)  # every input parsed and checked once, before any job
 except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -22,8 +22,8 @@ SHOTS = BUILD.shots
 RUN_STARTED = now_iso()
 
 
-def print_spend():
-    """Runs at onsuccess/onerror: what this build spent, and the ledger so far."""
+def finish_build():
+    """Runs at onsuccess/onerror: print what this build spent, then let the process exit."""
     ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
     end_rate_limit_timers()
