@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import io
 
-import numpy as np
 from PIL import Image
 
 from stillmake.calls import obtain
 from stillmake.files import sha256_bytes
 from stillmake.masks import composite_outside, editable_area, load_mask, region_mask
 from stillmake.provenance import raw_image, read_sidecar, write_image
-from stillmake.quality import edit_leak
+from stillmake.quality import edit_leak, load_rgb
 from stillmake.requests import ImageRequest
 from stillmake.stages.draft import image_record
-
-
-def decode(png: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(png)) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def image_size(png: bytes) -> tuple[int, int]:
@@ -39,7 +33,7 @@ def build_mask(step: dict, size: tuple[int, int], shot: str) -> bytes | None:
 def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: int) -> dict | None:
     if mask is None:
         return None
-    src, out = decode(source), decode(result)
+    src, out = load_rgb(io.BytesIO(source)), load_rgb(io.BytesIO(result))
     if src.shape != out.shape:
         return None
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
