@@ -57,24 +57,18 @@ def stage_reached(specs, shot: str) -> tuple[str, int]:
     return "-", steps_done
 
 
-def worst_flag(shot: str) -> str:
-    worst = None
-    for path in (Path(f"runs/review/{shot}.json"), Path(f"runs/final/gate.json")):
-        data = _read_json(path)
-        if not data:
-            continue
-        if "drafts" in data:
-            level = data.get("worst")
-        else:
-            level = (data.get("shots", {}).get(shot) or {}).get("worst")
-        if level and (worst is None or ORDER[level] > ORDER[worst]):
-            worst = level
-    return worst or "-"
+def worst_flag(shot: str, gate: dict | None) -> str:
+    """Worst of the shot's review flag and, once it has a final, its gate flag."""
+    review = _read_json(Path(f"runs/review/{shot}.json")) or {}
+    final = ((gate or {}).get("shots", {}).get(shot) or {})
+    levels = [lvl for lvl in (review.get("worst"), final.get("worst")) if lvl]
+    return max(levels, key=ORDER.get) if levels else "-"
 
 
 def status_rows(specs) -> list[dict]:
     ledger = Ledger(specs.settings.ledger_path)
     spend = spend_by_shot(ledger.entries())
+    gate = _read_json(Path("runs/final/gate.json"))  # read once, not once per shot
     rows = []
     for shot in specs.shots:
         stage, done = stage_reached(specs, shot)
@@ -85,7 +79,7 @@ def status_rows(specs) -> list[dict]:
             "pick": pick_state(specs, shot),
             "edits": f"{done}/{specs.edit_count(shot)}",
             "locked": "yes" if specs.locked(shot) else "no",
-            "flag": worst_flag(shot),
+            "flag": worst_flag(shot, gate),
             "spend_usd": round(spend.get(shot, 0.0), 4),
         })
     return rows
