@@ -2,12 +2,13 @@
 # A shot's request reaches its jobs as params, never through a shared file's mtime,
 # so editing one shot rebuilds that shot alone.
 
+import os
 import sys
 import threading
 
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
-from stillmake.calls import now_iso
+from stillmake.calls import BUILD_ENV, now_iso
 from stillmake.jobs import run_stage
 from stillmake.ledger import Ledger
 from stillmake.spend import build_summary
@@ -18,8 +19,13 @@ try:
 except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
+# a dying model, a size mismatch: said on every run, `snakemake -n` too
+for warning in BUILD.warnings:
+    print(f"stillmake: warning: {warning}", file=sys.stderr)
+
 SHOTS = BUILD.shots
 RUN_STARTED = now_iso()
+os.environ.setdefault(BUILD_ENV, RUN_STARTED)  # groups this build's ledger lines
 
 
 def finish_build():

@@ -7,6 +7,7 @@ the cache before anything else is written, so a crash after it loses nothing.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,13 +16,14 @@ from stillmake.backends.base import BackendError
 from stillmake.cache import Cache
 from stillmake.errors import StillmakeError
 from stillmake.ledger import PAID, Ledger
-from stillmake.models import get_model
+from stillmake.models import HIGH_QUALITIES
+from stillmake.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.ratelimit import RateLimiter
 from stillmake.requests import ImageRequest
 from stillmake.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger("stillmake")
-HIGH_QUALITIES = ("high", "auto", "xhigh", "max")
+BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
 
 
 class GuardrailError(StillmakeError):
@@ -39,11 +41,6 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def request_price(request: ImageRequest) -> float:
-    """What the request costs if paid (preview renders are free)."""
-    if request.backend.startswith("preview"):
-        return 0.0
-    return round(get_model(request.model).price(request.quality, request.size) * request.n, 6)
 
 
 def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dict,
@@ -57,10 +54,14 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
     fingerprint = request.fingerprint()
     cache = Cache(settings.cache_dir)
     ledger = Ledger(settings.ledger_path, settings.budget_usd)
+    input_sizes = image_sizes(images)
     line = {
-        "time": now_iso(), "shot": shot, "pass": pass_, "endpoint": request.endpoint,
-        "model": request.model, "size": request.size, "quality": request.quality,
-        "n": request.n, "backend": request.backend, "fingerprint": fingerprint,
+        "time": now_iso(), "build": os.environ.get(BUILD_ENV), "shot": shot, "pass": pass_,
+        "endpoint": request.endpoint, "model": request.model, "size": request.size,
+        "quality": request.quality, "n": request.n, "backend": request.backend,
+        "fingerprint": fingerprint, "prompt_chars": len(request.prompt),
+        "input_images": len(input_sizes),
+        "input_megapixels": round(sum(megapixels(s) for s in input_sizes), 6),
     }
     if cache.has(fingerprint):
         cached_images, record = cache.load(fingerprint)
@@ -70,7 +71,8 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
                     record.get("created"))
         return Obtained(cached_images, record, cached=True)
 
-    price = request_price(request)
+    estimate = Estimator(ledger.entries()).estimate(request, input_sizes)
+    line["estimate_usd"] = estimate.usd
     backend = settings.make_backend()
     policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
     limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
@@ -84,9 +86,9 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
         logger.warning("%s %s: attempt %d failed (%s); retrying in %.1fs",
                        shot, pass_, attempt, exc, wait)
 
-    with ledger.reserve(price, f"{shot} {pass_} ({request.n}× {request.model} "
-                               f"{request.quality} {request.size})") as settle:
-        waited = limiter.acquire(request.n) if price else 0.0
+    with ledger.reserve(estimate.usd, f"{shot} {pass_} ({request.n}× {request.model} "
+                                      f"{request.quality} {request.size})") as settle:
+        waited = limiter.acquire(request.n) if estimate.usd else 0.0
         start = time.monotonic()
         try:
             response, attempts, history = call_with_retries(call, policy, on_retry=on_retry)
@@ -97,15 +99,22 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
                     "retries": getattr(exc, "history", []), "error": str(exc)[:500]})
             raise
         latency = round(time.monotonic() - start, 3)
-        record = {"created": now_iso(), "usage": response.usage, "cost_usd": price,
-                  "latency_s": latency, "attempts": attempts, "backend": request.backend,
-                  "meta": response.meta, "request": request.to_dict()}
+        cost = bill(request, response.usage)
+        cost_source = "usage"
+        if cost is None:  # a token-priced answer without usage: the estimate stands in
+            cost, cost_source = estimate.usd, "estimate (no usage in the response)"
+        out_mp = sum(megapixels(s) for s in image_sizes(response.images))
+        record = {"created": now_iso(), "usage": response.usage, "cost_usd": cost,
+                  "estimate_usd": estimate.usd, "latency_s": latency, "attempts": attempts,
+                  "backend": request.backend, "meta": response.meta,
+                  "request": request.to_dict()}
         cache.store(fingerprint, response.images, record)
-        settle({**line, "outcome": PAID, "cost_usd": price, "usage": response.usage,
+        settle({**line, "outcome": PAID, "cost_usd": cost, "cost_source": cost_source,
+                "usage": response.usage, "output_megapixels": round(out_mp, 6),
                 "latency_s": latency, "attempts": attempts, "retries": history,
                 "rate_wait_s": round(waited, 3)})
-    logger.info("%s %s: %d image(s) from %s in %.2fs, $%.3f", shot, pass_,
-                len(response.images), request.backend, latency, price)
+    logger.info("%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)", shot, pass_,
+                len(response.images), request.backend, latency, cost, estimate.usd)
     return Obtained(response.images, record, cached=False)
 
 

@@ -10,6 +10,7 @@ import os
 import click
 
 from stillmake.commands import check as _check
+from stillmake.commands import models as _models
 from stillmake.commands import plan as _plan
 from stillmake.commands import selection as _selection
 from stillmake.commands import status as _status
@@ -33,11 +34,12 @@ def cli(ctx, directory):
       stillmake status     per shot: stage reached, pick, edits, lock, flags, spend
       stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
       stillmake check F..  quality metrics and flags for any image
+      stillmake models     the models: sizes, qualities, token rates, shutdown dates
     """
     ctx.ensure_object(dict)
     os.chdir(directory)
 
 
-for command in (_plan.plan, _status.status, _status.validate, _selection.pick, _selection.lock,
+for command in (_plan.plan, _models.models_command, _status.status, _status.validate, _selection.pick, _selection.lock,
                 _selection.unlock, _check.check):
     cli.add_command(command)

@@ -33,6 +33,28 @@ def parse_override(item: str) -> tuple[list[str], object]:
     return key.split("."), yaml.safe_load(value) if value else None
 
 
+def nest_overrides(overrides) -> dict:
+    """["draft.size=1536x640", "budget_usd=3"] -> {"draft": {"size": ...}, "budget_usd": 3}."""
+    data: dict = {}
+    for item in overrides:
+        keys, value = parse_override(item)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return data
+
+
+def merge(base: dict, extra: dict) -> dict:
+    """Deep merge, as Snakemake merges --configfile into the workflow's config."""
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
 def load_config(path="config.yaml", overrides=()) -> dict:
     path = Path(path)
     try:
@@ -42,12 +64,7 @@ def load_config(path="config.yaml", overrides=()) -> dict:
                          "directory, or pass --directory)", file=path) from None
     except yaml.YAMLError as exc:
         raise InputError(f"broken YAML: {exc}", file=path) from None
-    for item in overrides:
-        keys, value = parse_override(item)
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-        node[keys[-1]] = value
+    merge(data, nest_overrides(overrides))
     schema = load_schema(CONFIG_SCHEMA)
     errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
                     key=lambda e: list(e.absolute_path))

@@ -27,7 +27,14 @@ class InputError(StillmakeError):
 
 
 class ModelError(StillmakeError):
-    """A model, size, quality or fidelity the model table does not allow."""
+    """A model, size, quality or fidelity the model table does not allow.
+
+    `setting` names the request setting at fault ("size", "quality", ...), so the
+    caller can point at the config key that set it."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
 
 
 class BudgetExceeded(StillmakeError):

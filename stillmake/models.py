@@ -1,97 +1,188 @@
-"""Model capability and price table: checked before any call is planned or paid."""
+"""The model table (data/models.yaml): capabilities, prices and lifecycle, checked
+before any call is planned or paid, so a request the API would refuse never leaves.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import os
+from dataclasses import dataclass, field, replace
+from datetime import date
+from importlib import resources
+
+import yaml
 
 from stillmake.errors import ModelError
 
-STANDARD_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+CLASSIC_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+# Qualities that count as "high" for the playbook's guardrail (no high quality before a
+# shortlist): `auto` may pick high, so it counts too.
+HIGH_QUALITIES = ("high", "xhigh", "max", "auto")
+WARN_DAYS = 30
+FLEX_MULTIPLE = 16
+FLEX_MAX_EDGE = 3840
+FLEX_MAX_PIXELS = 3840 * 2160
+FLEX_MIN_PIXELS = 655_360
+FLEX_EXPERIMENTAL_PIXELS = 2560 * 1440
+FLEX_MAX_ASPECT = 3.0
+
+
+def today() -> date:
+    """Today, or STILLMAKE_TODAY (YYYY-MM-DD) to see how a build fares on another day."""
+    override = os.environ.get("STILLMAKE_TODAY")
+    return date.fromisoformat(override) if override else date.today()
 
 
 @dataclass(frozen=True)
 class Model:
     name: str
-    sizes: tuple[str, ...]
-    qualities: tuple[str, ...]
-    input_fidelity: tuple[str, ...]
-    # USD per output image: quality -> (square, non-square)
-    prices: dict
+    sizes: str = ""  # "classic" | "flexible" | "" (shut down: takes nothing)
+    qualities: tuple[str, ...] = ()
+    complexity: bool = False
+    markup: bool = False
+    input_fidelity: tuple[str, ...] = ()
+    moderation: bool = False
+    pricing: dict = field(default_factory=dict)
+    snapshots: tuple[str, ...] = ()
+    shutdown: date | None = None
+    replacement: str | None = None
+    released: date | None = None
+    note: str = ""
 
-    def price(self, quality: str, size: str) -> float:
-        square, other = self.prices[_priced_quality(quality)]
+    @property
+    def base(self) -> str:
+        """The table entry a snapshot name belongs to (prices and priors are shared)."""
+        return _snapshot_owner().get(self.name, self.name)
+
+    @property
+    def token_priced(self) -> bool:
+        return self.pricing.get("kind") == "tokens"
+
+    def days_left(self, on: date | None = None) -> int | None:
+        return None if self.shutdown is None else (self.shutdown - (on or today())).days
+
+    def status(self, on: date | None = None) -> str:
+        left = self.days_left(on)
+        if left is None:
+            return "current"
+        if left <= 0:
+            return f"shut down {self.shutdown}"
+        return f"shuts down {self.shutdown} ({left} days)"
+
+    def size_problem(self, size: str) -> str | None:
+        """Why this model refuses `size`, or None: the rule broken, in words."""
+        if size in CLASSIC_SIZES:
+            return None
+        if self.sizes != "flexible":
+            return f"it takes only {', '.join(CLASSIC_SIZES)}"
+        w, sep, h = size.partition("x")
+        if not (sep and w.isdigit() and h.isdigit()):
+            return "a size is WIDTHxHEIGHT in pixels (e.g. 1536x864) or auto"
+        w, h = int(w), int(h)
+        if w % FLEX_MULTIPLE or h % FLEX_MULTIPLE:
+            return f"width and height must both be divisible by {FLEX_MULTIPLE}"
+        if max(w, h) > FLEX_MAX_ASPECT * min(w, h):
+            return "the aspect ratio must be between 1:3 and 3:1"
+        if max(w, h) > FLEX_MAX_EDGE or w * h > FLEX_MAX_PIXELS:
+            return "the largest size is 3840x2160 (3840 px on the long edge, 8,294,400 pixels)"
+        if w * h < FLEX_MIN_PIXELS:
+            return f"at least {FLEX_MIN_PIXELS:,} pixels are needed (it has {w * h:,})"
+        return None
+
+    def experimental(self, size: str) -> bool:
         w, _, h = size.partition("x")
-        # "auto" may come back non-square: plan for the dearer case.
-        return square if (size != "auto" and w == h) else other
+        return size not in CLASSIC_SIZES and int(w) * int(h) > FLEX_EXPERIMENTAL_PIXELS
 
 
-def _priced_quality(quality: str) -> str:
-    # "auto" lets the API choose; plan for the dearest it could pick.
-    return "high" if quality == "auto" else quality
+@functools.cache
+def _table() -> dict:
+    text = resources.files("stillmake").joinpath("data/models.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
-MODELS: dict[str, Model] = {
-    "gpt-image-1.5": Model(
-        name="gpt-image-1.5",
-        sizes=STANDARD_SIZES,
-        qualities=("low", "medium", "high", "auto"),
-        input_fidelity=("high", "low"),
-        prices={"low": (0.009, 0.013), "medium": (0.034, 0.05), "high": (0.133, 0.20)},
-    ),
-    "gpt-image-1-mini": Model(
-        name="gpt-image-1-mini",
-        sizes=STANDARD_SIZES,
-        qualities=("low", "medium", "high", "auto"),
-        input_fidelity=("low",),
-        prices={"low": (0.005, 0.006), "medium": (0.011, 0.015), "high": (0.036, 0.052)},
-    ),
-}
-
-DEFAULT_MODEL = "gpt-image-1.5"
-
-RETIRED: dict[str, str] = {
-    "gpt-image-1": "shut down on 2026-10-23",
-    "dall-e-2": "retired on 2026-05-12",
-    "dall-e-3": "retired on 2026-05-12",
-}
+@functools.cache
+def models() -> dict[str, Model]:
+    """Every model of the table, by name (snapshots resolve through get_model)."""
+    out = {}
+    for name, raw in _table()["models"].items():
+        raw = dict(raw)
+        for key in ("qualities", "input_fidelity", "snapshots"):
+            raw[key] = tuple(raw.get(key) or ())
+        out[name] = Model(name=name, **raw)
+    return out
 
 
-def get_model(name: str) -> Model:
-    if name in MODELS:
-        return MODELS[name]
-    if name in RETIRED:
+@functools.cache
+def _snapshot_owner() -> dict[str, str]:
+    return {snap: m.name for m in models().values() for snap in m.snapshots}
+
+
+def prior() -> dict:
+    return _table()["prior"]
+
+
+def lookup(name: str) -> Model:
+    """The table entry for a name or snapshot name, lifecycle not checked."""
+    table = models()
+    if name in table:
+        return table[name]
+    owner = _snapshot_owner().get(name)
+    if owner:
+        return replace(table[owner], name=name)
+    raise ModelError(f"unknown model '{name}'; stillmake knows: {', '.join(usable_names())} "
+                     f"(see `stillmake models`)")
+
+
+def usable_names(on: date | None = None) -> list[str]:
+    return [m.name for m in models().values() if m.days_left(on) is None or m.days_left(on) > 0]
+
+
+def get_model(name: str, on: date | None = None) -> Model:
+    """The model, refused on or after its shutdown date with its replacement named."""
+    model = lookup(name)
+    left = model.days_left(on)
+    if left is not None and left <= 0:
         raise ModelError(
-            f"model '{name}' was {RETIRED[name]}; use '{DEFAULT_MODEL}' "
-            f"(same API surface) — set `model: {DEFAULT_MODEL}` in config.yaml"
-        )
-    known = ", ".join(MODELS)
-    raise ModelError(f"unknown model '{name}'; stillmake knows: {known}")
+            f"model '{name}' was shut down on {model.shutdown}; use '{model.replacement}' "
+            f"(set `model: {model.replacement}` in config.yaml, or the pass's own `model:`)")
+    return model
+
+
+def lifecycle_warning(name: str, on: date | None = None) -> str | None:
+    """A warning for a model within WARN_DAYS of its shutdown, else None."""
+    model = lookup(name)
+    left = model.days_left(on)
+    if left is None or left <= 0 or left > WARN_DAYS:
+        return None
+    return (f"model '{name}' shuts down on {model.shutdown} ({left} days from now); "
+            f"move to '{model.replacement}' before then: from that day every request to it fails")
 
 
 def check_request(model_name: str, *, size: str, quality: str, fidelity: str | None = None,
-                  where: str = "") -> Model:
+                  complexity: str | None = None, where: str = "") -> Model:
     """Raise ModelError if the model does not take these settings."""
     model = get_model(model_name)
     at = f" ({where})" if where else ""
-    if size not in model.sizes:
-        raise ModelError(
-            f"model '{model.name}' does not take size '{size}'{at}; "
-            f"choose one of {', '.join(model.sizes)}"
-        )
+    problem = model.size_problem(size)
+    if problem:
+        raise ModelError(f"model '{model.name}' does not take size '{size}'{at}: {problem}",
+                         "size")
     if quality not in model.qualities:
         raise ModelError(
             f"model '{model.name}' does not take quality '{quality}'{at}; "
-            f"choose one of {', '.join(model.qualities)}"
-        )
+            f"choose one of {', '.join(model.qualities)}", "quality")
     if fidelity is not None and fidelity not in model.input_fidelity:
+        takes = ", ".join(model.input_fidelity) or "nothing (omit it: the model keeps detail itself)"
         raise ModelError(
-            f"model '{model.name}' does not take input_fidelity '{fidelity}'{at}; "
-            f"it takes {', '.join(model.input_fidelity)}"
-        )
+            f"model '{model.name}' does not take input_fidelity '{fidelity}'{at}; it takes {takes}",
+            "input_fidelity")
+    if complexity is not None and not model.complexity:
+        raise ModelError(f"model '{model.name}' does not take complexity{at}; "
+                         f"only the gpt-image-2.6 models do", "complexity")
     return model
 
 
 def best_fidelity(model_name: str) -> str | None:
-    """Highest input_fidelity the model accepts (edits keep identity best at 'high')."""
-    fid = get_model(model_name).input_fidelity
+    """Highest input_fidelity the model accepts; None where the parameter must be omitted."""
+    fid = lookup(model_name).input_fidelity
     return "high" if "high" in fid else (fid[0] if fid else None)

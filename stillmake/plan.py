@@ -12,14 +12,20 @@ import csv
 import io
 import subprocess
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
 
 from stillmake.cache import Cache
-from stillmake.calls import request_price
+from stillmake.config import nest_overrides
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.masks import load_mask, region_mask
 from stillmake.picks import drafts_fingerprint
+from stillmake.pricing import Estimator
+from stillmake.pricing import image_sizes
 from stillmake.provenance import raw_image, read_sidecar
 from stillmake.requests import parse_size
 
@@ -36,10 +42,11 @@ class PlannedRequest:
     n: int
     size: str
     quality: str
-    price_usd: float
+    price_usd: float  # the estimate: observed tokens per megapixel, else the table's prior
     fingerprint: str | None
     cached: bool
     note: str = ""
+    basis: str = ""
 
     @property
     def paid(self) -> bool:
@@ -53,15 +60,22 @@ class PlannedRequest:
 
 
 def pending_outputs(targets=(), overrides=(), snakemake=None) -> set[str]:
-    """Output files Snakemake would (re)build for these targets."""
+    """Output files Snakemake would (re)build for these targets.
+
+    Overrides travel as a config file, not `--config`: Snakemake's `--config` takes no
+    dotted keys (`draft.size=...`), while a file merges into nested sections."""
     cmd = snakemake or [sys.executable, "-m", "snakemake"]
-    cmd = [*cmd, "--summary", "--quiet", "all", *targets]
-    if overrides:
-        cmd += ["--config", *overrides]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # targets before the options: `--quiet` takes a list and would swallow them
+    cmd = [*cmd, *(targets or ["all"]), "--summary"]
+    with tempfile.TemporaryDirectory(prefix="stillmake-plan-") as tmp:
+        if overrides:
+            extra = Path(tmp) / "overrides.yaml"
+            extra.write_text(yaml.safe_dump(nest_overrides(overrides)), encoding="utf-8")
+            cmd += ["--configfile", str(extra)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-12:]
-        raise StillmakeError("snakemake could not plan this target:\n" + "\n".join(tail))
+        raise StillmakeError("snakemake could not plan this target:\n"
+                             + snakemake_error(proc.stderr or proc.stdout))
     pending = set()
     reader = csv.reader(io.StringIO(proc.stdout), delimiter="\t")
     for row in reader:
@@ -70,9 +84,24 @@ def pending_outputs(targets=(), overrides=(), snakemake=None) -> set[str]:
     return pending
 
 
+NOISE = ("Using workflow specific profile", "Building DAG of jobs", "Wildcards:")
+
+
+def snakemake_error(output: str, most: int = 12) -> str:
+    """Snakemake's message without its start-up chatter and traceback."""
+    lines = []
+    for line in output.strip().splitlines():
+        if line.startswith("Traceback"):
+            break
+        if line.strip() and not line.startswith(NOISE):
+            lines.append(line)
+    return "\n".join(lines[-most:])
+
+
 class Planner:
-    def __init__(self, specs):
+    def __init__(self, specs, estimator: Estimator | None = None):
         self.specs = specs
+        self.estimator = estimator or Estimator()
         self.cache = Cache(specs.settings.cache_dir)
         self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
 
@@ -111,7 +140,8 @@ class Planner:
             if path in pending:
                 request = self._with_inputs(specs.edit_request(shot, j), specs.edit_inputs(shot, j),
                                             specs.edit_step_spec(shot, j), shot)
-                item, shas = self._lookup(shot, f"edit{j}", request)
+                item, shas = self._lookup(shot, f"edit{j}", request,
+                                          specs.edit_inputs(shot, j)["refs"])
                 if specs.edit_step_spec(shot, j)["protect_unmasked"]:
                     shas = None  # composited after the call: not predictable from the cache
                 planned.append(item)
@@ -123,7 +153,8 @@ class Planner:
             request = specs.final_request(shot)
             if request.endpoint == "edit":
                 request = self._with_inputs(request, specs.final_inputs(shot), None, shot)
-            planned.append(self._lookup(shot, "final", request)[0])
+            planned.append(self._lookup(shot, "final", request,
+                                        specs.final_inputs(shot)["refs"])[0])
         return planned
 
     def _blocked(self, shot, pending, why) -> list[PlannedRequest]:
@@ -131,7 +162,8 @@ class Planner:
         items = []
         for j in range(1, self.specs.edit_count(shot) + 1):
             if f"runs/edits/{shot}/step_{j}.png" in pending:
-                items.append(self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j), "blocked"))
+                items.append(self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j),
+                                           "blocked"))
         if f"runs/final/{shot}.png" in pending:
             items.append(self._unknown(shot, "final", self.specs.final_request(shot), "blocked"))
         return items
@@ -149,7 +181,7 @@ class Planner:
             mask = sha256_bytes(png)
         return request.with_inputs(shas, mask=mask)
 
-    def _lookup(self, shot, pass_, request):
+    def _lookup(self, shot, pass_, request, refs=()):
         if request is None:  # inputs are built by this same run: unknown until then
             return self._unknown(shot, pass_, None, "inputs not built yet"), None
         fp = request.fingerprint()
@@ -158,18 +190,30 @@ class Planner:
         if cached:
             _, record = self.cache.load(fp)
             shas = record["sha256"]
-        item = PlannedRequest(shot, pass_, request.endpoint, request.model, request.n, request.size,
-                              request.quality, request_price(request), fp, cached)
-        return item, shas
+        return self._item(shot, pass_, request, fp, cached, refs=refs), shas
+
+    def _item(self, shot, pass_, request, fp, cached, note="", refs=None) -> PlannedRequest:
+        estimate = self.estimator.estimate(request, self._input_sizes(shot, pass_, request, refs))
+        return PlannedRequest(shot, pass_, request.endpoint, request.model, request.n,
+                              request.size, request.quality, estimate.usd, fp, cached, note,
+                              estimate.basis)
+
+    def _input_sizes(self, shot, pass_, request, refs) -> list[tuple[int, int]]:
+        """An edit's inputs: the source at the drafts' size, then the reference images."""
+        if request.endpoint != "edit":
+            return []
+        if refs is None:
+            inputs = (self.specs.final_inputs(shot) if pass_ == "final"
+                      else self.specs.edit_inputs(shot, int(pass_[4:])))
+            refs = inputs["refs"]
+        return [parse_size(self.specs.draft_size(shot)), *image_sizes(map(raw_image, refs))]
 
     def _unknown(self, shot, pass_, request, note) -> PlannedRequest:
         specs = self.specs
         if request is None:
             request = (specs.final_request(shot) if pass_ == "final"
                        else specs.edit_request(shot, int(pass_[4:])))
-        return PlannedRequest(shot, pass_, request.endpoint, request.model, request.n,
-                              request.size, request.quality, request_price(request), None,
-                              False, note)
+        return self._item(shot, pass_, request, None, False, note)
 
     @staticmethod
     def _existing(path) -> str | None:

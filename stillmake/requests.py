@@ -28,12 +28,17 @@ class ImageRequest:
     backend: str = "preview"  # backend identity, e.g. "preview" or "openai@https://api.openai.com/v1"
     inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256 of input images, source first
     mask: str | None = None  # sha256 of the mask PNG sent
+    complexity: str | None = None  # 2.6 models: planning effort, independent of quality
+
+    # Fields added after fingerprints were first written: left out of the digest while
+    # unset, so every request paid for before they existed keeps its cache entry.
+    _OPTIONAL = ("complexity",)
 
     def fingerprint(self) -> str:
         """Stable digest of everything that determines the result."""
-        body = json.dumps(
-            {"v": FINGERPRINT_VERSION, **asdict(self)}, sort_keys=True, ensure_ascii=False
-        )
+        fields = {k: v for k, v in asdict(self).items()
+                  if not (k in self._OPTIONAL and v is None)}
+        body = json.dumps({"v": FINGERPRINT_VERSION, **fields}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
 
     def to_dict(self) -> dict:

@@ -19,7 +19,6 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 class Settings:
     root: Path = field(default_factory=Path.cwd)
     backend: str = "preview"
-    model: str = "gpt-image-1.5"
     openai: dict = field(default_factory=dict)
     budget_usd: float | None = None
 
@@ -28,7 +27,6 @@ class Settings:
         return cls(
             root=Path(root) if root else Path.cwd(),
             backend=config.get("backend", "preview"),
-            model=config.get("model", "gpt-image-1.5"),
             openai=dict(config.get("openai") or {}),
             budget_usd=config.get("budget_usd"),
         )

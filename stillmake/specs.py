@@ -9,13 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from stillmake.errors import InputError, ModelError, StillmakeError
-from stillmake.models import best_fidelity, check_request, get_model
+from stillmake.models import (HIGH_QUALITIES, best_fidelity, check_request, get_model,
+                              lifecycle_warning, lookup)
 from stillmake.prompts import Production, load_prompts
-from stillmake.requests import ImageRequest
+from stillmake.requests import ImageRequest, parse_size
 from stillmake.selections import Selection, load_selections
 from stillmake.settings import Settings
 
 CONFIG_FILE = "config.yaml"
+PASSES = ("draft", "edit", "final")
+ASPECT_TOLERANCE = 0.01
 
 
 class BuildSpecs:
@@ -28,6 +31,7 @@ class BuildSpecs:
         self.prompts_path = base / config["prompts"]
         self.production: Production = load_prompts(self.prompts_path)
         self._backend_identity = self.settings.backend_identity()
+        self.warnings: list[str] = []  # printed when the config loads (snakemake -n shows them)
         self._check_models()
         self.selections_path = base / config["selections"]
         self.selections: dict[str, Selection] = load_selections(
@@ -60,6 +64,17 @@ class BuildSpecs:
     def locked_shots(self) -> list[str]:
         return [s for s in self.shots if self.locked(s)]
 
+    # -- models --------------------------------------------------------------
+    def model_for(self, pass_: str) -> str:
+        """The pass's own `model`, else the top-level one."""
+        return self.config[pass_].get("model") or self.config["model"]
+
+    def _model_key(self, pass_: str) -> str:
+        return f"{pass_}.model" if self.config[pass_].get("model") else "model"
+
+    def _complexity(self, pass_: str) -> str | None:
+        return self.config[pass_].get("complexity")
+
     # -- drafts --------------------------------------------------------------
     @property
     def draft_n(self) -> int:
@@ -72,7 +87,7 @@ class BuildSpecs:
         s = self.production.shot(shot)
         return ImageRequest(
             endpoint="generate",
-            model=self.config["model"],
+            model=self.model_for("draft"),
             prompt=self.production.compose(s),
             n=self.draft_n,
             size=self.draft_size(shot),
@@ -81,6 +96,7 @@ class BuildSpecs:
             moderation=self.config.get("moderation", "auto"),
             reroll=self.reroll(shot),
             backend=self._backend_identity,
+            complexity=self._complexity("draft"),
         )
 
     def context(self, shot: str, pass_: str) -> dict:
@@ -124,15 +140,16 @@ class BuildSpecs:
         cfg = self.config["edit"]
         return ImageRequest(
             endpoint="edit",
-            model=self.config["model"],
+            model=self.model_for("edit"),
             prompt=self.edit_prompt(shot, step),
             n=1,
             size=self.draft_size(shot),
             quality=cfg["quality"],
             output_format=self.config.get("output_format", "png"),
-            input_fidelity=self._fidelity(cfg.get("input_fidelity")),
+            input_fidelity=self._fidelity("edit", cfg.get("input_fidelity")),
             moderation=self.config.get("moderation", "auto"),
             backend=self._backend_identity,
+            complexity=self._complexity("edit"),
         )
 
     def edit_step_spec(self, shot: str, step: int) -> dict:
@@ -182,12 +199,12 @@ class BuildSpecs:
         fidelity = None
         if self.final_mode == "edit":
             endpoint = "edit"
-            fidelity = self._fidelity("high")
+            fidelity = self._fidelity("final", "high")
             prompt = ("Render this exact frame as the final still at full quality: keep the "
                       "composition, framing, identity, wardrobe and lighting as they are.\n" + prompt)
         return ImageRequest(
             endpoint=endpoint,
-            model=self.config["model"],
+            model=self.model_for("final"),
             prompt=prompt,
             n=1,
             size=cfg["size"],
@@ -196,6 +213,7 @@ class BuildSpecs:
             input_fidelity=fidelity,
             moderation=self.config.get("moderation", "auto"),
             backend=self._backend_identity,
+            complexity=self._complexity("final"),
         )
 
     def final_inputs(self, shot: str) -> dict:
@@ -212,11 +230,13 @@ class BuildSpecs:
     def unlocked(self, shots) -> list[str]:
         return [s for s in shots if not self.locked(s)]
 
-    def _fidelity(self, wanted: str | None) -> str | None:
-        accepted = get_model(self.config["model"]).input_fidelity
-        if wanted in accepted:
+    def _fidelity(self, pass_: str, wanted: str | None) -> str | None:
+        """The wanted input_fidelity where the pass's model takes it; omitted for the 2.x
+        family, which keeps reference detail on its own and refuses the parameter."""
+        model = self.model_for(pass_)
+        if wanted in lookup(model).input_fidelity:
             return wanted
-        return best_fidelity(self.config["model"])
+        return best_fidelity(model)
 
     def _rel(self, path: Path) -> str:
         try:
@@ -226,46 +246,60 @@ class BuildSpecs:
 
     # -- checks --------------------------------------------------------------
     def _check_models(self) -> None:
-        """Retired/unknown models and settings the model does not take fail here,
-        before Snakemake schedules a single job."""
-        model, draft = self.config["model"], self.config["draft"]
-        try:
-            get_model(model)
-        except ModelError as exc:
-            raise InputError(str(exc), file=CONFIG_FILE, key="model") from None
-        try:
-            check_request(model, size=draft["size"], quality=draft["quality"])
-        except ModelError as exc:
-            raise InputError(str(exc), file=CONFIG_FILE, key="draft") from None
+        """Shut-down or unknown models, and settings a pass's model does not take, fail
+        here, before Snakemake schedules a single job; a dying model warns."""
+        sizes = {"draft": self.config["draft"]["size"], "edit": self.config["draft"]["size"],
+                 "final": self.config["final"]["size"]}
+        for pass_ in PASSES:
+            model, cfg = self.model_for(pass_), self.config[pass_]
+            try:
+                get_model(model)
+            except ModelError as exc:
+                raise InputError(str(exc), file=CONFIG_FILE, key=self._model_key(pass_)) from None
+            warning = lifecycle_warning(model)
+            if warning and warning not in self.warnings:
+                self.warnings.append(warning)
+            try:
+                check_request(model, size=sizes[pass_], quality=cfg["quality"],
+                              complexity=cfg.get("complexity"), where=f"{pass_} pass")
+            except ModelError as exc:
+                # edits run at the drafts' size: a size problem there is draft.size's
+                owner = "draft" if exc.setting == "size" and pass_ == "edit" else pass_
+                raise InputError(str(exc), file=CONFIG_FILE, key=f"{owner}.{exc.setting}") from None
         for shot in self.shots:
             if self.production.shot(shot).size:
-                try:
-                    check_request(model, size=self.draft_size(shot), quality=draft["quality"])
-                except ModelError as exc:
-                    raise InputError(str(exc), file=self.prompts_path, shot=shot,
-                                     key="size") from None
+                for pass_ in ("draft", "edit"):
+                    try:
+                        check_request(self.model_for(pass_), size=self.draft_size(shot),
+                                      quality=self.config[pass_]["quality"])
+                    except ModelError as exc:
+                        raise InputError(str(exc), file=self.prompts_path, shot=shot,
+                                         key="size") from None
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        final, draft = self.config["final"]["size"], self.config["draft"]["size"]
+        if final == "auto":
+            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
+                             key="final.size")
+        if draft != "auto" and self.final_mode == "edit":
+            (dw, dh), (fw, fh) = parse_size(draft), parse_size(final)
+            if abs(dw / dh - fw / fh) > ASPECT_TOLERANCE * (fw / fh):
+                self.warnings.append(
+                    f"draft.size {draft} ({dw / dh:.2f}:1) and final.size {final} "
+                    f"({fw / fh:.2f}:1) differ in aspect: a final renders the picked draft, "
+                    f"so its composition will be cropped or stretched")
+        if lookup(self.model_for("final")).experimental(final):
+            self.warnings.append(f"final.size {final} is above 2560x1440: the API calls that "
+                                 f"experimental")
 
     def _check_edit_and_final(self) -> None:
-        model = self.config["model"]
         cfg = self.config["draft"]
-        if cfg["quality"] in ("high", "auto"):
+        if cfg["quality"] in HIGH_QUALITIES:
             raise InputError(
                 f"quality '{cfg['quality']}' for drafts is against the playbook "
                 "(no high quality before a shortlist); use low or medium",
                 file=CONFIG_FILE, key="draft.quality")
-        try:
-            check_request(model, size=self.config["final"]["size"],
-                          quality=self.config["final"]["quality"])
-        except ModelError as exc:
-            raise InputError(str(exc), file=CONFIG_FILE, key="final") from None
-        if self.config["final"]["size"] == "auto":
-            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
-                             key="final.size")
-        try:
-            check_request(model, size=self.config["draft"]["size"],
-                          quality=self.config["edit"]["quality"])
-        except ModelError as exc:
-            raise InputError(str(exc), file=CONFIG_FILE, key="edit") from None
         for shot in self.shots:
             for ref in self.character_refs(shot):
                 if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():

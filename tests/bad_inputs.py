@@ -70,8 +70,9 @@ CASES = [
     ("P5", "prompts", "undefined character", _shot(0, characters=["mira"]),
      "shot s1, key 'characters': character 'mira' is not defined"),
     ("P6", "prompts", "shot id unusable as a file name", _shot(0, id="shot 1"), "does not match"),
-    ("P7", "prompts", "shot size the model does not take", _shot(3, size="1792x1024"),
-     "shot s4, key 'size': model 'gpt-image-1.5' does not take size '1792x1024'"),
+    ("P7", "prompts", "shot size the model does not take", _shot(3, size="1000x1000"),
+     "shot s4, key 'size': model 'gpt-image-2.6-flare' does not take size '1000x1000': width "
+     "and height must both be divisible by 16"),
     ("P8", "prompts", "prompt of the wrong type", _shot(4, prompt=["a", "b"]), "shot s5, key 'prompt'"),
     ("P9", "prompts", "prompts file missing", _config("prompts: runs/input/nope.json"),
      "nope.json: prompts file not found"),
@@ -110,11 +111,13 @@ CASES = [
      "key 'edits[1].refs': reference image"),
     # config
     ("C1", "config", "retired model gpt-image-1", _config("model: gpt-image-1"),
-     "model 'gpt-image-1' was shut down on 2026-10-23; use 'gpt-image-1.5'"),
-    ("C2", "config", "retired model dall-e-3", _config("model: dall-e-3"), "retired on 2026-05-12"),
+     "model 'gpt-image-1' was shut down on 2026-10-23; use 'gpt-image-2.6-sunburst'"),
+    ("C2", "config", "retired model dall-e-3", _config("model: dall-e-3"),
+     "was shut down on 2026-05-12"),
     ("C3", "config", "unknown model", _config("model: gpt-image-9"), "unknown model 'gpt-image-9'"),
     ("C4", "config", "draft size the model does not take", _config("draft: {size: 512x512}"),
-     "key 'draft': model 'gpt-image-1.5' does not take size '512x512'"),
+     "key 'draft.size': model 'gpt-image-2.6-sunburst' does not take size '512x512' (draft "
+     "pass): at least 655,360 pixels are needed"),
     ("C5", "config", "high quality drafts (no shortlist yet)", _config("draft: {quality: high}"),
      "against the playbook (no high quality before a shortlist)"),
     ("C6", "config", "final size auto", _config("final: {size: auto}"), "finals need one fixed size"),
@@ -124,6 +127,19 @@ CASES = [
     ("C9", "config", "negative budget", _config("budget_usd: -1"), "less than the minimum of 0"),
     ("C10", "config", "backend openai without OPENAI_API_KEY", _config("backend: openai"),
      "backend 'openai' needs an API key: export OPENAI_API_KEY"),
+    ("C11", "config", "final size wider than 3:1", _config("final: {size: 3840x1024}"),
+     "key 'final.size': model 'gpt-image-2.6-sunburst' does not take size '3840x1024' (final "
+     "pass): the aspect ratio must be between 1:3 and 3:1"),
+    ("C12", "config", "final size over 3840x2160", _config("final: {size: 4096x2304}"),
+     "the largest size is 3840x2160"),
+    ("C13", "config", "quality the pass's model does not take",
+     _config("final: {model: gpt-image-2, quality: xhigh}"),
+     "key 'final.quality': model 'gpt-image-2' does not take quality 'xhigh' (final pass)"),
+    ("C14", "config", "complexity on a model without it",
+     _config("edit: {model: gpt-image-2.5-sunburst, complexity: high}"),
+     "key 'edit.complexity': model 'gpt-image-2.5-sunburst' does not take complexity"),
+    ("C15", "config", "a pass's model unknown", _config("draft: {model: gpt-image-2.7-flare}"),
+     "key 'draft.model': unknown model 'gpt-image-2.7-flare'"),
 ]
 
 # CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments

@@ -27,6 +27,14 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
+def token_bill(usage: dict) -> float:
+    """The 2.x family's bill for one response, computed here from the published rates
+    (text in $5, image in $8, image out $30 per 1M tokens), not by stillmake's code."""
+    details = usage["input_tokens_details"]
+    return (details["text_tokens"] * 5 + details["image_tokens"] * 8
+            + usage["output_tokens"] * 30) / 1e6
+
+
 def assert_located(exc, file, shot, key, words) -> None:
     """An input error names the file, the shot and the key, and says what is wrong."""
     msg = str(exc)

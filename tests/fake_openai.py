@@ -1,21 +1,26 @@
 """A loopback OpenAI-compatible Images server that speaks the real wire format.
 
 JSON /v1/images/generations, multipart /v1/images/edits (`image[]` parts or a
-single `image`, optional `mask`), base64 PNGs of the requested size, `usage`,
-and error bodies in the API's shape. Faults (status codes, retry-after,
-moderation refusals, latency) can be injected in-process or over HTTP
-(`POST /_control`), so a server in another process can be steered too.
+single `image`, optional `mask` or `markup`), base64 PNGs of the requested size,
+token `usage`, and error bodies in the API's shape. It knows each image model's
+rules (sizes, qualities, `complexity`, `input_fidelity`, `markup`, shutdown
+dates) and refuses what the real API would refuse. Faults (status codes,
+retry-after, moderation refusals, latency) can be injected in-process or over
+HTTP (`POST /_control`), so a server in another process can be steered too.
 
-    python tests/fake_openai.py --port 8765 --latency 2
+    python tests/fake_openai.py --port 8765 --latency 2 [--today 2026-11-25]
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import datetime
 import hashlib
 import io
 import json
+import math
+import re
 import sys
 import threading
 import time
@@ -30,14 +35,107 @@ from PIL import Image
 # A made-up key, shaped like a real one, for tests that check it is never written down.
 FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
 
-MODELS = {"gpt-image-1.5": ("high", "low"), "gpt-image-1-mini": ("low",), "gpt-image-2": ("high", "low")}
-SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+# -- token usage (deterministic; other tests import these to predict spend) -----------
+# usage.input_tokens_details.text_tokens = max(1, round(len(prompt) / TEXT_CHARS_PER_TOKEN))
+TEXT_CHARS_PER_TOKEN = 4
+# usage.output_tokens per image = round(OUTPUT_TOKENS_PER_MP[quality] * family_factor(model)
+#   * megapixels * (1 + output_jitter(model, prompt, k, size, quality))), summed over n images.
+OUTPUT_TOKENS_PER_MP = {"low": 120, "medium": 800, "high": 3200, "xhigh": 6000, "max": 9000,
+                        "auto": 3200}
+# each image's output tokens vary by at most this fraction either way (seeded, reproducible)
+OUTPUT_JITTER = 0.06
+# flare is the fast, lean variant, sunburst spends more; everything else is 1.0
+FAMILY_FACTOR = {"flare": 0.85, "sunburst": 1.1}
+
+
+def family_factor(model: str) -> float:
+    """0.85 for flare models, 1.1 for sunburst models, 1.0 for gpt-image-2 and the 1.x models."""
+    for key, factor in FAMILY_FACTOR.items():
+        if key in model:
+            return factor
+    return 1.0
+
+
+def input_image_tokens(w: int, h: int) -> int:
+    """Input tokens for one input image of w x h pixels (each `image`/`image[]` part of an
+    edit; `mask` and `markup` parts are free): 85 + 170 per 512-pixel tile."""
+    return 85 + 170 * math.ceil(w / 512) * math.ceil(h / 512)
+
+
+def text_tokens(prompt: str) -> int:
+    return max(1, round(len(prompt) / TEXT_CHARS_PER_TOKEN))
+
+
+def output_jitter(model: str, prompt: str, k: int, size: str, quality: str) -> float:
+    """A uniform draw in [-OUTPUT_JITTER, +OUTPUT_JITTER) seeded by sha256 of the request."""
+    digest = hashlib.sha256(f"{model}|{prompt}|{k}|{size}|{quality}".encode("utf-8")).digest()
+    u = int.from_bytes(digest[:8], "big") / 2**64
+    return (2 * u - 1) * OUTPUT_JITTER
+
+
+def output_image_tokens(model: str, prompt: str, k: int, size: str, quality: str) -> int:
+    """Output tokens for image k (0-based) of a request; size is the actual 'WxH' output size."""
+    w, h = (int(v) for v in size.split("x"))
+    return round(OUTPUT_TOKENS_PER_MP[quality] * family_factor(model) * (w * h / 1e6)
+                 * (1 + output_jitter(model, prompt, k, size, quality)))
+
+
+# -- models ----------------------------------------------------------------------------
+CLASSIC_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
+SIZES = CLASSIC_SIZES  # kept for older imports
 QUALITIES = ("low", "medium", "high", "auto")
+QUALITIES_XMAX = ("low", "medium", "high", "xhigh", "max", "auto")
+COMPLEXITIES = ("low", "medium", "high")
+# flexible sizes (2.x): both sides divisible by SIZE_STEP, aspect within 1:3..3:1, each side
+# at most MAX_EDGE, MIN_PIXELS <= w*h <= MAX_PIXELS
+SIZE_STEP = 16
+MAX_ASPECT = 3.0
+MAX_EDGE = 3840
+MAX_PIXELS = 3840 * 2160
+MIN_PIXELS = 655_360
+DEFAULT_MODEL = "gpt-image-2"
+OLD_SHUTDOWN = "2026-12-01"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    qualities: tuple = QUALITIES
+    flexible_sizes: bool = True
+    complexity: bool = False        # accepts `complexity` (2.6)
+    markup: bool = False            # accepts a `markup` part on edits (2.5, 2.6)
+    input_fidelity: tuple = ()      # accepted input_fidelity values (empty: refuse it)
+    shutdown: str | None = None     # YYYY-MM-DD; refused on and after this day
+
+    @property
+    def factor(self) -> float:
+        return family_factor(self.name)
+
+
+def _specs():
+    out = [ModelSpec("gpt-image-2"), ModelSpec("gpt-image-2-2026-04-21")]
+    for v in ("2.5", "2.6"):
+        for kind in ("flare", "sunburst"):
+            names = [f"gpt-image-{v}-{kind}"] + ([f"gpt-image-{v}-{kind}-2026-09-08"] if v == "2.5" else [])
+            out += [ModelSpec(n, qualities=QUALITIES_XMAX, complexity=v == "2.6", markup=True)
+                    for n in names]
+    old = dict(flexible_sizes=False, shutdown=OLD_SHUTDOWN)
+    out += [ModelSpec("gpt-image-1.5", input_fidelity=("high", "low"), **old),
+            ModelSpec("gpt-image-1.5-2025-12-16", input_fidelity=("high", "low"), **old),
+            ModelSpec("gpt-image-1-mini", input_fidelity=("low",), **old),
+            ModelSpec("chatgpt-image-latest", **old)]
+    return {m.name: m for m in out}
+
+
+MODELS: dict[str, ModelSpec] = _specs()
+# gone for good: always 404 model_not_found
+RETIRED_MODELS = {"gpt-image-1": "2026-10-23", "dall-e-2": "2026-05-12", "dall-e-3": "2026-05-12"}
+
 GEN_FIELDS = {"prompt", "model", "n", "size", "quality", "output_format", "moderation",
-              "background", "output_compression", "user", "response_format", "stream",
-              "partial_images", "style"}
-EDIT_FIELDS = GEN_FIELDS | {"image", "image[]", "mask", "input_fidelity"}
-OUTPUT_TOKENS = {"low": 272, "medium": 1056, "high": 4160, "auto": 4160}
+              "background", "output_compression", "user", "safety_identifier",
+              "response_format", "stream", "partial_images", "style", "complexity"}
+EDIT_FIELDS = (GEN_FIELDS - {"moderation"}) | {"image", "image[]", "mask", "markup",
+                                               "input_fidelity"}
 
 
 @dataclass
@@ -100,8 +198,11 @@ def make_png(seed: str, size: tuple[int, int], base: np.ndarray | None = None) -
 
 
 class FakeOpenAI:
-    def __init__(self, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1"):
+    def __init__(self, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1",
+                 today: str | None = None):
         self.latency = latency
+        # models whose shutdown date is on or before `today` (YYYY-MM-DD) are refused
+        self.today = _iso_day(today) if today else datetime.date.today().isoformat()
         self.host, self.port = host, port
         self.requests: list[Recorded] = []
         self._faults: list[dict] = []
@@ -167,6 +268,8 @@ class FakeOpenAI:
     def control(self, body: dict) -> None:
         if "latency" in body:
             self.latency = float(body["latency"])
+        if "today" in body:
+            self.today = _iso_day(body["today"])
         if "fail_next" in body:
             self.fail_next(**body["fail_next"])
         if "block_prompts_containing" in body:
@@ -178,9 +281,13 @@ class FakeOpenAI:
         with self._lock:
             return [{"path": r.path, "status": r.status, "prompt": r.prompt, "n": r.param("n"),
                      "size": r.param("size"), "model": r.param("model"),
-                     "quality": r.param("quality"),
+                     "quality": r.param("quality"), "complexity": r.param("complexity"),
+                     "input_fidelity": r.param("input_fidelity"),
+                     "moderation": r.param("moderation"),
                      "images": len(r.files.get("image[]", [])) + len(r.files.get("image", [])),
-                     "mask": "mask" in r.files} for r in self.requests]
+                     "mask": "mask" in r.files,
+                     "markup": "markup" in r.files or "markup" in r.fields}
+                    for r in self.requests]
 
     # -- answering -------------------------------------------------------------
     def answer(self, rec: Recorded) -> dict:
@@ -203,36 +310,43 @@ class FakeOpenAI:
                                 "this is an error, contact us at help.openai.com.",
                            type="image_generation_user_error", code="moderation_blocked")
         edit = rec.path.endswith("/edits")
-        p = _params(rec, edit)
+        p = _params(rec, edit, self.today)
         images = []
         base = None
         if edit:
             first = p["images"][0]
-            base = np.asarray(first.convert("RGB"))
             size = first.size if p["size"] in (None, "auto") else _size(p["size"])
-            if size != first.size:
-                base = np.asarray(first.convert("RGB").resize(size))
+            base = np.asarray(first.convert("RGB").resize(size) if size != first.size
+                              else first.convert("RGB"))
         else:
             size = _size(p["size"] or "auto")
         with self._lock:
             self._served += 1
             call = self._served  # like the real API: asking again gives new pixels
+        quality = p["quality"] or "auto"
+        size_s = f"{size[0]}x{size[1]}"
         for k in range(p["n"]):
-            images.append(make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{p['quality']}|{call}",
+            images.append(make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{quality}|{call}",
                                    size, base))
-        text_tokens = max(1, len(p["prompt"]) // 4)
-        image_tokens = 323 * len(p.get("images", []))
-        out_tokens = OUTPUT_TOKENS[p["quality"] or "auto"] * p["n"]
+        text = text_tokens(p["prompt"])
+        image_in = sum(input_image_tokens(*im.size) for im in p.get("images", []))
+        out = sum(output_image_tokens(p["model"], p["prompt"], k, size_s, quality)
+                  for k in range(p["n"]))
         return {
             "created": int(time.time()),
             "data": [{"b64_json": base64.b64encode(i).decode("ascii")} for i in images],
-            "usage": {"input_tokens": text_tokens + image_tokens, "output_tokens": out_tokens,
-                      "total_tokens": text_tokens + image_tokens + out_tokens,
-                      "input_tokens_details": {"text_tokens": text_tokens,
-                                               "image_tokens": image_tokens}},
-            "size": f"{size[0]}x{size[1]}", "quality": p["quality"] or "auto",
-            "output_format": p["output_format"] or "png", "background": "opaque",
+            "usage": {"input_tokens": text + image_in, "output_tokens": out,
+                      "total_tokens": text + image_in + out,
+                      "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
+                      "output_tokens_details": {"image_tokens": out, "text_tokens": 0}},
+            "size": size_s, "quality": quality,
+            "output_format": p["output_format"] or "png",
+            "background": "transparent" if p["background"] == "transparent" else "opaque",
         }
+
+
+def _iso_day(value) -> str:
+    return datetime.date.fromisoformat(str(value)).isoformat()
 
 
 def _size(s: str) -> tuple[int, int]:
@@ -242,7 +356,71 @@ def _size(s: str) -> tuple[int, int]:
     return int(w), int(h)
 
 
-def _params(rec: Recorded, edit: bool) -> dict:
+def _bad_size(size: str, why: str) -> ApiError:
+    return ApiError(400, f"Invalid size '{size}': {why}", param="size", code="invalid_value")
+
+
+def check_size(spec: ModelSpec, size: str) -> None:
+    """Raise the API's 400 if `size` is not allowed for the model."""
+    if size in CLASSIC_SIZES:
+        return
+    if not spec.flexible_sizes:
+        raise ApiError(400, f"Invalid size '{size}' for model {spec.name}. Supported values are: "
+                            f"{', '.join(repr(o) for o in CLASSIC_SIZES)}.",
+                       param="size", code="invalid_value")
+    m = re.fullmatch(r"(\d+)x(\d+)", size)
+    if not m:
+        raise _bad_size(size, "expected 'auto' or WIDTHxHEIGHT, for example '1536x864'.")
+    w, h = int(m[1]), int(m[2])
+    if w == 0 or h == 0 or w % SIZE_STEP or h % SIZE_STEP:
+        raise _bad_size(size, f"width and height must be divisible by {SIZE_STEP}.")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise _bad_size(size, "the aspect ratio must be between 1:3 and 3:1.")
+    if w * h > MAX_PIXELS:
+        raise _bad_size(size, f"too many pixels ({w * h}); at most {MAX_PIXELS} "
+                              f"(3840x2160) are supported.")
+    if w > MAX_EDGE or h > MAX_EDGE:
+        raise _bad_size(size, f"width and height must be at most {MAX_EDGE}.")
+    if w * h < MIN_PIXELS:
+        raise _bad_size(size, f"too few pixels ({w * h}); at least {MIN_PIXELS} are required.")
+
+
+def _model(rec: Recorded, today: str) -> ModelSpec:
+    name = rec.param("model") or DEFAULT_MODEL
+    if name in RETIRED_MODELS:
+        raise ApiError(404, f"The model `{name}` has been deprecated, learn more here: "
+                            f"https://platform.openai.com/docs/deprecations", code="model_not_found")
+    spec = MODELS.get(name)
+    if spec is None:
+        raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.",
+                       code="model_not_found")
+    if spec.shutdown and spec.shutdown <= today:
+        raise ApiError(404, f"The model `{name}` has been deprecated, learn more here: "
+                            f"https://platform.openai.com/docs/deprecations (shut down "
+                            f"{spec.shutdown}).", code="model_not_found")
+    return spec
+
+
+def _load_png(part: RecordedFile, param: str, what: str):
+    try:
+        im = Image.open(io.BytesIO(part.data))
+        im.load()
+    except Exception:
+        raise ApiError(400, f"Invalid {what}.", param=param, code="invalid_image_file") from None
+    return im
+
+
+def _alpha(im) -> np.ndarray | None:
+    if im.format != "PNG":
+        return None
+    if im.mode in ("RGBA", "LA", "PA"):
+        return np.asarray(im.getchannel("A"))
+    if im.mode in ("P", "L", "RGB") and "transparency" in im.info:
+        return np.asarray(im.convert("RGBA").getchannel("A"))
+    return None
+
+
+def _params(rec: Recorded, edit: bool, today: str) -> dict:
     allowed = EDIT_FIELDS if edit else GEN_FIELDS
     present = set(rec.json or {}) | set(rec.fields) | set(rec.files)
     for name in sorted(present):
@@ -252,24 +430,35 @@ def _params(rec: Recorded, edit: bool) -> dict:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ApiError(400, "Missing required parameter: 'prompt'.", param="prompt",
                        code="missing_required_parameter")
-    model = rec.param("model") or "gpt-image-1.5"
-    if model not in MODELS:
-        raise ApiError(404, f"The model `{model}` does not exist or you do not have access to it.",
-                       code="model_not_found")
+    spec = _model(rec, today)
+    model = spec.name
     n = rec.param("n")
     n = 1 if n is None else int(n)
     if not 1 <= n <= 10:
         raise ApiError(400, f"Invalid 'n': {n} (1 to 10).", param="n", code="invalid_value")
-    checks = {"size": SIZES, "quality": QUALITIES, "output_format": ("png", "jpeg", "webp"),
+    checks = {"quality": spec.qualities, "output_format": ("png", "jpeg", "webp"),
               "moderation": ("low", "auto"), "background": ("transparent", "opaque", "auto")}
     values = {}
     for name, ok in checks.items():
         v = rec.param(name)
         if v is not None and v not in ok:
-            raise ApiError(400, f"Invalid value: '{v}'. Supported values are: "
+            where = f" for model {model}" if name == "quality" else ""
+            raise ApiError(400, f"Invalid value: '{v}'. Supported values{where} are: "
                                 f"{', '.join(repr(o) for o in ok)}.", param=name, code="invalid_value")
         values[name] = v
-    out = {"prompt": prompt, "model": model, "n": n, **values}
+    values["size"] = rec.param("size")
+    if values["size"] is not None:
+        check_size(spec, values["size"])
+    complexity = rec.param("complexity")
+    if complexity is not None:
+        if not spec.complexity:
+            raise ApiError(400, f"complexity is not supported for model {model}.",
+                           param="complexity", code="unsupported_parameter")
+        if complexity not in COMPLEXITIES:
+            raise ApiError(400, f"Invalid value: '{complexity}'. Supported values are: "
+                                f"{', '.join(repr(o) for o in COMPLEXITIES)}.",
+                           param="complexity", code="invalid_value")
+    out = {"prompt": prompt, "model": model, "n": n, "complexity": complexity, **values}
     if edit:
         parts = rec.files.get("image[]", []) + rec.files.get("image", [])
         if not parts:
@@ -277,34 +466,52 @@ def _params(rec: Recorded, edit: bool) -> dict:
                            code="missing_required_parameter")
         if len(parts) > 16:
             raise ApiError(400, "Too many images (at most 16).", param="image", code="invalid_value")
-        images = []
-        for part in parts:
-            try:
-                im = Image.open(io.BytesIO(part.data))
-                im.load()
-            except Exception:
-                raise ApiError(400, "Invalid image file or mode for image.", param="image",
-                               code="invalid_image_file") from None
-            images.append(im)
+        images = [_load_png(part, "image", "image file or mode for image") for part in parts]
         out["images"] = images
         fidelity = rec.param("input_fidelity")
-        if fidelity is not None and fidelity not in MODELS[model]:
-            raise ApiError(400, f"Invalid value: '{fidelity}' for input_fidelity with {model}.",
-                           param="input_fidelity", code="invalid_value")
+        if fidelity is not None:
+            if not spec.input_fidelity:
+                raise ApiError(400, f"input_fidelity is not supported for model {model}; omit it.",
+                               param="input_fidelity", code="invalid_value")
+            if fidelity not in spec.input_fidelity:
+                raise ApiError(400, f"Invalid value: '{fidelity}' for input_fidelity with {model}. "
+                                    f"Supported values are: "
+                                    f"{', '.join(repr(o) for o in spec.input_fidelity)}.",
+                               param="input_fidelity", code="invalid_value")
+        w0, h0 = images[0].size
+        if "mask" in rec.fields:
+            raise ApiError(400, "'mask' must be sent as a file.", param="mask", code="invalid_value")
         if "mask" in rec.files:
-            try:
-                mask = Image.open(io.BytesIO(rec.files["mask"][0].data))
-                mask.load()
-            except Exception:
-                raise ApiError(400, "Invalid mask image.", param="mask",
-                               code="invalid_image_file") from None
+            mask = _load_png(rec.files["mask"][0], "mask", "mask image")
             if mask.format != "PNG" or mask.mode not in ("RGBA", "LA"):
                 raise ApiError(400, "The mask must be a PNG with an alpha channel.", param="mask",
                                code="invalid_value")
             if mask.size != images[0].size:
                 raise ApiError(400, f"Invalid mask: size {mask.size[0]}x{mask.size[1]} does not "
-                                    f"match image size {images[0].size[0]}x{images[0].size[1]}.",
+                                    f"match image size {w0}x{h0}.",
                                param="mask", code="invalid_value")
+        if "markup" in rec.files or "markup" in rec.fields:
+            if not spec.markup:
+                raise ApiError(400, f"markup is not supported for model {model}.",
+                               param="markup", code="unsupported_parameter")
+            if "mask" in rec.files:
+                raise ApiError(400, "markup cannot be combined with mask; send one or the other.",
+                               param="markup", code="invalid_value")
+            if "markup" not in rec.files:
+                raise ApiError(400, "'markup' must be sent as a file (a PNG image).",
+                               param="markup", code="invalid_value")
+            markup = _load_png(rec.files["markup"][0], "markup", "markup image")
+            alpha = _alpha(markup)
+            if alpha is None:
+                raise ApiError(400, "The markup must be a PNG with an alpha channel.",
+                               param="markup", code="invalid_value")
+            if markup.size != images[0].size:
+                raise ApiError(400, f"Invalid markup: size {markup.size[0]}x{markup.size[1]} does "
+                                    f"not match image size {w0}x{h0}.",
+                               param="markup", code="invalid_value")
+            if not (alpha == 0).any():
+                raise ApiError(400, "Invalid markup: it has no transparent pixels; draw on a "
+                                    "transparent canvas.", param="markup", code="invalid_value")
     return out
 
 
@@ -384,8 +591,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--today", default=None, help="YYYY-MM-DD for model shutdowns (default: today)")
     args = ap.parse_args(argv)
-    fake = FakeOpenAI(latency=args.latency, port=args.port).start()
+    fake = FakeOpenAI(latency=args.latency, port=args.port, today=args.today).start()
     print(fake.url, flush=True)
     try:
         while True:

@@ -28,7 +28,7 @@ def test_sample_end_to_end_on_preview(workflow):
     rows = list(csv.DictReader(wf.path("runs/final/manifest.csv").open()))
     assert [r["shot"] for r in rows] == ["s1", "s3", "s5"]
     gate = json.loads(wf.path("runs/final/gate.json").read_text())
-    assert gate["one_size"] and gate["sizes"] == ["1536x1024"]
+    assert gate["one_size"] and gate["sizes"] == ["2560x1440"]
     assert {r["gate"] for r in rows} <= {"pass", "warn", "fail"}
     assert all(r["gate"] == gate["shots"][r["shot"]]["worst"] for r in rows)
     assert "fluorescent" in gate["consistency"]

@@ -6,11 +6,14 @@ import csv
 import io
 import json
 
+import pytest
 from PIL import Image
 from ruamel.yaml import YAML
 
 from stillmake.files import sha256_bytes
 from stillmake.ledger import Ledger
+
+from tests.conftest import token_bill
 
 OPENAI = ["--config", "backend=openai"]
 
@@ -57,13 +60,15 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
     assert sha256_bytes(parts[0].data) == selected["image_sha256"]
     assert parts[1].data == wf.path("runs/input/refs/leyla_ref.png").read_bytes()
     mask = Image.open(io.BytesIO(s3_1.files["mask"][0].data))
-    assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == (1536, 1024)
+    assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == (1536, 864)
     alpha = mask.getchannel("A")
-    assert alpha.getpixel((int(0.7 * 1536), int(0.15 * 1024))) == 0      # inside the box: editable
-    assert alpha.getpixel((int(0.3 * 1536), int(0.6 * 1024))) == 255     # outside: kept
+    assert alpha.getpixel((int(0.7 * 1536), int(0.15 * 864))) == 0      # inside the box: editable
+    assert alpha.getpixel((int(0.3 * 1536), int(0.6 * 864))) == 255     # outside: kept
     assert s3_1.prompt.startswith("Change: replace the wall clock")
     assert "Keep exactly as is: Leyla's face" in s3_1.prompt and "Constraints:" in s3_1.prompt
-    assert (s3_1.param("input_fidelity"), s3_1.param("quality"), s3_1.param("n")) == ("high", "medium", "1")
+    # the 2.x family keeps reference detail itself: input_fidelity is omitted, as the API asks
+    assert (s3_1.param("input_fidelity"), s3_1.param("quality"), s3_1.param("n")) == (None, "medium", "1")
+    assert s3_1.param("model") == "gpt-image-2.6-sunburst" and s3_1.param("moderation") is None
     # s3 step 2 edits step 1's result and has no mask (a reference-guided change)
     s3_2 = next(r for r in edits if "reference sheet" in r.prompt)
     step1 = json.loads(wf.path("runs/edits/s3/step_1.json").read_text())
@@ -74,23 +79,26 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
     assert step1["mask"] == sha256_bytes(s3_1.files["mask"][0].data)
     # s5's hand-made mask is resized/checked and sent
     s5 = next(r for r in edits if "window glare" in r.prompt)
-    assert Image.open(io.BytesIO(s5.files["mask"][0].data)).size == (1536, 1024)
+    assert Image.open(io.BytesIO(s5.files["mask"][0].data)).size == (1536, 864)
 
     # finals: n=1, high, one size; the manifest is the seed's log
     finals = [r for r in edits if r.param("quality") == "high"]
-    assert {r.param("n") for r in finals} == {"1"} and {r.param("size") for r in finals} == {"1536x1024"}
+    assert {r.param("n") for r in finals} == {"1"} and {r.param("size") for r in finals} == {"2560x1440"}
     rows = list(csv.DictReader(wf.path("runs/final/manifest.csv").open()))
     assert [r["shot"] for r in rows] == ["s1", "s3", "s5"]
     for row in rows:
-        assert row["quality"] == "high" and row["size"] == "1536x1024" and row["mode"] == "edit"
-        assert row["model"] == "gpt-image-1.5" and row["negative"] and row["prompt"]
-        assert float(row["cost_usd"]) == 0.20 and len(row["fingerprint"]) == 24
+        assert row["quality"] == "high" and row["size"] == "2560x1440" and row["mode"] == "edit"
+        assert row["model"] == "gpt-image-2.6-sunburst" and row["negative"] and row["prompt"]
+        side = json.loads(wf.path(f"runs/final/{row['shot']}.json").read_text())
+        assert float(row["cost_usd"]) == round(token_bill(side["usage"]), 6) > 0.3
+        assert len(row["fingerprint"]) == 24
         with Image.open(wf.path(f"runs/final/{row['shot']}.png")) as im:
-            assert im.size == (1536, 1024)
+            assert im.size == (2560, 1440)
     assert next(r for r in rows if r["shot"] == "s3")["source_chain"].endswith(
         "step 1 -> step 2 -> final")
     ledger = Ledger(wf.path("runs/ledger.jsonl"))
-    assert ledger.spent() == round(5 * 3 * 0.05 + 4 * 0.05 + 3 * 0.20, 6)
+    paid = [e for e in ledger.entries() if e["outcome"] == "paid"]
+    assert ledger.spent() == pytest.approx(sum(token_bill(e["usage"]) for e in paid), abs=1e-5)
 
     # adding an edit step to s3: the `edits` target sends exactly one request;
     # the default target then re-renders s3's final from the new candidate: one more

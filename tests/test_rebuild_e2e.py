@@ -11,7 +11,11 @@ import shutil
 
 from PIL import Image
 
+import pytest
+
 from stillmake.ledger import Ledger
+
+from tests.conftest import token_bill
 
 PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
 
@@ -45,13 +49,15 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
     args = ["review", "--config", "backend=openai"]
 
     first = wf.snakemake(*args, env=env)
-    assert "stillmake: this run 5 paid request(s) $0.750, 0 cache hit(s)" in first.stderr
+    paid = [e for e in Ledger(wf.path("runs/ledger.jsonl")).entries() if e["outcome"] == "paid"]
+    billed = sum(token_bill(e["usage"]) for e in paid)
+    assert f"stillmake: this run 5 paid request(s) ${billed:.3f}, 0 cache hit(s)" in first.stderr
     shots = [s["id"] for s in json.loads(wf.path(PROMPTS).read_text())["shots"]]
     assert len(shots) == 5
     assert fake_openai.count("generations") == 5
     for req in fake_openai.requests:
         assert req.json["n"] == 3 and req.json["quality"] == "medium"
-        assert req.json["size"] == "1536x1024" and req.json["model"] == "gpt-image-1.5"
+        assert req.json["size"] == "1536x864" and req.json["model"] == "gpt-image-2.6-flare"
         assert "Avoid:" in req.json["prompt"]
     for shot in shots:
         for k in (1, 2, 3):
@@ -61,7 +67,7 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
             assert side["backend"] == f"openai@{fake_openai.url}"
             assert side["usage"]["total_tokens"] > 0 and side["cost_usd"] > 0
             with Image.open(png) as im:
-                assert im.size == (1536, 1024)
+                assert im.size == (1536, 864)
                 assert json.loads(im.text["stillmake"])["fingerprint"] == side["fingerprint"]
                 assert "Negative prompt:" in im.text["parameters"]
         review = json.loads(wf.path(f"runs/review/{shot}.json").read_text())
@@ -69,7 +75,7 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
         assert wf.path(f"runs/review/{shot}.png").stat().st_size > 0
     ledger = Ledger(wf.path("runs/ledger.jsonl"))
     paid = [e for e in ledger.entries() if e["outcome"] == "paid"]
-    assert len(paid) == 5 and ledger.spent() == round(5 * 3 * 0.05, 6)
+    assert len(paid) == 5 and ledger.spent() == pytest.approx(billed, abs=1e-5)
     assert all(e["attempts"] == 1 and e["latency_s"] >= 0 for e in paid)
 
     # edit s3's prompt: the dry run lists s3's jobs only, for changed params

@@ -1,8 +1,10 @@
 """Provenance chunks, the cache and the ledger: the files that make a build traceable."""
 
+import hashlib
 import io
 import json
 import multiprocessing as mp
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -56,10 +58,21 @@ def test_fingerprint_covers_every_field():
                      backend="openai@http://x"),
         base.with_inputs(["aa"]),
         base.with_inputs([], mask="bb"),
+        replace(base, complexity="high"),
     ]
     fps = {v.fingerprint() for v in variants}
     assert base.fingerprint() not in fps and len(fps) == len(variants)
     assert ImageRequest.from_dict(base.to_dict()) == base
+
+
+def test_fingerprints_written_before_complexity_existed_are_kept():
+    """A request paid for before a field was added keeps its cache entry: the digest of
+    an unset new field is the digest the request had without it."""
+    base = ImageRequest("generate", "gpt-image-1.5", "p", 3, "1536x1024", "medium")
+    body = {k: v for k, v in base.to_dict().items() if k != "complexity"}
+    old = hashlib.sha256(json.dumps({"v": 1, **body}, sort_keys=True,
+                                    ensure_ascii=False).encode()).hexdigest()[:24]
+    assert base.fingerprint() == old
 
 
 def test_cache_round_trip_and_corruption(tmp_path):

@@ -23,16 +23,18 @@ class OpenAIBackend:
         self.client = openai.OpenAI(base_url=base_url, timeout=timeout_s, max_retries=0)
 
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
-        return self._call(
-            self.client.images.generate,
+        kwargs = dict(
             model=request.model,
             prompt=request.prompt,
             n=request.n,
             size=request.size,
             quality=request.quality,
             output_format=request.output_format,
-            moderation=request.moderation,
+            moderation=request.moderation,  # generations only: edits refuse it
         )
+        if request.complexity:
+            kwargs["complexity"] = request.complexity
+        return self._call(self.client.images.generate, **kwargs)
 
     def edit(self, request: ImageRequest, images: list[bytes], mask: bytes | None,
              label: dict) -> BackendResponse:
@@ -48,8 +50,10 @@ class OpenAIBackend:
         )
         if mask is not None:
             kwargs["mask"] = ("mask.png", mask, "image/png")
-        if request.input_fidelity:
+        if request.input_fidelity:  # None for the 2.x family, which refuses it
             kwargs["input_fidelity"] = request.input_fidelity
+        if request.complexity:
+            kwargs["complexity"] = request.complexity
         return self._call(self.client.images.edit, **kwargs)
 
     def _call(self, method, **kwargs) -> BackendResponse:

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from stillmake.backends.base import BackendResponse
+from stillmake.pricing import image_sizes, synthetic_usage
 from stillmake.requests import ImageRequest
 
 # (top colour, bottom colour, accent) per lighting tag, 0..255
@@ -150,12 +151,14 @@ class PreviewBackend:
 
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
         images = [render_generation(request, k, label) for k in range(1, request.n + 1)]
-        return BackendResponse(images=images, usage=None, meta=self._meta(request))
+        return BackendResponse(images=images, usage=synthetic_usage(request),
+                               meta=self._meta(request))
 
     def edit(self, request: ImageRequest, images: list[bytes], mask: bytes | None,
              label: dict) -> BackendResponse:
         out = [render_edit(request, images, mask, label, k) for k in range(1, request.n + 1)]
-        return BackendResponse(images=out, usage=None, meta=self._meta(request))
+        return BackendResponse(images=out, usage=synthetic_usage(request, image_sizes(images)),
+                               meta=self._meta(request))
 
     @staticmethod
     def _meta(request):

@@ -32,3 +32,21 @@ def load_specs(overrides=()):
     from stillmake.specs import BuildSpecs
 
     return BuildSpecs(load_config("config.yaml", overrides))
+
+
+def table(rows: list[dict], columns) -> str:
+    cells = [[str(c) for c in columns]] + [[str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+
+
+def models_line(specs) -> str:
+    """`models draft gpt-image-2.6-flare, edit ..., final ...`: which model each pass uses."""
+    from stillmake.specs import PASSES
+
+    return "models " + ", ".join(f"{p} {specs.model_for(p)}" for p in PASSES)
+
+
+def echo_warnings(specs) -> None:
+    for warning in specs.warnings:
+        click.echo(f"warning: {warning}", err=True)

@@ -6,12 +6,14 @@ import json
 
 import click
 
-from stillmake.commands.common import config_option, load_specs, user_errors
-from stillmake.commands.status import table
+from stillmake.commands.common import config_option, echo_warnings, load_specs, table, user_errors
 from stillmake.ledger import Ledger
 from stillmake.plan import Planner, pending_outputs, total
+from stillmake.pricing import Estimator
+from stillmake.spend import accuracy_line, plan_accuracy
 
-COLUMNS = ("shot", "pass", "endpoint", "model", "n", "size", "quality", "price_usd", "status")
+COLUMNS = ("shot", "pass", "endpoint", "model", "n", "size", "quality", "est_usd", "basis",
+           "status")
 
 
 @click.command("plan")
@@ -20,28 +22,37 @@ COLUMNS = ("shot", "pass", "endpoint", "model", "n", "size", "quality", "price_u
 @config_option
 @user_errors
 def plan(targets, as_json, overrides):
-    """List the requests `snakemake [TARGET]` would pay for, with a USD total.
+    """List the requests `snakemake [TARGET]` would pay for, with a USD estimate.
 
     \b
     Snakemake decides which jobs would run; stillmake follows each one's
-    request through the cache: `cached` requests cost $0, `pay` ones cost the
-    model table's price. Exit status 2 when spent + plan would pass budget_usd.
+    request through the cache: `cached` requests cost $0, `pay` ones are
+    estimated from the tokens the ledger observed for the same model and
+    quality, per megapixel (basis `ledger`), else from the model table's
+    prior (basis `prior`); edits count their input images. The last line
+    says how far the last paid build's plan was from its bill.
+    Exit status 2 when spent + plan would pass budget_usd.
     Examples:
-      stillmake plan                 # the default target
-      stillmake plan finals          # what the finals of locked shots cost
-      stillmake plan -C backend=openai
+      stillmake plan                     # the default target
+      stillmake plan finals              # finals of every shot (all must be locked)
+      stillmake plan critical -C backend=openai
+      stillmake plan -C draft.size=1536x640 -C final.model=gpt-image-2
     """
     specs = load_specs(overrides)
-    planned = Planner(specs).plan(pending_outputs(targets, overrides))
+    echo_warnings(specs)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
-    spent, cost, budget = ledger.spent(), total(planned), specs.settings.budget_usd
+    entries = ledger.entries()
+    planned = Planner(specs, Estimator(entries)).plan(pending_outputs(targets, overrides))
+    spent, cost, budget = ledger.spent(entries), total(planned), specs.settings.budget_usd
+    accuracy = plan_accuracy(entries)
     over = budget is not None and spent + cost > budget + 1e-9
     if as_json:
         click.echo(json.dumps({"requests": [p.to_dict() for p in planned], "total_usd": cost,
-                               "spent_usd": spent, "budget_usd": budget, "over_budget": over},
+                               "spent_usd": spent, "budget_usd": budget, "over_budget": over,
+                               "last_build": accuracy},
                               indent=2))
     else:
-        rows = [{**p.to_dict(), "price_usd": f"{p.price_usd:.3f}",
+        rows = [{**p.to_dict(), "est_usd": f"{p.price_usd:.3f}",
                  "status": "cached" if p.cached else (p.note if p.note == "blocked" else "pay")}
                 for p in planned]
         if rows:
@@ -50,6 +61,7 @@ def plan(targets, as_json, overrides):
         click.echo(f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
                    f"total ${cost:.3f} · spent so far ${spent:.3f}"
                    + (f" · budget ${budget:.2f}" if budget is not None else ""))
+        click.echo(accuracy_line(accuracy))
     if over:
         click.echo(f"over budget: ${spent:.3f} spent + ${cost:.3f} planned > budget_usd "
                    f"${budget:.2f}", err=True)

@@ -6,17 +6,12 @@ import json
 
 import click
 
-from stillmake.commands.common import config_option, load_specs, user_errors
+from stillmake.commands.common import (config_option, echo_warnings, load_specs, models_line,
+                                       table, user_errors)
 from stillmake.ledger import Ledger
 from stillmake.status import status_rows
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
-
-
-def table(rows: list[dict], columns=COLUMNS) -> str:
-    cells = [[str(c) for c in columns]] + [[str(r[c]) for c in columns] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
 
 
 @click.command("status")
@@ -32,17 +27,18 @@ def status(as_json, overrides):
     runs/ledger.jsonl (paid requests only; cache hits cost $0).
     """
     specs = load_specs(overrides)
+    echo_warnings(specs)
     rows = status_rows(specs)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
     if as_json:
         click.echo(json.dumps({"shots": rows, "spent_usd": ledger.spent(),
                                "budget_usd": specs.settings.budget_usd}, indent=2))
         return
-    click.echo(table(rows))
+    click.echo(table(rows, COLUMNS))
     budget = specs.settings.budget_usd
     click.echo(f"\nspent ${ledger.spent():.2f}"
                + (f" of budget ${budget:.2f}" if budget is not None else "")
-               + f" · backend {specs.settings.backend} · model {specs.config['model']}")
+               + f" · backend {specs.settings.backend} · " + models_line(specs))
 
 
 @click.command("validate")
@@ -55,6 +51,7 @@ def validate(overrides):
     the file, the shot and the key.
     """
     specs = load_specs(overrides)
+    echo_warnings(specs)
     click.echo(f"ok: {len(specs.shots)} shots, {len(specs.picked_shots)} picked, "
-               f"{len(specs.locked_shots)} locked; model {specs.config['model']}, "
+               f"{len(specs.locked_shots)} locked; {models_line(specs)}, "
                f"backend {specs.settings.backend}")
