@@ -1,6 +1,6 @@
 """Preview backend and review: throughput of the offline pieces, and the offline main job.
 
-  * images/s of `PreviewBackend().generate` at 1536x1024, n=3 (PNG bytes out)
+  * images/s of `PreviewBackend().generate` at 1536x864 (the default draft size), n=3 (PNG bytes out)
   * contact sheets/s of `stillmake.sheets.contact_sheet` on 3 such drafts
   * wall time of the full offline main job, plain `snakemake` (preview backend,
     default target: drafts, review, selected, edits, finals + manifest as the
@@ -37,8 +37,8 @@ def main(argv=None):
     backend = PreviewBackend()
 
     def request(i):
-        return ImageRequest("generate", "gpt-image-1.5", f"Leyla in corridor {i}, 35mm.", 3,
-                            "1536x1024", "medium")
+        return ImageRequest("generate", "gpt-image-2.6-flare", f"Leyla in corridor {i}, 35mm.", 3,
+                            "1536x864", "medium")
 
     label = {"shot": "s1", "pass": "draft", "lighting": "fluorescent"}
     drafts = backend.generate(request(-1), label).images  # warm-up: fonts, numpy
@@ -53,7 +53,7 @@ def main(argv=None):
                       labels=["sharp 0.61", "sharp 0.58", "sharp 0.66"], flags=FLAGS)
     sheets = time.perf_counter() - t
     images = args.rounds * 3
-    print(f"preview generate (n=3, 1536x1024): {images / gen:6.1f} images/s   "
+    print(f"preview generate (n=3, 1536x864): {images / gen:6.1f} images/s   "
           f"({gen / images * 1000:.0f} ms per image, {args.rounds} calls)")
     print(f"contact_sheet (3 drafts):          {args.rounds / sheets:6.1f} sheets/s   "
           f"({sheets / args.rounds * 1000:.0f} ms per sheet)")
