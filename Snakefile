@@ -3,6 +3,7 @@
 
 
 from snakemake.utils import min_version, validate
+from stillmake.inputs.schemas import schema_path
 
 min_version("9.0")
 
@@ -10,7 +11,7 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
-validate(config, "schemas/config.schema.yaml")
+validate(config, schema_path("config.schema.yaml"))
 
 
 report: "report/workflow.rst"

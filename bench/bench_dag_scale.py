@@ -192,8 +192,8 @@ rule critical:
 
 UNPROFILED = """
 import time, yaml
-from stillmake.selections import read_document
-from stillmake.specs import BuildSpecs
+from stillmake.inputs.selections import read_document
+from stillmake.inputs.specs import BuildSpecs
 config = yaml.safe_load(open("config.yaml"))
 def best(fn):
     times = []

@@ -1,7 +1,7 @@
 """Preview backend and review: throughput of the offline pieces, and the offline main job.
 
   * images/s of `PreviewBackend().generate` at 1536x864 (the default draft size), n=3 (PNG bytes out)
-  * contact sheets/s of `stillmake.sheets.contact_sheet` on 3 such drafts
+  * contact sheets/s of `stillmake.artifacts.sheets.contact_sheet` on 3 such drafts
   * wall time of the full offline main job, plain `snakemake` (preview backend,
     default target: drafts, review, selected, edits, finals + manifest as the
     sample's selections allow) on the 5-shot THE TRACE sample
@@ -18,9 +18,9 @@ import time
 
 from common import generate_production, job_stats, machine, snakemake, work_jobs, workflow_copy
 
-from stillmake.backends.preview import PreviewBackend
-from stillmake.requests import ImageRequest
-from stillmake.sheets import contact_sheet
+from stillmake.api.backends.preview import PreviewBackend
+from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.sheets import contact_sheet
 
 FLAGS = [[{"level": "warn", "message": "highlights clipped on 1.2% of pixels"}],
          [{"level": "pass", "message": "ok"}],

@@ -21,7 +21,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from stillmake.quality import evaluate, measure  # noqa: E402
+from stillmake.artifacts.quality import evaluate, measure  # noqa: E402
 
 TARGET = 2.0
 

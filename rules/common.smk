@@ -4,15 +4,14 @@
 
 import os
 import sys
-import threading
 
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
-from stillmake.calls import BUILD_ENV, now_iso
-from stillmake.jobs import run_stage
-from stillmake.ledger import Ledger
-from stillmake.spend import build_summary
-from stillmake.specs import BuildSpecs
+from stillmake.api.calls import BUILD_ENV, now_iso
+from stillmake.bridge import end_scheduler_timers, run_stage
+from stillmake.api.ledger import Ledger
+from stillmake.views.spend import build_summary
+from stillmake.inputs.specs import BuildSpecs
 
 try:
     BUILD = BuildSpecs(config)  # every input parsed and checked once, before any job
@@ -32,14 +31,7 @@ def finish_build():
     """Runs at onsuccess/onerror: print what this build spent, then let the process exit."""
     ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
-    end_rate_limit_timers()
-
-
-def end_rate_limit_timers():
-    """The scheduler is done; its pending 1 s re-check timers would only delay exit."""
-    for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer):
-            thread.cancel()
+    end_scheduler_timers()
 
 
 def check_credentials():

@@ -1,3 +1,3 @@
-from stillmake.cli import cli
+from stillmake.cli.main import cli
 
 cli()

@@ -43,3 +43,30 @@ class BudgetExceeded(StillmakeError):
 
 class StalePick(StillmakeError):
     """A pick was made on drafts that have since changed."""
+
+
+class GuardrailError(StillmakeError):
+    """A request the playbook forbids (high quality before a shortlist)."""
+
+
+class BackendError(StillmakeError):
+    """A failed call. `retryable` says whether trying again can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+        self.code = code
+
+
+class ModerationBlocked(BackendError):
+    """The API refused the prompt or image; never retried, never billed."""

@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
-from stillmake.cli import cli
-from stillmake.commands.check import check
+from stillmake.cli.main import cli
+from stillmake.cli.check import check
 
 
 def frame(base=(120, 120, 120), seed=0, shape=(100, 150)):

@@ -16,8 +16,8 @@ import time
 
 from PIL import Image
 
-from stillmake.cache import Cache
-from stillmake.ledger import Ledger
+from stillmake.api.cache import Cache
+from stillmake.api.ledger import Ledger
 
 from tests.conftest import FAKE_KEY
 

@@ -2,18 +2,19 @@
 
 import pytest
 
-from stillmake.calls import GuardrailError, obtain
-from stillmake.config import load_config
+from stillmake.api.calls import obtain
+from stillmake.errors import GuardrailError
+from stillmake.inputs.settings import load_config
 from stillmake.errors import StillmakeError
-from stillmake.requests import ImageRequest
-from stillmake.settings import Settings
-from stillmake.specs import BuildSpecs
+from stillmake.api.requests import ImageRequest
+from stillmake.inputs.settings import Settings, defaults
+from stillmake.inputs.specs import BuildSpecs
 
 from tests.conftest import copy_workflow
 
 
 def test_obtain_refuses_high_quality_before_a_shortlist(tmp_path):
-    settings = Settings(root=tmp_path)
+    settings = Settings.from_config(defaults(), root=tmp_path)
     req = ImageRequest("generate", "gpt-image-1.5", "p", 1, "1536x1024", "high")
     with pytest.raises(GuardrailError, match="s4 final: refused a quality 'high' request"):
         obtain(req, settings, shot="s4", pass_="final", label={})

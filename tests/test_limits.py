@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stillmake.backends.base import BackendError, ModerationBlocked
-from stillmake.ratelimit import RateLimiter
-from stillmake.retry import RetryPolicy, call_with_retries
+from stillmake.errors import BackendError, ModerationBlocked
+from stillmake.api.ratelimit import RateLimiter
+from stillmake.api.retry import RetryPolicy, call_with_retries
 
 
 class Clock:

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from stillmake.errors import InputError
-from stillmake.masks import (check_mask, composite_outside, editable_area, grow, load_mask,
+from stillmake.inputs.masks import (check_mask, composite_outside, editable_area, grow, load_mask,
                              region_box, region_mask, validate_region)
 
 W, H = 300, 200

@@ -5,7 +5,7 @@ from datetime import date
 import pytest
 
 from stillmake.errors import ModelError
-from stillmake.models import (best_fidelity, check_request, get_model, lifecycle_warning, lookup,
+from stillmake.inputs.models import (best_fidelity, check_request, get_model, lifecycle_warning, lookup,
                               models, usable_names)
 
 NOV25, DEC01 = date(2026, 11, 25), date(2026, 12, 1)

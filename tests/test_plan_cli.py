@@ -9,7 +9,7 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from stillmake.cli import cli
+from stillmake.cli.main import cli
 
 README_TARGETS = {
     # target: the (shot, pass) requests a fresh sample would pay for

@@ -11,7 +11,7 @@ from PIL import Image
 from ruamel.yaml import YAML
 
 from stillmake.files import sha256_bytes
-from stillmake.ledger import Ledger
+from stillmake.api.ledger import Ledger
 
 from tests.conftest import token_bill
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stillmake.backends.preview import PreviewBackend
-from stillmake.masks import region_mask
-from stillmake.requests import ImageRequest
-from stillmake.sheets import contact_sheet, strip
+from stillmake.api.backends.preview import PreviewBackend
+from stillmake.inputs.masks import region_mask
+from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.sheets import contact_sheet, strip
 
 
 def request(prompt="Leyla opens a door", n=3, size="1536x1024", reroll=0, endpoint="generate"):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from stillmake.pricing import Estimator, bill, synthetic_usage
-from stillmake.requests import ImageRequest
-from stillmake.spend import accuracy_line, plan_accuracy
+from stillmake.api.pricing import Estimator, bill, synthetic_usage
+from stillmake.api.requests import ImageRequest
+from stillmake.views.spend import accuracy_line, plan_accuracy
 
 API = "openai@http://127.0.0.1:1/v1"
 

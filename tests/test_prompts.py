@@ -3,7 +3,7 @@ import json
 import pytest
 
 from stillmake.errors import InputError
-from stillmake.prompts import load_prompts
+from stillmake.inputs.prompts import load_prompts
 
 from tests.conftest import assert_located
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image, ImageFilter
 
 from stillmake.errors import InputError
-from stillmake.masks import composite_outside, editable_area, region_mask
-from stillmake.quality import (DEFAULT_THRESHOLDS, Flag, check_image, consistency_flags, edit_leak,
+from stillmake.inputs.masks import composite_outside, editable_area, region_mask
+from stillmake.artifacts.quality import (DEFAULT_THRESHOLDS, Flag, check_image, consistency_flags, edit_leak,
                                evaluate, flags_to_json, measure, temperature_spread,
                                thresholds_for, worst)
 

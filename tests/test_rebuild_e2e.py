@@ -13,7 +13,7 @@ from PIL import Image
 
 import pytest
 
-from stillmake.ledger import Ledger
+from stillmake.api.ledger import Ledger
 
 from tests.conftest import token_bill
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from stillmake.cli import cli
+from stillmake.cli.main import cli
 from stillmake.errors import InputError
-from stillmake.selections import load_selections
+from stillmake.inputs.selections import load_selections
 
 from tests.conftest import REPO, assert_located
 
@@ -67,10 +67,10 @@ def test_bad_selections_name_file_shot_and_key(tmp_path, text, shot, key, words)
 def workdir(tmp_path, monkeypatch):
     """A workflow directory with drafts built by the preview backend (no snakemake needed)."""
     from tests.conftest import copy_workflow
-    from stillmake.config import load_config
-    from stillmake.specs import BuildSpecs
-    from stillmake.backends.preview import PreviewBackend
-    from stillmake.provenance import write_image
+    from stillmake.inputs.settings import load_config
+    from stillmake.inputs.specs import BuildSpecs
+    from stillmake.api.backends.preview import PreviewBackend
+    from stillmake.artifacts.provenance import write_image
     from stillmake.files import sha256_bytes
 
     wf = copy_workflow(tmp_path / "wf")

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 from PIL import Image
 
-from stillmake.cache import Cache
+from stillmake.api.cache import Cache
 from stillmake.errors import BudgetExceeded
-from stillmake.ledger import Ledger
-from stillmake.provenance import read_png_record, read_sidecar, with_text_chunks, write_image
-from stillmake.requests import ImageRequest
+from stillmake.api.ledger import Ledger
+from stillmake.artifacts.provenance import read_png_record, read_sidecar, with_text_chunks, write_image
+from stillmake.api.requests import ImageRequest
 
 
 def png(color=(10, 20, 30), size=(64, 32)):

@@ -1,1 +1,14 @@
-"""One module per pass; each exposes run(job) and is called from a rule via jobs.run_stage."""
+"""One module per rule; STAGES is the table the Snakemake bridge dispatches on."""
+
+from __future__ import annotations
+
+from stillmake.stages import draft, edit, final, manifest, review, select
+
+STAGES = {
+    "draft": draft.run,
+    "review": review.run,
+    "select": select.run,
+    "edit": edit.run,
+    "final": final.run,
+    "manifest": manifest.run,
+}

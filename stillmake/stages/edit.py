@@ -6,13 +6,13 @@ import io
 
 from PIL import Image
 
-from stillmake.calls import obtain
+from stillmake.api.calls import obtain
 from stillmake.files import sha256_bytes
-from stillmake.masks import composite_outside, editable_area, load_mask, region_mask
-from stillmake.provenance import raw_image, read_sidecar, write_image
-from stillmake.quality import edit_leak, load_rgb
-from stillmake.requests import ImageRequest
-from stillmake.stages.draft import image_record
+from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
+from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
+from stillmake.artifacts.quality import edit_leak, load_rgb
+from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.records import image_record
 
 
 def image_size(png: bytes) -> tuple[int, int]:

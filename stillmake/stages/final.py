@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from stillmake.calls import obtain
+from stillmake.api.calls import obtain
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.provenance import raw_image, read_sidecar, write_image
-from stillmake.requests import ImageRequest
-from stillmake.stages.draft import image_record
+from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
+from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.records import image_record
 
 
 def run(job) -> None:

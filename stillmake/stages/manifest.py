@@ -10,8 +10,8 @@ from PIL import Image
 
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
-from stillmake.provenance import read_sidecar
-from stillmake.quality import check_image, consistency_flags, flags_to_json, thresholds_for, worst
+from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.quality import check_image, consistency_flags, flags_to_json, thresholds_for, worst
 
 COLUMNS = ["shot", "title", "prompt", "negative", "model", "size", "quality", "n", "mode",
            "source_chain", "fingerprint", "cost_usd", "gate", "image_sha256", "backend", "created"]

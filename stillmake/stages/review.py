@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from stillmake.files import atomic_write_bytes, atomic_write_json
-from stillmake.picks import drafts_fingerprint
-from stillmake.provenance import read_sidecar
-from stillmake.quality import check_image, thresholds_for
-from stillmake.sheets import contact_sheet
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.quality import check_image, thresholds_for
+from stillmake.artifacts.sheets import contact_sheet
 
 
 def review(shot: str, title: str, lighting: str | None, images: list, overrides=None) -> dict:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from stillmake.errors import StalePick, StillmakeError
-from stillmake.picks import drafts_fingerprint
-from stillmake.provenance import raw_image, read_sidecar, write_image
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 
 
 def check_pick(spec: dict, sidecars: list[dict]) -> str:

@@ -12,22 +12,18 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from stillmake.backends.base import BackendError
-from stillmake.cache import Cache
-from stillmake.errors import StillmakeError
-from stillmake.ledger import PAID, Ledger
-from stillmake.models import HIGH_QUALITIES
-from stillmake.pricing import Estimator, bill, image_sizes, megapixels
-from stillmake.ratelimit import RateLimiter
-from stillmake.requests import ImageRequest
-from stillmake.retry import RetryPolicy, call_with_retries
+from stillmake.api.backends.factory import make_backend
+from stillmake.api.cache import Cache
+from stillmake.errors import BackendError, GuardrailError
+from stillmake.api.ledger import PAID, Ledger
+from stillmake.inputs.models import HIGH_QUALITIES
+from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
+from stillmake.api.ratelimit import RateLimiter
+from stillmake.api.requests import ImageRequest
+from stillmake.api.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
-
-
-class GuardrailError(StillmakeError):
-    """A request the playbook forbids (high quality before a shortlist)."""
 
 
 @dataclass
@@ -73,7 +69,7 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
 
     estimate = Estimator(ledger.entries()).estimate(request, input_sizes)
     line["estimate_usd"] = estimate.usd
-    backend = settings.make_backend()
+    backend = make_backend(settings)
     policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
     limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
 

@@ -1,15 +1,26 @@
-"""Load config.yaml for the CLI exactly as the Snakefile sees it (same schema, same defaults)."""
+"""The workflow's config, read one way: config.yaml plus overrides, checked against the
+schema, defaults from the schema alone; `Settings` is the run-wide view of it.
+
+The CLI loads it here exactly as the Snakefile sees it. Secrets are deliberately
+absent: the openai client reads OPENAI_API_KEY from the environment itself, so no
+key ever passes through config, params or logs.
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import yaml
 
-from stillmake.errors import InputError
-from stillmake.schemas import load_schema
+from stillmake.errors import InputError, StillmakeError
+from stillmake.inputs.schemas import load_schema
 
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+CONFIG_FILE = "config.yaml"
+PASSES = ("draft", "edit", "final")
 CONFIG_SCHEMA = "config.schema.yaml"
 
 
@@ -73,3 +84,68 @@ def load_config(path="config.yaml", overrides=()) -> dict:
         key = ".".join(map(str, err.absolute_path)) or None
         raise InputError(err.message, file=path, key=key)
     return fill_defaults(data, schema)
+
+
+def defaults() -> dict:
+    """The config every key of which comes from the schema's defaults."""
+    return fill_defaults({}, load_schema(CONFIG_SCHEMA))
+
+
+@dataclass
+class Settings:
+    """Run-wide facts derived from a validated config: backend, budget, API settings,
+    where the cache and ledger live, and which model each pass uses."""
+
+    config: dict
+    root: Path
+
+    @classmethod
+    def from_config(cls, config: dict, root=None) -> "Settings":
+        return cls(config=config, root=Path(root) if root else Path.cwd())
+
+    @property
+    def backend(self) -> str:
+        return self.config["backend"]
+
+    @property
+    def openai(self) -> dict:
+        return self.config["openai"]
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self.config["budget_usd"]
+
+    def model_for(self, pass_: str) -> str:
+        """The pass's own `model`, else the top-level one."""
+        return self.config[pass_].get("model") or self.config["model"]
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.runs / "cache"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.runs / "ledger.jsonl"
+
+    @property
+    def rate_path(self) -> Path:
+        return self.runs / ".rate.json"
+
+    def base_url(self) -> str:
+        return (
+            self.openai.get("base_url")
+            or os.environ.get("OPENAI_BASE_URL")
+            or DEFAULT_OPENAI_BASE_URL
+        ).rstrip("/")
+
+    def require_credentials(self) -> None:
+        if self.backend == "openai" and not os.environ.get("OPENAI_API_KEY"):
+            raise StillmakeError(
+                "backend 'openai' needs an API key: export OPENAI_API_KEY=... in the shell "
+                "that runs snakemake (keys are read from the environment only, never from "
+                "config.yaml), or run with --config backend=preview for the offline preview."
+            )

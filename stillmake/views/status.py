@@ -6,9 +6,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from stillmake.ledger import Ledger
-from stillmake.picks import drafts_fingerprint
-from stillmake.provenance import read_sidecar
+from stillmake.api.ledger import Ledger
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.provenance import read_sidecar
 
 ORDER = {"pass": 0, "warn": 1, "fail": 2}
 

@@ -9,11 +9,11 @@ import os
 
 import click
 
-from stillmake.commands import check as _check
-from stillmake.commands import models as _models
-from stillmake.commands import plan as _plan
-from stillmake.commands import selection as _selection
-from stillmake.commands import status as _status
+from stillmake.cli import check as _check
+from stillmake.cli import models as _models
+from stillmake.cli import plan as _plan
+from stillmake.cli import selection as _selection
+from stillmake.cli import status as _status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from stillmake.commands.common import (config_option, echo_warnings, load_specs, models_line,
+from stillmake.cli.common import (config_option, echo_warnings, load_specs, models_line,
                                        table, user_errors)
-from stillmake.ledger import Ledger
-from stillmake.status import status_rows
+from stillmake.api.ledger import Ledger
+from stillmake.views.status import status_rows
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
 

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from stillmake.errors import InputError
-from stillmake.masks import grow
+from stillmake.inputs.masks import grow
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights on sRGB values
 D65 = np.array([0.95047, 1.0, 1.08883], np.float32)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stillmake.api.backends.factory import backend_identity
 from stillmake.errors import InputError, ModelError, StillmakeError
-from stillmake.models import (HIGH_QUALITIES, best_fidelity, check_request, get_model,
+from stillmake.inputs.models import (HIGH_QUALITIES, best_fidelity, check_request, get_model,
                               lifecycle_warning, lookup)
-from stillmake.prompts import Production, load_prompts
-from stillmake.requests import ImageRequest, parse_size
-from stillmake.selections import Selection, load_selections
-from stillmake.settings import Settings
+from stillmake.inputs.prompts import Production, load_prompts
+from stillmake.api.requests import ImageRequest, parse_size
+from stillmake.inputs.selections import Selection, load_selections
+from stillmake.inputs.settings import Settings
 
 CONFIG_FILE = "config.yaml"
 PASSES = ("draft", "edit", "final")
@@ -30,7 +31,7 @@ class BuildSpecs:
         base = Path(root) if root else Path()
         self.prompts_path = base / config["prompts"]
         self.production: Production = load_prompts(self.prompts_path)
-        self._backend_identity = self.settings.backend_identity()
+        self._backend_identity = backend_identity(self.settings)
         self.warnings: list[str] = []  # printed when the config loads (snakemake -n shows them)
         self._check_models()
         self.selections_path = base / config["selections"]
@@ -66,8 +67,7 @@ class BuildSpecs:
 
     # -- models --------------------------------------------------------------
     def model_for(self, pass_: str) -> str:
-        """The pass's own `model`, else the top-level one."""
-        return self.config[pass_].get("model") or self.config["model"]
+        return self.settings.model_for(pass_)
 
     def _model_key(self, pass_: str) -> str:
         return f"{pass_}.model" if self.config[pass_].get("model") else "model"

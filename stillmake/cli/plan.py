@@ -6,11 +6,11 @@ import json
 
 import click
 
-from stillmake.commands.common import config_option, echo_warnings, load_specs, table, user_errors
-from stillmake.ledger import Ledger
-from stillmake.plan import Planner, pending_outputs, total
-from stillmake.pricing import Estimator
-from stillmake.spend import accuracy_line, plan_accuracy
+from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
+from stillmake.api.ledger import Ledger
+from stillmake.views.plan import Planner, pending_outputs, total
+from stillmake.api.pricing import Estimator
+from stillmake.views.spend import accuracy_line, plan_accuracy
 
 COLUMNS = ("shot", "pass", "endpoint", "model", "n", "size", "quality", "est_usd", "basis",
            "status")

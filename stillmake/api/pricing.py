@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from PIL import Image
 
 from stillmake.errors import ModelError
-from stillmake.models import lookup, prior
-from stillmake.requests import ImageRequest, parse_size
+from stillmake.inputs.models import lookup, prior
+from stillmake.api.requests import ImageRequest, parse_size
 
 PREVIEW = "preview"
 MIN_OBSERVED_MP = 1e-6

@@ -7,7 +7,6 @@ of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
 
 from __future__ import annotations
 
-import importlib
 import logging
 import sys
 import threading
@@ -16,9 +15,9 @@ from pathlib import Path
 
 from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
-from stillmake.settings import Settings
+from stillmake.inputs.settings import Settings
+from stillmake.stages import STAGES
 
-STAGES = ("draft", "review", "select", "edit", "final", "manifest")
 _console_lock = threading.Lock()
 
 
@@ -27,7 +26,6 @@ class Job:
     stage: str
     shot: str | None
     settings: Settings
-    config: dict
     params: dict
     input: dict
     output: dict
@@ -74,7 +72,6 @@ def run_stage(stage: str, input, output, params, log, config, wildcards=None) ->
         stage=stage,
         shot=shot,
         settings=Settings.from_config(config),
-        config=config,
         params=dict(params.items()) if hasattr(params, "items") else dict(params),
         input=_named(input),
         output=_named(output),
@@ -83,9 +80,8 @@ def run_stage(stage: str, input, output, params, log, config, wildcards=None) ->
     )
     for path in job.output["_"]:
         remove_stale_temps(path)
-    module = importlib.import_module(f"stillmake.stages.{stage}")
     try:
-        module.run(job)
+        STAGES[stage](job)
     except StillmakeError as exc:
         logger.error("%s failed: %s", f"{shot} {stage}" if shot else stage, exc)
         raise
@@ -93,3 +89,29 @@ def run_stage(stage: str, input, output, params, log, config, wildcards=None) ->
         for h in list(logger.handlers):
             h.close()
             logger.removeHandler(h)
+
+
+SCHEDULER_TIMER_SOURCE = "snakemake/scheduling"
+
+
+def end_scheduler_timers() -> int:
+    """Cancel Snakemake's pending scheduler re-check timers once the build is over.
+
+    Snakemake's JobScheduler re-evaluates after a resource timespan with a
+    non-daemon `threading.Timer`; at the end of a build it only delays exit by
+    up to a second. Only timers whose callback was defined in Snakemake's
+    scheduling code are cancelled (tests pin that Snakemake still makes them);
+    returns how many.
+    """
+    cancelled = 0
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer) and _defined_in(thread.function,
+                                                               SCHEDULER_TIMER_SOURCE):
+            thread.cancel()
+            cancelled += 1
+    return cancelled
+
+
+def _defined_in(fn, source: str) -> bool:
+    code = getattr(fn, "__code__", None)
+    return code is not None and source in code.co_filename.replace("\\", "/")

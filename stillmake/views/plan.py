@@ -18,16 +18,16 @@ from pathlib import Path
 
 import yaml
 
-from stillmake.cache import Cache
-from stillmake.config import nest_overrides
+from stillmake.api.cache import Cache
+from stillmake.inputs.settings import nest_overrides
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.masks import load_mask, region_mask
-from stillmake.picks import drafts_fingerprint
-from stillmake.pricing import Estimator
-from stillmake.pricing import image_sizes
-from stillmake.provenance import raw_image, read_sidecar
-from stillmake.requests import parse_size
+from stillmake.inputs.masks import load_mask, region_mask
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.api.pricing import Estimator
+from stillmake.api.pricing import image_sizes
+from stillmake.artifacts.provenance import raw_image, read_sidecar
+from stillmake.api.requests import parse_size
 
 API_RULES = ("draft", "edit_step", "final")
 PENDING = ("update pending", "missing")

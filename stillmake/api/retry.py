@@ -6,7 +6,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from stillmake.backends.base import BackendError
+from stillmake.errors import BackendError
 
 
 @dataclass

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import base64
 
-from stillmake.backends.base import BackendError, BackendResponse, ModerationBlocked
-from stillmake.requests import ImageRequest
+from stillmake.api.backends.base import BackendResponse
+from stillmake.errors import BackendError, ModerationBlocked
+from stillmake.api.requests import ImageRequest
 
 
 class OpenAIBackend:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stillmake.errors import InputError
-from stillmake.schemas import validate
+from stillmake.inputs.schemas import validate
 
 LIGHTING_INTENT = {
     "fluorescent": (

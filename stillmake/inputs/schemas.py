@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
+from importlib import resources
+from importlib.resources.abc import Traversable
 
 import jsonschema
 import yaml
 
 from stillmake.errors import InputError
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
+def schema_file(name: str) -> Traversable:
+    """A schema shipped inside the package (found the same in editable and normal installs)."""
+    return resources.files("stillmake").joinpath("data", "schemas", name)
+
+
+def schema_path(name: str) -> str:
+    """The schema as a file path, for `snakemake.utils.validate` in the Snakefile."""
+    return str(schema_file(name))
 
 
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict:
-    path = SCHEMA_DIR / name
-    text = path.read_text(encoding="utf-8")
+    text = schema_file(name).read_text(encoding="utf-8")
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
 
 

@@ -15,8 +15,8 @@ from ruamel.yaml.error import YAMLError
 
 from stillmake.errors import InputError
 from stillmake.files import atomic_write_text
-from stillmake.masks import check_mask, validate_region
-from stillmake.schemas import validate
+from stillmake.inputs.masks import check_mask, validate_region
+from stillmake.inputs.schemas import validate
 
 
 @dataclass(frozen=True)

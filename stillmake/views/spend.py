@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stillmake.ledger import PAID, Ledger
+from stillmake.api.ledger import PAID, Ledger
 
 
 def build_summary(ledger: Ledger, since: str) -> str:

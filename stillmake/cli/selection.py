@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from stillmake.commands.common import config_option, load_specs, user_errors
+from stillmake.cli.common import config_option, load_specs, user_errors
 from stillmake.errors import StillmakeError
-from stillmake.picks import drafts_fingerprint
-from stillmake.provenance import read_sidecar
-from stillmake.selections import set_lock, set_pick
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.provenance import read_sidecar
+from stillmake.inputs.selections import set_lock, set_pick
 
 
 def current_drafts(specs, shot: str) -> str:

@@ -6,9 +6,9 @@ import json
 
 import click
 
-from stillmake.commands.common import config_option, echo_warnings, load_specs, table, user_errors
-from stillmake.models import CLASSIC_SIZES, models, today
-from stillmake.specs import PASSES
+from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
+from stillmake.inputs.models import CLASSIC_SIZES, models, today
+from stillmake.inputs.specs import PASSES
 
 COLUMNS = ("model", "status", "sizes", "qualities", "complexity", "markup", "fidelity", "price",
            "note")

@@ -13,9 +13,9 @@ import io
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from stillmake.backends.base import BackendResponse
-from stillmake.pricing import image_sizes, synthetic_usage
-from stillmake.requests import ImageRequest
+from stillmake.api.backends.base import PREVIEW_IDENTITY, BackendResponse
+from stillmake.api.pricing import image_sizes, synthetic_usage
+from stillmake.api.requests import ImageRequest
 
 # (top colour, bottom colour, accent) per lighting tag, 0..255
 PALETTES = {
@@ -147,7 +147,7 @@ def render_edit(request: ImageRequest, images: list[bytes], mask: bytes | None, 
 
 class PreviewBackend:
     name = "preview"
-    identity = "preview"
+    identity = PREVIEW_IDENTITY
 
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
         images = [render_generation(request, k, label) for k in range(1, request.n + 1)]

@@ -9,7 +9,7 @@ import click
 from PIL import Image
 
 from stillmake.errors import StillmakeError
-from stillmake.quality import DEFAULT_THRESHOLDS, METRICS, check_image, thresholds_for
+from stillmake.artifacts.quality import DEFAULT_THRESHOLDS, METRICS, check_image, thresholds_for
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
@@ -75,7 +75,7 @@ def _provenance_lighting(path: Path) -> str | None:
 def _config_overrides() -> dict | None:
     if not Path("config.yaml").is_file():
         return None
-    from stillmake.config import load_config
+    from stillmake.inputs.settings import load_config
 
     try:
         return load_config("config.yaml").get("quality") or None

@@ -1,0 +1,28 @@
+"""Which backend a build talks to, chosen from the settings in one place."""
+
+from __future__ import annotations
+
+from stillmake.api.backends.base import PREVIEW_IDENTITY, Backend
+from stillmake.errors import StillmakeError
+from stillmake.inputs.settings import Settings
+
+
+def backend_identity(settings: Settings) -> str:
+    """Part of every fingerprint, so a preview never stands in for an API image."""
+    if settings.backend == "preview":
+        return PREVIEW_IDENTITY
+    return f"openai@{settings.base_url()}"
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.backend == "preview":
+        from stillmake.api.backends.preview import PreviewBackend
+
+        return PreviewBackend()
+    if settings.backend == "openai":
+        settings.require_credentials()
+        from stillmake.api.backends.openai_images import OpenAIBackend
+
+        return OpenAIBackend(base_url=settings.base_url(),
+                             timeout_s=float(settings.openai["timeout_s"]))
+    raise StillmakeError(f"unknown backend '{settings.backend}'; use 'preview' or 'openai'")

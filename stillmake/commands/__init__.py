@@ -1,1 +1,0 @@
-"""Click commands of the `stillmake` CLI, one module per concern."""
