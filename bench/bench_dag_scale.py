@@ -193,7 +193,7 @@ rule critical:
 UNPROFILED = """
 import time, yaml
 from stillmake.inputs.selections import read_document
-from stillmake.inputs.specs import BuildSpecs
+from stillmake.specs import BuildSpecs
 config = yaml.safe_load(open("config.yaml"))
 def best(fn):
     times = []

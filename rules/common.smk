@@ -11,7 +11,7 @@ from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.bridge import end_scheduler_timers, run_stage
 from stillmake.api.ledger import Ledger
 from stillmake.views.spend import build_summary
-from stillmake.inputs.specs import BuildSpecs
+from stillmake.specs import BuildSpecs
 
 try:
     BUILD = BuildSpecs(config)  # every input parsed and checked once, before any job
@@ -51,10 +51,6 @@ wildcard_constraints:
 
 
 # -- per-shot input functions -------------------------------------------------
-
-
-def drafts_of(wildcards):
-    return expand("runs/drafts/{shot}/draft_{k}.png", shot=wildcards.shot, k=DRAFT_K)
 
 
 def draft_request(wildcards):
@@ -108,28 +104,34 @@ def final_spec(wildcards):
 
 
 # -- targets -------------------------------------------------------------------
+# A target is a rule's own output (rules.X.output) filled in per shot: these run
+# only once the rules below are defined.
 
 
 def review_targets(shots=None):
-    return expand("runs/review/{shot}.{ext}", shot=shots or SHOTS, ext=["png", "json"])
+    return expand(rules.review_sheet.output, shot=shots or SHOTS)
 
 
 def selected_targets(shots=None):
     shots = BUILD.picked_shots if shots is None else shots
-    return expand("runs/selected/{shot}.png", shot=shots)
+    return expand(rules.select.output.image, shot=shots)
 
 
 def edit_targets(shots=None):
     shots = BUILD.picked_shots if shots is None else shots
     return [
-        f"runs/edits/{shot}/step_{j}.png"
+        target
         for shot in shots
-        for j in range(1, BUILD.edit_count(shot) + 1)
+        for target in expand(
+            rules.edit_step.output.image,
+            shot=shot,
+            step=range(1, BUILD.edit_count(shot) + 1),
+        )
     ]
 
 
 def final_targets(shots):
-    return expand("runs/final/{shot}.png", shot=shots)
+    return expand(rules.final.output.image, shot=shots)
 
 
 def require_locked(shots, target):
@@ -146,12 +148,12 @@ def require_locked(shots, target):
             f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
             f"or build `critical` / the default target."
         )
-    return final_targets(shots) + ["runs/final/manifest.csv"]
+    return final_targets(shots) + [rules.manifest.output.csv]
 
 
 def default_targets(wildcards):
     """Everything buildable now: each shot as far as its selection allows."""
     targets = review_targets() + selected_targets() + edit_targets()
     if BUILD.locked_shots:
-        targets += final_targets(BUILD.locked_shots) + ["runs/final/manifest.csv"]
+        targets += final_targets(BUILD.locked_shots) + [rules.manifest.output.csv]
     return targets

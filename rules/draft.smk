@@ -18,4 +18,4 @@ rule draft:
 
 rule drafts:
     input:
-        expand("runs/drafts/{shot}/draft_{k}.png", shot=SHOTS, k=DRAFT_K),
+        expand(rules.draft.output.images, shot=SHOTS),

@@ -45,7 +45,7 @@ rule manifest:
     log:
         "runs/logs/final/manifest.log",
     params:
-        size=config["final"]["size"],
+        size=lookup(dpath="final/size", within=config),
         thresholds=config["quality"],
         shots=BUILD.locked_shots,
     run:

@@ -3,7 +3,7 @@
 
 rule review_sheet:
     input:
-        drafts=drafts_of,
+        drafts=rules.draft.output.images,
     output:
         sheet=report(
             "runs/review/{shot}.png",

@@ -3,7 +3,7 @@
 
 rule select:
     input:
-        drafts=drafts_of,
+        drafts=rules.draft.output.images,
     output:
         image="runs/selected/{shot}.png",
         sidecar="runs/selected/{shot}.json",

@@ -8,7 +8,7 @@ from stillmake.inputs.settings import load_config
 from stillmake.errors import StillmakeError
 from stillmake.api.requests import ImageRequest
 from stillmake.inputs.settings import Settings, defaults
-from stillmake.inputs.specs import BuildSpecs
+from stillmake.specs import BuildSpecs
 
 from tests.conftest import copy_workflow
 
@@ -16,7 +16,7 @@ from tests.conftest import copy_workflow
 def test_obtain_refuses_high_quality_before_a_shortlist(tmp_path):
     settings = Settings.from_config(defaults(), root=tmp_path)
     req = ImageRequest("generate", "gpt-image-1.5", "p", 1, "1536x1024", "high")
-    with pytest.raises(GuardrailError, match="s4 final: refused a quality 'high' request"):
+    with pytest.raises(GuardrailError, match="shot s4: no final at quality 'high' before a pick"):
         obtain(req, settings, shot="s4", pass_="final", label={})
     assert not (tmp_path / "runs").exists()  # refused before cache, ledger or backend
     ok = obtain(req, settings, shot="s4", pass_="final", label={}, shortlisted=True)
@@ -27,5 +27,5 @@ def test_final_request_needs_a_pick(tmp_path, monkeypatch):
     monkeypatch.chdir(copy_workflow(tmp_path / "wf"))
     specs = BuildSpecs(load_config("config.yaml"))
     assert specs.final_request("s3").quality == "high"
-    with pytest.raises(StillmakeError, match="shot s4: no final .* before a pick"):
+    with pytest.raises(GuardrailError, match="shot s4: no final .* before a pick"):
         specs.final_request("s4")

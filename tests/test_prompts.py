@@ -3,6 +3,7 @@ import json
 import pytest
 
 from stillmake.errors import InputError
+from stillmake.inputs.compose import negative, shot_prompt
 from stillmake.inputs.prompts import load_prompts
 
 from tests.conftest import assert_located
@@ -36,18 +37,18 @@ def test_negative_prompt_alias_and_composition(tmp_path):
     prod = load_prompts(write(tmp_path, {**BASE, "shots": [
         {"id": "s1", "prompt": "Leyla opens a door", "negative_prompt": "extra fingers",
          "lighting": "red_emergency", "characters": ["leyla"]}]}))
-    text = prod.compose(prod.shot("s1"))
+    text = shot_prompt(prod, prod.shot("s1"))
     assert text.startswith("Leyla opens a door\n")
     assert "Style: grounded" in text and "Constraints: one action" in text
     assert "red emergency" in text and "Leyla: girl, 15, green coat" in text
     assert text.endswith("Avoid: cgi; extra fingers")
-    assert prod.negative_for(prod.shot("s1")) == "cgi; extra fingers"
+    assert negative(prod, prod.shot("s1")) == "cgi; extra fingers"
     assert prod.refs_for(prod.shot("s1"))[0].name == "l.png"
 
 
 def test_utf8_any_script(tmp_path):
     prod = load_prompts(write(tmp_path, {"shots": [{"id": "s1", "prompt": "لیلا در راهرو — 走廊"}]}))
-    assert "走廊" in prod.compose(prod.shot("s1"))
+    assert "走廊" in shot_prompt(prod, prod.shot("s1"))
 
 
 def test_broken_json_names_line_and_column(tmp_path):

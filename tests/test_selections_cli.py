@@ -68,7 +68,7 @@ def workdir(tmp_path, monkeypatch):
     """A workflow directory with drafts built by the preview backend (no snakemake needed)."""
     from tests.conftest import copy_workflow
     from stillmake.inputs.settings import load_config
-    from stillmake.inputs.specs import BuildSpecs
+    from stillmake.specs import BuildSpecs
     from stillmake.api.backends.preview import PreviewBackend
     from stillmake.artifacts.provenance import write_image
     from stillmake.files import sha256_bytes

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 
 from stillmake.api.backends.factory import make_backend
 from stillmake.api.cache import Cache
-from stillmake.errors import BackendError, GuardrailError
+from stillmake.errors import BackendError
 from stillmake.api.ledger import PAID, Ledger
-from stillmake.inputs.models import HIGH_QUALITIES
+from stillmake.inputs.guardrail import require_shortlist
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.requests import ImageRequest
@@ -42,11 +42,7 @@ def now_iso() -> str:
 def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dict,
            images: list[bytes] | None = None, mask: bytes | None = None,
            shortlisted: bool = False, logger=log) -> Obtained:
-    if request.quality in HIGH_QUALITIES and not shortlisted:
-        raise GuardrailError(
-            f"{shot} {pass_}: refused a quality '{request.quality}' request for a shot with no "
-            f"pick — the playbook allows high quality only after a shortlist "
-            f"(stillmake pick {shot} K)")
+    require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
     fingerprint = request.fingerprint()
     cache = Cache(settings.cache_dir)
     ledger = Ledger(settings.ledger_path, settings.budget_usd)

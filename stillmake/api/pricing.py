@@ -15,7 +15,8 @@ from PIL import Image
 
 from stillmake.errors import ModelError
 from stillmake.inputs.models import lookup, prior
-from stillmake.api.requests import ImageRequest, parse_size
+from stillmake.api.requests import ImageRequest
+from stillmake.inputs.models import parse_size
 
 PREVIEW = "preview"
 MIN_OBSERVED_MP = 1e-6

@@ -10,6 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 
+from stillmake.inputs.models import parse_size
+
 FINGERPRINT_VERSION = 1
 
 
@@ -58,10 +60,3 @@ class ImageRequest:
     @property
     def width_height(self) -> tuple[int, int]:
         return parse_size(self.size)
-
-
-def parse_size(size: str) -> tuple[int, int]:
-    if size == "auto":
-        return (1024, 1024)
-    w, _, h = size.partition("x")
-    return int(w), int(h)

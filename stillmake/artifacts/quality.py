@@ -96,7 +96,7 @@ DEFAULT_THRESHOLDS: dict[str, dict] = {
     },
 }
 
-LEVELS = ("pass", "warn", "fail")
+LEVELS = ("pass", "warn", "fail")  # in order of severity
 
 
 @dataclass(frozen=True)
@@ -383,10 +383,16 @@ def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None
     return flags
 
 
+def worst_level(levels, default: str = "pass") -> str:
+    """The most severe of `levels` (pass < warn < fail), ignoring anything else;
+    `default` when there is none."""
+    known = [lvl for lvl in levels if lvl in LEVELS]
+    return max(known, key=LEVELS.index) if known else default
+
+
 def worst(flags) -> str:
     """"fail" if any flag fails, else "warn" if any warns, else "pass" (Flags or their dicts)."""
-    levels = {f.level if isinstance(f, Flag) else f["level"] for f in flags}
-    return "fail" if "fail" in levels else ("warn" if "warn" in levels else "pass")
+    return worst_level(f.level if isinstance(f, Flag) else f["level"] for f in flags)
 
 
 def flags_to_json(flags) -> list[dict]:

@@ -9,7 +9,8 @@ import click
 from PIL import Image
 
 from stillmake.errors import StillmakeError
-from stillmake.artifacts.quality import DEFAULT_THRESHOLDS, METRICS, check_image, thresholds_for
+from stillmake.artifacts.quality import (DEFAULT_THRESHOLDS, LEVELS, METRICS, check_image,
+                                         thresholds_for)
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
@@ -156,7 +157,7 @@ def check(images, lighting, as_json):
                 click.echo("")
             click.echo("\n".join(_table(r)))
         if len(results) > 1:
-            counts = {lvl: sum(r["worst"] == lvl for r in results) for lvl in ("pass", "warn", "fail")}
+            counts = {lvl: sum(r["worst"] == lvl for r in results) for lvl in LEVELS}
             click.echo(f"\n{len(results)} images: {counts['pass']} pass, {counts['warn']} warn, "
                        f"{counts['fail']} fail")
     if any(r["worst"] == "fail" for r in results):

@@ -29,7 +29,7 @@ def user_errors(fn):
 
 
 def load_specs(overrides=()):
-    from stillmake.inputs.specs import BuildSpecs
+    from stillmake.specs import BuildSpecs
 
     return BuildSpecs(load_config("config.yaml", overrides))
 
@@ -42,7 +42,7 @@ def table(rows: list[dict], columns) -> str:
 
 def models_line(specs) -> str:
     """`models draft gpt-image-2.6-flare, edit ..., final ...`: which model each pass uses."""
-    from stillmake.inputs.specs import PASSES
+    from stillmake.inputs.settings import PASSES
 
     return "models " + ", ".join(f"{p} {specs.model_for(p)}" for p in PASSES)
 

@@ -8,7 +8,7 @@ import click
 
 from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
 from stillmake.inputs.models import CLASSIC_SIZES, models, today
-from stillmake.inputs.specs import PASSES
+from stillmake.inputs.settings import PASSES
 
 COLUMNS = ("model", "status", "sizes", "qualities", "complexity", "markup", "fidelity", "price",
            "note")

@@ -6,20 +6,21 @@ from pathlib import Path
 
 import click
 
+from stillmake import paths
 from stillmake.cli.common import config_option, load_specs, user_errors
 from stillmake.errors import StillmakeError
-from stillmake.artifacts.picks import drafts_fingerprint
-from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.inputs.selections import set_lock, set_pick
 
 
 def current_drafts(specs, shot: str) -> str:
-    paths = [Path(f"runs/drafts/{shot}/draft_{k}.png") for k in range(1, specs.draft_n + 1)]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise StillmakeError(f"shot {shot} has no drafts yet ({missing[0]} is missing): "
-                             f"run `snakemake review` and look at runs/review/{shot}.png")
-    return drafts_fingerprint([read_sidecar(p)["image_sha256"] for p in paths])
+    drafts = paths.drafts(shot, specs.draft_n)
+    current = current_drafts_fingerprint(drafts)
+    if current is None:
+        missing = next(p for p in drafts if not Path(p).is_file())
+        raise StillmakeError(f"shot {shot} has no drafts yet ({missing} is missing): "
+                             f"run `snakemake review` and look at {paths.review_sheet(shot)}")
+    return current
 
 
 def parse_reject(value: str) -> tuple[int, str]:
@@ -67,7 +68,7 @@ def pick(shot, k, reject, overrides):
     load_specs(overrides)  # the file we wrote must still validate
     click.echo(f"{shot}: picked draft {k} of drafts {fp}"
                + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else ""))
-    click.echo(f"next: `snakemake` builds runs/selected/{shot}.png and its edits; "
+    click.echo(f"next: `snakemake` builds {paths.selected(shot)} and its edits; "
                f"`stillmake lock {shot}` makes it a finalist")
 
 

@@ -15,9 +15,6 @@ import yaml
 from stillmake.errors import ModelError
 
 CLASSIC_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
-# Qualities that count as "high" for the playbook's guardrail (no high quality before a
-# shortlist): `auto` may pick high, so it counts too.
-HIGH_QUALITIES = ("high", "xhigh", "max", "auto")
 WARN_DAYS = 30
 FLEX_MULTIPLE = 16
 FLEX_MAX_EDGE = 3840
@@ -25,6 +22,14 @@ FLEX_MAX_PIXELS = 3840 * 2160
 FLEX_MIN_PIXELS = 655_360
 FLEX_EXPERIMENTAL_PIXELS = 2560 * 1440
 FLEX_MAX_ASPECT = 3.0
+
+
+def parse_size(size: str) -> tuple[int, int]:
+    """"WxH" -> (w, h); "auto" plans as 1024x1024."""
+    if size == "auto":
+        return (1024, 1024)
+    w, _, h = size.partition("x")
+    return int(w), int(h)
 
 
 def today() -> date:

@@ -1,8 +1,4 @@
-"""Load and validate a production's prompts file; compose the text that is sent.
-
-The Images API has no negative-prompt parameter, so the negative is folded into
-the composed prompt ("Avoid: ...") and also kept separately for the log.
-"""
+"""Load and validate a production's prompts file (the text sent is composed in compose.py)."""
 
 from __future__ import annotations
 
@@ -12,19 +8,6 @@ from pathlib import Path
 
 from stillmake.errors import InputError
 from stillmake.inputs.schemas import validate
-
-LIGHTING_INTENT = {
-    "fluorescent": (
-        "overhead fluorescent tubes with a slight green institutional cast; "
-        "skin tones stay natural, not green"
-    ),
-    "red_emergency": (
-        "red emergency lighting; keep highlight detail in the red practicals and "
-        "clear midtone separation, no clipped reds"
-    ),
-    "daylight": "soft natural daylight, neutral white balance, gentle contrast",
-}
-
 
 @dataclass(frozen=True)
 class Character:
@@ -64,34 +47,6 @@ class Production:
             return self.shots[shot_id]
         except KeyError:
             raise InputError(f"no shot '{shot_id}' in the prompts file", file=self.path) from None
-
-    def negative_for(self, shot: Shot) -> str:
-        return "; ".join(n for n in (self.negative.strip(), shot.negative.strip()) if n)
-
-    def global_lines(self) -> list[str]:
-        lines = []
-        if self.style:
-            lines.append(f"Style: {self.style}")
-        if self.constraints:
-            lines.append("Constraints: " + "; ".join(self.constraints))
-        return lines
-
-    def character_lines(self, shot: Shot) -> list[str]:
-        return [f"{cid.capitalize()}: {self.characters[cid].description}" for cid in shot.characters]
-
-    def compose(self, shot: Shot) -> str:
-        """Shot prompt + global style/constraints + lighting + characters + Avoid."""
-        parts = [shot.prompt.strip()]
-        parts += self.global_lines()
-        if shot.lighting:
-            parts.append(f"Lighting: {LIGHTING_INTENT.get(shot.lighting, shot.lighting)}")
-        chars = self.character_lines(shot)
-        if chars:
-            parts.append("Characters: " + " ".join(chars))
-        negative = self.negative_for(shot)
-        if negative:
-            parts.append(f"Avoid: {negative}")
-        return "\n".join(parts)
 
     def refs_for(self, shot: Shot) -> list[Path]:
         return [ref for cid in shot.characters for ref in self.characters[cid].refs]

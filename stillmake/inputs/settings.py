@@ -15,12 +15,15 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from stillmake.errors import InputError, StillmakeError
+from stillmake.errors import InputError, ModelError, StillmakeError
+from stillmake.inputs.guardrail import draft_quality_problem
+from stillmake.inputs.models import check_request, get_model, lifecycle_warning, lookup, parse_size
 from stillmake.inputs.schemas import load_schema
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 CONFIG_FILE = "config.yaml"
 PASSES = ("draft", "edit", "final")
+ASPECT_TOLERANCE = 0.01
 CONFIG_SCHEMA = "config.schema.yaml"
 
 
@@ -149,3 +152,50 @@ class Settings:
                 "that runs snakemake (keys are read from the environment only, never from "
                 "config.yaml), or run with --config backend=preview for the offline preview."
             )
+
+    # -- checks: before Snakemake schedules a single job ---------------------------
+    def check(self) -> list[str]:
+        """Refuse what a pass's model does not take (shut down or unknown, size, quality,
+        complexity) and high-quality drafts; return warnings (a dying model, sizes)."""
+        warnings: list[str] = []
+        sizes = {"draft": self.config["draft"]["size"], "edit": self.config["draft"]["size"],
+                 "final": self.config["final"]["size"]}
+        for pass_ in PASSES:
+            model, cfg = self.model_for(pass_), self.config[pass_]
+            try:
+                get_model(model)
+            except ModelError as exc:
+                key = f"{pass_}.model" if cfg.get("model") else "model"
+                raise InputError(str(exc), file=CONFIG_FILE, key=key) from None
+            warning = lifecycle_warning(model)
+            if warning and warning not in warnings:
+                warnings.append(warning)
+            try:
+                check_request(model, size=sizes[pass_], quality=cfg["quality"],
+                              complexity=cfg.get("complexity"), where=f"{pass_} pass")
+            except ModelError as exc:
+                # edits run at the drafts' size: a size problem there is draft.size's
+                owner = "draft" if exc.setting == "size" and pass_ == "edit" else pass_
+                raise InputError(str(exc), file=CONFIG_FILE, key=f"{owner}.{exc.setting}") from None
+        problem = draft_quality_problem(self.config["draft"]["quality"])
+        if problem:
+            raise InputError(problem, file=CONFIG_FILE, key="draft.quality")
+        return warnings + self._size_warnings()
+
+    def _size_warnings(self) -> list[str]:
+        final, draft = self.config["final"]["size"], self.config["draft"]["size"]
+        if final == "auto":
+            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
+                             key="final.size")
+        warnings = []
+        if draft != "auto" and self.config["final"]["mode"] == "edit":
+            (dw, dh), (fw, fh) = parse_size(draft), parse_size(final)
+            if abs(dw / dh - fw / fh) > ASPECT_TOLERANCE * (fw / fh):
+                warnings.append(
+                    f"draft.size {draft} ({dw / dh:.2f}:1) and final.size {final} "
+                    f"({fw / fh:.2f}:1) differ in aspect: a final renders the picked draft, "
+                    f"so its composition will be cropped or stretched")
+        if lookup(self.model_for("final")).experimental(final):
+            warnings.append(f"final.size {final} is above 2560x1440: the API calls that "
+                            f"experimental")
+        return warnings

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from stillmake.api.calls import obtain
-from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.api.requests import ImageRequest
@@ -14,8 +13,6 @@ def run(job) -> None:
     spec = job.params["spec"]
     context = job.params["context"]
     shot = job.shot
-    if spec.get("pick") is None:  # the playbook's guardrail, enforced here as well as in obtain
-        raise StillmakeError(f"shot {shot}: no final before a pick")
     request = ImageRequest.from_dict(job.params["request"])
     images = []
     if request.endpoint == "edit":
@@ -24,7 +21,8 @@ def run(job) -> None:
     label = {"shot": shot, "pass": "final", "lighting": context.get("lighting"),
              "title": spec.get("title")}
     obtained = obtain(request, job.settings, shot=shot, pass_="final", label=label,
-                      images=images, shortlisted=True, logger=job.logger)
+                      images=images, shortlisted=spec.get("pick") is not None,
+                      logger=job.logger)
     candidate = read_sidecar(job.input["candidate"])
     chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
     record = {

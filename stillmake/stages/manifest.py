@@ -11,7 +11,8 @@ from PIL import Image
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 from stillmake.artifacts.provenance import read_sidecar
-from stillmake.artifacts.quality import check_image, consistency_flags, flags_to_json, thresholds_for, worst
+from stillmake.artifacts.quality import (check_image, consistency_flags, flags_to_json,
+                                         thresholds_for, worst, worst_level)
 
 COLUMNS = ["shot", "title", "prompt", "negative", "model", "size", "quality", "n", "mode",
            "source_chain", "fingerprint", "cost_usd", "gate", "image_sha256", "backend", "created"]
@@ -53,7 +54,7 @@ def gate(entries: list[dict], overrides=None) -> dict:
     sizes = sorted({e["pixels"] for e in entries})
     return {"sizes": sizes, "one_size": len(sizes) <= 1, "shots": shots,
             "consistency": consistency,
-            "worst": worst([{"level": s["worst"]} for s in shots.values()])}
+            "worst": worst_level(s["worst"] for s in shots.values())}
 
 
 def check_sizes(entries: list[dict], size: str) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from stillmake.files import atomic_write_bytes, atomic_write_json
-from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import read_sidecar
-from stillmake.artifacts.quality import check_image, thresholds_for
+from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
 
 
@@ -33,14 +33,13 @@ def review(shot: str, title: str, lighting: str | None, images: list, overrides=
             "flags": checked["flags"],
             "worst": checked["worst"],
         })
-    order = {"pass": 0, "warn": 1, "fail": 2}
     return {
         "shot": shot,
         "title": title,
         "lighting": lighting,
-        "drafts_fingerprint": drafts_fingerprint([d["image_sha256"] for d in drafts]),
+        "drafts_fingerprint": current_drafts_fingerprint(images),
         "drafts": drafts,
-        "worst": max((d["worst"] for d in drafts), key=order.get, default="pass"),
+        "worst": worst_level(d["worst"] for d in drafts),
     }
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from stillmake.errors import StalePick, StillmakeError
-from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 
 
-def check_pick(spec: dict, sidecars: list[dict]) -> str:
+def check_pick(spec: dict, drafts: list) -> str:
     """Return the current drafts fingerprint; raise StalePick if the pick is bound elsewhere."""
     shot, pick = spec["shot"], spec["pick"]
     if pick is None:
         raise StillmakeError(f"shot {shot} has no pick yet: look at {spec['review']} and run "
                              f"`stillmake pick {shot} K`")
-    current = drafts_fingerprint([s["image_sha256"] for s in sidecars])
+    current = current_drafts_fingerprint(drafts)
     if spec.get("drafts") and spec["drafts"] != current:
         raise StalePick(
             f"shot {shot}: pick {pick} was made on drafts {spec['drafts']}, but the drafts are "
@@ -26,14 +26,13 @@ def check_pick(spec: dict, sidecars: list[dict]) -> str:
 def run(job) -> None:
     spec = job.params["spec"]
     drafts = job.input["drafts"]
-    sidecars = [read_sidecar(p) for p in drafts]
-    current = check_pick(spec, sidecars)
+    current = check_pick(spec, drafts)
     k = spec["pick"]
     if not spec.get("drafts"):
         job.logger.warning("%s: pick %d is not bound to drafts %s; `stillmake pick` binds it",
                            spec["shot"], k, current)
     record = {
-        **sidecars[k - 1],
+        **read_sidecar(drafts[k - 1]),
         "pass": "select",
         "pick": k,
         "drafts": current,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from stillmake import paths
 from stillmake.api.cache import Cache
 from stillmake.inputs.settings import nest_overrides
 from stillmake.errors import StillmakeError
@@ -27,7 +28,7 @@ from stillmake.artifacts.picks import drafts_fingerprint
 from stillmake.api.pricing import Estimator
 from stillmake.api.pricing import image_sizes
 from stillmake.artifacts.provenance import raw_image, read_sidecar
-from stillmake.api.requests import parse_size
+from stillmake.inputs.models import parse_size
 
 API_RULES = ("draft", "edit_step", "final")
 PENDING = ("update pending", "missing")
@@ -115,7 +116,7 @@ class Planner:
     def _shot(self, shot: str, pending: set[str]) -> list[PlannedRequest]:
         specs = self.specs
         planned = []
-        draft_paths = [f"runs/drafts/{shot}/draft_{k}.png" for k in range(1, specs.draft_n + 1)]
+        draft_paths = paths.drafts(shot, specs.draft_n)
         request = specs.draft_request(shot)
         if draft_paths[0] in pending:
             item, shas = self._lookup(shot, "draft", request)
@@ -127,7 +128,7 @@ class Planner:
         sel = specs.selections[shot]
         if sel.pick is None:
             return planned
-        selected = f"runs/selected/{shot}.png"
+        selected = paths.selected(shot)
         if selected in pending:
             known = all(shas or [None])
             if sel.drafts and known and drafts_fingerprint(shas) != sel.drafts:
@@ -136,7 +137,7 @@ class Planner:
         else:
             self._images[selected] = self._existing(selected)
         for j in range(1, specs.edit_count(shot) + 1):
-            path = f"runs/edits/{shot}/step_{j}.png"
+            path = paths.edit_step(shot, j)
             if path in pending:
                 request = self._with_inputs(specs.edit_request(shot, j), specs.edit_inputs(shot, j),
                                             specs.edit_step_spec(shot, j), shot)
@@ -148,7 +149,7 @@ class Planner:
                 self._images[path] = shas[0] if shas else None
             else:
                 self._images[path] = self._existing(path)
-        final = f"runs/final/{shot}.png"
+        final = paths.final(shot)
         if final in pending:
             request = specs.final_request(shot)
             if request.endpoint == "edit":
@@ -161,10 +162,10 @@ class Planner:
         """Downstream of a stale pick nothing runs: list it, priced, but not as spend."""
         items = []
         for j in range(1, self.specs.edit_count(shot) + 1):
-            if f"runs/edits/{shot}/step_{j}.png" in pending:
+            if paths.edit_step(shot, j) in pending:
                 items.append(self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j),
                                            "blocked"))
-        if f"runs/final/{shot}.png" in pending:
+        if paths.final(shot) in pending:
             items.append(self._unknown(shot, "final", self.specs.final_request(shot), "blocked"))
         return items
 

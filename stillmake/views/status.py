@@ -6,11 +6,10 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from stillmake import paths
 from stillmake.api.ledger import Ledger
-from stillmake.artifacts.picks import drafts_fingerprint
-from stillmake.artifacts.provenance import read_sidecar
-
-ORDER = {"pass": 0, "warn": 1, "fail": 2}
+from stillmake.artifacts.picks import current_drafts_fingerprint
+from stillmake.artifacts.quality import worst_level
 
 
 def _read_json(path: Path):
@@ -34,24 +33,22 @@ def pick_state(specs, shot: str) -> str:
         return "-"
     if not sel.drafts:
         return f"{sel.pick} (unbound)"
-    paths = [Path(f"runs/drafts/{shot}/draft_{k}.png") for k in range(1, specs.draft_n + 1)]
-    if all(p.is_file() for p in paths):
-        current = drafts_fingerprint([read_sidecar(p)["image_sha256"] for p in paths])
-        if current != sel.drafts:
-            return f"{sel.pick} STALE"
+    current = current_drafts_fingerprint(paths.drafts(shot, specs.draft_n))
+    if current is not None and current != sel.drafts:
+        return f"{sel.pick} STALE"
     return str(sel.pick)
 
 
 def stage_reached(specs, shot: str) -> tuple[str, int]:
     steps_done = sum(1 for j in range(1, specs.edit_count(shot) + 1)
-                     if Path(f"runs/edits/{shot}/step_{j}.png").is_file())
-    if Path(f"runs/final/{shot}.png").is_file():
+                     if Path(paths.edit_step(shot, j)).is_file())
+    if Path(paths.final(shot)).is_file():
         return "final", steps_done
     if steps_done:
         return f"edit {steps_done}", steps_done
-    for name, path in (("selected", f"runs/selected/{shot}.png"),
-                       ("review", f"runs/review/{shot}.png"),
-                       ("drafts", f"runs/drafts/{shot}/draft_1.png")):
+    for name, path in (("selected", paths.selected(shot)),
+                       ("review", paths.review_sheet(shot)),
+                       ("drafts", paths.draft(shot, 1))):
         if Path(path).is_file():
             return name, steps_done
     return "-", steps_done
@@ -59,16 +56,15 @@ def stage_reached(specs, shot: str) -> tuple[str, int]:
 
 def worst_flag(shot: str, gate: dict | None) -> str:
     """Worst of the shot's review flag and, once it has a final, its gate flag."""
-    review = _read_json(Path(f"runs/review/{shot}.json")) or {}
+    review = _read_json(Path(paths.review_json(shot))) or {}
     final = ((gate or {}).get("shots", {}).get(shot) or {})
-    levels = [lvl for lvl in (review.get("worst"), final.get("worst")) if lvl]
-    return max(levels, key=ORDER.get) if levels else "-"
+    return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
 def status_rows(specs) -> list[dict]:
     ledger = Ledger(specs.settings.ledger_path)
     spend = spend_by_shot(ledger.entries())
-    gate = _read_json(Path("runs/final/gate.json"))  # read once, not once per shot
+    gate = _read_json(Path(paths.GATE))  # read once, not once per shot
     rows = []
     for shot in specs.shots:
         stage, done = stage_reached(specs, shot)

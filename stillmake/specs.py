@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
-from stillmake.errors import InputError, ModelError, StillmakeError
-from stillmake.inputs.models import (HIGH_QUALITIES, best_fidelity, check_request, get_model,
-                              lifecycle_warning, lookup)
+from stillmake.errors import InputError, ModelError
+from stillmake.inputs.guardrail import draft_quality_problem, require_shortlist
+from stillmake.inputs.models import best_fidelity, check_request, lookup
+from stillmake.inputs import compose
 from stillmake.inputs.prompts import Production, load_prompts
-from stillmake.api.requests import ImageRequest, parse_size
+from stillmake.api.requests import ImageRequest
 from stillmake.inputs.selections import Selection, load_selections
 from stillmake.inputs.settings import Settings
 
-CONFIG_FILE = "config.yaml"
-PASSES = ("draft", "edit", "final")
-ASPECT_TOLERANCE = 0.01
 
 
 class BuildSpecs:
@@ -32,13 +31,15 @@ class BuildSpecs:
         self.prompts_path = base / config["prompts"]
         self.production: Production = load_prompts(self.prompts_path)
         self._backend_identity = backend_identity(self.settings)
-        self.warnings: list[str] = []  # printed when the config loads (snakemake -n shows them)
-        self._check_models()
+        # config checks first (models, sizes, qualities); warnings are printed when the
+        # config loads, so `snakemake -n` shows them
+        self.warnings: list[str] = self.settings.check()
+        self._check_shot_sizes()
         self.selections_path = base / config["selections"]
         self.selections: dict[str, Selection] = load_selections(
             self.selections_path, shots=self.shots, draft_n=self.draft_n
         )
-        self._check_edit_and_final()
+        self._check_refs()
 
     # -- shots ---------------------------------------------------------------
     @property
@@ -69,9 +70,6 @@ class BuildSpecs:
     def model_for(self, pass_: str) -> str:
         return self.settings.model_for(pass_)
 
-    def _model_key(self, pass_: str) -> str:
-        return f"{pass_}.model" if self.config[pass_].get("model") else "model"
-
     def _complexity(self, pass_: str) -> str | None:
         return self.config[pass_].get("complexity")
 
@@ -88,7 +86,7 @@ class BuildSpecs:
         return ImageRequest(
             endpoint="generate",
             model=self.model_for("draft"),
-            prompt=self.production.compose(s),
+            prompt=compose.shot_prompt(self.production, s),
             n=self.draft_n,
             size=self.draft_size(shot),
             quality=self.config["draft"]["quality"],
@@ -105,7 +103,7 @@ class BuildSpecs:
         return {
             "shot": shot,
             "pass": pass_,
-            "negative": self.production.negative_for(s),
+            "negative": compose.negative(self.production, s),
             "lighting": s.lighting,
         }
 
@@ -119,22 +117,12 @@ class BuildSpecs:
         sel = self.selections[shot]
         return {"shot": shot, "pick": sel.pick, "drafts": sel.drafts,
                 "reject": {str(k): v for k, v in sel.reject.items()},
-                "review": f"runs/review/{shot}.png"}
+                "review": paths.review_sheet(shot)}
 
     # -- edits ---------------------------------------------------------------
     def edit_prompt(self, shot: str, step: int) -> str:
-        """One change per step: what changes, what stays fixed, and the global constraints."""
-        s = self.production.shot(shot)
-        e = self.selections[shot].edits[step - 1]
-        lines = [f"Change: {e.change}"]
-        if e.keep:
-            lines.append(f"Keep exactly as is: {e.keep}")
-        lines.append("Everything not named in the change stays exactly as it is.")
-        lines += self.production.global_lines()
-        negative = self.production.negative_for(s)
-        if negative:
-            lines.append(f"Avoid: {negative}")
-        return "\n".join(lines)
+        return compose.edit_prompt(self.production, self.production.shot(shot),
+                                   self.selections[shot].edits[step - 1])
 
     def edit_request(self, shot: str, step: int) -> ImageRequest:
         cfg = self.config["edit"]
@@ -166,7 +154,7 @@ class BuildSpecs:
     def edit_inputs(self, shot: str, step: int) -> dict:
         """Files an edit step reads: its source, then reference images, then the mask."""
         e = self.selections[shot].edits[step - 1]
-        source = f"runs/selected/{shot}.png" if step == 1 else f"runs/edits/{shot}/step_{step - 1}.png"
+        source = paths.selected(shot) if step == 1 else paths.edit_step(shot, step - 1)
         files = {"source": source,
                  "refs": [self._rel(r) for r in self.character_refs(shot)] + [self._rel(r) for r in e.refs]}
         if e.mask:
@@ -179,7 +167,7 @@ class BuildSpecs:
     def candidate(self, shot: str) -> str:
         """The image a final is rendered from: the last edit step, else the selected draft."""
         n = self.edit_count(shot)
-        return f"runs/edits/{shot}/step_{n}.png" if n else f"runs/selected/{shot}.png"
+        return paths.edit_step(shot, n) if n else paths.selected(shot)
 
     # -- finals --------------------------------------------------------------
     @property
@@ -189,28 +177,20 @@ class BuildSpecs:
     def final_request(self, shot: str) -> ImageRequest:
         """n=1, high quality, the one final size. Refused for a shot with no pick:
         the playbook's rule is no high quality before a shortlist."""
-        if not self.picked(shot):
-            raise StillmakeError(f"shot {shot}: no final (quality {self.config['final']['quality']}) "
-                                 f"before a pick — run `stillmake pick {shot} K` first")
+        require_shortlist(self.config["final"]["quality"], shortlisted=self.picked(shot),
+                          shot=shot, pass_="final")
         cfg = self.config["final"]
-        s = self.production.shot(shot)
-        prompt = self.production.compose(s)
-        endpoint = "generate"
-        fidelity = None
-        if self.final_mode == "edit":
-            endpoint = "edit"
-            fidelity = self._fidelity("final", "high")
-            prompt = ("Render this exact frame as the final still at full quality: keep the "
-                      "composition, framing, identity, wardrobe and lighting as they are.\n" + prompt)
+        edit = self.final_mode == "edit"
         return ImageRequest(
-            endpoint=endpoint,
+            endpoint="edit" if edit else "generate",
             model=self.model_for("final"),
-            prompt=prompt,
+            prompt=compose.final_prompt(self.production, self.production.shot(shot),
+                                        self.final_mode),
             n=1,
             size=cfg["size"],
             quality=cfg["quality"],
             output_format=self.config.get("output_format", "png"),
-            input_fidelity=fidelity,
+            input_fidelity=self._fidelity("final", "high") if edit else None,
             moderation=self.config.get("moderation", "auto"),
             backend=self._backend_identity,
             complexity=self._complexity("final"),
@@ -245,27 +225,8 @@ class BuildSpecs:
             return str(path)
 
     # -- checks --------------------------------------------------------------
-    def _check_models(self) -> None:
-        """Shut-down or unknown models, and settings a pass's model does not take, fail
-        here, before Snakemake schedules a single job; a dying model warns."""
-        sizes = {"draft": self.config["draft"]["size"], "edit": self.config["draft"]["size"],
-                 "final": self.config["final"]["size"]}
-        for pass_ in PASSES:
-            model, cfg = self.model_for(pass_), self.config[pass_]
-            try:
-                get_model(model)
-            except ModelError as exc:
-                raise InputError(str(exc), file=CONFIG_FILE, key=self._model_key(pass_)) from None
-            warning = lifecycle_warning(model)
-            if warning and warning not in self.warnings:
-                self.warnings.append(warning)
-            try:
-                check_request(model, size=sizes[pass_], quality=cfg["quality"],
-                              complexity=cfg.get("complexity"), where=f"{pass_} pass")
-            except ModelError as exc:
-                # edits run at the drafts' size: a size problem there is draft.size's
-                owner = "draft" if exc.setting == "size" and pass_ == "edit" else pass_
-                raise InputError(str(exc), file=CONFIG_FILE, key=f"{owner}.{exc.setting}") from None
+    def _check_shot_sizes(self) -> None:
+        """A shot's own size must suit the draft and edit models too."""
         for shot in self.shots:
             if self.production.shot(shot).size:
                 for pass_ in ("draft", "edit"):
@@ -275,31 +236,8 @@ class BuildSpecs:
                     except ModelError as exc:
                         raise InputError(str(exc), file=self.prompts_path, shot=shot,
                                          key="size") from None
-        self._check_sizes()
 
-    def _check_sizes(self) -> None:
-        final, draft = self.config["final"]["size"], self.config["draft"]["size"]
-        if final == "auto":
-            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
-                             key="final.size")
-        if draft != "auto" and self.final_mode == "edit":
-            (dw, dh), (fw, fh) = parse_size(draft), parse_size(final)
-            if abs(dw / dh - fw / fh) > ASPECT_TOLERANCE * (fw / fh):
-                self.warnings.append(
-                    f"draft.size {draft} ({dw / dh:.2f}:1) and final.size {final} "
-                    f"({fw / fh:.2f}:1) differ in aspect: a final renders the picked draft, "
-                    f"so its composition will be cropped or stretched")
-        if lookup(self.model_for("final")).experimental(final):
-            self.warnings.append(f"final.size {final} is above 2560x1440: the API calls that "
-                                 f"experimental")
-
-    def _check_edit_and_final(self) -> None:
-        cfg = self.config["draft"]
-        if cfg["quality"] in HIGH_QUALITIES:
-            raise InputError(
-                f"quality '{cfg['quality']}' for drafts is against the playbook "
-                "(no high quality before a shortlist); use low or medium",
-                file=CONFIG_FILE, key="draft.quality")
+    def _check_refs(self) -> None:
         for shot in self.shots:
             for ref in self.character_refs(shot):
                 if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():

@@ -1,0 +1,65 @@
+"""The build's output files: one table of path patterns, relative to the workflow directory.
+
+The rules declare the same patterns as their literal `output:` and `log:` paths
+(Snakemake reads them there); tests/test_paths.py pins the two together.
+Everything in the library that names an output file takes it from here.
+"""
+
+from __future__ import annotations
+
+PATTERNS = {
+    "draft": "runs/drafts/{shot}/draft_{k}.png",
+    "draft_sidecar": "runs/drafts/{shot}/draft_{k}.json",
+    "review_sheet": "runs/review/{shot}.png",
+    "review_json": "runs/review/{shot}.json",
+    "selected": "runs/selected/{shot}.png",
+    "selected_sidecar": "runs/selected/{shot}.json",
+    "edit_step": "runs/edits/{shot}/step_{step}.png",
+    "edit_step_sidecar": "runs/edits/{shot}/step_{step}.json",
+    "final": "runs/final/{shot}.png",
+    "final_sidecar": "runs/final/{shot}.json",
+    "manifest_csv": "runs/final/manifest.csv",
+    "manifest_json": "runs/final/manifest.json",
+    "gate": "runs/final/gate.json",
+    "draft_log": "runs/logs/draft/{shot}.log",
+    "review_log": "runs/logs/review/{shot}.log",
+    "select_log": "runs/logs/select/{shot}.log",
+    "edit_log": "runs/logs/edit/{shot}_step_{step}.log",
+    "final_log": "runs/logs/final/{shot}.log",
+    "manifest_log": "runs/logs/final/manifest.log",
+}
+
+MANIFEST_CSV = PATTERNS["manifest_csv"]
+MANIFEST_JSON = PATTERNS["manifest_json"]
+GATE = PATTERNS["gate"]
+
+
+def draft(shot: str, k: int) -> str:
+    """Draft k (1-based) of a shot."""
+    return PATTERNS["draft"].format(shot=shot, k=k)
+
+
+def drafts(shot: str, n: int) -> list[str]:
+    """A shot's n drafts, in draft order (the order a pick's fingerprint is taken in)."""
+    return [draft(shot, k) for k in range(1, n + 1)]
+
+
+def review_sheet(shot: str) -> str:
+    return PATTERNS["review_sheet"].format(shot=shot)
+
+
+def review_json(shot: str) -> str:
+    return PATTERNS["review_json"].format(shot=shot)
+
+
+def selected(shot: str) -> str:
+    return PATTERNS["selected"].format(shot=shot)
+
+
+def edit_step(shot: str, step: int) -> str:
+    """Edit step `step` (1-based) of a shot."""
+    return PATTERNS["edit_step"].format(shot=shot, step=step)
+
+
+def final(shot: str) -> str:
+    return PATTERNS["final"].format(shot=shot)
