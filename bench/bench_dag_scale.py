@@ -23,11 +23,11 @@ import pstats
 import subprocess
 import sys
 
-from common import REPO, best_of, generate_production, machine, snakemake, work_jobs, workflow_copy
+from common import REPO, generate_production, machine, snakemake, work_jobs, workflow_copy
 
 TARGET_RATIO = 1.5
 
-BARE = '''# Bare twin of the stillmake workflow for bench_dag_scale.py: same rules, wildcards,
+BARE = """# Bare twin of the stillmake workflow for bench_dag_scale.py: same rules, wildcards,
 # outputs and jobs; no stillmake logic (plain lists, `run: pass`).
 
 configfile: "config.yaml"
@@ -187,7 +187,7 @@ rule finals:
 rule critical:
     input:
         lambda wc: expand("runs/final/{shot}.png", shot=config["critical"]) + ["runs/final/manifest.csv"],
-'''
+"""
 
 
 UNPROFILED = """
@@ -216,18 +216,23 @@ def profile(wf, top: int = 15) -> None:
     lib = str(REPO / "stillmake")
 
     def ours(filename: str) -> bool:
-        return ("/stillmake/" in filename or filename.endswith((".smk", "Snakefile"))) \
-            and "/site-packages/snakemake/" not in filename
+        return (
+            "/stillmake/" in filename or filename.endswith((".smk", "Snakefile"))
+        ) and "/site-packages/snakemake/" not in filename
 
     rows = []
-    for (filename, line, func), (cc, nc, tt, ct, _callers) in stats.stats.items():
+    for (filename, line, func), (_cc, nc, tt, ct, _callers) in stats.stats.items():
         if ours(filename):
             short = filename.replace(lib + "/", "stillmake/").replace(str(wf) + "/", "")
             rows.append((ct, tt, nc, f"{short}:{line}:{func}"))
-    print(f"\ncProfile of the real workflow, `snakemake -n --quiet` ({run.wall:.2f} s wall under the "
-          f"profiler, {total:.2f} s profiled)")
-    print("top stillmake functions by cumulative time (cumulative includes the Snakemake and "
-          "library calls they make):")
+    print(
+        f"\ncProfile of the real workflow, `snakemake -n --quiet` ({run.wall:.2f} s wall under the "
+        f"profiler, {total:.2f} s profiled)"
+    )
+    print(
+        "top stillmake functions by cumulative time (cumulative includes the Snakemake and "
+        "library calls they make):"
+    )
     print(f"{'cum s':>7} {'own s':>7} {'calls':>8}  function")
     for ct, tt, nc, name in sorted(rows, reverse=True)[:top]:
         print(f"{ct:>7.3f} {tt:>7.3f} {nc:>8}  {name}")
@@ -235,20 +240,29 @@ def profile(wf, top: int = 15) -> None:
     for ct, tt, nc, name in sorted(rows, key=lambda r: -r[1])[:8]:
         print(f"{ct:>7.3f} {tt:>7.3f} {nc:>8}  {name}")
     print("without the profiler (in a fresh interpreter, best of 3):")
-    print(subprocess.run([sys.executable, "-c", UNPROFILED], cwd=wf, capture_output=True,
-                         text=True, check=True).stdout, end="")
+    print(
+        subprocess.run(
+            [sys.executable, "-c", UNPROFILED], cwd=wf, capture_output=True, text=True, check=True
+        ).stdout,
+        end="",
+    )
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 100, 1000])
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--profile", action="store_true", help="profile the largest N even if the target is met")
+    ap.add_argument(
+        "--profile", action="store_true", help="profile the largest N even if the target is met"
+    )
     args = ap.parse_args(argv)
     print(machine())
     print(f"`snakemake -n --quiet`, best of {args.repeat}; same profile and config for both")
-    print(f"{'shots':>6} {'jobs':>6} {'bare jobs':>9} {'stillmake s':>11} {'bare s':>7} {'ratio':>6}")
+    print(
+        f"{'shots':>6} {'jobs':>6} {'bare jobs':>9} {'stillmake s':>11} {'bare s':>7} {'ratio':>6}"
+    )
     last = None
     for n in args.sizes:
         wf = workflow_copy()
@@ -264,12 +278,16 @@ def main(argv=None):
             t_wf.append(snakemake(wf, "-n", "--quiet").wall)
             t_bare.append(snakemake(bare, "-n", "--quiet").wall)
         ratio = min(t_wf) / min(t_bare)
-        print(f"{n:>6} {jobs:>6} {bare_jobs:>9} {min(t_wf):>11.2f} {min(t_bare):>7.2f} {ratio:>6.2f}",
-              flush=True)
+        print(
+            f"{n:>6} {jobs:>6} {bare_jobs:>9} {min(t_wf):>11.2f} {min(t_bare):>7.2f} {ratio:>6.2f}",
+            flush=True,
+        )
         last = (n, ratio, wf)
     n, ratio, wf = last
     met = ratio <= TARGET_RATIO
-    print(f"target: ratio <= {TARGET_RATIO} at {n} shots -> {'met' if met else 'MISSED'} ({ratio:.2f})")
+    print(
+        f"target: ratio <= {TARGET_RATIO} at {n} shots -> {'met' if met else 'MISSED'} ({ratio:.2f})"
+    )
     print("jobs: jobs that do work (Snakemake's job stats without the target rule `all`)")
     if args.profile or not met:
         profile(wf)

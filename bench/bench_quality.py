@@ -33,10 +33,17 @@ def sample_frame(w=1536, h=1024) -> np.ndarray:
     y = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     base = np.array([170, 190, 175], np.float32) * (1 - 0.5 * y)
     noise = rng.normal(0, 18, (h // 4, w // 4, 3)).astype(np.float32)
-    noise = np.asarray(Image.fromarray(np.clip(noise + 128, 0, 255).astype(np.uint8)).resize(
-        (w, h), Image.BICUBIC), np.float32) - 128
+    noise = (
+        np.asarray(
+            Image.fromarray(np.clip(noise + 128, 0, 255).astype(np.uint8)).resize(
+                (w, h), Image.BICUBIC
+            ),
+            np.float32,
+        )
+        - 128
+    )
     img = np.clip(base + noise + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
-    img[h // 10:h // 10 + 80, w * 3 // 4:w * 3 // 4 + 120] = 252
+    img[h // 10 : h // 10 + 80, w * 3 // 4 : w * 3 // 4 + 120] = 252
     return img
 
 
@@ -51,7 +58,9 @@ def best(fn, repeat: int) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=7, help="runs per timing; the best is kept")
     ap.add_argument("--size", default="1536x1024", help="WxH of the synthetic frame")
     args = ap.parse_args(argv)
@@ -79,8 +88,10 @@ def main(argv=None) -> int:
     print(f"decode alone          {t_decode * 1000:7.1f} ms")
     print(f"metrics alone         {t_metrics * 1000:7.1f} ms")
     print(f"decode + metrics      {t_both * 1000:7.1f} ms   ({t_both / t_decode:.2f}x decode)")
-    print(f"ratio metrics/decode  {ratio:7.2f}   (target <= {TARGET:.1f}: "
-          f"{'met' if ratio <= TARGET else 'MISSED'})")
+    print(
+        f"ratio metrics/decode  {ratio:7.2f}   (target <= {TARGET:.1f}: "
+        f"{'met' if ratio <= TARGET else 'MISSED'})"
+    )
     return 0 if ratio <= TARGET else 1
 
 

@@ -23,21 +23,33 @@ from __future__ import annotations
 import argparse
 import time
 
-from common import (api_env, FakeOpenAI, generate_production, job_shots, machine, set_prompt,
-                    snakemake, work_jobs, workflow_copy)
+from common import (
+    FakeOpenAI,
+    api_env,
+    generate_production,
+    job_shots,
+    machine,
+    set_prompt,
+    snakemake,
+    work_jobs,
+    workflow_copy,
+)
 
 EXPECTED_JOBS, EXPECTED_REQUESTS = 2, 1
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[5, 100])
     args = ap.parse_args(argv)
     print(machine())
-    print(f"{'shots':>6} {'build s':>7} {'edited':>6} {'jobs exp':>8} {'jobs seen':>9} "
-          f"{'other shots':>11} {'req exp':>7} {'req seen':>8} {'ratio':>6} {'revert jobs':>11} "
-          f"{'revert req':>10}")
+    print(
+        f"{'shots':>6} {'build s':>7} {'edited':>6} {'jobs exp':>8} {'jobs seen':>9} "
+        f"{'other shots':>11} {'req exp':>7} {'req seen':>8} {'ratio':>6} {'revert jobs':>11} "
+        f"{'revert req':>10}"
+    )
     ok = True
     for n in args.sizes:
         wf = workflow_copy()
@@ -52,7 +64,9 @@ def main(argv=None):
             first = server.count()
             if first != n:
                 raise SystemExit(f"initial build sent {first} requests, expected {n}")
-            old = set_prompt(wf, shot, "Leyla stops at the nurse's door and listens, medium shot, 50mm.")
+            old = set_prompt(
+                wf, shot, "Leyla stops at the nurse's door and listens, medium shot, 50mm."
+            )
             dry = snakemake(wf, "-n", "review", *cfg, env=env).text
             jobs = work_jobs(dry)
             planned = set(job_shots(dry))
@@ -68,11 +82,16 @@ def main(argv=None):
         ratio = jobs / EXPECTED_JOBS
         ok &= (jobs, requests, revert, others) == (EXPECTED_JOBS, EXPECTED_REQUESTS, 0, [])
         ok &= shot in planned
-        print(f"{n:>6} {build:>7.1f} {shot:>6} {EXPECTED_JOBS:>8} {jobs:>9} "
-              f"{(','.join(others) or '-'):>11} {EXPECTED_REQUESTS:>7} {requests:>8} {ratio:>6.2f} "
-              f"{revert_jobs:>11} {revert:>10}", flush=True)
-    print("ratio = jobs seen / jobs expected; target: that shot's 2 jobs and 1 request only "
-          "(ratio 1.00), 0 requests after the revert -> " + ("met" if ok else "MISSED"))
+        print(
+            f"{n:>6} {build:>7.1f} {shot:>6} {EXPECTED_JOBS:>8} {jobs:>9} "
+            f"{(','.join(others) or '-'):>11} {EXPECTED_REQUESTS:>7} {requests:>8} {ratio:>6.2f} "
+            f"{revert_jobs:>11} {revert:>10}",
+            flush=True,
+        )
+    print(
+        "ratio = jobs seen / jobs expected; target: that shot's 2 jobs and 1 request only "
+        "(ratio 1.00), 0 requests after the revert -> " + ("met" if ok else "MISSED")
+    )
 
 
 if __name__ == "__main__":

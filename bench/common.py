@@ -56,19 +56,28 @@ def generate_production(wf: Path, n: int, *, picks: bool = True) -> None:
     every 3rd shot locked. `critical` in config.yaml still lists s1, s3, s5; it
     only matters for the `critical` target, which no benchmark builds.
     """
-    shots = [{"id": f"s{i}", "title": f"Shot {i}", "lighting": LIGHTS[i % 3],
-              "characters": ["leyla"], "negative": "blur",
-              "prompt": f"Leyla crosses corridor {i} toward door {i % 7}, medium shot, 35mm."}
-             for i in range(1, n + 1)]
+    shots = [
+        {
+            "id": f"s{i}",
+            "title": f"Shot {i}",
+            "lighting": LIGHTS[i % 3],
+            "characters": ["leyla"],
+            "negative": "blur",
+            "prompt": f"Leyla crosses corridor {i} toward door {i % 7}, medium shot, 35mm.",
+        }
+        for i in range(1, n + 1)
+    ]
     data = json.loads((wf / PROMPTS).read_text())
     data["shots"] = shots
     (wf / PROMPTS).write_text(json.dumps(data, indent=1))
     lines = []
     if picks:
         for i in range(1, n + 1):
-            lines.append(f"s{i}:\n  pick: {1 + i % 3}\n  edits:\n"
-                         f"    - change: remove the sign {i}\n      region: [0.1, 0.1, 0.3, 0.3]\n"
-                         f"  lock: {'true' if i % 3 == 0 else 'false'}\n")
+            lines.append(
+                f"s{i}:\n  pick: {1 + i % 3}\n  edits:\n"
+                f"    - change: remove the sign {i}\n      region: [0.1, 0.1, 0.3, 0.3]\n"
+                f"  lock: {'true' if i % 3 == 0 else 'false'}\n"
+            )
     (wf / SELECTIONS).write_text("".join(lines) or "{}\n")
 
 
@@ -116,8 +125,10 @@ def snakemake(wf: Path, *args, env=None, check=True, prefix=()) -> Run:
     proc = subprocess.run(cmd, cwd=wf, env=env, capture_output=True, text=True)
     ended = time.monotonic()
     if check and proc.returncode != 0:
-        raise SystemExit(f"snakemake {' '.join(args)} failed ({proc.returncode}) in {wf}:\n"
-                         f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+        raise SystemExit(
+            f"snakemake {' '.join(args)} failed ({proc.returncode}) in {wf}:\n"
+            f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
+        )
     return Run(ended - started, started, ended, proc)
 
 

@@ -20,8 +20,9 @@ BENCHES = ["scheduling", "dag_scale", "rebuild", "preview", "quality"]
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--only", nargs="+", choices=BENCHES, help="run only these")
     args = ap.parse_args(argv)
     failed = []
@@ -34,12 +35,17 @@ def main(argv=None):
         print(f"\n== bench_{name}.py", flush=True)
         t = time.perf_counter()
         rc = subprocess.run([sys.executable, str(script)], cwd=HERE).returncode
-        print(f"-- bench_{name}.py: {time.perf_counter() - t:.0f} s"
-              + (f", exit status {rc}" if rc else ""), flush=True)
+        print(
+            f"-- bench_{name}.py: {time.perf_counter() - t:.0f} s"
+            + (f", exit status {rc}" if rc else ""),
+            flush=True,
+        )
         if rc:
             failed.append(name)
-    print(f"\nall benchmarks: {time.perf_counter() - started:.0f} s"
-          + (f"; failed to run: {', '.join(failed)}" if failed else ""))
+    print(
+        f"\nall benchmarks: {time.perf_counter() - started:.0f} s"
+        + (f"; failed to run: {', '.join(failed)}" if failed else "")
+    )
     return 1 if failed else 0
 
 

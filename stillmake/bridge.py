@@ -62,7 +62,8 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
 
 
 def run_stage(stage: str, input, output, params, log, config, wildcards=None) -> None:
-    """Entry point of every rule: `run: run_stage("draft", input, output, params, log, config, wildcards)`."""
+    """Entry point of every rule's one-line `run:` block:
+    `run_stage("draft", input, output, params, log, config, wildcards)`."""
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage}")
     shot = getattr(wildcards, "shot", None) if wildcards is not None else None
@@ -105,8 +106,9 @@ def end_scheduler_timers() -> int:
     """
     cancelled = 0
     for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer) and _defined_in(thread.function,
-                                                               SCHEDULER_TIMER_SOURCE):
+        if isinstance(thread, threading.Timer) and _defined_in(
+            thread.function, SCHEDULER_TIMER_SOURCE
+        ):
             thread.cancel()
             cancelled += 1
     return cancelled

@@ -10,15 +10,14 @@ from pathlib import Path
 
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
-from stillmake.errors import InputError, ModelError
-from stillmake.inputs.guardrail import draft_quality_problem, require_shortlist
-from stillmake.inputs.models import best_fidelity, check_request, lookup
-from stillmake.inputs import compose
-from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.api.requests import ImageRequest
+from stillmake.errors import InputError, ModelError
+from stillmake.inputs import compose
+from stillmake.inputs.guardrail import require_shortlist
+from stillmake.inputs.models import best_fidelity, check_request, lookup
+from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
 from stillmake.inputs.settings import Settings
-
 
 
 class BuildSpecs:
@@ -109,20 +108,29 @@ class BuildSpecs:
 
     def review_context(self, shot: str) -> dict:
         s = self.production.shot(shot)
-        return {"shot": shot, "title": s.title, "lighting": s.lighting,
-                "thresholds": self.config.get("quality") or {}}
+        return {
+            "shot": shot,
+            "title": s.title,
+            "lighting": s.lighting,
+            "thresholds": self.config.get("quality") or {},
+        }
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
         sel = self.selections[shot]
-        return {"shot": shot, "pick": sel.pick, "drafts": sel.drafts,
-                "reject": {str(k): v for k, v in sel.reject.items()},
-                "review": paths.review_sheet(shot)}
+        return {
+            "shot": shot,
+            "pick": sel.pick,
+            "drafts": sel.drafts,
+            "reject": {str(k): v for k, v in sel.reject.items()},
+            "review": paths.review_sheet(shot),
+        }
 
     # -- edits ---------------------------------------------------------------
     def edit_prompt(self, shot: str, step: int) -> str:
-        return compose.edit_prompt(self.production, self.production.shot(shot),
-                                   self.selections[shot].edits[step - 1])
+        return compose.edit_prompt(
+            self.production, self.production.shot(shot), self.selections[shot].edits[step - 1]
+        )
 
     def edit_request(self, shot: str, step: int) -> ImageRequest:
         cfg = self.config["edit"]
@@ -155,8 +163,11 @@ class BuildSpecs:
         """Files an edit step reads: its source, then reference images, then the mask."""
         e = self.selections[shot].edits[step - 1]
         source = paths.selected(shot) if step == 1 else paths.edit_step(shot, step - 1)
-        files = {"source": source,
-                 "refs": [self._rel(r) for r in self.character_refs(shot)] + [self._rel(r) for r in e.refs]}
+        files = {
+            "source": source,
+            "refs": [self._rel(r) for r in self.character_refs(shot)]
+            + [self._rel(r) for r in e.refs],
+        }
         if e.mask:
             files["mask"] = self._rel(e.mask)
         return files
@@ -177,15 +188,17 @@ class BuildSpecs:
     def final_request(self, shot: str) -> ImageRequest:
         """n=1, high quality, the one final size. Refused for a shot with no pick:
         the playbook's rule is no high quality before a shortlist."""
-        require_shortlist(self.config["final"]["quality"], shortlisted=self.picked(shot),
-                          shot=shot, pass_="final")
+        require_shortlist(
+            self.config["final"]["quality"], shortlisted=self.picked(shot), shot=shot, pass_="final"
+        )
         cfg = self.config["final"]
         edit = self.final_mode == "edit"
         return ImageRequest(
             endpoint="edit" if edit else "generate",
             model=self.model_for("final"),
-            prompt=compose.final_prompt(self.production, self.production.shot(shot),
-                                        self.final_mode),
+            prompt=compose.final_prompt(
+                self.production, self.production.shot(shot), self.final_mode
+            ),
             n=1,
             size=cfg["size"],
             quality=cfg["quality"],
@@ -199,13 +212,20 @@ class BuildSpecs:
     def final_inputs(self, shot: str) -> dict:
         if self.final_mode == "generate":
             return {"candidate": self.candidate(shot), "refs": []}
-        return {"candidate": self.candidate(shot),
-                "refs": [self._rel(r) for r in self.character_refs(shot)]}
+        return {
+            "candidate": self.candidate(shot),
+            "refs": [self._rel(r) for r in self.character_refs(shot)],
+        }
 
     def final_spec(self, shot: str) -> dict:
         sel = self.selections[shot]
-        return {"shot": shot, "mode": self.final_mode, "pick": sel.pick,
-                "steps": self.edit_count(shot), "title": self.production.shot(shot).title}
+        return {
+            "shot": shot,
+            "mode": self.final_mode,
+            "pick": sel.pick,
+            "steps": self.edit_count(shot),
+            "title": self.production.shot(shot).title,
+        }
 
     def unlocked(self, shots) -> list[str]:
         return [s for s in shots if not self.locked(s)]
@@ -231,15 +251,23 @@ class BuildSpecs:
             if self.production.shot(shot).size:
                 for pass_ in ("draft", "edit"):
                     try:
-                        check_request(self.model_for(pass_), size=self.draft_size(shot),
-                                      quality=self.config[pass_]["quality"])
+                        check_request(
+                            self.model_for(pass_),
+                            size=self.draft_size(shot),
+                            quality=self.config[pass_]["quality"],
+                        )
                     except ModelError as exc:
-                        raise InputError(str(exc), file=self.prompts_path, shot=shot,
-                                         key="size") from None
+                        raise InputError(
+                            str(exc), file=self.prompts_path, shot=shot, key="size"
+                        ) from None
 
     def _check_refs(self) -> None:
         for shot in self.shots:
             for ref in self.character_refs(shot):
                 if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():
-                    raise InputError(f"reference image {ref} not found", file=self.prompts_path,
-                                     shot=shot, key="characters")
+                    raise InputError(
+                        f"reference image {ref} not found",
+                        file=self.prompts_path,
+                        shot=shot,
+                        key="characters",
+                    )

@@ -31,8 +31,9 @@ def token_bill(usage: dict) -> float:
     """The 2.x family's bill for one response, computed here from the published rates
     (text in $5, image in $8, image out $30 per 1M tokens), not by stillmake's code."""
     details = usage["input_tokens_details"]
-    return (details["text_tokens"] * 5 + details["image_tokens"] * 8
-            + usage["output_tokens"] * 30) / 1e6
+    return (
+        details["text_tokens"] * 5 + details["image_tokens"] * 8 + usage["output_tokens"] * 30
+    ) / 1e6
 
 
 def assert_located(exc, file, shot, key, words) -> None:
@@ -61,18 +62,35 @@ class Workflow:
 
     def snakemake(self, *args, check=True, timeout=240, env=None, **kw):
         cmd = [sys.executable, "-m", "snakemake", *args]
-        proc = subprocess.run(cmd, cwd=self.root, env=env or self.env(), capture_output=True,
-                              text=True, timeout=timeout, **kw)
+        proc = subprocess.run(
+            cmd,
+            cwd=self.root,
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **kw,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
+            raise AssertionError(
+                f"snakemake {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}"
+            )
         return proc
 
     def stillmake(self, *args, check=True, env=None):
-        proc = subprocess.run([sys.executable, "-m", "stillmake", *args], cwd=self.root,
-                              env=env or self.env(), capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "stillmake", *args],
+            cwd=self.root,
+            env=env or self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"stillmake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"stillmake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def openai_env(self, server, key=FAKE_KEY) -> dict:

@@ -40,8 +40,14 @@ FAKE_KEY = "sk-test-FAKEKEY-0123456789abcdefghijklmnop"
 TEXT_CHARS_PER_TOKEN = 4
 # usage.output_tokens per image = round(OUTPUT_TOKENS_PER_MP[quality] * family_factor(model)
 #   * megapixels * (1 + output_jitter(model, prompt, k, size, quality))), summed over n images.
-OUTPUT_TOKENS_PER_MP = {"low": 120, "medium": 800, "high": 3200, "xhigh": 6000, "max": 9000,
-                        "auto": 3200}
+OUTPUT_TOKENS_PER_MP = {
+    "low": 120,
+    "medium": 800,
+    "high": 3200,
+    "xhigh": 6000,
+    "max": 9000,
+    "auto": 3200,
+}
 # each image's output tokens vary by at most this fraction either way (seeded, reproducible)
 OUTPUT_JITTER = 0.06
 # flare is the fast, lean variant, sunburst spends more; everything else is 1.0
@@ -68,7 +74,7 @@ def text_tokens(prompt: str) -> int:
 
 def output_jitter(model: str, prompt: str, k: int, size: str, quality: str) -> float:
     """A uniform draw in [-OUTPUT_JITTER, +OUTPUT_JITTER) seeded by sha256 of the request."""
-    digest = hashlib.sha256(f"{model}|{prompt}|{k}|{size}|{quality}".encode("utf-8")).digest()
+    digest = hashlib.sha256(f"{model}|{prompt}|{k}|{size}|{quality}".encode()).digest()
     u = int.from_bytes(digest[:8], "big") / 2**64
     return (2 * u - 1) * OUTPUT_JITTER
 
@@ -76,8 +82,12 @@ def output_jitter(model: str, prompt: str, k: int, size: str, quality: str) -> f
 def output_image_tokens(model: str, prompt: str, k: int, size: str, quality: str) -> int:
     """Output tokens for image k (0-based) of a request; size is the actual 'WxH' output size."""
     w, h = (int(v) for v in size.split("x"))
-    return round(OUTPUT_TOKENS_PER_MP[quality] * family_factor(model) * (w * h / 1e6)
-                 * (1 + output_jitter(model, prompt, k, size, quality)))
+    return round(
+        OUTPUT_TOKENS_PER_MP[quality]
+        * family_factor(model)
+        * (w * h / 1e6)
+        * (1 + output_jitter(model, prompt, k, size, quality))
+    )
 
 
 # -- models ----------------------------------------------------------------------------
@@ -102,10 +112,10 @@ class ModelSpec:
     name: str
     qualities: tuple = QUALITIES
     flexible_sizes: bool = True
-    complexity: bool = False        # accepts `complexity` (2.6)
-    markup: bool = False            # accepts a `markup` part on edits (2.5, 2.6)
-    input_fidelity: tuple = ()      # accepted input_fidelity values (empty: refuse it)
-    shutdown: str | None = None     # YYYY-MM-DD; refused on and after this day
+    complexity: bool = False  # accepts `complexity` (2.6)
+    markup: bool = False  # accepts a `markup` part on edits (2.5, 2.6)
+    input_fidelity: tuple = ()  # accepted input_fidelity values (empty: refuse it)
+    shutdown: str | None = None  # YYYY-MM-DD; refused on and after this day
 
     @property
     def factor(self) -> float:
@@ -116,14 +126,20 @@ def _specs():
     out = [ModelSpec("gpt-image-2"), ModelSpec("gpt-image-2-2026-04-21")]
     for v in ("2.5", "2.6"):
         for kind in ("flare", "sunburst"):
-            names = [f"gpt-image-{v}-{kind}"] + ([f"gpt-image-{v}-{kind}-2026-09-08"] if v == "2.5" else [])
-            out += [ModelSpec(n, qualities=QUALITIES_XMAX, complexity=v == "2.6", markup=True)
-                    for n in names]
+            names = [f"gpt-image-{v}-{kind}"] + (
+                [f"gpt-image-{v}-{kind}-2026-09-08"] if v == "2.5" else []
+            )
+            out += [
+                ModelSpec(n, qualities=QUALITIES_XMAX, complexity=v == "2.6", markup=True)
+                for n in names
+            ]
     old = dict(flexible_sizes=False, shutdown=OLD_SHUTDOWN)
-    out += [ModelSpec("gpt-image-1.5", input_fidelity=("high", "low"), **old),
-            ModelSpec("gpt-image-1.5-2025-12-16", input_fidelity=("high", "low"), **old),
-            ModelSpec("gpt-image-1-mini", input_fidelity=("low",), **old),
-            ModelSpec("chatgpt-image-latest", **old)]
+    out += [
+        ModelSpec("gpt-image-1.5", input_fidelity=("high", "low"), **old),
+        ModelSpec("gpt-image-1.5-2025-12-16", input_fidelity=("high", "low"), **old),
+        ModelSpec("gpt-image-1-mini", input_fidelity=("low",), **old),
+        ModelSpec("chatgpt-image-latest", **old),
+    ]
     return {m.name: m for m in out}
 
 
@@ -131,11 +147,31 @@ MODELS: dict[str, ModelSpec] = _specs()
 # gone for good: always 404 model_not_found
 RETIRED_MODELS = {"gpt-image-1": "2026-10-23", "dall-e-2": "2026-05-12", "dall-e-3": "2026-05-12"}
 
-GEN_FIELDS = {"prompt", "model", "n", "size", "quality", "output_format", "moderation",
-              "background", "output_compression", "user", "safety_identifier",
-              "response_format", "stream", "partial_images", "style", "complexity"}
-EDIT_FIELDS = (GEN_FIELDS - {"moderation"}) | {"image", "image[]", "mask", "markup",
-                                               "input_fidelity"}
+GEN_FIELDS = {
+    "prompt",
+    "model",
+    "n",
+    "size",
+    "quality",
+    "output_format",
+    "moderation",
+    "background",
+    "output_compression",
+    "user",
+    "safety_identifier",
+    "response_format",
+    "stream",
+    "partial_images",
+    "style",
+    "complexity",
+}
+EDIT_FIELDS = (GEN_FIELDS - {"moderation"}) | {
+    "image",
+    "image[]",
+    "mask",
+    "markup",
+    "input_fidelity",
+}
 
 
 @dataclass
@@ -170,14 +206,21 @@ class Recorded:
 
 
 class ApiError(Exception):
-    def __init__(self, status, message, *, type="invalid_request_error", param=None, code=None,
-                 headers=None):
+    def __init__(
+        self, status, message, *, type="invalid_request_error", param=None, code=None, headers=None
+    ):
         self.status, self.message, self.type = status, message, type
         self.param, self.code, self.headers = param, code, headers or {}
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param,
-                          "code": self.code}}
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
 
 
 def make_png(seed: str, size: tuple[int, int], base: np.ndarray | None = None) -> bytes:
@@ -198,8 +241,9 @@ def make_png(seed: str, size: tuple[int, int], base: np.ndarray | None = None) -
 
 
 class FakeOpenAI:
-    def __init__(self, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1",
-                 today: str | None = None):
+    def __init__(
+        self, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1", today: str | None = None
+    ):
         self.latency = latency
         # models whose shutdown date is on or before `today` (YYYY-MM-DD) are refused
         self.today = _iso_day(today) if today else datetime.date.today().isoformat()
@@ -217,7 +261,7 @@ class FakeOpenAI:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         server = ThreadingHTTPServer((self.host, self.port), _handler(self))
         server.daemon_threads = True
         self._server, self.port = server, server.server_address[1]
@@ -238,17 +282,27 @@ class FakeOpenAI:
         self.stop()
 
     # -- steering --------------------------------------------------------------
-    def fail_next(self, count: int, status: int = 500, code: str | None = None,
-                  message: str = "The server had an error while processing your request.",
-                  retry_after: float | None = None, type: str | None = None) -> None:
+    def fail_next(
+        self,
+        count: int,
+        status: int = 500,
+        code: str | None = None,
+        message: str = "The server had an error while processing your request.",
+        retry_after: float | None = None,
+        type: str | None = None,
+    ) -> None:
         if type is None:
-            type = "requests" if status == 429 else ("server_error" if status >= 500
-                                                     else "invalid_request_error")
+            type = (
+                "requests"
+                if status == 429
+                else ("server_error" if status >= 500 else "invalid_request_error")
+            )
         if status == 429 and code is None:
             code = "rate_limit_exceeded"
         with self._lock:
-            self._faults += [dict(status=status, code=code, message=message,
-                                  retry_after=retry_after, type=type)] * count
+            self._faults += [
+                dict(status=status, code=code, message=message, retry_after=retry_after, type=type)
+            ] * count
 
     def block_prompts_containing(self, text: str) -> None:
         with self._lock:
@@ -263,7 +317,9 @@ class FakeOpenAI:
 
     def count(self, path_suffix: str | None = None) -> int:
         with self._lock:
-            return sum(1 for r in self.requests if path_suffix is None or r.path.endswith(path_suffix))
+            return sum(
+                1 for r in self.requests if path_suffix is None or r.path.endswith(path_suffix)
+            )
 
     def control(self, body: dict) -> None:
         if "latency" in body:
@@ -279,15 +335,24 @@ class FakeOpenAI:
 
     def summary(self) -> list[dict]:
         with self._lock:
-            return [{"path": r.path, "status": r.status, "prompt": r.prompt, "n": r.param("n"),
-                     "size": r.param("size"), "model": r.param("model"),
-                     "quality": r.param("quality"), "complexity": r.param("complexity"),
-                     "input_fidelity": r.param("input_fidelity"),
-                     "moderation": r.param("moderation"),
-                     "images": len(r.files.get("image[]", [])) + len(r.files.get("image", [])),
-                     "mask": "mask" in r.files,
-                     "markup": "markup" in r.files or "markup" in r.fields}
-                    for r in self.requests]
+            return [
+                {
+                    "path": r.path,
+                    "status": r.status,
+                    "prompt": r.prompt,
+                    "n": r.param("n"),
+                    "size": r.param("size"),
+                    "model": r.param("model"),
+                    "quality": r.param("quality"),
+                    "complexity": r.param("complexity"),
+                    "input_fidelity": r.param("input_fidelity"),
+                    "moderation": r.param("moderation"),
+                    "images": len(r.files.get("image[]", [])) + len(r.files.get("image", [])),
+                    "mask": "mask" in r.files,
+                    "markup": "markup" in r.files or "markup" in r.fields,
+                }
+                for r in self.requests
+            ]
 
     # -- answering -------------------------------------------------------------
     def answer(self, rec: Recorded) -> dict:
@@ -302,13 +367,26 @@ class FakeOpenAI:
 
     def _respond(self, rec: Recorded, fault, blocked) -> dict:
         if fault:
-            headers = {"retry-after": str(fault["retry_after"])} if fault["retry_after"] is not None else {}
-            raise ApiError(fault["status"], fault["message"], type=fault["type"],
-                           code=fault["code"], headers=headers)
+            headers = (
+                {"retry-after": str(fault["retry_after"])}
+                if fault["retry_after"] is not None
+                else {}
+            )
+            raise ApiError(
+                fault["status"],
+                fault["message"],
+                type=fault["type"],
+                code=fault["code"],
+                headers=headers,
+            )
         if blocked:
-            raise ApiError(400, "Your request was rejected by the safety system. If you believe "
-                                "this is an error, contact us at help.openai.com.",
-                           type="image_generation_user_error", code="moderation_blocked")
+            raise ApiError(
+                400,
+                "Your request was rejected by the safety system. If you believe "
+                "this is an error, contact us at help.openai.com.",
+                type="image_generation_user_error",
+                code="moderation_blocked",
+            )
         edit = rec.path.endswith("/edits")
         p = _params(rec, edit, self.today)
         images = []
@@ -316,8 +394,9 @@ class FakeOpenAI:
         if edit:
             first = p["images"][0]
             size = first.size if p["size"] in (None, "auto") else _size(p["size"])
-            base = np.asarray(first.convert("RGB").resize(size) if size != first.size
-                              else first.convert("RGB"))
+            base = np.asarray(
+                first.convert("RGB").resize(size) if size != first.size else first.convert("RGB")
+            )
         else:
             size = _size(p["size"] or "auto")
         with self._lock:
@@ -326,20 +405,26 @@ class FakeOpenAI:
         quality = p["quality"] or "auto"
         size_s = f"{size[0]}x{size[1]}"
         for k in range(p["n"]):
-            images.append(make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{quality}|{call}",
-                                   size, base))
+            images.append(
+                make_png(f"{p['model']}|{p['prompt']}|{k}|{size}|{quality}|{call}", size, base)
+            )
         text = text_tokens(p["prompt"])
         image_in = sum(input_image_tokens(*im.size) for im in p.get("images", []))
-        out = sum(output_image_tokens(p["model"], p["prompt"], k, size_s, quality)
-                  for k in range(p["n"]))
+        out = sum(
+            output_image_tokens(p["model"], p["prompt"], k, size_s, quality) for k in range(p["n"])
+        )
         return {
             "created": int(time.time()),
             "data": [{"b64_json": base64.b64encode(i).decode("ascii")} for i in images],
-            "usage": {"input_tokens": text + image_in, "output_tokens": out,
-                      "total_tokens": text + image_in + out,
-                      "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
-                      "output_tokens_details": {"image_tokens": out, "text_tokens": 0}},
-            "size": size_s, "quality": quality,
+            "usage": {
+                "input_tokens": text + image_in,
+                "output_tokens": out,
+                "total_tokens": text + image_in + out,
+                "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
+                "output_tokens_details": {"image_tokens": out, "text_tokens": 0},
+            },
+            "size": size_s,
+            "quality": quality,
             "output_format": p["output_format"] or "png",
             "background": "transparent" if p["background"] == "transparent" else "opaque",
         }
@@ -365,9 +450,13 @@ def check_size(spec: ModelSpec, size: str) -> None:
     if size in CLASSIC_SIZES:
         return
     if not spec.flexible_sizes:
-        raise ApiError(400, f"Invalid size '{size}' for model {spec.name}. Supported values are: "
-                            f"{', '.join(repr(o) for o in CLASSIC_SIZES)}.",
-                       param="size", code="invalid_value")
+        raise ApiError(
+            400,
+            f"Invalid size '{size}' for model {spec.name}. Supported values are: "
+            f"{', '.join(repr(o) for o in CLASSIC_SIZES)}.",
+            param="size",
+            code="invalid_value",
+        )
     m = re.fullmatch(r"(\d+)x(\d+)", size)
     if not m:
         raise _bad_size(size, "expected 'auto' or WIDTHxHEIGHT, for example '1536x864'.")
@@ -377,8 +466,9 @@ def check_size(spec: ModelSpec, size: str) -> None:
     if max(w, h) > MAX_ASPECT * min(w, h):
         raise _bad_size(size, "the aspect ratio must be between 1:3 and 3:1.")
     if w * h > MAX_PIXELS:
-        raise _bad_size(size, f"too many pixels ({w * h}); at most {MAX_PIXELS} "
-                              f"(3840x2160) are supported.")
+        raise _bad_size(
+            size, f"too many pixels ({w * h}); at most {MAX_PIXELS} (3840x2160) are supported."
+        )
     if w > MAX_EDGE or h > MAX_EDGE:
         raise _bad_size(size, f"width and height must be at most {MAX_EDGE}.")
     if w * h < MIN_PIXELS:
@@ -388,16 +478,27 @@ def check_size(spec: ModelSpec, size: str) -> None:
 def _model(rec: Recorded, today: str) -> ModelSpec:
     name = rec.param("model") or DEFAULT_MODEL
     if name in RETIRED_MODELS:
-        raise ApiError(404, f"The model `{name}` has been deprecated, learn more here: "
-                            f"https://platform.openai.com/docs/deprecations", code="model_not_found")
+        raise ApiError(
+            404,
+            f"The model `{name}` has been deprecated, learn more here: "
+            f"https://platform.openai.com/docs/deprecations",
+            code="model_not_found",
+        )
     spec = MODELS.get(name)
     if spec is None:
-        raise ApiError(404, f"The model `{name}` does not exist or you do not have access to it.",
-                       code="model_not_found")
+        raise ApiError(
+            404,
+            f"The model `{name}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
     if spec.shutdown and spec.shutdown <= today:
-        raise ApiError(404, f"The model `{name}` has been deprecated, learn more here: "
-                            f"https://platform.openai.com/docs/deprecations (shut down "
-                            f"{spec.shutdown}).", code="model_not_found")
+        raise ApiError(
+            404,
+            f"The model `{name}` has been deprecated, learn more here: "
+            f"https://platform.openai.com/docs/deprecations (shut down "
+            f"{spec.shutdown}).",
+            code="model_not_found",
+        )
     return spec
 
 
@@ -425,26 +526,41 @@ def _params(rec: Recorded, edit: bool, today: str) -> dict:
     present = set(rec.json or {}) | set(rec.fields) | set(rec.files)
     for name in sorted(present):
         if name not in allowed:
-            raise ApiError(400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter")
+            raise ApiError(
+                400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
+            )
     prompt = rec.param("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
-        raise ApiError(400, "Missing required parameter: 'prompt'.", param="prompt",
-                       code="missing_required_parameter")
+        raise ApiError(
+            400,
+            "Missing required parameter: 'prompt'.",
+            param="prompt",
+            code="missing_required_parameter",
+        )
     spec = _model(rec, today)
     model = spec.name
     n = rec.param("n")
     n = 1 if n is None else int(n)
     if not 1 <= n <= 10:
         raise ApiError(400, f"Invalid 'n': {n} (1 to 10).", param="n", code="invalid_value")
-    checks = {"quality": spec.qualities, "output_format": ("png", "jpeg", "webp"),
-              "moderation": ("low", "auto"), "background": ("transparent", "opaque", "auto")}
+    checks = {
+        "quality": spec.qualities,
+        "output_format": ("png", "jpeg", "webp"),
+        "moderation": ("low", "auto"),
+        "background": ("transparent", "opaque", "auto"),
+    }
     values = {}
     for name, ok in checks.items():
         v = rec.param(name)
         if v is not None and v not in ok:
             where = f" for model {model}" if name == "quality" else ""
-            raise ApiError(400, f"Invalid value: '{v}'. Supported values{where} are: "
-                                f"{', '.join(repr(o) for o in ok)}.", param=name, code="invalid_value")
+            raise ApiError(
+                400,
+                f"Invalid value: '{v}'. Supported values{where} are: "
+                f"{', '.join(repr(o) for o in ok)}.",
+                param=name,
+                code="invalid_value",
+            )
         values[name] = v
     values["size"] = rec.param("size")
     if values["size"] is not None:
@@ -452,72 +568,129 @@ def _params(rec: Recorded, edit: bool, today: str) -> dict:
     complexity = rec.param("complexity")
     if complexity is not None:
         if not spec.complexity:
-            raise ApiError(400, f"complexity is not supported for model {model}.",
-                           param="complexity", code="unsupported_parameter")
+            raise ApiError(
+                400,
+                f"complexity is not supported for model {model}.",
+                param="complexity",
+                code="unsupported_parameter",
+            )
         if complexity not in COMPLEXITIES:
-            raise ApiError(400, f"Invalid value: '{complexity}'. Supported values are: "
-                                f"{', '.join(repr(o) for o in COMPLEXITIES)}.",
-                           param="complexity", code="invalid_value")
+            raise ApiError(
+                400,
+                f"Invalid value: '{complexity}'. Supported values are: "
+                f"{', '.join(repr(o) for o in COMPLEXITIES)}.",
+                param="complexity",
+                code="invalid_value",
+            )
     out = {"prompt": prompt, "model": model, "n": n, "complexity": complexity, **values}
     if edit:
         parts = rec.files.get("image[]", []) + rec.files.get("image", [])
         if not parts:
-            raise ApiError(400, "Missing required parameter: 'image'.", param="image",
-                           code="missing_required_parameter")
+            raise ApiError(
+                400,
+                "Missing required parameter: 'image'.",
+                param="image",
+                code="missing_required_parameter",
+            )
         if len(parts) > 16:
-            raise ApiError(400, "Too many images (at most 16).", param="image", code="invalid_value")
+            raise ApiError(
+                400, "Too many images (at most 16).", param="image", code="invalid_value"
+            )
         images = [_load_png(part, "image", "image file or mode for image") for part in parts]
         out["images"] = images
         fidelity = rec.param("input_fidelity")
         if fidelity is not None:
             if not spec.input_fidelity:
-                raise ApiError(400, f"input_fidelity is not supported for model {model}; omit it.",
-                               param="input_fidelity", code="invalid_value")
+                raise ApiError(
+                    400,
+                    f"input_fidelity is not supported for model {model}; omit it.",
+                    param="input_fidelity",
+                    code="invalid_value",
+                )
             if fidelity not in spec.input_fidelity:
-                raise ApiError(400, f"Invalid value: '{fidelity}' for input_fidelity with {model}. "
-                                    f"Supported values are: "
-                                    f"{', '.join(repr(o) for o in spec.input_fidelity)}.",
-                               param="input_fidelity", code="invalid_value")
+                raise ApiError(
+                    400,
+                    f"Invalid value: '{fidelity}' for input_fidelity with {model}. "
+                    f"Supported values are: "
+                    f"{', '.join(repr(o) for o in spec.input_fidelity)}.",
+                    param="input_fidelity",
+                    code="invalid_value",
+                )
         w0, h0 = images[0].size
         if "mask" in rec.fields:
-            raise ApiError(400, "'mask' must be sent as a file.", param="mask", code="invalid_value")
+            raise ApiError(
+                400, "'mask' must be sent as a file.", param="mask", code="invalid_value"
+            )
         if "mask" in rec.files:
             mask = _load_png(rec.files["mask"][0], "mask", "mask image")
             if mask.format != "PNG" or mask.mode not in ("RGBA", "LA"):
-                raise ApiError(400, "The mask must be a PNG with an alpha channel.", param="mask",
-                               code="invalid_value")
+                raise ApiError(
+                    400,
+                    "The mask must be a PNG with an alpha channel.",
+                    param="mask",
+                    code="invalid_value",
+                )
             if mask.size != images[0].size:
-                raise ApiError(400, f"Invalid mask: size {mask.size[0]}x{mask.size[1]} does not "
-                                    f"match image size {w0}x{h0}.",
-                               param="mask", code="invalid_value")
+                raise ApiError(
+                    400,
+                    f"Invalid mask: size {mask.size[0]}x{mask.size[1]} does not "
+                    f"match image size {w0}x{h0}.",
+                    param="mask",
+                    code="invalid_value",
+                )
         if "markup" in rec.files or "markup" in rec.fields:
             if not spec.markup:
-                raise ApiError(400, f"markup is not supported for model {model}.",
-                               param="markup", code="unsupported_parameter")
+                raise ApiError(
+                    400,
+                    f"markup is not supported for model {model}.",
+                    param="markup",
+                    code="unsupported_parameter",
+                )
             if "mask" in rec.files:
-                raise ApiError(400, "markup cannot be combined with mask; send one or the other.",
-                               param="markup", code="invalid_value")
+                raise ApiError(
+                    400,
+                    "markup cannot be combined with mask; send one or the other.",
+                    param="markup",
+                    code="invalid_value",
+                )
             if "markup" not in rec.files:
-                raise ApiError(400, "'markup' must be sent as a file (a PNG image).",
-                               param="markup", code="invalid_value")
+                raise ApiError(
+                    400,
+                    "'markup' must be sent as a file (a PNG image).",
+                    param="markup",
+                    code="invalid_value",
+                )
             markup = _load_png(rec.files["markup"][0], "markup", "markup image")
             alpha = _alpha(markup)
             if alpha is None:
-                raise ApiError(400, "The markup must be a PNG with an alpha channel.",
-                               param="markup", code="invalid_value")
+                raise ApiError(
+                    400,
+                    "The markup must be a PNG with an alpha channel.",
+                    param="markup",
+                    code="invalid_value",
+                )
             if markup.size != images[0].size:
-                raise ApiError(400, f"Invalid markup: size {markup.size[0]}x{markup.size[1]} does "
-                                    f"not match image size {w0}x{h0}.",
-                               param="markup", code="invalid_value")
+                raise ApiError(
+                    400,
+                    f"Invalid markup: size {markup.size[0]}x{markup.size[1]} does "
+                    f"not match image size {w0}x{h0}.",
+                    param="markup",
+                    code="invalid_value",
+                )
             if not (alpha == 0).any():
-                raise ApiError(400, "Invalid markup: it has no transparent pixels; draw on a "
-                                    "transparent canvas.", param="markup", code="invalid_value")
+                raise ApiError(
+                    400,
+                    "Invalid markup: it has no transparent pixels; draw on a transparent canvas.",
+                    param="markup",
+                    code="invalid_value",
+                )
     return out
 
 
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict, dict]:
     msg = BytesParser(policy=HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
     fields, files = {}, {}
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
@@ -558,9 +731,12 @@ def _handler(fake: FakeOpenAI):
             if self.path == "/_control":
                 fake.control(json.loads(body or b"{}"))
                 return self._send(200, {"ok": True})
-            rec = Recorded(path=self.path, method="POST",
-                           headers={k.lower(): v for k, v in self.headers.items()},
-                           time=time.monotonic())
+            rec = Recorded(
+                path=self.path,
+                method="POST",
+                headers={k.lower(): v for k, v in self.headers.items()},
+                time=time.monotonic(),
+            )
             try:
                 ctype = self.headers.get("Content-Type", "")
                 if ctype.startswith("multipart/form-data"):
@@ -569,7 +745,9 @@ def _handler(fake: FakeOpenAI):
                     try:
                         rec.json = json.loads(body or b"{}")
                     except ValueError:
-                        raise ApiError(400, "We could not parse the JSON body of your request.") from None
+                        raise ApiError(
+                            400, "We could not parse the JSON body of your request."
+                        ) from None
                 with fake._lock:
                     fake.requests.append(rec)
                 auth = self.headers.get("Authorization", "")
@@ -588,7 +766,9 @@ def _handler(fake: FakeOpenAI):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--latency", type=float, default=0.0)
     ap.add_argument("--today", default=None, help="YYYY-MM-DD for model shutdowns (default: today)")

@@ -20,9 +20,13 @@ LONG = 600  # seconds: no timer here ever fires during a test
 
 def _scheduler_timers() -> list[threading.Timer]:
     """Live Timers whose callback comes from Snakemake's scheduling code (independent of bridge)."""
-    return [t for t in threading.enumerate() if isinstance(t, threading.Timer)
-            and SCHEDULER_TIMER_SOURCE in getattr(getattr(t.function, "__code__", None),
-                                                  "co_filename", "").replace("\\", "/")]
+    return [
+        t
+        for t in threading.enumerate()
+        if isinstance(t, threading.Timer)
+        and SCHEDULER_TIMER_SOURCE
+        in getattr(getattr(t.function, "__code__", None), "co_filename", "").replace("\\", "/")
+    ]
 
 
 def _start(fn) -> threading.Timer:
@@ -46,10 +50,13 @@ def _own_callback():
     raise AssertionError("our own timer must not fire during the test")
 
 
-@pytest.mark.parametrize("filename", [
-    "/usr/lib/python3.11/site-packages/snakemake/scheduling/job_scheduler.py",
-    r"C:\Python311\Lib\site-packages\snakemake\scheduling\job_scheduler.py",
-])
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "/usr/lib/python3.11/site-packages/snakemake/scheduling/job_scheduler.py",
+        r"C:\Python311\Lib\site-packages\snakemake\scheduling\job_scheduler.py",
+    ],
+)
 def test_only_scheduler_timers_are_cancelled(timers, filename):
     scheduler_fn = eval(compile("lambda: None", filename, "eval"))
     before = len(_scheduler_timers())  # any left over in this process count too
@@ -71,10 +78,14 @@ def test_only_scheduler_timers_are_cancelled(timers, filename):
 def test_snakemake_still_schedules_reevaluation_with_a_timer(timers):
     import snakemake.scheduling.job_scheduler as job_scheduler
 
-    assert SCHEDULER_TIMER_SOURCE in job_scheduler.__file__.replace("\\", "/"), job_scheduler.__file__
+    assert SCHEDULER_TIMER_SOURCE in job_scheduler.__file__.replace("\\", "/"), (
+        job_scheduler.__file__
+    )
     method = getattr(job_scheduler.JobScheduler, "_schedule_reevalutation", None)  # (sic)
-    assert method is not None, "Snakemake renamed JobScheduler._schedule_reevalutation: " \
-                               "re-check stillmake.bridge.end_scheduler_timers"
+    assert method is not None, (
+        "Snakemake renamed JobScheduler._schedule_reevalutation: "
+        "re-check stillmake.bridge.end_scheduler_timers"
+    )
     assert "threading.Timer" in inspect.getsource(method)
 
     # The real method, on a stand-in scheduler: the Timer it starts is one we cancel,

@@ -9,13 +9,15 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
-from stillmake.cli.main import cli
 from stillmake.cli.check import check
+from stillmake.cli.main import cli
 
 
 def frame(base=(120, 120, 120), seed=0, shape=(100, 150)):
     rng = np.random.default_rng(seed)
-    return np.clip(np.asarray(base, float) + rng.normal(0, 30, shape + (1,)), 20, 235).astype(np.uint8)
+    return np.clip(np.asarray(base, float) + rng.normal(0, 30, shape + (1,)), 20, 235).astype(
+        np.uint8
+    )
 
 
 def save(path, rgb, record=None):
@@ -36,7 +38,9 @@ def images(tmp_path):
         "clean": save(tmp_path / "clean.png", frame()),
         "red": save(tmp_path / "red.png", red),
         "green": save(tmp_path / "green.png", mild_green),
-        "red_tagged": save(tmp_path / "red_tagged.png", red, {"shot": "s4", "lighting": "red_emergency"}),
+        "red_tagged": save(
+            tmp_path / "red_tagged.png", red, {"shot": "s4", "lighting": "red_emergency"}
+        ),
     }
 
 
@@ -54,7 +58,10 @@ def test_clean_image_passes_with_a_table(images):
     assert table["highlight_clip"][1:3] == ["0.00%", "pass"]
     assert table["mean_luma"][2] == "-"  # reported, not judged
     # the value column is right-aligned: every row ends its value at the same column
-    ends = {ln.index(row[1]) + len(row[1]) for ln, row in zip(lines[2:], list(table.values())[1:])}
+    ends = {
+        ln.index(row[1]) + len(row[1])
+        for ln, row in zip(lines[2:], list(table.values())[1:], strict=False)
+    }
     assert len(ends) == 1
 
 
@@ -79,7 +86,9 @@ def test_json_output(images):
     assert [d["path"] for d in data] == [images["red"], images["clean"]]
     red = data[0]
     assert set(red) == {"path", "size", "lighting", "metrics", "flags", "worst"}
-    assert red["worst"] == "fail" and red["lighting"] == "red_emergency" and red["size"] == "150x100"
+    assert (
+        red["worst"] == "fail" and red["lighting"] == "red_emergency" and red["size"] == "150x100"
+    )
     assert red["metrics"]["clip_r"] == 0.2
     flag = next(f for f in red["flags"] if f["metric"] == "clip_r")
     assert flag["level"] == "fail" and flag["value"] == 0.2
@@ -121,21 +130,36 @@ def test_config_overrides_apply(images, tmp_path, monkeypatch):
     (tmp_path / "config.yaml").write_text(
         "prompts: p.json\nselections: s.yaml\n"
         "quality:\n  default:\n    sharpness: {warn: 1000000000, fail: 100000000}\n"
-        "  tungsten:\n    cast_b: {warn: [0, 30], fail: [-5, 40]}\n", encoding="utf-8")
+        "  tungsten:\n    cast_b: {warn: [0, 30], fail: [-5, 40]}\n",
+        encoding="utf-8",
+    )
     r = run(images["clean"])
     assert r.exit_code == 1 and "soft image" in r.output
     assert run(images["clean"], "-l", "tungsten").exit_code == 1  # a tag defined in config is known
     (tmp_path / "config.yaml").write_text(
         "prompts: p.json\nselections: s.yaml\nquality:\n  default:\n    sharp: {warn: 1}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     r = run(images["clean"])
     assert r.exit_code == 2 and "unknown quality metric 'sharp'" in r.output
 
 
 def test_help_teaches_metrics_and_tags():
     out = CliRunner().invoke(check, ["--help"]).output
-    for word in ("highlight_clip", "clip_r", "shadow_crush", "cast_a", "cast_b",
-                 "midtone_separation", "sharpness", "fluorescent", "red_emergency", "daylight",
-                 "Exit status", "--json", "--lighting"):
+    for word in (
+        "highlight_clip",
+        "clip_r",
+        "shadow_crush",
+        "cast_a",
+        "cast_b",
+        "midtone_separation",
+        "sharpness",
+        "fluorescent",
+        "red_emergency",
+        "daylight",
+        "Exit status",
+        "--json",
+        "--lighting",
+    ):
         assert word in out, word
     assert check.name == "check"

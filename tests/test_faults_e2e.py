@@ -18,7 +18,6 @@ from PIL import Image
 
 from stillmake.api.cache import Cache
 from stillmake.api.ledger import Ledger
-
 from tests.conftest import FAKE_KEY
 
 OPENAI = ["--config", "backend=openai"]
@@ -51,8 +50,9 @@ def test_plan_equals_ledger_request_for_request(workflow, fake_openai):
 def test_plan_exit_status_2_over_budget(workflow):
     proc = workflow.stillmake("plan", "-C", "backend=openai", "-C", "budget_usd=1.0", check=False)
     assert proc.returncode == 2
-    assert re.search(r"over budget: \$0\.000 spent \+ \$1\.\d{3} planned > budget_usd \$1\.00",
-                     proc.stderr), proc.stderr
+    assert re.search(
+        r"over budget: \$0\.000 spent \+ \$1\.\d{3} planned > budget_usd \$1\.00", proc.stderr
+    ), proc.stderr
 
 
 def test_budget_ceiling_holds_under_racing_jobs(workflow, fake_openai):
@@ -62,12 +62,26 @@ def test_budget_ceiling_holds_under_racing_jobs(workflow, fake_openai):
     # each shot's drafts are reserved at the prior's $0.105 and billed about $0.083:
     # $0.25 admits two in flight, and never a third (0.166 billed + 0.105 > 0.25),
     # however the 4 jobs race
-    proc = wf.snakemake("drafts", "-c", "4", "--resources", "api=4", *OPENAI,
-                        "budget_usd=0.25", env=env, check=False)
+    proc = wf.snakemake(
+        "drafts",
+        "-c",
+        "4",
+        "--resources",
+        "api=4",
+        *OPENAI,
+        "budget_usd=0.25",
+        env=env,
+        check=False,
+    )
     assert proc.returncode != 0
     # (job threads share stderr, so count the refused shots, not whole lines)
-    refused = set(re.findall(r"(s\d) draft \(3× gpt-image-2\.6-flare medium 1536x864\) would "
-                             r"cost \$0\.1\d\d", proc.stderr))
+    refused = set(
+        re.findall(
+            r"(s\d) draft \(3× gpt-image-2\.6-flare medium 1536x864\) would "
+            r"cost \$0\.1\d\d",
+            proc.stderr,
+        )
+    )
     assert len(refused) == 3, proc.stderr[-3000:]
     spent = ledger(wf).spent()
     assert 0 < spent <= 0.25
@@ -100,8 +114,15 @@ def test_timeouts_retry_then_fail_that_shot(workflow, fake_openai):
     env = wf.openai_env(fake_openai)
     fake_openai.latency = 1.5
     wf.path("fast.yaml").write_text("openai: {timeout_s: 0.3, max_retries: 1}\n")
-    proc = wf.snakemake("runs/drafts/s3/draft_1.png", "--configfile", "fast.yaml", *OPENAI,
-                        env=env, check=False, timeout=60)
+    proc = wf.snakemake(
+        "runs/drafts/s3/draft_1.png",
+        "--configfile",
+        "fast.yaml",
+        *OPENAI,
+        env=env,
+        check=False,
+        timeout=60,
+    )
     assert proc.returncode != 0 and "timed out" in proc.stderr
     line = ledger(wf).entries()[-1]
     assert line["attempts"] == 2 and line["cost_usd"] == 0 and line["outcome"] == "failed"
@@ -111,7 +132,9 @@ def test_timeouts_retry_then_fail_that_shot(workflow, fake_openai):
 def test_moderation_refusal_fails_one_shot_and_the_rest_go_on(workflow, fake_openai):
     wf = workflow
     env = wf.openai_env(fake_openai)
-    s4 = json.loads(wf.path("runs/input/the_trace.image_prompts.refined.json").read_text())["shots"][3]
+    s4 = json.loads(wf.path("runs/input/the_trace.image_prompts.refined.json").read_text())[
+        "shots"
+    ][3]
     fake_openai.block_prompts_containing(s4["prompt"][:40])
     proc = wf.snakemake("review", *OPENAI, env=env, check=False)
     assert proc.returncode != 0
@@ -119,7 +142,9 @@ def test_moderation_refusal_fails_one_shot_and_the_rest_go_on(workflow, fake_ope
     assert "rejected by the safety system" in proc.stderr
     for shot in ("s1", "s2", "s3", "s5"):
         assert wf.path(f"runs/review/{shot}.png").exists()
-    assert not wf.path("runs/drafts/s4").exists() or not any(wf.path("runs/drafts/s4").glob("*.png"))
+    assert not wf.path("runs/drafts/s4").exists() or not any(
+        wf.path("runs/drafts/s4").glob("*.png")
+    )
     refused = [e for e in ledger(wf).entries() if e["outcome"] == "moderation_blocked"]
     assert len(refused) == 1 and refused[0]["shot"] == "s4" and refused[0]["cost_usd"] == 0
     assert sum(1 for r in fake_openai.requests if s4["prompt"][:40] in r.prompt) == 1  # not retried
@@ -129,11 +154,18 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
     wf = workflow
     env = wf.openai_env(fake_openai)
     fake_openai.latency = 0.6
-    proc = subprocess.Popen([sys.executable, "-m", "snakemake", *OPENAI], cwd=wf.root, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *OPENAI],
+        cwd=wf.root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and len(list(Cache(wf.path("runs/cache")).root.glob("*/*"))) < 3:
+    while (
+        time.monotonic() < deadline and len(list(Cache(wf.path("runs/cache")).root.glob("*/*"))) < 3
+    ):
         time.sleep(0.05)
     time.sleep(0.2)  # let more requests be in flight
     os.killpg(proc.pid, signal.SIGKILL)
@@ -159,8 +191,10 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
             im.load()
     assert not list(wf.path("runs").rglob("*.tmp"))
     assert wf.path("runs/final/manifest.csv").exists()
-    print(f"kill/resume: {before} requests before the kill ({len(received)} received), "
-          f"{after} after; 12 in a clean build")
+    print(
+        f"kill/resume: {before} requests before the kill ({len(received)} received), "
+        f"{after} after; 12 in a clean build"
+    )
 
 
 def test_api_key_never_written(workflow, fake_openai):

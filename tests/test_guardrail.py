@@ -3,13 +3,10 @@
 import pytest
 
 from stillmake.api.calls import obtain
-from stillmake.errors import GuardrailError
-from stillmake.inputs.settings import load_config
-from stillmake.errors import StillmakeError
 from stillmake.api.requests import ImageRequest
-from stillmake.inputs.settings import Settings, defaults
+from stillmake.errors import GuardrailError
+from stillmake.inputs.settings import Settings, defaults, load_config
 from stillmake.specs import BuildSpecs
-
 from tests.conftest import copy_workflow
 
 

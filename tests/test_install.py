@@ -18,7 +18,6 @@ nothing under the repository was opened at all.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -67,8 +66,9 @@ def _under(path, root) -> bool:
 
 
 def _pip(*args, timeout=240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +81,11 @@ def installed(tmp_path_factory):
     src.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(REPO / name, src / name)
-    shutil.copytree(REPO / "stillmake", src / "stillmake",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"))
+    shutil.copytree(
+        REPO / "stillmake",
+        src / "stillmake",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info"),
+    )
     dist = tmp / "dist"
     # No build isolation first: offline, with the setuptools already installed. It needs a
     # setuptools that has bdist_wheel (>= 70.1, or the `wheel` package); otherwise pip builds
@@ -90,8 +93,10 @@ def installed(tmp_path_factory):
     attempts = []
     for isolation in (["--no-build-isolation"], []):
         proc = _pip("wheel", "--no-deps", *isolation, "-w", str(dist), str(src))
-        attempts.append(f"pip wheel {' '.join(isolation)} -> {proc.returncode}\n"
-                        f"{proc.stdout[-1500:]}\n{proc.stderr[-2500:]}")
+        attempts.append(
+            f"pip wheel {' '.join(isolation)} -> {proc.returncode}\n"
+            f"{proc.stdout[-1500:]}\n{proc.stderr[-2500:]}"
+        )
         if proc.returncode == 0:
             break
     wheels = sorted(dist.glob("stillmake-*.whl"))
@@ -106,9 +111,14 @@ def installed(tmp_path_factory):
 def _run_installed(workflow, site, module, *args, timeout=240):
     """Run `python -m MODULE ARGS` in the workflow copy with the installed copy on PYTHONPATH."""
     report = workflow.root.parent / f"probe-{module}-{'-'.join(args) or 'all'}.json"
-    proc = subprocess.run([sys.executable, "-c", PROBE, str(report), module, *args],
-                          cwd=workflow.root, env=workflow.env(PYTHONPATH=site),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, str(report), module, *args],
+        cwd=workflow.root,
+        env=workflow.env(PYTHONPATH=site),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert report.is_file(), f"probe wrote no report:\n{proc.stdout}\n{proc.stderr}"
     return proc, json.loads(report.read_text())
 
@@ -119,8 +129,11 @@ def _assert_installed_copy_used(probe, site, workflow, data_read=()):
     strays = {n: f for n, f in mods.items() if f is None or not _under(f, site)}
     assert not strays, f"stillmake modules not loaded from the installed copy {site}: {strays}"
     # nothing of the repo was read: not its code, not its data, not its config
-    from_repo = [p for p in probe["opened"] if _under(p, REPO)
-                 and not _under(p, site) and not _under(p, workflow.root)]
+    from_repo = [
+        p
+        for p in probe["opened"]
+        if _under(p, REPO) and not _under(p, site) and not _under(p, workflow.root)
+    ]
     assert not from_repo, f"files opened in the repository {REPO}: {from_repo[:20]}"
     opened = {Path(p).resolve() for p in probe["opened"]}
     for rel in data_read:
@@ -133,23 +146,35 @@ def test_wheel_ships_the_data(installed):
     for rel in DATA_FILES:
         assert rel in names, f"{rel} missing from {wheel.name}"
     # every data file of the source tree ships, not only the two the build reads first
-    shipped = {p.relative_to(REPO).as_posix() for p in (REPO / "stillmake" / "data").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts}
+    shipped = {
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "stillmake" / "data").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert shipped <= names, f"not in the wheel: {sorted(shipped - names)}"
     assert "stillmake/cli/main.py" in names and "stillmake/__main__.py" in names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "stillmake = stillmake.cli.main:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert (
+        "stillmake = stillmake.cli.main:cli" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    )
 
 
 def test_installed_copy_is_the_one_imported(installed, workflow):
     _, site = installed
     assert not (workflow.root / "stillmake").exists()
     proc = subprocess.run(
-        [sys.executable, "-c",
-         "import stillmake, sys; from stillmake.inputs.schemas import schema_path; "
-         "print(stillmake.__file__); print(schema_path('config.schema.yaml'))"],
-        cwd=workflow.root, env=workflow.env(PYTHONPATH=site), capture_output=True, text=True,
-        timeout=60)
+        [
+            sys.executable,
+            "-c",
+            "import stillmake, sys; from stillmake.inputs.schemas import schema_path; "
+            "print(stillmake.__file__); print(schema_path('config.schema.yaml'))",
+        ],
+        cwd=workflow.root,
+        env=workflow.env(PYTHONPATH=site),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     module_file, schema = proc.stdout.split()
     assert _under(module_file, site) and not _under(module_file, REPO), module_file

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from stillmake.errors import BackendError, ModerationBlocked
 from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.retry import RetryPolicy, call_with_retries
+from stillmake.errors import BackendError, ModerationBlocked
 
 
 class Clock:
@@ -31,14 +31,18 @@ def test_limiter_holds_images_per_minute_across_instances(tmp_path):
     clock.now += 10
     assert b.acquire(2, clock=clock.time, sleep=clock.sleep) == 0
     clock.now += 5
-    waited = a.acquire(3, clock=clock.time, sleep=clock.sleep)  # must wait for the first 3 to age out
+    waited = a.acquire(
+        3, clock=clock.time, sleep=clock.sleep
+    )  # must wait for the first 3 to age out
     assert waited == pytest.approx(45.0)
     assert clock.now == pytest.approx(1060.0)
 
 
 def test_limiter_off_and_oversized_requests(tmp_path):
     clock = Clock()
-    assert RateLimiter(tmp_path / "r.json", None).acquire(50, clock=clock.time, sleep=clock.sleep) == 0
+    assert (
+        RateLimiter(tmp_path / "r.json", None).acquire(50, clock=clock.time, sleep=clock.sleep) == 0
+    )
     big = RateLimiter(tmp_path / "r2.json", 2)
     assert big.acquire(3, clock=clock.time, sleep=clock.sleep) == 0  # alone in the window: allowed
 
@@ -62,7 +66,9 @@ def test_call_with_retries_counts_and_stops():
             raise BackendError("busy", retryable=True, status=503)
         return "ok"
 
-    result, attempts, history = call_with_retries(flaky, RetryPolicy(max_retries=4), sleep=clock.sleep)
+    result, attempts, history = call_with_retries(
+        flaky, RetryPolicy(max_retries=4), sleep=clock.sleep
+    )
     assert (result, attempts, len(history), len(clock.slept)) == ("ok", 3, 2, 2)
 
     def always_busy():

@@ -21,7 +21,11 @@ def test_sample_end_to_end_on_preview(workflow):
         with Image.open(wf.path(f"runs/review/{shot}.png")) as sheet:
             assert sheet.width > 3 * 400
     # preview edits change only the masked region: zero leak outside it
-    for path in ("runs/edits/s3/step_1.json", "runs/edits/s5/step_1.json", "runs/edits/s1/step_1.json"):
+    for path in (
+        "runs/edits/s3/step_1.json",
+        "runs/edits/s5/step_1.json",
+        "runs/edits/s1/step_1.json",
+    ):
         leak = json.loads(wf.path(path).read_text())["edit_leak"]
         assert leak["leak_max"] == 0 and leak["changed_fraction_outside"] == 0
     assert json.loads(wf.path("runs/edits/s3/step_2.json").read_text())["edit_leak"] is None
@@ -40,9 +44,13 @@ def test_sample_end_to_end_on_preview(workflow):
     for word in ("1. Review", "2. Finals", "3. Manifest", "manifest.csv", "gate.json"):
         assert word in html
     # same requests -> identical preview pixels: --forceall changes nothing
-    before = {p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")}
+    before = {
+        p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")
+    }
     wf.snakemake("--forceall")
-    after = {p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")}
+    after = {
+        p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")
+    }
     assert before == after
 
 

@@ -9,8 +9,16 @@ import pytest
 from PIL import Image
 
 from stillmake.errors import InputError
-from stillmake.inputs.masks import (check_mask, composite_outside, editable_area, grow, load_mask,
-                             region_box, region_mask, validate_region)
+from stillmake.inputs.masks import (
+    check_mask,
+    composite_outside,
+    editable_area,
+    grow,
+    load_mask,
+    region_box,
+    region_mask,
+    validate_region,
+)
 
 W, H = 300, 200
 
@@ -36,36 +44,43 @@ def save_mask(path, alpha: np.ndarray):
 
 # ---------------------------------------------------------------- validate_region
 
+
 def test_validate_region_accepts_fractions():
     assert validate_region([0.62, 0.05, 0.80, 0.30]) == (0.62, 0.05, 0.80, 0.30)
     assert validate_region((0, 0, 1, 1)) == (0.0, 0.0, 1.0, 1.0)
     assert all(isinstance(v, float) for v in validate_region([0, 0, 1, 1]))
 
 
-@pytest.mark.parametrize("region, words", [
-    ([0.1, 0.2, 0.3], "four numbers"),
-    ([0.1, 0.2, 0.3, 0.4, 0.5], "four numbers"),
-    ("0.1,0.2,0.3,0.4", "four numbers"),
-    (None, "four numbers"),
-    ([0.1, "0.2", 0.3, 0.4], "four numbers"),
-    ([True, 0.2, 0.3, 0.4], "four numbers"),
-    ([0.5, 0.1, 1.3, 0.4], "outside [0, 1]"),
-    ([-0.1, 0.1, 0.3, 0.4], "outside [0, 1]"),
-    ([0.1, 0.1, float("nan"), 0.4], "outside [0, 1]"),
-    ([0.8, 0.1, 0.2, 0.4], "inverted"),
-    ([0.1, 0.5, 0.3, 0.4], "inverted"),
-    ([0.3, 0.1, 0.3, 0.4], "empty"),
-])
+@pytest.mark.parametrize(
+    "region, words",
+    [
+        ([0.1, 0.2, 0.3], "four numbers"),
+        ([0.1, 0.2, 0.3, 0.4, 0.5], "four numbers"),
+        ("0.1,0.2,0.3,0.4", "four numbers"),
+        (None, "four numbers"),
+        ([0.1, "0.2", 0.3, 0.4], "four numbers"),
+        ([True, 0.2, 0.3, 0.4], "four numbers"),
+        ([0.5, 0.1, 1.3, 0.4], "outside [0, 1]"),
+        ([-0.1, 0.1, 0.3, 0.4], "outside [0, 1]"),
+        ([0.1, 0.1, float("nan"), 0.4], "outside [0, 1]"),
+        ([0.8, 0.1, 0.2, 0.4], "inverted"),
+        ([0.1, 0.5, 0.3, 0.4], "inverted"),
+        ([0.3, 0.1, 0.3, 0.4], "empty"),
+    ],
+)
 def test_validate_region_errors_name_file_shot_key(region, words):
     with pytest.raises(InputError) as exc:
         validate_region(region, file="runs/input/selections.yaml", shot="s3", key="edits[1].region")
     msg = str(exc.value)
     assert words in msg
-    assert "runs/input/selections.yaml" in msg and "shot s3" in msg and "key 'edits[1].region'" in msg
+    assert (
+        "runs/input/selections.yaml" in msg and "shot s3" in msg and "key 'edits[1].region'" in msg
+    )
     assert exc.value.key == "edits[1].region" and exc.value.shot == "s3"
 
 
 # ---------------------------------------------------------------- region_mask
+
 
 def test_region_mask_is_transparent_exactly_in_the_box():
     im = decode(region_mask([0.5, 0.2, 0.9, 0.8], (W, H)))
@@ -90,6 +105,7 @@ def test_region_mask_rounds_to_pixels_and_never_vanishes():
 
 
 # ---------------------------------------------------------------- load_mask
+
 
 def test_load_mask_errors(tmp_path):
     where = dict(file="selections.yaml", shot="s5", key="edits[1].mask")
@@ -138,7 +154,10 @@ def test_load_mask_resizes_nearest_and_snaps_alpha(tmp_path):
     assert (a == expected).all()
     # same size: no resize, same editable area
     same = decode(load_mask(path, (150, 100)))
-    assert (editable_area(load_mask(path, (150, 100))) == (alpha < 128)).all() and same.size == (150, 100)
+    assert (editable_area(load_mask(path, (150, 100))) == (alpha < 128)).all() and same.size == (
+        150,
+        100,
+    )
 
 
 def test_load_mask_accepts_palette_and_grey_alpha(tmp_path):
@@ -164,6 +183,7 @@ def test_load_mask_whose_hole_vanishes_when_shrunk(tmp_path):
 
 # ---------------------------------------------------------------- editable_area, grow
 
+
 def test_editable_area_threshold_and_no_alpha():
     alpha = np.array([[0, 127, 128, 255]], np.uint8)
     rgba = np.zeros((1, 4, 4), np.uint8)
@@ -177,13 +197,14 @@ def test_grow_is_a_square_dilation():
     area = rng.random((40, 50)) > 0.98
     for px in (0, 1, 3, 7):
         brute = np.zeros_like(area)
-        for y, x in zip(*np.nonzero(area)):
-            brute[max(0, y - px):y + px + 1, max(0, x - px):x + px + 1] = True
+        for y, x in zip(*np.nonzero(area), strict=True):
+            brute[max(0, y - px) : y + px + 1, max(0, x - px) : x + px + 1] = True
         assert (grow(area, px) == brute).all(), px
     assert not grow(np.zeros((5, 5), bool), 3).any()
 
 
 # ---------------------------------------------------------------- composite_outside
+
 
 def scene(seed=0):
     rng = np.random.default_rng(seed)
@@ -223,7 +244,9 @@ def test_composite_outside_resizes_result_and_mask():
     src, res = scene(0), scene(1)
     small_result = np.asarray(Image.fromarray(res).resize((150, 100)))
     small_mask = region_mask([0.3, 0.25, 0.6, 0.7], (150, 100))
-    out = np.asarray(decode(composite_outside(png_bytes(src), png_bytes(small_result), small_mask, 4)))
+    out = np.asarray(
+        decode(composite_outside(png_bytes(src), png_bytes(small_result), small_mask, 4))
+    )
     assert out.shape == src.shape
     editable = np.asarray(Image.fromarray(editable_area(small_mask)).resize((W, H), Image.NEAREST))
     far = ~grow(editable, 4)

@@ -69,8 +69,13 @@ def rules(tmp_path_factory):
 
     root = copy_workflow(tmp_path_factory.mktemp("paths") / "wf")
     out = root / "rules.json"
-    proc = subprocess.run([sys.executable, "-c", DUMP, str(out)], cwd=root,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", DUMP, str(out)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(out.read_text())
 
@@ -106,7 +111,10 @@ def test_functions_fill_the_patterns():
     assert paths.edit_step("s3", 2) == "runs/edits/s3/step_2.png"
     assert paths.final("s3") == "runs/final/s3.png"
     assert (paths.MANIFEST_CSV, paths.MANIFEST_JSON, paths.GATE) == (
-        "runs/final/manifest.csv", "runs/final/manifest.json", "runs/final/gate.json")
+        "runs/final/manifest.csv",
+        "runs/final/manifest.json",
+        "runs/final/gate.json",
+    )
 
 
 def test_specs_chain_through_the_table(monkeypatch):
@@ -131,7 +139,7 @@ def test_current_drafts_fingerprint(tmp_path, monkeypatch):
     png = buf.getvalue()
     drafts = paths.drafts("s1", 3)
     shas = [f"{k}" * 64 for k in (1, 2, 3)]
-    for path, sha in zip(drafts[:2], shas):
+    for path, sha in zip(drafts[:2], shas, strict=False):
         write_image(path, png, {"image_sha256": sha})
     assert current_drafts_fingerprint(drafts) is None  # draft 3 missing
     write_image(drafts[2], png, {"image_sha256": shas[2]})

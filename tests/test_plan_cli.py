@@ -13,7 +13,12 @@ from stillmake.cli.main import cli
 
 README_TARGETS = {
     # target: the (shot, pass) requests a fresh sample would pay for
-    "all": 12, "drafts": 5, "review": 5, "selected": 4, "edits": 7, "critical": 10,
+    "all": 12,
+    "drafts": 5,
+    "review": 5,
+    "selected": 4,
+    "edits": 7,
+    "critical": 10,
     "runs/drafts/s3/draft_1.png": 1,
 }
 
@@ -47,16 +52,28 @@ def test_plan_finals_names_unlocked_shots_then_works_once_all_are_locked(workflo
     assert "not locked: s2, s4" in proc.stderr and "Traceback" not in proc.stderr
     assert "invalid choice" not in proc.stderr
     sel = workflow.path("runs/input/selections.yaml")
-    sel.write_text(sel.read_text().replace("s4:\n  reroll: 0", "s4:\n  pick: 1\n  lock: true")
-                   .replace("s2:\n  pick: 1", "s2:\n  lock: true\n  pick: 1"), encoding="utf-8")
+    sel.write_text(
+        sel.read_text()
+        .replace("s4:\n  reroll: 0", "s4:\n  pick: 1\n  lock: true")
+        .replace("s2:\n  pick: 1", "s2:\n  lock: true\n  pick: 1"),
+        encoding="utf-8",
+    )
     plan = plan_json(workflow, "finals", "-C", "backend=openai")
     finals = sorted(r["shot"] for r in plan["requests"] if r["pass"] == "final")
     assert finals == ["s1", "s2", "s3", "s4", "s5"]
 
 
 def test_plan_takes_dotted_overrides_as_snakemake_would(workflow):
-    plan = plan_json(workflow, "drafts", "-C", "backend=openai", "-C", "draft.size=1536x640",
-                     "-C", "draft.model=gpt-image-2")
+    plan = plan_json(
+        workflow,
+        "drafts",
+        "-C",
+        "backend=openai",
+        "-C",
+        "draft.size=1536x640",
+        "-C",
+        "draft.model=gpt-image-2",
+    )
     sizes = {(r["size"], r["model"]) for r in plan["requests"]}
     assert sizes == {("1536x640", "gpt-image-2")}
     base = plan_json(workflow, "drafts", "-C", "backend=openai")
@@ -69,8 +86,10 @@ def test_plan_takes_dotted_overrides_as_snakemake_would(workflow):
 def test_plan_refuses_a_size_the_model_does_not_take(workflow):
     proc = workflow.stillmake("plan", "-C", "final.size=1920x1000", check=False)
     assert proc.returncode == 1
-    assert ("config.yaml, key 'final.size': model 'gpt-image-2.6-sunburst' does not take size "
-            "'1920x1000' (final pass): width and height must both be divisible by 16") in proc.stderr
+    assert (
+        "config.yaml, key 'final.size': model 'gpt-image-2.6-sunburst' does not take size "
+        "'1920x1000' (final pass): width and height must both be divisible by 16"
+    ) in proc.stderr
 
 
 def test_plan_warns_of_a_dying_model_and_refuses_it_from_its_date(workflow):
@@ -81,8 +100,10 @@ def test_plan_warns_of_a_dying_model_and_refuses_it_from_its_date(workflow):
     assert "gpt-image-2.6-flare" in proc.stderr
     proc = workflow.stillmake(*args, env=workflow.env(STILLMAKE_TODAY="2026-12-01"), check=False)
     assert proc.returncode == 1
-    assert ("key 'draft.model': model 'gpt-image-1-mini' was shut down on 2026-12-01; use "
-            "'gpt-image-2.6-flare'") in proc.stderr
+    assert (
+        "key 'draft.model': model 'gpt-image-1-mini' was shut down on 2026-12-01; use "
+        "'gpt-image-2.6-flare'"
+    ) in proc.stderr
 
 
 def test_models_command_lists_capabilities_rates_and_lifecycle(workflow, monkeypatch):
@@ -94,8 +115,10 @@ def test_models_command_lists_capabilities_rates_and_lifecycle(workflow, monkeyp
     assert "shuts down 2026-12-01 (6 days) -> gpt-image-2.6-sunburst" in rows["gpt-image-1.5"]
     assert "flexible" in rows["gpt-image-2.6-flare"] and "$5/$8/$30 per 1M" in rows["gpt-image-2"]
     assert "shut down 2026-10-23" in rows["gpt-image-1"]
-    assert "draft gpt-image-2.6-flare, edit gpt-image-2.6-sunburst, final gpt-image-2.6-sunburst" \
+    assert (
+        "draft gpt-image-2.6-flare, edit gpt-image-2.6-sunburst, final gpt-image-2.6-sunburst"
         in result.output
+    )
     result = CliRunner().invoke(cli, ["models", "--json"])
     data = json.loads(result.output)
     assert data["passes"]["draft"] == "gpt-image-2.6-flare" and data["today"] == "2026-11-25"

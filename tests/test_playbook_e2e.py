@@ -10,9 +10,8 @@ import pytest
 from PIL import Image
 from ruamel.yaml import YAML
 
-from stillmake.files import sha256_bytes
 from stillmake.api.ledger import Ledger
-
+from stillmake.files import sha256_bytes
 from tests.conftest import token_bill
 
 OPENAI = ["--config", "backend=openai"]
@@ -30,8 +29,11 @@ def yaml_edit(wf, fn):
 def passes(server, since=0):
     out = {}
     for r in server.requests[since:]:
-        kind = "generate" if r.path.endswith("generations") else (
-            "final" if r.param("quality") == "high" else "edit")
+        kind = (
+            "generate"
+            if r.path.endswith("generations")
+            else ("final" if r.param("quality") == "high" else "edit")
+        )
         out[kind] = out.get(kind, 0) + 1
     return out
 
@@ -62,12 +64,16 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
     mask = Image.open(io.BytesIO(s3_1.files["mask"][0].data))
     assert mask.format == "PNG" and mask.mode == "RGBA" and mask.size == (1536, 864)
     alpha = mask.getchannel("A")
-    assert alpha.getpixel((int(0.7 * 1536), int(0.15 * 864))) == 0      # inside the box: editable
-    assert alpha.getpixel((int(0.3 * 1536), int(0.6 * 864))) == 255     # outside: kept
+    assert alpha.getpixel((int(0.7 * 1536), int(0.15 * 864))) == 0  # inside the box: editable
+    assert alpha.getpixel((int(0.3 * 1536), int(0.6 * 864))) == 255  # outside: kept
     assert s3_1.prompt.startswith("Change: replace the wall clock")
     assert "Keep exactly as is: Leyla's face" in s3_1.prompt and "Constraints:" in s3_1.prompt
     # the 2.x family keeps reference detail itself: input_fidelity is omitted, as the API asks
-    assert (s3_1.param("input_fidelity"), s3_1.param("quality"), s3_1.param("n")) == (None, "medium", "1")
+    assert (s3_1.param("input_fidelity"), s3_1.param("quality"), s3_1.param("n")) == (
+        None,
+        "medium",
+        "1",
+    )
     assert s3_1.param("model") == "gpt-image-2.6-sunburst" and s3_1.param("moderation") is None
     # s3 step 2 edits step 1's result and has no mask (a reference-guided change)
     s3_2 = next(r for r in edits if "reference sheet" in r.prompt)
@@ -83,7 +89,9 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
 
     # finals: n=1, high, one size; the manifest is the seed's log
     finals = [r for r in edits if r.param("quality") == "high"]
-    assert {r.param("n") for r in finals} == {"1"} and {r.param("size") for r in finals} == {"2560x1440"}
+    assert {r.param("n") for r in finals} == {"1"} and {r.param("size") for r in finals} == {
+        "2560x1440"
+    }
     rows = list(csv.DictReader(wf.path("runs/final/manifest.csv").open()))
     assert [r["shot"] for r in rows] == ["s1", "s3", "s5"]
     for row in rows:
@@ -95,7 +103,8 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
         with Image.open(wf.path(f"runs/final/{row['shot']}.png")) as im:
             assert im.size == (2560, 1440)
     assert next(r for r in rows if r["shot"] == "s3")["source_chain"].endswith(
-        "step 1 -> step 2 -> final")
+        "step 1 -> step 2 -> final"
+    )
     ledger = Ledger(wf.path("runs/ledger.jsonl"))
     paid = [e for e in ledger.entries() if e["outcome"] == "paid"]
     assert ledger.spent() == pytest.approx(sum(token_bill(e["usage"]) for e in paid), abs=1e-5)
@@ -103,7 +112,10 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
     # adding an edit step to s3: the `edits` target sends exactly one request;
     # the default target then re-renders s3's final from the new candidate: one more
     def add_step(doc):
-        doc["s3"]["edits"].append({"change": "close the curtain on the left", "keep": "everything else"})
+        doc["s3"]["edits"].append(
+            {"change": "close the curtain on the left", "keep": "everything else"}
+        )
+
     yaml_edit(wf, add_step)
     before = fake_openai.count()
     wf.snakemake("edits", *OPENAI, env=env)
@@ -115,6 +127,7 @@ def test_whole_playbook_on_the_api(workflow, fake_openai):
     # editing step 2 of s3 rebuilds steps 2..3 (and its final) of s3 only
     def change_step2(doc):
         doc["s3"]["edits"][1]["change"] = "match Leyla's tie to the reference sheet"
+
     yaml_edit(wf, change_step2)
     dry = wf.snakemake("-n", *OPENAI, env=env).stdout
     assert "step=2" in dry and "step=3" in dry and "step=1" not in dry
@@ -155,4 +168,8 @@ def test_finals_target_names_unlocked_shots_before_any_call(workflow, fake_opena
     assert "not locked: s2, s4" in proc.stderr
     assert fake_openai.count() == 0 and not wf.path("runs/drafts").exists()
     wf.snakemake("critical", *OPENAI, env=env)
-    assert sorted(p.name for p in wf.path("runs/final").glob("s*.png")) == ["s1.png", "s3.png", "s5.png"]
+    assert sorted(p.name for p in wf.path("runs/final").glob("s*.png")) == [
+        "s1.png",
+        "s3.png",
+        "s5.png",
+    ]

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from stillmake.api.backends.preview import PreviewBackend
-from stillmake.inputs.masks import region_mask
 from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.sheets import contact_sheet, strip
+from stillmake.inputs.masks import region_mask
 
 
 def request(prompt="Leyla opens a door", n=3, size="1536x1024", reroll=0, endpoint="generate"):
@@ -51,24 +51,33 @@ def test_masked_edit_changes_only_the_editable_region():
     backend = PreviewBackend()
     (source,) = backend.generate(request(n=1), {"shot": "s3"}).images
     mask = region_mask((0.6, 0.05, 0.8, 0.3), (1536, 1024))
-    (edited,) = backend.edit(request(n=1, endpoint="edit"), [source], mask,
-                             {"pass": "edit", "change": "plain clock"}).images
+    (edited,) = backend.edit(
+        request(n=1, endpoint="edit"), [source], mask, {"pass": "edit", "change": "plain clock"}
+    ).images
     src, out = pixels(source), pixels(edited)
     editable = np.asarray(Image.open(io.BytesIO(mask)).getchannel("A")) < 128
     assert np.array_equal(src[~editable], out[~editable])
     assert (src[editable] != out[editable]).any()
-    (unmasked,) = backend.edit(request(n=1, endpoint="edit", size="1024x1024"), [source], None,
-                               {"pass": "final"}).images
+    (unmasked,) = backend.edit(
+        request(n=1, endpoint="edit", size="1024x1024"), [source], None, {"pass": "final"}
+    ).images
     assert pixels(unmasked).shape == (1024, 1024, 3)
 
 
 def test_contact_sheet_draws_flags():
     drafts = PreviewBackend().generate(request(size="1024x1024"), {}).images
     flags = [[{"level": "fail", "message": "red highlights clipped on 4.2% of pixels"}], [], []]
-    sheet = pixels(contact_sheet(drafts, shot="s4", title="Drill", labels=["1", "2", "3"], flags=flags))
+    sheet = pixels(
+        contact_sheet(drafts, shot="s4", title="Drill", labels=["1", "2", "3"], flags=flags)
+    )
     two = pixels(contact_sheet(drafts[:2], shot="s4", title="Drill"))
     assert sheet.shape[1] > two.shape[1]
     reds = (sheet[..., 0] > 200) & (sheet[..., 1] < 80) & (sheet[..., 2] < 80)
     assert reds[-60:].any()  # the fail marker under draft 1
-    assert contact_sheet(drafts, shot="s4", title="Drill") == contact_sheet(drafts, shot="s4", title="Drill")
-    assert pixels(strip(drafts, labels=["selected", "step 1", "final"], title="s4 chain")).shape[1] > 1000
+    assert contact_sheet(drafts, shot="s4", title="Drill") == contact_sheet(
+        drafts, shot="s4", title="Drill"
+    )
+    assert (
+        pixels(strip(drafts, labels=["selected", "step 1", "final"], title="s4 chain")).shape[1]
+        > 1000
+    )

@@ -9,15 +9,24 @@ from stillmake.views.spend import accuracy_line, plan_accuracy
 API = "openai@http://127.0.0.1:1/v1"
 
 
-def req(model="gpt-image-2.6-flare", quality="medium", size="1536x864", n=3, prompt="p" * 400,
-        endpoint="generate"):
+def req(
+    model="gpt-image-2.6-flare",
+    quality="medium",
+    size="1536x864",
+    n=3,
+    prompt="p" * 400,
+    endpoint="generate",
+):
     return ImageRequest(endpoint, model, prompt, n, size, quality, backend=API)
 
 
 def usage(text, image_in, out):
-    return {"input_tokens": text + image_in, "output_tokens": out,
-            "total_tokens": text + image_in + out,
-            "input_tokens_details": {"text_tokens": text, "image_tokens": image_in}}
+    return {
+        "input_tokens": text + image_in,
+        "output_tokens": out,
+        "total_tokens": text + image_in + out,
+        "input_tokens_details": {"text_tokens": text, "image_tokens": image_in},
+    }
 
 
 def test_bill_is_computed_from_usage_and_token_rates():
@@ -32,8 +41,9 @@ def test_preview_is_free_and_per_image_models_use_their_price_list():
     free = ImageRequest("generate", "gpt-image-2.6-flare", "p", 3, "1536x864", "medium")
     assert bill(free, usage(1, 1, 10**6)) == 0.0
     assert bill(req(model="gpt-image-1.5", size="1536x1024"), None) == pytest.approx(0.15)
-    assert bill(req(model="gpt-image-1.5", size="1024x1024", n=1, quality="high"),
-                None) == pytest.approx(0.133)
+    assert bill(
+        req(model="gpt-image-1.5", size="1024x1024", n=1, quality="high"), None
+    ) == pytest.approx(0.133)
 
 
 def test_estimate_uses_the_prior_until_the_ledger_has_tokens():
@@ -45,12 +55,33 @@ def test_estimate_uses_the_prior_until_the_ledger_has_tokens():
     assert est.usd == pytest.approx((100 * 5 + est.output_tokens * 30) / 1e6, rel=1e-3)
 
 
-def line(model="gpt-image-2.6-flare", quality="medium", out=3000, out_mp=3.98, in_tokens=0,
-         in_mp=0.0, text=100, chars=400, build="b1", cost=0.1, estimate=0.12, backend=API):
-    return {"outcome": "paid", "backend": backend, "model": model, "quality": quality,
-            "usage": usage(text, in_tokens, out), "output_megapixels": out_mp,
-            "input_megapixels": in_mp, "prompt_chars": chars, "build": build,
-            "cost_usd": cost, "estimate_usd": estimate}
+def line(
+    model="gpt-image-2.6-flare",
+    quality="medium",
+    out=3000,
+    out_mp=3.98,
+    in_tokens=0,
+    in_mp=0.0,
+    text=100,
+    chars=400,
+    build="b1",
+    cost=0.1,
+    estimate=0.12,
+    backend=API,
+):
+    return {
+        "outcome": "paid",
+        "backend": backend,
+        "model": model,
+        "quality": quality,
+        "usage": usage(text, in_tokens, out),
+        "output_megapixels": out_mp,
+        "input_megapixels": in_mp,
+        "prompt_chars": chars,
+        "build": build,
+        "cost_usd": cost,
+        "estimate_usd": estimate,
+    }
 
 
 def test_estimate_learns_tokens_per_megapixel_for_model_and_quality():
@@ -75,8 +106,9 @@ def test_edits_count_their_input_images():
     without = est.estimate(edit)
     with_two = est.estimate(edit, [(1536, 864), (1024, 1024)])
     assert with_two.input_image_tokens == round(900 * (1.327104 + 1.048576))
-    assert with_two.usd - without.usd == pytest.approx(with_two.input_image_tokens * 8 / 1e6,
-                                                       rel=1e-3)
+    assert with_two.usd - without.usd == pytest.approx(
+        with_two.input_image_tokens * 8 / 1e6, rel=1e-3
+    )
 
 
 def test_synthetic_usage_has_the_real_shape():
@@ -86,10 +118,19 @@ def test_synthetic_usage_has_the_real_shape():
 
 
 def test_plan_accuracy_reports_the_last_paid_build():
-    entries = [line(build="b1", cost=1.0, estimate=2.0), line(build="b2", cost=0.5, estimate=0.4),
-               line(build="b2", cost=0.5, estimate=0.4), line(build="b3", backend="preview")]
+    entries = [
+        line(build="b1", cost=1.0, estimate=2.0),
+        line(build="b2", cost=0.5, estimate=0.4),
+        line(build="b2", cost=0.5, estimate=0.4),
+        line(build="b3", backend="preview"),
+    ]
     acc = plan_accuracy(entries)
-    assert acc == {"build": "b2", "requests": 2, "planned_usd": 0.8, "billed_usd": 1.0,
-                   "error": -0.2}
+    assert acc == {
+        "build": "b2",
+        "requests": 2,
+        "planned_usd": 0.8,
+        "billed_usd": 1.0,
+        "error": -0.2,
+    }
     assert "plan was 20.0% under the bill" in accuracy_line(acc)
     assert "prior" in accuracy_line(plan_accuracy([]))

@@ -5,14 +5,14 @@ import pytest
 from stillmake.errors import InputError
 from stillmake.inputs.compose import negative, shot_prompt
 from stillmake.inputs.prompts import load_prompts
-
 from tests.conftest import assert_located
 
 
 def write(tmp_path, data, name="prompts.json"):
     p = tmp_path / name
-    p.write_text(data if isinstance(data, str) else json.dumps(data, ensure_ascii=False),
-                 encoding="utf-8")
+    p.write_text(
+        data if isinstance(data, str) else json.dumps(data, ensure_ascii=False), encoding="utf-8"
+    )
     return p
 
 
@@ -24,19 +24,46 @@ BASE = {
 
 
 def test_list_and_mapping_forms_load_the_same(tmp_path):
-    shots = [{"id": "s1", "prompt": "a", "negative": "blur", "lighting": "fluorescent",
-              "characters": ["leyla"], "extra_key": 1}]
+    shots = [
+        {
+            "id": "s1",
+            "prompt": "a",
+            "negative": "blur",
+            "lighting": "fluorescent",
+            "characters": ["leyla"],
+            "extra_key": 1,
+        }
+    ]
     a = load_prompts(write(tmp_path, {**BASE, "shots": shots}, "a.json"))
-    b = load_prompts(write(tmp_path, {**BASE, "shots": {"s1": {k: v for k, v in shots[0].items()
-                                                             if k != "id"}}}, "b.json"))
+    b = load_prompts(
+        write(
+            tmp_path,
+            {**BASE, "shots": {"s1": {k: v for k, v in shots[0].items() if k != "id"}}},
+            "b.json",
+        )
+    )
     assert a.shots == b.shots
     assert a.shot_ids == ["s1"]
 
 
 def test_negative_prompt_alias_and_composition(tmp_path):
-    prod = load_prompts(write(tmp_path, {**BASE, "shots": [
-        {"id": "s1", "prompt": "Leyla opens a door", "negative_prompt": "extra fingers",
-         "lighting": "red_emergency", "characters": ["leyla"]}]}))
+    prod = load_prompts(
+        write(
+            tmp_path,
+            {
+                **BASE,
+                "shots": [
+                    {
+                        "id": "s1",
+                        "prompt": "Leyla opens a door",
+                        "negative_prompt": "extra fingers",
+                        "lighting": "red_emergency",
+                        "characters": ["leyla"],
+                    }
+                ],
+            },
+        )
+    )
     text = shot_prompt(prod, prod.shot("s1"))
     assert text.startswith("Leyla opens a door\n")
     assert "Style: grounded" in text and "Constraints: one action" in text
@@ -47,7 +74,9 @@ def test_negative_prompt_alias_and_composition(tmp_path):
 
 
 def test_utf8_any_script(tmp_path):
-    prod = load_prompts(write(tmp_path, {"shots": [{"id": "s1", "prompt": "لیلا در راهرو — 走廊"}]}))
+    prod = load_prompts(
+        write(tmp_path, {"shots": [{"id": "s1", "prompt": "لیلا در راهرو — 走廊"}]})
+    )
     assert "走廊" in shot_prompt(prod, prod.shot("s1"))
 
 
@@ -58,14 +87,22 @@ def test_broken_json_names_line_and_column(tmp_path):
     assert str(p) in str(e.value) and "line 2" in str(e.value) and "column" in str(e.value)
 
 
-@pytest.mark.parametrize("shots, shot, key, words", [
-    ([{"id": "s1"}], "s1", None, "missing required key 'prompt'"),
-    ([{"id": "s1", "prompt": "   "}], "s1", "prompt", "must not be empty"),
-    ([{"id": "s1", "prompt": 3}], "s1", "prompt", "not of type"),
-    ([{"prompt": "a"}], "#1", None, "missing required key 'id'"),
-    ({"s 1": {"prompt": "a"}}, None, None, "does not match"),
-    ([{"id": "s1", "prompt": "a", "characters": ["nobody"]}], "s1", "characters", "not defined"),
-])
+@pytest.mark.parametrize(
+    "shots, shot, key, words",
+    [
+        ([{"id": "s1"}], "s1", None, "missing required key 'prompt'"),
+        ([{"id": "s1", "prompt": "   "}], "s1", "prompt", "must not be empty"),
+        ([{"id": "s1", "prompt": 3}], "s1", "prompt", "not of type"),
+        ([{"prompt": "a"}], "#1", None, "missing required key 'id'"),
+        ({"s 1": {"prompt": "a"}}, None, None, "does not match"),
+        (
+            [{"id": "s1", "prompt": "a", "characters": ["nobody"]}],
+            "s1",
+            "characters",
+            "not defined",
+        ),
+    ],
+)
 def test_bad_shots_name_file_shot_and_key(tmp_path, shots, shot, key, words):
     p = write(tmp_path, {"shots": shots})
     with pytest.raises(InputError) as e:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from PIL import Image
 
-import pytest
-
 from stillmake.api.ledger import Ledger
-
 from tests.conftest import token_bill
 
 PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
@@ -98,9 +96,11 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
     # --forceall and a lost .snakemake/: zero requests, spend unchanged
     spent = Ledger(wf.path("runs/ledger.jsonl")).spent()
     forced = wf.snakemake(*args, "--forceall", env=env)
-    summary = [l for l in forced.stderr.splitlines() if l.startswith("stillmake: this run")]
-    assert summary == [f"stillmake: this run 0 paid request(s) $0.000, 5 cache hit(s) $0, "
-                       f"0 failed; ledger total ${spent:.3f} of budget $5.00"]
+    summary = [ln for ln in forced.stderr.splitlines() if ln.startswith("stillmake: this run")]
+    assert summary == [
+        f"stillmake: this run 0 paid request(s) $0.000, 5 cache hit(s) $0, "
+        f"0 failed; ledger total ${spent:.3f} of budget $5.00"
+    ]
     shutil.rmtree(wf.path(".snakemake"))
     wf.snakemake(*args, env=env)
     assert fake_openai.count() == before

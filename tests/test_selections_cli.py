@@ -12,7 +12,6 @@ from click.testing import CliRunner
 from stillmake.cli.main import cli
 from stillmake.errors import InputError
 from stillmake.inputs.selections import load_selections
-
 from tests.conftest import REPO, assert_located
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -33,29 +32,70 @@ def test_sample_loads():
     assert sel["s3"].pick == 1 and len(sel["s3"].edits) == 2 and sel["s3"].lock
     assert sel["s3"].edits[0].region == (0.62, 0.05, 0.80, 0.30)
     assert sel["s5"].edits[0].mask.name == "window.png"
-    assert sel["s4"].pick is None and sel["s1"].reject == {1: "identity drift", 3: "clipped highlights"}
+    assert sel["s4"].pick is None and sel["s1"].reject == {
+        1: "identity drift",
+        3: "clipped highlights",
+    }
 
 
-@pytest.mark.parametrize("text, shot, key, words", [
-    ("s9: {pick: 1}", "s9", None, "unknown shot id"),
-    ("s1: {pick: 4}", "s1", "pick", "outside 1..3"),
-    ("s1: {pick: 0}", "s1", "pick", "less than the minimum"),
-    ("s1: {pick: two}", "s1", "pick", "not of type"),
-    ("s1: {pick: 1, reject: {1: blurry}}", "s1", "reject", "both picked and rejected"),
-    ("s1: {pick: 1, reject: {7: blurry}}", "s1", "reject", "outside 1..3"),
-    ("s1: {lock: true}", "s1", "lock", "needs a pick"),
-    ("s1: {pick: 1, edits: [{change: x, region: [0.5, 0.1, 1.2, 0.3]}]}", "s1", "edits[1].region", "outside [0, 1]"),
-    ("s1: {pick: 1, edits: [{change: x, region: [0.6, 0.1, 0.5, 0.3]}]}", "s1", "edits[1].region", "inverted"),
-    ("s1: {pick: 1, edits: [{change: x, region: [0.1, 0.2]}]}", "s1", "edits[1].region", "four numbers"),
-    ("s1: {pick: 1, edits: [{change: x, mask: masks/none.png}]}", "s1", "edits[1].mask", "not found"),
-    ("s1: {pick: 1, edits: [{change: x, mask: selections.yaml}]}", "s1", "edits[1].mask", "not a PNG"),
-    ("s1: {pick: 1, edits: [{change: x, region: [0,0,1,1], mask: masks/window.png}]}", "s1", "edits[1]", "either region or mask"),
-    ("s1: {pick: 1, edits: [{keep: y}]}", "s1", "edits.0", "missing required key 'change'"),
-    ("s1: {pick: 1, edits: [{change: x, refs: [refs/nope.png]}]}", "s1", "edits[1].refs", "not found"),
-    ("s1: {pick: 1, colour: red}", "s1", None, "'colour' was unexpected"),
-    ("s1: {pick: 1, drafts: XYZ}", "s1", "drafts", "does not match"),
-    ("s1: [pick, 1", None, None, "broken YAML"),
-])
+@pytest.mark.parametrize(
+    "text, shot, key, words",
+    [
+        ("s9: {pick: 1}", "s9", None, "unknown shot id"),
+        ("s1: {pick: 4}", "s1", "pick", "outside 1..3"),
+        ("s1: {pick: 0}", "s1", "pick", "less than the minimum"),
+        ("s1: {pick: two}", "s1", "pick", "not of type"),
+        ("s1: {pick: 1, reject: {1: blurry}}", "s1", "reject", "both picked and rejected"),
+        ("s1: {pick: 1, reject: {7: blurry}}", "s1", "reject", "outside 1..3"),
+        ("s1: {lock: true}", "s1", "lock", "needs a pick"),
+        (
+            "s1: {pick: 1, edits: [{change: x, region: [0.5, 0.1, 1.2, 0.3]}]}",
+            "s1",
+            "edits[1].region",
+            "outside [0, 1]",
+        ),
+        (
+            "s1: {pick: 1, edits: [{change: x, region: [0.6, 0.1, 0.5, 0.3]}]}",
+            "s1",
+            "edits[1].region",
+            "inverted",
+        ),
+        (
+            "s1: {pick: 1, edits: [{change: x, region: [0.1, 0.2]}]}",
+            "s1",
+            "edits[1].region",
+            "four numbers",
+        ),
+        (
+            "s1: {pick: 1, edits: [{change: x, mask: masks/none.png}]}",
+            "s1",
+            "edits[1].mask",
+            "not found",
+        ),
+        (
+            "s1: {pick: 1, edits: [{change: x, mask: selections.yaml}]}",
+            "s1",
+            "edits[1].mask",
+            "not a PNG",
+        ),
+        (
+            "s1: {pick: 1, edits: [{change: x, region: [0,0,1,1], mask: masks/window.png}]}",
+            "s1",
+            "edits[1]",
+            "either region or mask",
+        ),
+        ("s1: {pick: 1, edits: [{keep: y}]}", "s1", "edits.0", "missing required key 'change'"),
+        (
+            "s1: {pick: 1, edits: [{change: x, refs: [refs/nope.png]}]}",
+            "s1",
+            "edits[1].refs",
+            "not found",
+        ),
+        ("s1: {pick: 1, colour: red}", "s1", None, "'colour' was unexpected"),
+        ("s1: {pick: 1, drafts: XYZ}", "s1", "drafts", "does not match"),
+        ("s1: [pick, 1", None, None, "broken YAML"),
+    ],
+)
 def test_bad_selections_name_file_shot_and_key(tmp_path, text, shot, key, words):
     p = write(tmp_path, text)
     with pytest.raises(InputError) as e:
@@ -66,12 +106,12 @@ def test_bad_selections_name_file_shot_and_key(tmp_path, text, shot, key, words)
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
     """A workflow directory with drafts built by the preview backend (no snakemake needed)."""
-    from tests.conftest import copy_workflow
-    from stillmake.inputs.settings import load_config
-    from stillmake.specs import BuildSpecs
     from stillmake.api.backends.preview import PreviewBackend
     from stillmake.artifacts.provenance import write_image
     from stillmake.files import sha256_bytes
+    from stillmake.inputs.settings import load_config
+    from stillmake.specs import BuildSpecs
+    from tests.conftest import copy_workflow
 
     wf = copy_workflow(tmp_path / "wf")
     monkeypatch.chdir(wf)
@@ -79,13 +119,18 @@ def workdir(tmp_path, monkeypatch):
     for shot in ("s2", "s3"):
         req = specs.draft_request(shot)
         for k, png in enumerate(PreviewBackend().generate(req, {"shot": shot}).images, 1):
-            write_image(f"runs/drafts/{shot}/draft_{k}.png", png,
-                        {"image_sha256": sha256_bytes(png), "k": k})
+            write_image(
+                f"runs/drafts/{shot}/draft_{k}.png",
+                png,
+                {"image_sha256": sha256_bytes(png), "k": k},
+            )
     return wf
 
 
 def test_pick_keeps_comments_golden(workdir):
-    result = CliRunner().invoke(cli, ["pick", "s3", "2", "-r", "1:identity drift", "-r", "3:soft focus"])
+    result = CliRunner().invoke(
+        cli, ["pick", "s3", "2", "-r", "1:identity drift", "-r", "3:soft focus"]
+    )
     assert result.exit_code == 0, result.output
     assert "s3: picked draft 2 of drafts" in result.output
     text = (workdir / "runs/input/selections.yaml").read_text()
@@ -98,29 +143,38 @@ def test_pick_keeps_comments_golden(workdir):
 def test_lock_unlock_round_trip(workdir):
     runner = CliRunner()
     assert runner.invoke(cli, ["lock", "s2"]).exit_code == 0
-    assert "s2:\n  pick: 1   # composition is right" in (workdir / "runs/input/selections.yaml").read_text()
-    assert "lock: true" in (workdir / "runs/input/selections.yaml").read_text().split("s2:")[1].split("s3:")[0]
+    assert (
+        "s2:\n  pick: 1   # composition is right"
+        in (workdir / "runs/input/selections.yaml").read_text()
+    )
+    assert (
+        "lock: true"
+        in (workdir / "runs/input/selections.yaml").read_text().split("s2:")[1].split("s3:")[0]
+    )
     assert runner.invoke(cli, ["unlock", "s2", "s3"]).exit_code == 0
     text = (workdir / "runs/input/selections.yaml").read_text()
     assert "# THE TRACE: the art director's decisions" in text
     assert "lock: false" in text.split("s3:")[1].split("s4:")[0]
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["pick", "s9", "1"], 2, "unknown shot(s) s9"),
-    (["pick", "s3", "4"], 2, "outside 1..3"),
-    (["pick", "s3", "x"], 2, "'x' is not a valid integer"),
-    (["pick", "s3", "1", "-r", "oops"], 2, "is not K:reason"),
-    (["pick", "s3", "1", "-r", "1:same as pick"], 2, "cannot reject draft 1"),
-    (["pick", "s4", "1"], 1, "shot s4 has no drafts yet"),
-    (["lock", "s4"], 1, "cannot lock s4: no pick yet"),
-    (["lock"], 2, "Missing argument"),
-    (["status", "-C", "nokeyvalue"], 1, "is not KEY=VALUE"),
-    (["validate", "-C", "model=gpt-image-1"], 1, "shut down on 2026-10-23"),
-    (["validate", "-C", "draft.size=800x600"], 1, "does not take size '800x600'"),
-    (["validate", "-C", "draft.quality=high"], 1, "against the playbook"),
-    (["validate", "-C", "backend=midjourney"], 1, "'midjourney' is not one of"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["pick", "s9", "1"], 2, "unknown shot(s) s9"),
+        (["pick", "s3", "4"], 2, "outside 1..3"),
+        (["pick", "s3", "x"], 2, "'x' is not a valid integer"),
+        (["pick", "s3", "1", "-r", "oops"], 2, "is not K:reason"),
+        (["pick", "s3", "1", "-r", "1:same as pick"], 2, "cannot reject draft 1"),
+        (["pick", "s4", "1"], 1, "shot s4 has no drafts yet"),
+        (["lock", "s4"], 1, "cannot lock s4: no pick yet"),
+        (["lock"], 2, "Missing argument"),
+        (["status", "-C", "nokeyvalue"], 1, "is not KEY=VALUE"),
+        (["validate", "-C", "model=gpt-image-1"], 1, "shut down on 2026-10-23"),
+        (["validate", "-C", "draft.size=800x600"], 1, "does not take size '800x600'"),
+        (["validate", "-C", "draft.quality=high"], 1, "against the playbook"),
+        (["validate", "-C", "backend=midjourney"], 1, "'midjourney' is not one of"),
+    ],
+)
 def test_cli_rejects_bad_arguments(workdir, args, code, words):
     before = (workdir / "runs/input/selections.yaml").read_text()
     result = CliRunner().invoke(cli, args)
@@ -138,7 +192,16 @@ def test_status_and_validate(workdir):
     assert rows["s3"]["stage"] == "drafts" and rows["s3"]["pick"] == "1 (unbound)"
     assert rows["s3"]["edits"] == "0/2" and rows["s4"]["stage"] == "-"
     table = runner.invoke(cli, ["status"]).output
-    assert table.splitlines()[0].split() == ["shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd"]
+    assert table.splitlines()[0].split() == [
+        "shot",
+        "title",
+        "stage",
+        "pick",
+        "edits",
+        "locked",
+        "flag",
+        "spend_usd",
+    ]
 
 
 def test_help_teaches():

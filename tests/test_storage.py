@@ -10,10 +10,15 @@ import pytest
 from PIL import Image
 
 from stillmake.api.cache import Cache
-from stillmake.errors import BudgetExceeded
 from stillmake.api.ledger import Ledger
-from stillmake.artifacts.provenance import read_png_record, read_sidecar, with_text_chunks, write_image
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.provenance import (
+    read_png_record,
+    read_sidecar,
+    with_text_chunks,
+    write_image,
+)
+from stillmake.errors import BudgetExceeded
 
 
 def png(color=(10, 20, 30), size=(64, 32)):
@@ -23,8 +28,15 @@ def png(color=(10, 20, 30), size=(64, 32)):
 
 
 def test_write_image_keeps_pixels_and_adds_chunks(tmp_path):
-    record = {"prompt": "Leyla — 走廊", "negative": "cgi", "model": "gpt-image-1.5",
-              "size": "64x32", "quality": "medium", "n": 1, "fingerprint": "abc"}
+    record = {
+        "prompt": "Leyla — 走廊",
+        "negative": "cgi",
+        "model": "gpt-image-1.5",
+        "size": "64x32",
+        "quality": "medium",
+        "n": 1,
+        "fingerprint": "abc",
+    }
     out = tmp_path / "d" / "x.png"
     write_image(out, png(), record)
     with Image.open(out) as im:
@@ -54,8 +66,9 @@ def test_fingerprint_covers_every_field():
         ImageRequest("generate", "gpt-image-1.5", "p", 3, "1024x1024", "medium"),
         ImageRequest("generate", "gpt-image-1.5", "p", 3, "1536x1024", "high"),
         ImageRequest("generate", "gpt-image-1.5", "p", 3, "1536x1024", "medium", reroll=1),
-        ImageRequest("generate", "gpt-image-1.5", "p", 3, "1536x1024", "medium",
-                     backend="openai@http://x"),
+        ImageRequest(
+            "generate", "gpt-image-1.5", "p", 3, "1536x1024", "medium", backend="openai@http://x"
+        ),
         base.with_inputs(["aa"]),
         base.with_inputs([], mask="bb"),
         replace(base, complexity="high"),
@@ -70,8 +83,9 @@ def test_fingerprints_written_before_complexity_existed_are_kept():
     an unset new field is the digest the request had without it."""
     base = ImageRequest("generate", "gpt-image-1.5", "p", 3, "1536x1024", "medium")
     body = {k: v for k, v in base.to_dict().items() if k != "complexity"}
-    old = hashlib.sha256(json.dumps({"v": 1, **body}, sort_keys=True,
-                                    ensure_ascii=False).encode()).hexdigest()[:24]
+    old = hashlib.sha256(
+        json.dumps({"v": 1, **body}, sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()[:24]
     assert base.fingerprint() == old
 
 

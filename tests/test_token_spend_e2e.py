@@ -30,14 +30,19 @@ TEXT_IN, IMAGE_IN, IMAGE_OUT = 5.00, 8.00, 30.00
 DYING = {"gpt-image-1.5", "gpt-image-1.5-2025-12-16", "gpt-image-1-mini", "chatgpt-image-latest"}
 DRAFT_MODEL, EDIT_MODEL = "gpt-image-2.6-flare", "gpt-image-2.6-sunburst"
 DRAFT_SIZE, FINAL_SIZE = "1536x864", "2560x1440"
-SUMMARY = re.compile(r"^stillmake: this run (\d+) paid request\(s\) \$(\d+\.\d{3}), "
-                     r"(\d+) cache hit\(s\) \$0, (\d+) failed; ledger total \$(\d+\.\d{3})")
-ACCURACY = re.compile(r"last paid build \((?P<build>[^)]*)\): planned \$(?P<planned>\d+\.\d{3}), "
-                      r"billed \$(?P<billed>\d+\.\d{3}) over (?P<n>\d+) request\(s\): the plan "
-                      r"was (?P<pct>\d+\.\d)% (?P<side>over|under) the bill")
+SUMMARY = re.compile(
+    r"^stillmake: this run (\d+) paid request\(s\) \$(\d+\.\d{3}), "
+    r"(\d+) cache hit\(s\) \$0, (\d+) failed; ledger total \$(\d+\.\d{3})"
+)
+ACCURACY = re.compile(
+    r"last paid build \((?P<build>[^)]*)\): planned \$(?P<planned>\d+\.\d{3}), "
+    r"billed \$(?P<billed>\d+\.\d{3}) over (?P<n>\d+) request\(s\): the plan "
+    r"was (?P<pct>\d+\.\d)% (?P<side>over|under) the bill"
+)
 
 
 # -- helpers -----------------------------------------------------------------------------
+
 
 def capture_usage(fake: FakeOpenAI) -> list:
     """Wrap the fake's answer(): keep (request, usage) of every 200 response it sends."""
@@ -56,15 +61,18 @@ def capture_usage(fake: FakeOpenAI) -> list:
 def token_bill(usage: dict) -> float:
     """USD for one response's usage at the 2.x rates, computed here independently."""
     details = usage["input_tokens_details"]
-    return (details["text_tokens"] * TEXT_IN + details["image_tokens"] * IMAGE_IN
-            + usage["output_tokens"] * IMAGE_OUT) / 1e6
+    return (
+        details["text_tokens"] * TEXT_IN
+        + details["image_tokens"] * IMAGE_IN
+        + usage["output_tokens"] * IMAGE_OUT
+    ) / 1e6
 
 
 def ledger_lines(wf) -> list[dict]:
     path = wf.path(LEDGER)
     if not path.exists():
         return []
-    return [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
 
 
 def summary_line(stderr: str) -> re.Match:
@@ -85,8 +93,13 @@ def accuracy_from_ledger(lines: list[dict]) -> dict:
     mine = [e for e in paid if e["build"] == build]
     planned = sum(e["estimate_usd"] for e in mine)
     billed = sum(e["cost_usd"] for e in mine)
-    return {"build": build, "n": len(mine), "planned": planned, "billed": billed,
-            "error": (planned - billed) / billed}
+    return {
+        "build": build,
+        "n": len(mine),
+        "planned": planned,
+        "billed": billed,
+        "error": (planned - billed) / billed,
+    }
 
 
 def assert_accuracy_line(text: str, lines: list[dict]) -> dict:
@@ -132,22 +145,31 @@ def is_final(rec) -> bool:
 
 # -- one default build, shared by the request and bill checks -----------------------------
 
+
 @pytest.fixture(scope="module")
 def default_build(tmp_path_factory):
     wf = Workflow(copy_workflow(tmp_path_factory.mktemp("token") / "wf"))
     with FakeOpenAI() as fake:
         seen = capture_usage(fake)
         proc = wf.snakemake(*OPENAI, env=wf.openai_env(fake))
-        yield {"wf": wf, "fake": fake, "seen": list(seen), "proc": proc,
-               "requests": list(fake.requests), "ledger": ledger_lines(wf)}
+        yield {
+            "wf": wf,
+            "fake": fake,
+            "seen": list(seen),
+            "proc": proc,
+            "requests": list(fake.requests),
+            "ledger": ledger_lines(wf),
+        }
 
 
 def test_default_build_requests_obey_the_2x_rules(default_build):
     reqs = default_build["requests"]
-    print(f"\ndefault build: {len(reqs)} requests "
-          f"({sum(r.path.endswith('/generations') for r in reqs)} generate, "
-          f"{sum(r.path.endswith('/edits') and not is_final(r) for r in reqs)} edit, "
-          f"{sum(is_final(r) for r in reqs)} final)")
+    print(
+        f"\ndefault build: {len(reqs)} requests "
+        f"({sum(r.path.endswith('/generations') for r in reqs)} generate, "
+        f"{sum(r.path.endswith('/edits') and not is_final(r) for r in reqs)} edit, "
+        f"{sum(is_final(r) for r in reqs)} final)"
+    )
     assert len(reqs) == 12
     assert [r.status for r in reqs] == [200] * 12, [(r.path, r.status) for r in reqs]
     for r in reqs:
@@ -178,8 +200,12 @@ def test_default_build_requests_obey_the_2x_rules(default_build):
         if e["pass"] == "final":
             assert (e["size"], e["quality"], e["model"]) == (FINAL_SIZE, "high", EDIT_MODEL)
         if e["pass"] == "draft":
-            assert (e["size"], e["quality"], e["model"], e["n"]) == (DRAFT_SIZE, "medium",
-                                                                      DRAFT_MODEL, 3)
+            assert (e["size"], e["quality"], e["model"], e["n"]) == (
+                DRAFT_SIZE,
+                "medium",
+                DRAFT_MODEL,
+                3,
+            )
 
 
 def test_ledger_is_the_token_bill_to_the_cent(default_build):
@@ -199,8 +225,11 @@ def test_ledger_is_the_token_bill_to_the_cent(default_build):
     # what the server itself answered: the same usages, the same total
     seen = default_build["seen"]
     assert len(seen) == 12
-    key = lambda u: (u["input_tokens_details"]["text_tokens"],
-                     u["input_tokens_details"]["image_tokens"], u["output_tokens"])
+
+    def key(u):
+        details = u["input_tokens_details"]
+        return details["text_tokens"], details["image_tokens"], u["output_tokens"]
+
     assert sorted(key(u) for _, u in seen) == sorted(key(e["usage"]) for e in paid)
     served = sum(token_bill(u) for _, u in seen)
     assert abs(ledger_total - served) < 0.005 and round(ledger_total, 2) == round(served, 2)
@@ -208,8 +237,10 @@ def test_ledger_is_the_token_bill_to_the_cent(default_build):
     m = summary_line(default_build["proc"].stderr)
     assert int(m[1]) == 12 and int(m[3]) == 0 and int(m[4]) == 0
     assert m[2] == f"{served:.3f}" and m[5] == f"{served:.3f}"
-    print(f"\nbill: ledger ${ledger_total:.4f}, recomputed ${recomputed:.4f}, "
-          f"server ${served:.4f}; summary says ${m[2]}")
+    print(
+        f"\nbill: ledger ${ledger_total:.4f}, recomputed ${recomputed:.4f}, "
+        f"server ${served:.4f}; summary says ${m[2]}"
+    )
 
 
 def test_plan_from_prior_then_learnt_from_the_ledger(workflow, fake_openai):
@@ -241,16 +272,25 @@ def test_plan_from_prior_then_learnt_from_the_ledger(workflow, fake_openai):
     assert abs(lb["billed_usd"] - acc["billed"]) < 1e-5
     assert abs(lb["error"] - acc["error"]) < 1e-3
     assert not [p for p in after["requests"] if p["paid"]]
-    print(f"per-call estimates of that build ${acc['planned']:.4f} vs bill ${acc['billed']:.4f}: "
-          f"{acc['error'] * 100:+.1f}%")
+    print(
+        f"per-call estimates of that build ${acc['planned']:.4f} vs bill ${acc['billed']:.4f}: "
+        f"{acc['error'] * 100:+.1f}%"
+    )
 
     # a new shot of the same kind: a copy of s2 with its own prompt, not in selections
     data = json.loads(wf.path(PROMPTS).read_text(encoding="utf-8"))
     s2 = next(s for s in data["shots"] if s["id"] == "s2")
-    s6 = {**s2, "id": "s6", "title": "The Empty Couch", "characters": ["leyla"],
-          "prompt": ("Leyla sits on the edge of the empty examination couch, the crisp paper "
-                     "crackling under her, and stares at a wet handprint on the cabinet door. "
-                     "Medium wide shot, 35mm, white enamel cabinets, a wall-mounted sharps bin.")}
+    s6 = {
+        **s2,
+        "id": "s6",
+        "title": "The Empty Couch",
+        "characters": ["leyla"],
+        "prompt": (
+            "Leyla sits on the edge of the empty examination couch, the crisp paper "
+            "crackling under her, and stares at a wet handprint on the cabinet door. "
+            "Medium wide shot, 35mm, white enamel cabinets, a wall-mounted sharps bin."
+        ),
+    }
     data["shots"].append(s6)
     wf.path(PROMPTS).write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
 
@@ -277,8 +317,10 @@ def test_plan_from_prior_then_learnt_from_the_ledger(workflow, fake_openai):
     s6_bill = s6_line[0]["cost_usd"]
     assert abs(token_bill(s6_line[0]["usage"]) - s6_bill) < 0.005
     err6 = (s6_plan["price_usd"] - s6_bill) / s6_bill
-    print(f"learnt plan for s6 draft ${s6_plan['price_usd']:.4f} vs bill ${s6_bill:.4f}: "
-          f"{err6 * 100:+.1f}% (estimate at call time ${s6_line[0]['estimate_usd']:.4f})")
+    print(
+        f"learnt plan for s6 draft ${s6_plan['price_usd']:.4f} vs bill ${s6_bill:.4f}: "
+        f"{err6 * 100:+.1f}% (estimate at call time ${s6_line[0]['estimate_usd']:.4f})"
+    )
     assert abs(err6) <= 0.20
     assert summary_line(proc.stderr)[2] == f"{s6_bill:.3f}"
 
@@ -290,17 +332,20 @@ def test_plan_from_prior_then_learnt_from_the_ledger(workflow, fake_openai):
 
 def test_dying_model_and_bad_size_are_refused_before_any_request(workflow, fake_openai):
     wf = workflow
-    extra = write_configfile(wf, "extra.yaml", {"model": "gpt-image-1.5",
-                                                "final": {"size": "1536x1024"},
-                                                "draft": {"size": "1536x1024"}})
+    extra = write_configfile(
+        wf,
+        "extra.yaml",
+        {"model": "gpt-image-1.5", "final": {"size": "1536x1024"}, "draft": {"size": "1536x1024"}},
+    )
     args = [*OPENAI, "--configfile", str(extra)]
 
     # six days before the shutdown: a warning, the dry run goes on
-    dry = wf.snakemake("-n", *args, env={**wf.openai_env(fake_openai),
-                                         "STILLMAKE_TODAY": "2026-11-25"})
-    warnings = [l for l in dry.stderr.splitlines() if "warning" in l and "gpt-image-1.5" in l]
+    dry = wf.snakemake(
+        "-n", *args, env={**wf.openai_env(fake_openai), "STILLMAKE_TODAY": "2026-11-25"}
+    )
+    warnings = [ln for ln in dry.stderr.splitlines() if "warning" in ln and "gpt-image-1.5" in ln]
     assert warnings, dry.stderr[-3000:]
-    assert any("2026-12-01" in l and EDIT_MODEL in l for l in warnings), warnings
+    assert any("2026-12-01" in ln and EDIT_MODEL in ln for ln in warnings), warnings
 
     # on the day: refused before any job, dry run or not, naming the replacement
     gone = {**wf.openai_env(fake_openai), "STILLMAKE_TODAY": "2026-12-01"}
@@ -315,8 +360,9 @@ def test_dying_model_and_bad_size_are_refused_before_any_request(workflow, fake_
 
     # a size the 2.x models refuse: named, with the rule, before any request
     bad = write_configfile(wf, "bad.yaml", {"draft": {"size": "1000x1000"}})
-    proc = wf.snakemake(*OPENAI, "--configfile", str(bad), env=wf.openai_env(fake_openai),
-                        check=False)
+    proc = wf.snakemake(
+        *OPENAI, "--configfile", str(bad), env=wf.openai_env(fake_openai), check=False
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "1000x1000" in out and "divisible by 16" in out, out[-3000:]
@@ -343,9 +389,14 @@ def test_changing_final_model_rebuilds_finals_only(workflow, fake_openai):
     wf.snakemake(*args, env=env)
     new = fake_openai.requests[12:]
     assert len(new) == 3, [(r.path, r.param("model")) for r in new]
-    assert all(r.path.endswith("/images/edits") and r.param("model") == "gpt-image-2"
-               and r.status == 200 for r in new)
+    assert all(
+        r.path.endswith("/images/edits") and r.param("model") == "gpt-image-2" and r.status == 200
+        for r in new
+    )
     assert all(r.param("size") == FINAL_SIZE and r.param("quality") == "high" for r in new)
     added = ledger_lines(wf)[before:]
     assert sorted((e["shot"], e["pass"], e["outcome"]) for e in added) == [
-        ("s1", "final", "paid"), ("s3", "final", "paid"), ("s5", "final", "paid")]
+        ("s1", "final", "paid"),
+        ("s3", "final", "paid"),
+        ("s5", "final", "paid"),
+    ]

@@ -29,7 +29,7 @@ class Cache:
         entry = self.entry(fingerprint)
         record = json.loads((entry / "response.json").read_text(encoding="utf-8"))
         images = [(entry / name).read_bytes() for name in record["files"]]
-        for data, digest in zip(images, record["sha256"]):
+        for data, digest in zip(images, record["sha256"], strict=True):
             if sha256_bytes(data) != digest:
                 raise OSError(f"cache entry {entry} is corrupt; delete it to refetch")
         return images, record

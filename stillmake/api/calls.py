@@ -10,17 +10,17 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from stillmake.api.backends.factory import make_backend
 from stillmake.api.cache import Cache
-from stillmake.errors import BackendError
 from stillmake.api.ledger import PAID, Ledger
-from stillmake.inputs.guardrail import require_shortlist
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
+from stillmake.errors import BackendError
+from stillmake.inputs.guardrail import require_shortlist
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
@@ -34,33 +34,61 @@ class Obtained:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-
-
-def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dict,
-           images: list[bytes] | None = None, mask: bytes | None = None,
-           shortlisted: bool = False, logger=log) -> Obtained:
+def obtain(
+    request: ImageRequest,
+    settings,
+    *,
+    shot: str,
+    pass_: str,
+    label: dict,
+    images: list[bytes] | None = None,
+    mask: bytes | None = None,
+    shortlisted: bool = False,
+    logger=log,
+) -> Obtained:
     require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
     fingerprint = request.fingerprint()
     cache = Cache(settings.cache_dir)
     ledger = Ledger(settings.ledger_path, settings.budget_usd)
     input_sizes = image_sizes(images)
     line = {
-        "time": now_iso(), "build": os.environ.get(BUILD_ENV), "shot": shot, "pass": pass_,
-        "endpoint": request.endpoint, "model": request.model, "size": request.size,
-        "quality": request.quality, "n": request.n, "backend": request.backend,
-        "fingerprint": fingerprint, "prompt_chars": len(request.prompt),
+        "time": now_iso(),
+        "build": os.environ.get(BUILD_ENV),
+        "shot": shot,
+        "pass": pass_,
+        "endpoint": request.endpoint,
+        "model": request.model,
+        "size": request.size,
+        "quality": request.quality,
+        "n": request.n,
+        "backend": request.backend,
+        "fingerprint": fingerprint,
+        "prompt_chars": len(request.prompt),
         "input_images": len(input_sizes),
         "input_megapixels": round(sum(megapixels(s) for s in input_sizes), 6),
     }
     if cache.has(fingerprint):
         cached_images, record = cache.load(fingerprint)
-        ledger.append({**line, "outcome": "cache_hit", "cost_usd": 0.0,
-                       "usage": record.get("usage"), "latency_s": 0.0, "attempts": 0})
-        logger.info("%s %s: cache hit %s (paid %s, $0.00 now)", shot, pass_, fingerprint,
-                    record.get("created"))
+        ledger.append(
+            {
+                **line,
+                "outcome": "cache_hit",
+                "cost_usd": 0.0,
+                "usage": record.get("usage"),
+                "latency_s": 0.0,
+                "attempts": 0,
+            }
+        )
+        logger.info(
+            "%s %s: cache hit %s (paid %s, $0.00 now)",
+            shot,
+            pass_,
+            fingerprint,
+            record.get("created"),
+        )
         return Obtained(cached_images, record, cached=True)
 
     estimate = Estimator(ledger.entries()).estimate(request, input_sizes)
@@ -75,20 +103,31 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
         return backend.edit(request, images or [], mask, label)
 
     def on_retry(attempt, wait, exc):
-        logger.warning("%s %s: attempt %d failed (%s); retrying in %.1fs",
-                       shot, pass_, attempt, exc, wait)
+        logger.warning(
+            "%s %s: attempt %d failed (%s); retrying in %.1fs", shot, pass_, attempt, exc, wait
+        )
 
-    with ledger.reserve(estimate.usd, f"{shot} {pass_} ({request.n}× {request.model} "
-                                      f"{request.quality} {request.size})") as settle:
+    with ledger.reserve(
+        estimate.usd,
+        f"{shot} {pass_} ({request.n}× {request.model} {request.quality} {request.size})",
+    ) as settle:
         waited = limiter.acquire(request.n) if estimate.usd else 0.0
         start = time.monotonic()
         try:
             response, attempts, history = call_with_retries(call, policy, on_retry=on_retry)
         except BackendError as exc:
-            settle({**line, "outcome": _failure_outcome(exc), "cost_usd": 0.0, "usage": None,
+            settle(
+                {
+                    **line,
+                    "outcome": _failure_outcome(exc),
+                    "cost_usd": 0.0,
+                    "usage": None,
                     "latency_s": round(time.monotonic() - start, 3),
                     "attempts": getattr(exc, "attempts", 1),
-                    "retries": getattr(exc, "history", []), "error": str(exc)[:500]})
+                    "retries": getattr(exc, "history", []),
+                    "error": str(exc)[:500],
+                }
+            )
             raise
         latency = round(time.monotonic() - start, 3)
         cost = bill(request, response.usage)
@@ -96,17 +135,42 @@ def obtain(request: ImageRequest, settings, *, shot: str, pass_: str, label: dic
         if cost is None:  # a token-priced answer without usage: the estimate stands in
             cost, cost_source = estimate.usd, "estimate (no usage in the response)"
         out_mp = sum(megapixels(s) for s in image_sizes(response.images))
-        record = {"created": now_iso(), "usage": response.usage, "cost_usd": cost,
-                  "estimate_usd": estimate.usd, "latency_s": latency, "attempts": attempts,
-                  "backend": request.backend, "meta": response.meta,
-                  "request": request.to_dict()}
+        record = {
+            "created": now_iso(),
+            "usage": response.usage,
+            "cost_usd": cost,
+            "estimate_usd": estimate.usd,
+            "latency_s": latency,
+            "attempts": attempts,
+            "backend": request.backend,
+            "meta": response.meta,
+            "request": request.to_dict(),
+        }
         cache.store(fingerprint, response.images, record)
-        settle({**line, "outcome": PAID, "cost_usd": cost, "cost_source": cost_source,
-                "usage": response.usage, "output_megapixels": round(out_mp, 6),
-                "latency_s": latency, "attempts": attempts, "retries": history,
-                "rate_wait_s": round(waited, 3)})
-    logger.info("%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)", shot, pass_,
-                len(response.images), request.backend, latency, cost, estimate.usd)
+        settle(
+            {
+                **line,
+                "outcome": PAID,
+                "cost_usd": cost,
+                "cost_source": cost_source,
+                "usage": response.usage,
+                "output_megapixels": round(out_mp, 6),
+                "latency_s": latency,
+                "attempts": attempts,
+                "retries": history,
+                "rate_wait_s": round(waited, 3),
+            }
+        )
+    logger.info(
+        "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)",
+        shot,
+        pass_,
+        len(response.images),
+        request.backend,
+        latency,
+        cost,
+        estimate.usd,
+    )
     return Obtained(response.images, record, cached=False)
 
 

@@ -75,7 +75,8 @@ class Ledger:
                         f"{what} would cost ${cost_usd:.3f}; spent ${self.spent():.3f}"
                         f" + ${committed - self.spent():.3f} in flight of budget_usd"
                         f" ${self.budget_usd:.2f}. Raise budget_usd in config.yaml"
-                        f" (or --config budget_usd=...) to go on; `stillmake plan` shows what is left to pay."
+                        " (or --config budget_usd=...) to go on; `stillmake plan` shows what is"
+                        " left to pay."
                     )
             inflight[rid] = {"cost_usd": cost_usd, "pid": os.getpid(), "time": time.time()}
             self._write_reservations(inflight)

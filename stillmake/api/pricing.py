@@ -13,10 +13,9 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from stillmake.errors import ModelError
-from stillmake.inputs.models import lookup, prior
 from stillmake.api.requests import ImageRequest
-from stillmake.inputs.models import parse_size
+from stillmake.errors import ModelError
+from stillmake.inputs.models import lookup, parse_size, prior
 
 PREVIEW = "preview"
 MIN_OBSERVED_MP = 1e-6
@@ -42,8 +41,9 @@ def image_sizes(images) -> list[tuple[int, int]]:
 
 def token_usd(model_name: str, text: float, image_in: float, image_out: float) -> float:
     rates = lookup(model_name).pricing
-    return (text * rates["text_in"] + image_in * rates["image_in"]
-            + image_out * rates["image_out"]) / 1e6
+    return (
+        text * rates["text_in"] + image_in * rates["image_in"] + image_out * rates["image_out"]
+    ) / 1e6
 
 
 def per_image_usd(model_name: str, quality: str, size: str, n: int) -> float:
@@ -131,10 +131,15 @@ class Estimator:
     def estimate(self, request: ImageRequest, input_sizes=()) -> Estimate:
         """Before the call: what it will cost. `input_sizes` are the edit's input images."""
         per_mp, basis = self.output_tokens_per_mp(request.model, request.quality)
-        out_size = parse_size(request.size) if request.size != "auto" else (
-            input_sizes[0] if input_sizes else parse_size(request.size))
+        out_size = (
+            parse_size(request.size)
+            if request.size != "auto"
+            else (input_sizes[0] if input_sizes else parse_size(request.size))
+        )
         out_tokens = per_mp * megapixels(out_size) * request.n
-        in_tokens = self.input_tokens_per_mp(request.model) * sum(megapixels(s) for s in input_sizes)
+        in_tokens = self.input_tokens_per_mp(request.model) * sum(
+            megapixels(s) for s in input_sizes
+        )
         text_tokens = len(request.prompt) * self.tokens_per_char()
         usd = 0.0
         if not is_free(request):
@@ -142,10 +147,13 @@ class Estimator:
             if model.token_priced:
                 usd = token_usd(request.model, text_tokens, in_tokens, out_tokens)
             else:
-                usd, basis = per_image_usd(request.model, request.quality, request.size,
-                                           request.n), "price list"
-        return Estimate(round(usd, 6), round(out_tokens), round(in_tokens), round(text_tokens),
-                        basis)
+                usd, basis = (
+                    per_image_usd(request.model, request.quality, request.size, request.n),
+                    "price list",
+                )
+        return Estimate(
+            round(usd, 6), round(out_tokens), round(in_tokens), round(text_tokens), basis
+        )
 
 
 def lookup_base(name) -> str | None:
@@ -158,8 +166,12 @@ def lookup_base(name) -> str | None:
 def synthetic_usage(request: ImageRequest, input_sizes=()) -> dict:
     """The usage a renderer with no meter reports: the prior's token counts."""
     est = Estimator().estimate(request, input_sizes)
-    return {"input_tokens": est.text_tokens + est.input_image_tokens,
-            "output_tokens": est.output_tokens,
-            "total_tokens": est.text_tokens + est.input_image_tokens + est.output_tokens,
-            "input_tokens_details": {"text_tokens": est.text_tokens,
-                                     "image_tokens": est.input_image_tokens}}
+    return {
+        "input_tokens": est.text_tokens + est.input_image_tokens,
+        "output_tokens": est.output_tokens,
+        "total_tokens": est.text_tokens + est.input_image_tokens + est.output_tokens,
+        "input_tokens_details": {
+            "text_tokens": est.text_tokens,
+            "image_tokens": est.input_image_tokens,
+        },
+    }

@@ -27,7 +27,9 @@ class ImageRequest:
     input_fidelity: str | None = None
     moderation: str = "auto"
     reroll: int = 0
-    backend: str = "preview"  # backend identity, e.g. "preview" or "openai@https://api.openai.com/v1"
+    backend: str = (
+        "preview"  # backend identity, e.g. "preview" or "openai@https://api.openai.com/v1"
+    )
     inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256 of input images, source first
     mask: str | None = None  # sha256 of the mask PNG sent
     complexity: str | None = None  # 2.6 models: planning effort, independent of quality
@@ -38,8 +40,7 @@ class ImageRequest:
 
     def fingerprint(self) -> str:
         """Stable digest of everything that determines the result."""
-        fields = {k: v for k, v in asdict(self).items()
-                  if not (k in self._OPTIONAL and v is None)}
+        fields = {k: v for k, v in asdict(self).items() if not (k in self._OPTIONAL and v is None)}
         body = json.dumps({"v": FINGERPRINT_VERSION, **fields}, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
 
@@ -49,12 +50,12 @@ class ImageRequest:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ImageRequest":
+    def from_dict(cls, d: dict) -> ImageRequest:
         d = dict(d)
         d["inputs"] = tuple(d.get("inputs") or ())
         return cls(**d)
 
-    def with_inputs(self, inputs, mask=None) -> "ImageRequest":
+    def with_inputs(self, inputs, mask=None) -> ImageRequest:
         return replace(self, inputs=tuple(inputs), mask=mask)
 
     @property

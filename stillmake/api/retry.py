@@ -36,8 +36,14 @@ def call_with_retries(fn, policy: RetryPolicy, *, on_retry=None, sleep=time.slee
         try:
             return fn(), attempt, history
         except BackendError as exc:
-            history.append({"attempt": attempt, "status": exc.status, "code": exc.code,
-                            "error": str(exc)[:300]})
+            history.append(
+                {
+                    "attempt": attempt,
+                    "status": exc.status,
+                    "code": exc.code,
+                    "error": str(exc)[:300],
+                }
+            )
             if not exc.retryable or attempt > policy.max_retries:
                 exc.attempts = attempt
                 exc.history = history

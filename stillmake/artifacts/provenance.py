@@ -35,11 +35,11 @@ def with_text_chunks(png: bytes, texts: dict[str, str]) -> bytes:
     keywords = {k.encode("latin-1") for k in texts}
     first = True
     while pos < len(png):
-        (length,) = struct.unpack(">I", png[pos:pos + 4])
-        kind = png[pos + 4:pos + 8]
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        kind = png[pos + 4 : pos + 8]
         end = pos + 12 + length
         chunk = png[pos:end]
-        body = png[pos + 8:pos + 8 + length]
+        body = png[pos + 8 : pos + 8 + length]
         if kind in (b"tEXt", b"iTXt") and body.split(b"\x00", 1)[0] in keywords:
             pass  # replaced below
         else:

@@ -31,19 +31,24 @@ from stillmake.inputs.masks import grow
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights on sRGB values
 D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
-SRGB_TO_XYZ = np.array([[0.4124564, 0.3575761, 0.1804375],
-                        [0.2126729, 0.7151522, 0.0721750],
-                        [0.0193339, 0.1191920, 0.9503041]], np.float32)
+SRGB_TO_XYZ = np.array(
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ],
+    np.float32,
+)
 
 HIGHLIGHT_LUMA = 250  # luminance at or above: a blown highlight
-CHANNEL_CLIP = 254    # channel value at or above: that channel clipped
-SHADOW_LUMA = 5       # luminance at or below: crushed to black
+CHANNEL_CLIP = 254  # channel value at or above: that channel clipped
+SHADOW_LUMA = 5  # luminance at or below: crushed to black
 NEUTRAL_CHROMA = 20.0  # Lab chroma below which a pixel counts as near-neutral...
 NEUTRAL_L = (20.0, 90.0)  # ...when its L* is in this band (not black, not blown)
 NEUTRAL_MIN_SHARE = 0.01  # fewer near-neutrals than this share: cast over all pixels
 MIDTONE_L = (25.0, 75.0)
-LAB_STEP = 2          # Lab statistics on every LAB_STEP-th pixel in each direction
-_EPS = 1e-3           # float32 luminance of (250, 250, 250) may land a hair below 250
+LAB_STEP = 2  # Lab statistics on every LAB_STEP-th pixel in each direction
+_EPS = 1e-3  # float32 luminance of (250, 250, 250) may land a hair below 250
 
 # metric -> (how it is judged, what it means). "max": bad above the bounds;
 # "min": bad below; "range": bounds are [low, high] and bad outside.
@@ -61,8 +66,10 @@ METRICS: dict[str, tuple[str, str]] = {
     "leak_mean": ("max", "edits: mean change outside the mask, 0-255"),
     "leak_max": ("max", "edits: largest change of one pixel outside the mask, 0-255"),
     "changed_fraction_outside": ("max", "edits: share of outside pixels changed by more than 2"),
-    "temperature_spread": ("max", "finals: largest a*b* distance between the casts of shots "
-                                  "sharing a lighting tag"),
+    "temperature_spread": (
+        "max",
+        "finals: largest a*b* distance between the casts of shots sharing a lighting tag",
+    ),
 }
 
 # Each metric: {"warn": bound, "fail": bound} ([low, high] for range metrics).
@@ -109,15 +116,22 @@ class Flag:
 
 # --------------------------------------------------------------------------- metrics
 
+
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB uint8 (..., 3) -> CIE Lab float32 (..., 3), D65 white."""
     c = rgb.astype(np.float32)
     c *= np.float32(1 / 255)
-    lin = np.where(c <= 0.04045, c * np.float32(1 / 12.92),
-                   ((c + np.float32(0.055)) * np.float32(1 / 1.055)) ** np.float32(2.4))
+    lin = np.where(
+        c <= 0.04045,
+        c * np.float32(1 / 12.92),
+        ((c + np.float32(0.055)) * np.float32(1 / 1.055)) ** np.float32(2.4),
+    )
     xyz = lin @ (SRGB_TO_XYZ.T / D65)  # normalised to the white point
-    f = np.where(xyz > np.float32(216 / 24389), np.cbrt(xyz),
-                 xyz * np.float32(24389 / 27 / 116) + np.float32(16 / 116))
+    f = np.where(
+        xyz > np.float32(216 / 24389),
+        np.cbrt(xyz),
+        xyz * np.float32(24389 / 27 / 116) + np.float32(16 / 116),
+    )
     out = np.empty(f.shape, np.float32)
     out[..., 0] = 116 * f[..., 1] - 16
     out[..., 1] = 500 * (f[..., 0] - f[..., 1])
@@ -167,14 +181,16 @@ def measure(rgb: np.ndarray) -> dict:
 
     lab = _lab(rgb[::LAB_STEP, ::LAB_STEP]).reshape(-1, 3)
     L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
-    neutral = (a * a + b * b < NEUTRAL_CHROMA ** 2) & (L > NEUTRAL_L[0]) & (L < NEUTRAL_L[1])
+    neutral = (a * a + b * b < NEUTRAL_CHROMA**2) & (L > NEUTRAL_L[0]) & (L < NEUTRAL_L[1])
     if np.count_nonzero(neutral) < NEUTRAL_MIN_SHARE * len(L):
         neutral = slice(None)
     mid = L[(L >= MIDTONE_L[0]) & (L <= MIDTONE_L[1])]
 
     values = {
         "highlight_clip": highlight,
-        "clip_r": clip[0], "clip_g": clip[1], "clip_b": clip[2],
+        "clip_r": clip[0],
+        "clip_g": clip[1],
+        "clip_b": clip[2],
         "shadow_crush": crush,
         "cast_a": a[neutral].mean(dtype=np.float64),
         "cast_b": b[neutral].mean(dtype=np.float64),
@@ -192,8 +208,9 @@ def _num(v) -> float:
     return round(v, 6) if abs(v) < 1000 else round(v, 2)
 
 
-def edit_leak(source: np.ndarray, result: np.ndarray, editable: np.ndarray,
-              feather_px: int = 0) -> dict:
+def edit_leak(
+    source: np.ndarray, result: np.ndarray, editable: np.ndarray, feather_px: int = 0
+) -> dict:
     """How much an edit changed the frame outside its mask (0..255 scale).
 
     `editable` is bool HxW, True where the edit was allowed. Per pixel the change
@@ -205,27 +222,34 @@ def edit_leak(source: np.ndarray, result: np.ndarray, editable: np.ndarray,
     source, result = _as_rgb(source), _as_rgb(result)
     editable = np.asarray(editable, bool)
     if source.shape != result.shape:
-        raise ValueError(f"source {source.shape[1]}x{source.shape[0]} and result "
-                         f"{result.shape[1]}x{result.shape[0]} differ in size")
+        raise ValueError(
+            f"source {source.shape[1]}x{source.shape[0]} and result "
+            f"{result.shape[1]}x{result.shape[0]} differ in size"
+        )
     if editable.shape != source.shape[:2]:
-        raise ValueError(f"mask {editable.shape[1]}x{editable.shape[0]} does not match image "
-                         f"{source.shape[1]}x{source.shape[0]}")
+        raise ValueError(
+            f"mask {editable.shape[1]}x{editable.shape[0]} does not match image "
+            f"{source.shape[1]}x{source.shape[0]}"
+        )
     outside = ~grow(editable, feather_px) if feather_px > 0 else ~editable
     if not outside.any():
         return {"leak_mean": 0.0, "leak_max": 0.0, "changed_fraction_outside": 0.0}
     s, r = source[outside], result[outside]
     diff = (np.maximum(s, r) - np.minimum(s, r)).max(axis=-1)  # uint8, no overflow
-    return {"leak_mean": _num(diff.mean(dtype=np.float64)), "leak_max": float(diff.max()),
-            "changed_fraction_outside": _num(np.count_nonzero(diff > 2) / diff.size)}
+    return {
+        "leak_mean": _num(diff.mean(dtype=np.float64)),
+        "leak_max": float(diff.max()),
+        "changed_fraction_outside": _num(np.count_nonzero(diff > 2) / diff.size),
+    }
 
 
 # --------------------------------------------------------------------------- thresholds
 
+
 def _check_bounds(tag, metric, bounds) -> dict:
     key = f"quality.{tag}.{metric}"
     if metric not in METRICS:
-        raise InputError(f"unknown quality metric '{metric}'; known: {', '.join(METRICS)}",
-                         key=key)
+        raise InputError(f"unknown quality metric '{metric}'; known: {', '.join(METRICS)}", key=key)
     if not isinstance(bounds, dict) or not set(bounds) <= {"warn", "fail"}:
         raise InputError(f"expected {{warn: ..., fail: ...}}, got {bounds!r}", key=key)
     kind = METRICS[metric][0]
@@ -233,11 +257,16 @@ def _check_bounds(tag, metric, bounds) -> dict:
         if v is None:
             continue
         if kind == "range":
-            ok = (isinstance(v, (list, tuple)) and len(v) == 2
-                  and all(isinstance(x, Real) and not isinstance(x, bool) for x in v) and v[0] <= v[1])
+            ok = (
+                isinstance(v, (list, tuple))
+                and len(v) == 2
+                and all(isinstance(x, Real) and not isinstance(x, bool) for x in v)
+                and v[0] <= v[1]
+            )
             if not ok:
-                raise InputError(f"{which} must be a range [low, high] for {metric}, got {v!r}",
-                                 key=key)
+                raise InputError(
+                    f"{which} must be a range [low, high] for {metric}, got {v!r}", key=key
+                )
             bounds[which] = [float(v[0]), float(v[1])]
         elif not isinstance(v, Real) or isinstance(v, bool):
             raise InputError(f"{which} must be a number for {metric}, got {v!r}", key=key)
@@ -257,8 +286,10 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
     tag = lighting or "default"
     overrides = overrides or {}
     if not isinstance(overrides, dict):
-        raise InputError(f"expected {{lighting_tag: {{metric: {{warn:, fail:}}}}}}, got {overrides!r}",
-                         key="quality")
+        raise InputError(
+            f"expected {{lighting_tag: {{metric: {{warn:, fail:}}}}}}, got {overrides!r}",
+            key="quality",
+        )
     layers = [DEFAULT_THRESHOLDS["default"], overrides.get("default")]
     if tag != "default":
         layers += [DEFAULT_THRESHOLDS.get(tag), overrides.get(tag)]
@@ -267,8 +298,10 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
         if not layer:
             continue
         if not isinstance(layer, dict):
-            raise InputError(f"expected {{metric: {{warn:, fail:}}}}, got {layer!r}",
-                             key=f"quality.{tag if i >= 2 else 'default'}")
+            raise InputError(
+                f"expected {{metric: {{warn:, fail:}}}}, got {layer!r}",
+                key=f"quality.{tag if i >= 2 else 'default'}",
+            )
         for metric, bounds in layer.items():
             if bounds is None:
                 merged.pop(metric, None)
@@ -293,6 +326,7 @@ def _level(kind: str, value: float, bounds: dict) -> str:
 
 # --------------------------------------------------------------------------- messages
 
+
 def _pct(v: float) -> str:
     p = v * 100
     return f"{p:.1f}%" if p >= 1 or p == 0 else f"{p:.2f}%"
@@ -307,8 +341,14 @@ def _allowed(kind: str, metric: str, bound) -> str:
     return f"{'allowed up to' if kind == 'max' else 'want at least'} {fmt(bound)}"
 
 
-_SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush",
-           "changed_fraction_outside"}
+_SHARES = {
+    "highlight_clip",
+    "clip_r",
+    "clip_g",
+    "clip_b",
+    "shadow_crush",
+    "changed_fraction_outside",
+}
 
 
 def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bounds: dict) -> str:
@@ -327,11 +367,17 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
         text = f"{'soft image' if level != 'pass' else 'sharp image'} (sharpness {value:.0f})"
     elif metric == "mean_luma":
         low = (_first_bound(bounds) or [0.0, 255.0])[0]
-        word = "frame" if level == "pass" else ("frame too dark" if value < low else "frame too bright")
+        word = (
+            "frame"
+            if level == "pass"
+            else ("frame too dark" if value < low else "frame too bright")
+        )
         text = f"{word} (mean luminance {value:.0f})"
     elif metric in ("leak_mean", "leak_max"):
-        text = (f"edit changed pixels outside the mask (mean {float(metrics.get('leak_mean', 0)):.1f}, "
-                f"max {float(metrics.get('leak_max', 0)):.0f})")
+        text = (
+            f"edit changed pixels outside the mask (mean {float(metrics.get('leak_mean', 0)):.1f}, "
+            f"max {float(metrics.get('leak_max', 0)):.0f})"
+        )
         if not metrics.get("leak_max"):
             text = "edit left everything outside the mask untouched"
     elif metric == "changed_fraction_outside":
@@ -356,11 +402,16 @@ def _first_bound(bounds: dict):
     return bounds["warn"] if bounds.get("warn") is not None else bounds.get("fail")
 
 
-_CLIPS = {"highlight_clip": "highlights", "clip_r": "red highlights",
-          "clip_g": "green highlights", "clip_b": "blue highlights"}
+_CLIPS = {
+    "highlight_clip": "highlights",
+    "clip_r": "red highlights",
+    "clip_g": "green highlights",
+    "clip_b": "blue highlights",
+}
 
 
 # --------------------------------------------------------------------------- gate
+
 
 def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None) -> list[Flag]:
     """One Flag per metric that has thresholds and a value in `metrics`, in threshold order.
@@ -378,8 +429,9 @@ def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None
             continue
         value = float(value)
         level = _level(METRICS[metric][0], value, bounds)
-        flags.append(Flag(level, metric, _num(value),
-                          _message(metric, value, level, tag, metrics, bounds)))
+        flags.append(
+            Flag(level, metric, _num(value), _message(metric, value, level, tag, metrics, bounds))
+        )
     return flags
 
 
@@ -391,7 +443,7 @@ def worst_level(levels, default: str = "pass") -> str:
 
 
 def worst(flags) -> str:
-    """"fail" if any flag fails, else "warn" if any warns, else "pass" (Flags or their dicts)."""
+    """ "fail" if any flag fails, else "warn" if any warns, else "pass" (Flags or their dicts)."""
     return worst_level(f.level if isinstance(f, Flag) else f["level"] for f in flags)
 
 
@@ -409,11 +461,17 @@ def check_image(path, lighting: str | None = None, thresholds: dict | None = Non
     rgb = load_rgb(path)
     metrics = measure(rgb)
     flags = evaluate(metrics, lighting, thresholds)
-    return {"path": str(path), "size": f"{rgb.shape[1]}x{rgb.shape[0]}", "metrics": metrics,
-            "flags": flags_to_json(flags), "worst": worst(flags)}
+    return {
+        "path": str(path),
+        "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
+        "metrics": metrics,
+        "flags": flags_to_json(flags),
+        "worst": worst(flags),
+    }
 
 
 # --------------------------------------------------------------------------- across shots
+
 
 def _farthest_pair(items: list[tuple[str, float, float]]):
     best = (0.0, None, None)
@@ -428,12 +486,17 @@ def temperature_spread(list_of_metrics) -> float:
     """Largest distance in the Lab a*b* plane between the casts (cast_a, cast_b) of
     any two images: 0 when they all share one colour temperature and tint.
     b* is warm/cool, a* green/magenta; images lacking a cast are skipped."""
-    items = [(str(i), float(m.get("cast_a", 0.0)), float(m["cast_b"]))
-             for i, m in enumerate(list_of_metrics) if m.get("cast_b") is not None]
+    items = [
+        (str(i), float(m.get("cast_a", 0.0)), float(m["cast_b"]))
+        for i, m in enumerate(list_of_metrics)
+        if m.get("cast_b") is not None
+    ]
     return round(_farthest_pair(items)[0], 3)
 
 
-def consistency_flags(group: dict, lighting: str | None, thresholds: dict | None = None) -> list[Flag]:
+def consistency_flags(
+    group: dict, lighting: str | None, thresholds: dict | None = None
+) -> list[Flag]:
     """Lighting temperature across shots sharing a tag ({shot: metrics}).
 
     One `temperature_spread` flag naming the two shots that disagree most; none
@@ -442,11 +505,15 @@ def consistency_flags(group: dict, lighting: str | None, thresholds: dict | None
     if not lighting or len(group) < 2:
         return []
     bounds = (thresholds if thresholds is not None else thresholds_for(lighting)).get(
-        "temperature_spread")
+        "temperature_spread"
+    )
     if not bounds:
         return []
-    items = [(shot, float(m.get("cast_a", 0.0)), float(m["cast_b"]))
-             for shot, m in group.items() if m.get("cast_b") is not None]
+    items = [
+        (shot, float(m.get("cast_a", 0.0)), float(m["cast_b"]))
+        for shot, m in group.items()
+        if m.get("cast_b") is not None
+    ]
     spread, p, q = _farthest_pair(items)
     spread = round(spread, 3)
     level = _level("max", spread, bounds)

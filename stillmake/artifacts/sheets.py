@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+
 from PIL import Image, ImageDraw, ImageFont
 
 COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
@@ -37,8 +38,11 @@ def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: li
         thumbs.append(im)
     pad, head = 16, 56
     th = max(t.height for t in thumbs) if thumbs else 0
-    small, big, num = (ImageFont.load_default(size=15), ImageFont.load_default(size=24),
-                       ImageFont.load_default(size=40))
+    small, big, num = (
+        ImageFont.load_default(size=15),
+        ImageFont.load_default(size=24),
+        ImageFont.load_default(size=40),
+    )
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     blocks = []
     for i in range(len(thumbs)):
@@ -57,7 +61,7 @@ def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: li
     sheet = Image.new("RGB", (max(width, 480), head + th + text_h + pad), BG)
     draw = ImageDraw.Draw(sheet)
     draw.text((pad, 14), heading, fill=FG, font=big)
-    for i, (thumb, lines) in enumerate(zip(thumbs, blocks)):
+    for i, (thumb, lines) in enumerate(zip(thumbs, blocks, strict=True)):
         x = pad + i * (thumb_width + pad)
         sheet.paste(thumb, (x, head))
         bx = x + thumb.width - 52  # top-right: the image's own banner starts top-left
@@ -74,15 +78,33 @@ def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: li
     return buf.getvalue()
 
 
-def contact_sheet(images: list, *, shot: str, title: str, labels: list[str] | None = None,
-                  flags: list[list[dict]] | None = None, thumb_width: int = 512) -> bytes:
+def contact_sheet(
+    images: list,
+    *,
+    shot: str,
+    title: str,
+    labels: list[str] | None = None,
+    flags: list[list[dict]] | None = None,
+    thumb_width: int = 512,
+) -> bytes:
     heading = f"{shot} - {title}" if title else shot
-    return _sheet(images, heading=heading, labels=labels, flags=flags, thumb_width=thumb_width,
-                  numbers=[str(i) for i in range(1, len(images) + 1)])
+    return _sheet(
+        images,
+        heading=heading,
+        labels=labels,
+        flags=flags,
+        thumb_width=thumb_width,
+        numbers=[str(i) for i in range(1, len(images) + 1)],
+    )
 
 
 def strip(images: list, *, labels: list[str], title: str, thumb_width: int = 384) -> bytes:
     """A chain of images left to right (selected -> step 1 -> ... -> final)."""
-    return _sheet(images, heading=title, labels=labels, flags=None, thumb_width=thumb_width,
-                  numbers=[str(i) for i in range(1, len(images) + 1)])
-
+    return _sheet(
+        images,
+        heading=title,
+        labels=labels,
+        flags=None,
+        thumb_width=thumb_width,
+        numbers=[str(i) for i in range(1, len(images) + 1)],
+    )

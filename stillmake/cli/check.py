@@ -8,9 +8,14 @@ from pathlib import Path
 import click
 from PIL import Image
 
+from stillmake.artifacts.quality import (
+    DEFAULT_THRESHOLDS,
+    LEVELS,
+    METRICS,
+    check_image,
+    thresholds_for,
+)
 from stillmake.errors import StillmakeError
-from stillmake.artifacts.quality import (DEFAULT_THRESHOLDS, LEVELS, METRICS, check_image,
-                                         thresholds_for)
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
@@ -95,9 +100,11 @@ def _value(metric: str, value) -> str:
 
 def _table(result: dict) -> list[str]:
     flags = {f["metric"]: f for f in result["flags"]}
-    lines = [f"{result['path']}  {result['size']}  lighting: {result['lighting'] or 'default'}"
-             f"{' (' + result['lighting_from'] + ')' if result['lighting_from'] else ''}"
-             f"  -> {result['worst'].upper()}"]
+    lines = [
+        f"{result['path']}  {result['size']}  lighting: {result['lighting'] or 'default'}"
+        f"{' (' + result['lighting_from'] + ')' if result['lighting_from'] else ''}"
+        f"  -> {result['worst'].upper()}"
+    ]
     rows = [("metric", "value", "gate", "note")]
     for metric, value in result["metrics"].items():
         flag = flags.get(metric)
@@ -113,19 +120,30 @@ def _table(result: dict) -> list[str]:
 
 @click.command("check", help=HELP, short_help="Quality metrics and flags for any image.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--lighting", "-l", default=None, metavar="TAG",
-              help=f"Judge every IMAGE with this lighting tag's thresholds: "
-                   f"{', '.join(['default', *TAGS])}, or a tag defined under `quality:` "
-                   f"in config.yaml. Default: each image's own tag from its provenance.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list, one object per image: path, size, lighting, metrics, "
-                   "flags [{level, metric, value, message}], worst.")
+@click.option(
+    "--lighting",
+    "-l",
+    default=None,
+    metavar="TAG",
+    help=f"Judge every IMAGE with this lighting tag's thresholds: "
+    f"{', '.join(['default', *TAGS])}, or a tag defined under `quality:` "
+    f"in config.yaml. Default: each image's own tag from its provenance.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list, one object per image: path, size, lighting, metrics, "
+    "flags [{level, metric, value, message}], worst.",
+)
 def check(images, lighting, as_json):
     overrides = _config_overrides()
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:
-        raise click.BadParameter(f"unknown lighting tag '{lighting}'; known: "
-                                 f"{', '.join(sorted(known))}", param_hint="'--lighting'")
+        raise click.BadParameter(
+            f"unknown lighting tag '{lighting}'; known: {', '.join(sorted(known))}",
+            param_hint="'--lighting'",
+        )
     results = []
     for image in images:
         path = Path(image)
@@ -142,15 +160,26 @@ def check(images, lighting, as_json):
         try:
             result = check_image(path, lighting=tag, thresholds=thresholds)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            raise click.BadParameter(f"{image}: not a readable image ({exc})",
-                                     param_hint="IMAGE") from None
-        results.append({"path": result["path"], "size": result["size"], "lighting": tag,
-                        "lighting_from": source if source != "--lighting" else None,
-                        "metrics": result["metrics"], "flags": result["flags"],
-                        "worst": result["worst"]})
+            raise click.BadParameter(
+                f"{image}: not a readable image ({exc})", param_hint="IMAGE"
+            ) from None
+        results.append(
+            {
+                "path": result["path"],
+                "size": result["size"],
+                "lighting": tag,
+                "lighting_from": source if source != "--lighting" else None,
+                "metrics": result["metrics"],
+                "flags": result["flags"],
+                "worst": result["worst"],
+            }
+        )
     if as_json:
-        click.echo(json.dumps([{k: v for k, v in r.items() if k != "lighting_from"}
-                               for r in results], indent=2))
+        click.echo(
+            json.dumps(
+                [{k: v for k, v in r.items() if k != "lighting_from"} for r in results], indent=2
+            )
+        )
     else:
         for i, r in enumerate(results):
             if i:
@@ -158,7 +187,9 @@ def check(images, lighting, as_json):
             click.echo("\n".join(_table(r)))
         if len(results) > 1:
             counts = {lvl: sum(r["worst"] == lvl for r in results) for lvl in LEVELS}
-            click.echo(f"\n{len(results)} images: {counts['pass']} pass, {counts['warn']} warn, "
-                       f"{counts['fail']} fail")
+            click.echo(
+                f"\n{len(results)} images: {counts['pass']} pass, {counts['warn']} warn, "
+                f"{counts['fail']} fail"
+            )
     if any(r["worst"] == "fail" for r in results):
         click.get_current_context().exit(1)

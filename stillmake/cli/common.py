@@ -6,11 +6,15 @@ import functools
 
 import click
 
-from stillmake.inputs.settings import load_config
 from stillmake.errors import StillmakeError
+from stillmake.inputs.settings import load_config
 
 config_option = click.option(
-    "--config", "-C", "overrides", multiple=True, metavar="KEY=VALUE",
+    "--config",
+    "-C",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
     help="Override a config key as `snakemake --config` would (e.g. backend=openai). Repeatable.",
 )
 
@@ -37,7 +41,9 @@ def load_specs(overrides=()):
 def table(rows: list[dict], columns) -> str:
     cells = [[str(c) for c in columns]] + [[str(r[c]) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells)
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells
+    )
 
 
 def models_line(specs) -> str:

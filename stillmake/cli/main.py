@@ -17,9 +17,14 @@ from stillmake.cli import status as _status
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--directory", "-d", type=click.Path(file_okay=False, exists=True),
-              default=".", show_default=True,
-              help="Workflow directory (where config.yaml and runs/ live).")
+@click.option(
+    "--directory",
+    "-d",
+    type=click.Path(file_okay=False, exists=True),
+    default=".",
+    show_default=True,
+    help="Workflow directory (where config.yaml and runs/ live).",
+)
 @click.pass_context
 def cli(ctx, directory):
     """Reproducible builds of AI film stills.
@@ -40,6 +45,14 @@ def cli(ctx, directory):
     os.chdir(directory)
 
 
-for command in (_plan.plan, _models.models_command, _status.status, _status.validate, _selection.pick, _selection.lock,
-                _selection.unlock, _check.check):
+for command in (
+    _plan.plan,
+    _models.models_command,
+    _status.status,
+    _status.validate,
+    _selection.pick,
+    _selection.lock,
+    _selection.unlock,
+    _check.check,
+):
     cli.add_command(command)

@@ -10,8 +10,17 @@ from stillmake.cli.common import config_option, echo_warnings, load_specs, table
 from stillmake.inputs.models import CLASSIC_SIZES, models, today
 from stillmake.inputs.settings import PASSES
 
-COLUMNS = ("model", "status", "sizes", "qualities", "complexity", "markup", "fidelity", "price",
-           "note")
+COLUMNS = (
+    "model",
+    "status",
+    "sizes",
+    "qualities",
+    "complexity",
+    "markup",
+    "fidelity",
+    "price",
+    "note",
+)
 
 
 def _price(pricing: dict) -> str:
@@ -28,24 +37,28 @@ def model_rows(on=None) -> list[dict]:
         status = m.status(on)
         if m.replacement and m.shutdown:
             status += f" -> {m.replacement}"
-        rows.append({
-            "model": m.name,
-            "status": status,
-            "sizes": m.sizes or "-",
-            "qualities": ",".join(m.qualities) or "-",
-            "complexity": "yes" if m.complexity else "-",
-            "markup": "yes" if m.markup else "-",
-            "fidelity": ",".join(m.input_fidelity) or "omit",
-            "price": _price(m.pricing),
-            "note": "; ".join(filter(None, [m.note] + [f"snapshot {s}" for s in m.snapshots])),
-        })
+        rows.append(
+            {
+                "model": m.name,
+                "status": status,
+                "sizes": m.sizes or "-",
+                "qualities": ",".join(m.qualities) or "-",
+                "complexity": "yes" if m.complexity else "-",
+                "markup": "yes" if m.markup else "-",
+                "fidelity": ",".join(m.input_fidelity) or "omit",
+                "price": _price(m.pricing),
+                "note": "; ".join(filter(None, [m.note] + [f"snapshot {s}" for s in m.snapshots])),
+            }
+        )
     return rows
 
 
-LEGEND = (f"sizes: classic = {', '.join(CLASSIC_SIZES)}; flexible = classic or any WxH, both "
-          f"sides divisible by 16, aspect 1:3..3:1, at most 3840x2160, at least 655,360 px\n"
-          "price: text in / image in / image out, USD per 1M tokens (billed from usage); "
-          "per image: low/medium/high, non-square")
+LEGEND = (
+    f"sizes: classic = {', '.join(CLASSIC_SIZES)}; flexible = classic or any WxH, both "
+    f"sides divisible by 16, aspect 1:3..3:1, at most 3840x2160, at least 655,360 px\n"
+    "price: text in / image in / image out, USD per 1M tokens (billed from usage); "
+    "per image: low/medium/high, non-square"
+)
 
 
 @click.command("models")
@@ -68,10 +81,13 @@ def models_command(as_json, overrides):
     specs = load_specs(overrides)
     passes = {p: specs.model_for(p) for p in PASSES}
     if as_json:
-        click.echo(json.dumps({"today": today().isoformat(), "models": rows, "passes": passes},
-                              indent=2))
+        click.echo(
+            json.dumps({"today": today().isoformat(), "models": rows, "passes": passes}, indent=2)
+        )
         return
     click.echo(table(rows, COLUMNS))
-    click.echo(f"\n{LEGEND}\nas of {today()}; this workflow: "
-               + ", ".join(f"{p} {m}" for p, m in passes.items()))
+    click.echo(
+        f"\n{LEGEND}\nas of {today()}; this workflow: "
+        + ", ".join(f"{p} {m}" for p, m in passes.items())
+    )
     echo_warnings(specs)

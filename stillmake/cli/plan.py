@@ -6,14 +6,24 @@ import json
 
 import click
 
-from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
 from stillmake.api.ledger import Ledger
-from stillmake.views.plan import Planner, pending_outputs, total
 from stillmake.api.pricing import Estimator
+from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
+from stillmake.views.plan import Planner, pending_outputs, total
 from stillmake.views.spend import accuracy_line, plan_accuracy
 
-COLUMNS = ("shot", "pass", "endpoint", "model", "n", "size", "quality", "est_usd", "basis",
-           "status")
+COLUMNS = (
+    "shot",
+    "pass",
+    "endpoint",
+    "model",
+    "n",
+    "size",
+    "quality",
+    "est_usd",
+    "basis",
+    "status",
+)
 
 
 @click.command("plan")
@@ -47,22 +57,40 @@ def plan(targets, as_json, overrides):
     accuracy = plan_accuracy(entries)
     over = budget is not None and spent + cost > budget + 1e-9
     if as_json:
-        click.echo(json.dumps({"requests": [p.to_dict() for p in planned], "total_usd": cost,
-                               "spent_usd": spent, "budget_usd": budget, "over_budget": over,
-                               "last_build": accuracy},
-                              indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "requests": [p.to_dict() for p in planned],
+                    "total_usd": cost,
+                    "spent_usd": spent,
+                    "budget_usd": budget,
+                    "over_budget": over,
+                    "last_build": accuracy,
+                },
+                indent=2,
+            )
+        )
     else:
-        rows = [{**p.to_dict(), "est_usd": f"{p.price_usd:.3f}",
-                 "status": "cached" if p.cached else (p.note if p.note == "blocked" else "pay")}
-                for p in planned]
+        rows = [
+            {
+                **p.to_dict(),
+                "est_usd": f"{p.price_usd:.3f}",
+                "status": "cached" if p.cached else (p.note if p.note == "blocked" else "pay"),
+            }
+            for p in planned
+        ]
         if rows:
             click.echo(table(rows, COLUMNS))
         paid = sum(1 for p in planned if p.paid)
-        click.echo(f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
-                   f"total ${cost:.3f} · spent so far ${spent:.3f}"
-                   + (f" · budget ${budget:.2f}" if budget is not None else ""))
+        click.echo(
+            f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
+            f"total ${cost:.3f} · spent so far ${spent:.3f}"
+            + (f" · budget ${budget:.2f}" if budget is not None else "")
+        )
         click.echo(accuracy_line(accuracy))
     if over:
-        click.echo(f"over budget: ${spent:.3f} spent + ${cost:.3f} planned > budget_usd "
-                   f"${budget:.2f}", err=True)
+        click.echo(
+            f"over budget: ${spent:.3f} spent + ${cost:.3f} planned > budget_usd ${budget:.2f}",
+            err=True,
+        )
         raise SystemExit(2)

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from stillmake import paths
+from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.cli.common import config_option, load_specs, user_errors
 from stillmake.errors import StillmakeError
-from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.inputs.selections import set_lock, set_pick
 
 
@@ -18,31 +18,41 @@ def current_drafts(specs, shot: str) -> str:
     current = current_drafts_fingerprint(drafts)
     if current is None:
         missing = next(p for p in drafts if not Path(p).is_file())
-        raise StillmakeError(f"shot {shot} has no drafts yet ({missing} is missing): "
-                             f"run `snakemake review` and look at {paths.review_sheet(shot)}")
+        raise StillmakeError(
+            f"shot {shot} has no drafts yet ({missing} is missing): "
+            f"run `snakemake review` and look at {paths.review_sheet(shot)}"
+        )
     return current
 
 
 def parse_reject(value: str) -> tuple[int, str]:
     k, sep, reason = value.partition(":")
     if not sep or not k.strip().isdigit() or not reason.strip():
-        raise click.BadParameter(f"'{value}' is not K:reason (e.g. 3:clipped highlights)",
-                                 param_hint="--reject")
+        raise click.BadParameter(
+            f"'{value}' is not K:reason (e.g. 3:clipped highlights)", param_hint="--reject"
+        )
     return int(k), reason.strip()
 
 
 def check_shots(specs, shots):
     unknown = [s for s in shots if s not in specs.shots]
     if unknown:
-        raise click.BadParameter(f"unknown shot(s) {', '.join(unknown)}; the prompts file has "
-                                 f"{', '.join(specs.shots)}", param_hint="SHOT")
+        raise click.BadParameter(
+            f"unknown shot(s) {', '.join(unknown)}; the prompts file has {', '.join(specs.shots)}",
+            param_hint="SHOT",
+        )
 
 
 @click.command("pick")
 @click.argument("shot")
 @click.argument("k", type=int)
-@click.option("--reject", "-r", multiple=True, metavar="K:REASON",
-              help="Record why a draft was rejected (repeatable): -r '1:identity drift'.")
+@click.option(
+    "--reject",
+    "-r",
+    multiple=True,
+    metavar="K:REASON",
+    help="Record why a draft was rejected (repeatable): -r '1:identity drift'.",
+)
 @config_option
 @user_errors
 def pick(shot, k, reject, overrides):
@@ -61,15 +71,21 @@ def pick(shot, k, reject, overrides):
     rejects = dict(parse_reject(r) for r in reject)
     bad = [kk for kk in rejects if not 1 <= kk <= specs.draft_n or kk == k]
     if bad:
-        raise click.BadParameter(f"cannot reject draft {bad[0]} (outside 1..{specs.draft_n} "
-                                 "or the pick itself)", param_hint="--reject")
+        raise click.BadParameter(
+            f"cannot reject draft {bad[0]} (outside 1..{specs.draft_n} or the pick itself)",
+            param_hint="--reject",
+        )
     fp = current_drafts(specs, shot)
     set_pick(specs.selections_path, shot, k, fp, rejects)
     load_specs(overrides)  # the file we wrote must still validate
-    click.echo(f"{shot}: picked draft {k} of drafts {fp}"
-               + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else ""))
-    click.echo(f"next: `snakemake` builds {paths.selected(shot)} and its edits; "
-               f"`stillmake lock {shot}` makes it a finalist")
+    click.echo(
+        f"{shot}: picked draft {k} of drafts {fp}"
+        + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else "")
+    )
+    click.echo(
+        f"next: `snakemake` builds {paths.selected(shot)} and its edits; "
+        f"`stillmake lock {shot}` makes it a finalist"
+    )
 
 
 def _set_lock(shots, overrides, locked: bool) -> None:
@@ -77,8 +93,9 @@ def _set_lock(shots, overrides, locked: bool) -> None:
     check_shots(specs, shots)
     unpicked = [s for s in shots if not specs.picked(s)]
     if locked and unpicked:
-        raise StillmakeError(f"cannot lock {', '.join(unpicked)}: no pick yet "
-                             f"(stillmake pick SHOT K)")
+        raise StillmakeError(
+            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
+        )
     set_lock(specs.selections_path, list(shots), locked)
 
 

@@ -6,9 +6,15 @@ import json
 
 import click
 
-from stillmake.cli.common import (config_option, echo_warnings, load_specs, models_line,
-                                       table, user_errors)
 from stillmake.api.ledger import Ledger
+from stillmake.cli.common import (
+    config_option,
+    echo_warnings,
+    load_specs,
+    models_line,
+    table,
+    user_errors,
+)
 from stillmake.views.status import status_rows
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
@@ -31,14 +37,25 @@ def status(as_json, overrides):
     rows = status_rows(specs)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
     if as_json:
-        click.echo(json.dumps({"shots": rows, "spent_usd": ledger.spent(),
-                               "budget_usd": specs.settings.budget_usd}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "shots": rows,
+                    "spent_usd": ledger.spent(),
+                    "budget_usd": specs.settings.budget_usd,
+                },
+                indent=2,
+            )
+        )
         return
     click.echo(table(rows, COLUMNS))
     budget = specs.settings.budget_usd
-    click.echo(f"\nspent ${ledger.spent():.2f}"
-               + (f" of budget ${budget:.2f}" if budget is not None else "")
-               + f" · backend {specs.settings.backend} · " + models_line(specs))
+    click.echo(
+        f"\nspent ${ledger.spent():.2f}"
+        + (f" of budget ${budget:.2f}" if budget is not None else "")
+        + f" · backend {specs.settings.backend} · "
+        + models_line(specs)
+    )
 
 
 @click.command("validate")
@@ -52,6 +69,8 @@ def validate(overrides):
     """
     specs = load_specs(overrides)
     echo_warnings(specs)
-    click.echo(f"ok: {len(specs.shots)} shots, {len(specs.picked_shots)} picked, "
-               f"{len(specs.locked_shots)} locked; {models_line(specs)}, "
-               f"backend {specs.settings.backend}")
+    click.echo(
+        f"ok: {len(specs.shots)} shots, {len(specs.picked_shots)} picked, "
+        f"{len(specs.locked_shots)} locked; {models_line(specs)}, "
+        f"backend {specs.settings.backend}"
+    )

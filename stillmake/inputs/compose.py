@@ -20,8 +20,10 @@ LIGHTING_INTENT = {
     ),
     "daylight": "soft natural daylight, neutral white balance, gentle contrast",
 }
-FINAL_FROM_CANDIDATE = ("Render this exact frame as the final still at full quality: keep the "
-                        "composition, framing, identity, wardrobe and lighting as they are.")
+FINAL_FROM_CANDIDATE = (
+    "Render this exact frame as the final still at full quality: keep the "
+    "composition, framing, identity, wardrobe and lighting as they are."
+)
 KEEP_THE_REST = "Everything not named in the change stays exactly as it is."
 
 
@@ -49,8 +51,9 @@ def shot_prompt(production: Production, shot: Shot) -> str:
     parts = [shot.prompt.strip(), *_global_lines(production)]
     if shot.lighting:
         parts.append(f"Lighting: {LIGHTING_INTENT.get(shot.lighting, shot.lighting)}")
-    chars = [f"{cid.capitalize()}: {production.characters[cid].description}"
-             for cid in shot.characters]
+    chars = [
+        f"{cid.capitalize()}: {production.characters[cid].description}" for cid in shot.characters
+    ]
     if chars:
         parts.append("Characters: " + " ".join(chars))
     return "\n".join(parts + _avoid(production, shot))

@@ -23,12 +23,15 @@ def require_shortlist(quality: str, *, shortlisted: bool, shot: str, pass_: str)
     if is_high(quality) and not shortlisted:
         raise GuardrailError(
             f"shot {shot}: no {pass_} at quality '{quality}' before a pick — the playbook "
-            f"allows high quality only after a shortlist; run `stillmake pick {shot} K` first")
+            f"allows high quality only after a shortlist; run `stillmake pick {shot} K` first"
+        )
 
 
 def draft_quality_problem(quality: str) -> str | None:
     """Drafts explore compositions: a high quality there is against the playbook."""
     if is_high(quality):
-        return (f"quality '{quality}' for drafts is against the playbook "
-                "(no high quality before a shortlist); use low or medium")
+        return (
+            f"quality '{quality}' for drafts is against the playbook "
+            "(no high quality before a shortlist); use low or medium"
+        )
     return None

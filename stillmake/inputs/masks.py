@@ -23,27 +23,54 @@ from stillmake.errors import InputError
 
 ALPHA_EDITABLE_BELOW = 128
 
-__all__ = ["validate_region", "region_box", "region_mask", "check_mask", "load_mask",
-           "editable_area", "grow", "composite_outside"]
+__all__ = [
+    "validate_region",
+    "region_box",
+    "region_mask",
+    "check_mask",
+    "load_mask",
+    "editable_area",
+    "grow",
+    "composite_outside",
+]
 
 
-def validate_region(region, *, file=None, shot=None, key="region") -> tuple[float, float, float, float]:
+def validate_region(
+    region, *, file=None, shot=None, key="region"
+) -> tuple[float, float, float, float]:
     """A fractional box [x0, y0, x1, y1] inside [0, 1] with x0 < x1 and y0 < y1.
 
     Fractions of the frame width/height, top-left origin, so one box fits every size.
     """
-    if (not isinstance(region, (list, tuple)) or len(region) != 4
-            or not all(isinstance(v, Real) and not isinstance(v, bool) for v in region)):
-        raise InputError(f"region must be four numbers [x0, y0, x1, y1] (fractions of the frame), "
-                         f"got {region!r}", file=file, shot=shot, key=key)
+    if (
+        not isinstance(region, (list, tuple))
+        or len(region) != 4
+        or not all(isinstance(v, Real) and not isinstance(v, bool) for v in region)
+    ):
+        raise InputError(
+            f"region must be four numbers [x0, y0, x1, y1] (fractions of the frame), "
+            f"got {region!r}",
+            file=file,
+            shot=shot,
+            key=key,
+        )
     x0, y0, x1, y1 = (float(v) for v in region)
     shown = list(region)
     if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in (x0, y0, x1, y1)):
-        raise InputError(f"region {shown} is outside [0, 1] (fractions of the frame, "
-                         f"0 = left/top, 1 = right/bottom)", file=file, shot=shot, key=key)
+        raise InputError(
+            f"region {shown} is outside [0, 1] (fractions of the frame, "
+            f"0 = left/top, 1 = right/bottom)",
+            file=file,
+            shot=shot,
+            key=key,
+        )
     if not (x0 < x1 and y0 < y1):
-        raise InputError(f"region {shown} is empty or inverted (need x0 < x1 and y0 < y1)",
-                         file=file, shot=shot, key=key)
+        raise InputError(
+            f"region {shown} is empty or inverted (need x0 < x1 and y0 < y1)",
+            file=file,
+            shot=shot,
+            key=key,
+        )
     return (x0, y0, x1, y1)
 
 
@@ -101,12 +128,17 @@ def _open_mask(path, where) -> Image.Image:
     if fmt != "PNG":
         raise InputError(f"mask file {path} is not a PNG (it is {fmt})", **where)
     if not _has_alpha(mode, info):
-        raise InputError(f"mask needs an alpha channel: transparent = editable ({path} is "
-                         f"{mode} without transparency; paint the area to change fully "
-                         f"transparent on an opaque layer)", **where)
+        raise InputError(
+            f"mask needs an alpha channel: transparent = editable ({path} is "
+            f"{mode} without transparency; paint the area to change fully "
+            f"transparent on an opaque layer)",
+            **where,
+        )
     if rgba.getchannel("A").getextrema()[0] >= ALPHA_EDITABLE_BELOW:
-        raise InputError(f"mask marks nothing to edit ({path} has no transparent pixel; "
-                         f"alpha 0 = editable)", **where)
+        raise InputError(
+            f"mask marks nothing to edit ({path} has no transparent pixel; alpha 0 = editable)",
+            **where,
+        )
     return rgba
 
 
@@ -128,8 +160,11 @@ def load_mask(path, size: tuple[int, int], *, file=None, shot=None, key="mask") 
         rgba = rgba.resize(size, Image.NEAREST)
     alpha = rgba.getchannel("A").point(lambda a: 0 if a < ALPHA_EDITABLE_BELOW else 255)
     if alpha.getextrema()[0] != 0:
-        raise InputError(f"mask marks nothing to edit once resized to {size[0]}x{size[1]} "
-                         f"({path}: its transparent area is too small)", **where)
+        raise InputError(
+            f"mask marks nothing to edit once resized to {size[0]}x{size[1]} "
+            f"({path}: its transparent area is too small)",
+            **where,
+        )
     rgba.putalpha(alpha)
     return _png(rgba)
 
@@ -160,8 +195,9 @@ def grow(area: np.ndarray, px: int) -> np.ndarray:
     return _grow_axis(_grow_axis(area, int(px), 1), int(px), 0)
 
 
-def composite_outside(source_png: bytes, result_png: bytes, mask_png: bytes,
-                      feather_px: int = 8) -> bytes:
+def composite_outside(
+    source_png: bytes, result_png: bytes, mask_png: bytes, feather_px: int = 8
+) -> bytes:
     """Paste the source back outside the editable area, feathered at the edge.
 
     Inside the editable area the result is kept as is; from its edge the result

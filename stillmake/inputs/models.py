@@ -25,7 +25,7 @@ FLEX_MAX_ASPECT = 3.0
 
 
 def parse_size(size: str) -> tuple[int, int]:
-    """"WxH" -> (w, h); "auto" plans as 1024x1024."""
+    """ "WxH" -> (w, h); "auto" plans as 1024x1024."""
     if size == "auto":
         return (1024, 1024)
     w, _, h = size.partition("x")
@@ -134,8 +134,10 @@ def lookup(name: str) -> Model:
     owner = _snapshot_owner().get(name)
     if owner:
         return replace(table[owner], name=name)
-    raise ModelError(f"unknown model '{name}'; stillmake knows: {', '.join(usable_names())} "
-                     f"(see `stillmake models`)")
+    raise ModelError(
+        f"unknown model '{name}'; stillmake knows: {', '.join(usable_names())} "
+        f"(see `stillmake models`)"
+    )
 
 
 def usable_names(on: date | None = None) -> list[str]:
@@ -149,7 +151,8 @@ def get_model(name: str, on: date | None = None) -> Model:
     if left is not None and left <= 0:
         raise ModelError(
             f"model '{name}' was shut down on {model.shutdown}; use '{model.replacement}' "
-            f"(set `model: {model.replacement}` in config.yaml, or the pass's own `model:`)")
+            f"(set `model: {model.replacement}` in config.yaml, or the pass's own `model:`)"
+        )
     return model
 
 
@@ -159,31 +162,46 @@ def lifecycle_warning(name: str, on: date | None = None) -> str | None:
     left = model.days_left(on)
     if left is None or left <= 0 or left > WARN_DAYS:
         return None
-    return (f"model '{name}' shuts down on {model.shutdown} ({left} days from now); "
-            f"move to '{model.replacement}' before then: from that day every request to it fails")
+    return (
+        f"model '{name}' shuts down on {model.shutdown} ({left} days from now); "
+        f"move to '{model.replacement}' before then: from that day every request to it fails"
+    )
 
 
-def check_request(model_name: str, *, size: str, quality: str, fidelity: str | None = None,
-                  complexity: str | None = None, where: str = "") -> Model:
+def check_request(
+    model_name: str,
+    *,
+    size: str,
+    quality: str,
+    fidelity: str | None = None,
+    complexity: str | None = None,
+    where: str = "",
+) -> Model:
     """Raise ModelError if the model does not take these settings."""
     model = get_model(model_name)
     at = f" ({where})" if where else ""
     problem = model.size_problem(size)
     if problem:
-        raise ModelError(f"model '{model.name}' does not take size '{size}'{at}: {problem}",
-                         "size")
+        raise ModelError(f"model '{model.name}' does not take size '{size}'{at}: {problem}", "size")
     if quality not in model.qualities:
         raise ModelError(
             f"model '{model.name}' does not take quality '{quality}'{at}; "
-            f"choose one of {', '.join(model.qualities)}", "quality")
+            f"choose one of {', '.join(model.qualities)}",
+            "quality",
+        )
     if fidelity is not None and fidelity not in model.input_fidelity:
-        takes = ", ".join(model.input_fidelity) or "nothing (omit it: the model keeps detail itself)"
+        takes = (
+            ", ".join(model.input_fidelity) or "nothing (omit it: the model keeps detail itself)"
+        )
         raise ModelError(
             f"model '{model.name}' does not take input_fidelity '{fidelity}'{at}; it takes {takes}",
-            "input_fidelity")
+            "input_fidelity",
+        )
     if complexity is not None and not model.complexity:
-        raise ModelError(f"model '{model.name}' does not take complexity{at}; "
-                         f"only the gpt-image-2.6 models do", "complexity")
+        raise ModelError(
+            f"model '{model.name}' does not take complexity{at}; only the gpt-image-2.6 models do",
+            "complexity",
+        )
     return model
 
 

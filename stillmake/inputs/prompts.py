@@ -9,6 +9,7 @@ from pathlib import Path
 from stillmake.errors import InputError
 from stillmake.inputs.schemas import validate
 
+
 @dataclass(frozen=True)
 class Character:
     id: str
@@ -67,8 +68,11 @@ def load_prompts(path) -> Production:
             f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path
         ) from None
     except _DuplicateKey as exc:
-        raise InputError(f"key '{exc.key}' appears twice in one object", file=path,
-                         shot=exc.key if _looks_like_shot_map(text) else None) from None
+        raise InputError(
+            f"key '{exc.key}' appears twice in one object",
+            file=path,
+            shot=exc.key if _looks_like_shot_map(text) else None,
+        ) from None
     validate(data, "prompts.schema.json", file=path, shot_of=_locate)
     return _build(path, data)
 
@@ -133,13 +137,17 @@ def _build(path: Path, data: dict) -> Production:
         if "negative" in s and "negative_prompt" in s and s["negative"] != s["negative_prompt"]:
             raise InputError(
                 "both 'negative' and 'negative_prompt' given with different text; keep one",
-                file=path, shot=sid, key="negative",
+                file=path,
+                shot=sid,
+                key="negative",
             )
         for cid in s.get("characters", []):
             if cid not in characters:
                 raise InputError(
                     f"character '{cid}' is not defined under top-level 'characters'",
-                    file=path, shot=sid, key="characters",
+                    file=path,
+                    shot=sid,
+                    key="characters",
                 )
         production.shots[sid] = Shot(
             id=sid,

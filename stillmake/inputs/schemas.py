@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 
@@ -11,6 +11,7 @@ import jsonschema
 import yaml
 
 from stillmake.errors import InputError
+
 
 def schema_file(name: str) -> Traversable:
     """A schema shipped inside the package (found the same in editable and normal installs)."""
@@ -22,7 +23,7 @@ def schema_path(name: str) -> str:
     return str(schema_file(name))
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_schema(name: str) -> dict:
     text = schema_file(name).read_text(encoding="utf-8")
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
@@ -53,8 +54,9 @@ def _deepest(err):
     while err.context:
         here = list(err.absolute_path)
         # a branch that failed only on type was the wrong branch for this value
-        relevant = [e for e in err.context
-                    if not (e.validator == "type" and list(e.absolute_path) == here)]
+        relevant = [
+            e for e in err.context if not (e.validator == "type" and list(e.absolute_path) == here)
+        ]
         err = max(relevant or err.context, key=lambda e: len(list(e.absolute_path)))
     return err
 

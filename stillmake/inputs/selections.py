@@ -104,8 +104,9 @@ def _locate(path: tuple, data) -> tuple[str | None, str | None]:
     return str(path[0]), ".".join(map(str, path[1:])) or None
 
 
-def load_selections(path, *, shots: list[str], draft_n: int, check_files: bool = True
-                    ) -> dict[str, Selection]:
+def load_selections(
+    path, *, shots: list[str], draft_n: int, check_files: bool = True
+) -> dict[str, Selection]:
     """Every shot of the production gets a Selection (empty when not mentioned)."""
     path = Path(path)
     data = _plain(_read_plain(path)) or {}
@@ -125,12 +126,14 @@ def load_selections(path, *, shots: list[str], draft_n: int, check_files: bool =
     return out
 
 
-def _selection(path: Path, base: Path, shot: str, e: dict, draft_n: int,
-               check_files: bool) -> Selection:
+def _selection(
+    path: Path, base: Path, shot: str, e: dict, draft_n: int, check_files: bool
+) -> Selection:
     pick = e.get("pick")
     if pick is not None and not 1 <= pick <= draft_n:
-        raise InputError(f"pick {pick} is outside 1..{draft_n} (draft.n)", file=path, shot=shot,
-                         key="pick")
+        raise InputError(
+            f"pick {pick} is outside 1..{draft_n} (draft.n)", file=path, shot=shot, key="pick"
+        )
     reject = {}
     for k, reason in (e.get("reject") or {}).items():
         try:
@@ -138,23 +141,42 @@ def _selection(path: Path, base: Path, shot: str, e: dict, draft_n: int,
         except ValueError:
             kk = 0
         if not 1 <= kk <= draft_n:
-            raise InputError(f"rejected draft '{k}' is outside 1..{draft_n}", file=path,
-                             shot=shot, key="reject")
+            raise InputError(
+                f"rejected draft '{k}' is outside 1..{draft_n}", file=path, shot=shot, key="reject"
+            )
         if kk == pick:
-            raise InputError(f"draft {kk} is both picked and rejected", file=path, shot=shot,
-                             key="reject")
+            raise InputError(
+                f"draft {kk} is both picked and rejected", file=path, shot=shot, key="reject"
+            )
         reject[kk] = reason
-    edits = tuple(_step(path, base, shot, j, step, check_files)
-                  for j, step in enumerate(e.get("edits") or [], start=1))
+    edits = tuple(
+        _step(path, base, shot, j, step, check_files)
+        for j, step in enumerate(e.get("edits") or [], start=1)
+    )
     lock = bool(e.get("lock", False))
     if lock and pick is None:
-        raise InputError("lock: true needs a pick first (stillmake pick SHOT K)", file=path,
-                         shot=shot, key="lock")
+        raise InputError(
+            "lock: true needs a pick first (stillmake pick SHOT K)",
+            file=path,
+            shot=shot,
+            key="lock",
+        )
     if edits and pick is None:
-        raise InputError("edits need a pick to start from (stillmake pick SHOT K)", file=path,
-                         shot=shot, key="edits")
-    return Selection(shot=shot, pick=pick, drafts=e.get("drafts"), reject=reject,
-                     reroll=int(e.get("reroll", 0)), edits=edits, lock=lock)
+        raise InputError(
+            "edits need a pick to start from (stillmake pick SHOT K)",
+            file=path,
+            shot=shot,
+            key="edits",
+        )
+    return Selection(
+        shot=shot,
+        pick=pick,
+        drafts=e.get("drafts"),
+        reject=reject,
+        reroll=int(e.get("reroll", 0)),
+        edits=edits,
+        lock=lock,
+    )
 
 
 def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bool) -> EditStep:
@@ -173,13 +195,20 @@ def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bo
     if check_files:
         for r in refs:
             if not r.is_file():
-                raise InputError(f"reference image {r} not found", file=path, shot=shot,
-                                 key=f"{key}.refs")
-    return EditStep(change=step["change"].strip(), keep=(step.get("keep") or "").strip(),
-                    region=region, mask=mask, refs=refs)
+                raise InputError(
+                    f"reference image {r} not found", file=path, shot=shot, key=f"{key}.refs"
+                )
+    return EditStep(
+        change=step["change"].strip(),
+        keep=(step.get("keep") or "").strip(),
+        region=region,
+        mask=mask,
+        refs=refs,
+    )
 
 
 # -- round-trip edits (stillmake pick / lock / unlock) -----------------------
+
 
 def _entry(doc, shot: str):
     from ruamel.yaml.comments import CommentedMap

@@ -32,8 +32,11 @@ def fill_defaults(data: dict, schema: dict) -> dict:
     for key, sub in (schema.get("properties") or {}).items():
         if key not in data and "default" in sub:
             default = sub["default"]
-            data[key] = dict(default) if isinstance(default, dict) else (
-                list(default) if isinstance(default, list) else default)
+            data[key] = (
+                dict(default)
+                if isinstance(default, dict)
+                else (list(default) if isinstance(default, list) else default)
+            )
         if isinstance(data.get(key), dict) and sub.get("type") == "object":
             fill_defaults(data[key], sub)
     return data
@@ -74,14 +77,19 @@ def load_config(path="config.yaml", overrides=()) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError:
-        raise InputError("config file not found (run stillmake from the workflow "
-                         "directory, or pass --directory)", file=path) from None
+        raise InputError(
+            "config file not found (run stillmake from the workflow "
+            "directory, or pass --directory)",
+            file=path,
+        ) from None
     except yaml.YAMLError as exc:
         raise InputError(f"broken YAML: {exc}", file=path) from None
     merge(data, nest_overrides(overrides))
     schema = load_schema(CONFIG_SCHEMA)
-    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data),
-                    key=lambda e: list(e.absolute_path))
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data),
+        key=lambda e: list(e.absolute_path),
+    )
     if errors:
         err = errors[0]
         key = ".".join(map(str, err.absolute_path)) or None
@@ -103,7 +111,7 @@ class Settings:
     root: Path
 
     @classmethod
-    def from_config(cls, config: dict, root=None) -> "Settings":
+    def from_config(cls, config: dict, root=None) -> Settings:
         return cls(config=config, root=Path(root) if root else Path.cwd())
 
     @property
@@ -158,8 +166,11 @@ class Settings:
         """Refuse what a pass's model does not take (shut down or unknown, size, quality,
         complexity) and high-quality drafts; return warnings (a dying model, sizes)."""
         warnings: list[str] = []
-        sizes = {"draft": self.config["draft"]["size"], "edit": self.config["draft"]["size"],
-                 "final": self.config["final"]["size"]}
+        sizes = {
+            "draft": self.config["draft"]["size"],
+            "edit": self.config["draft"]["size"],
+            "final": self.config["final"]["size"],
+        }
         for pass_ in PASSES:
             model, cfg = self.model_for(pass_), self.config[pass_]
             try:
@@ -171,8 +182,13 @@ class Settings:
             if warning and warning not in warnings:
                 warnings.append(warning)
             try:
-                check_request(model, size=sizes[pass_], quality=cfg["quality"],
-                              complexity=cfg.get("complexity"), where=f"{pass_} pass")
+                check_request(
+                    model,
+                    size=sizes[pass_],
+                    quality=cfg["quality"],
+                    complexity=cfg.get("complexity"),
+                    where=f"{pass_} pass",
+                )
             except ModelError as exc:
                 # edits run at the drafts' size: a size problem there is draft.size's
                 owner = "draft" if exc.setting == "size" and pass_ == "edit" else pass_
@@ -185,8 +201,9 @@ class Settings:
     def _size_warnings(self) -> list[str]:
         final, draft = self.config["final"]["size"], self.config["draft"]["size"]
         if final == "auto":
-            raise InputError("finals need one fixed size, not 'auto'", file=CONFIG_FILE,
-                             key="final.size")
+            raise InputError(
+                "finals need one fixed size, not 'auto'", file=CONFIG_FILE, key="final.size"
+            )
         warnings = []
         if draft != "auto" and self.config["final"]["mode"] == "edit":
             (dw, dh), (fw, fh) = parse_size(draft), parse_size(final)
@@ -194,8 +211,10 @@ class Settings:
                 warnings.append(
                     f"draft.size {draft} ({dw / dh:.2f}:1) and final.size {final} "
                     f"({fw / fh:.2f}:1) differ in aspect: a final renders the picked draft, "
-                    f"so its composition will be cropped or stretched")
+                    f"so its composition will be cropped or stretched"
+                )
         if lookup(self.model_for("final")).experimental(final):
-            warnings.append(f"final.size {final} is above 2560x1440: the API calls that "
-                            f"experimental")
+            warnings.append(
+                f"final.size {final} is above 2560x1440: the API calls that experimental"
+            )
         return warnings

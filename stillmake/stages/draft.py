@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from stillmake.api.calls import obtain
-from stillmake.artifacts.records import image_record
-from stillmake.artifacts.provenance import write_image
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.provenance import write_image
+from stillmake.artifacts.records import image_record
 
 
 def run(job) -> None:
     request = ImageRequest.from_dict(job.params["request"])
     context = job.params["context"]
     label = {"shot": job.shot, "pass": "draft", "lighting": context.get("lighting")}
-    obtained = obtain(request, job.settings, shot=job.shot, pass_="draft", label=label,
-                      logger=job.logger)
+    obtained = obtain(
+        request, job.settings, shot=job.shot, pass_="draft", label=label, logger=job.logger
+    )
     job.logger.info("prompt: %s", request.prompt)
     job.logger.info("negative: %s", context.get("negative", ""))
-    for k, (png, path) in enumerate(zip(obtained.images, job.output["images"]), start=1):
+    for k, (png, path) in enumerate(
+        zip(obtained.images, job.output["images"], strict=True), start=1
+    ):
         write_image(path, png, image_record(request, obtained, context, k=k, png=png))

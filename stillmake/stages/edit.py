@@ -7,12 +7,12 @@ import io
 from PIL import Image
 
 from stillmake.api.calls import obtain
-from stillmake.files import sha256_bytes
-from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
+from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.quality import edit_leak, load_rgb
-from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.records import image_record
+from stillmake.files import sha256_bytes
+from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
 
 
 def image_size(png: bytes) -> tuple[int, int]:
@@ -50,10 +50,24 @@ def run(job) -> None:
         [sha256_bytes(source)] + [sha256_bytes(r) for r in refs],
         mask=sha256_bytes(mask) if mask else None,
     )
-    label = {"shot": shot, "pass": "edit", "step": step["step"], "change": step["change"],
-             "lighting": context.get("lighting")}
-    obtained = obtain(request, job.settings, shot=shot, pass_=f"edit{step['step']}", label=label,
-                      images=[source, *refs], mask=mask, shortlisted=True, logger=job.logger)
+    label = {
+        "shot": shot,
+        "pass": "edit",
+        "step": step["step"],
+        "change": step["change"],
+        "lighting": context.get("lighting"),
+    }
+    obtained = obtain(
+        request,
+        job.settings,
+        shot=shot,
+        pass_=f"edit{step['step']}",
+        label=label,
+        images=[source, *refs],
+        mask=mask,
+        shortlisted=True,
+        logger=job.logger,
+    )
     result = obtained.images[0]
     if step.get("protect_unmasked") and mask is not None:
         result = composite_outside(source, result, mask, feather_px=step["feather_px"])
@@ -68,10 +82,16 @@ def run(job) -> None:
         "mask_file": step.get("mask"),
         "refs": list(job.input.get("refs", [])),
         "source": str(job.input["source"]),
-        "chain": source_side.get("chain", [f"draft {source_side.get('k')}"]) + [f"step {step['step']}"],
+        "chain": source_side.get("chain", [f"draft {source_side.get('k')}"])
+        + [f"step {step['step']}"],
         "protect_unmasked": bool(step.get("protect_unmasked") and mask is not None),
         "edit_leak": leak,
     }
     write_image(job.output["image"], result, record)
-    job.logger.info("%s step %d: %s%s", shot, step["step"], step["change"],
-                    f" (leak mean {leak['leak_mean']:.2f})" if leak else "")
+    job.logger.info(
+        "%s step %d: %s%s",
+        shot,
+        step["step"],
+        step["change"],
+        f" (leak mean {leak['leak_mean']:.2f})" if leak else "",
+    )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from stillmake.api.calls import obtain
-from stillmake.files import sha256_bytes
-from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.records import image_record
+from stillmake.files import sha256_bytes
 
 
 def run(job) -> None:
@@ -16,13 +16,26 @@ def run(job) -> None:
     request = ImageRequest.from_dict(job.params["request"])
     images = []
     if request.endpoint == "edit":
-        images = [raw_image(job.input["candidate"])] + [raw_image(p) for p in job.input.get("refs", [])]
+        images = [raw_image(job.input["candidate"])] + [
+            raw_image(p) for p in job.input.get("refs", [])
+        ]
         request = request.with_inputs([sha256_bytes(i) for i in images])
-    label = {"shot": shot, "pass": "final", "lighting": context.get("lighting"),
-             "title": spec.get("title")}
-    obtained = obtain(request, job.settings, shot=shot, pass_="final", label=label,
-                      images=images, shortlisted=spec.get("pick") is not None,
-                      logger=job.logger)
+    label = {
+        "shot": shot,
+        "pass": "final",
+        "lighting": context.get("lighting"),
+        "title": spec.get("title"),
+    }
+    obtained = obtain(
+        request,
+        job.settings,
+        shot=shot,
+        pass_="final",
+        label=label,
+        images=images,
+        shortlisted=spec.get("pick") is not None,
+        logger=job.logger,
+    )
     candidate = read_sidecar(job.input["candidate"])
     chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
     record = {

@@ -8,14 +8,36 @@ from collections import defaultdict
 
 from PIL import Image
 
+from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.quality import (
+    check_image,
+    consistency_flags,
+    flags_to_json,
+    thresholds_for,
+    worst,
+    worst_level,
+)
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
-from stillmake.artifacts.provenance import read_sidecar
-from stillmake.artifacts.quality import (check_image, consistency_flags, flags_to_json,
-                                         thresholds_for, worst, worst_level)
 
-COLUMNS = ["shot", "title", "prompt", "negative", "model", "size", "quality", "n", "mode",
-           "source_chain", "fingerprint", "cost_usd", "gate", "image_sha256", "backend", "created"]
+COLUMNS = [
+    "shot",
+    "title",
+    "prompt",
+    "negative",
+    "model",
+    "size",
+    "quality",
+    "n",
+    "mode",
+    "source_chain",
+    "fingerprint",
+    "cost_usd",
+    "gate",
+    "image_sha256",
+    "backend",
+    "created",
+]
 
 
 def rows(finals: list) -> list[dict]:
@@ -24,15 +46,28 @@ def rows(finals: list) -> list[dict]:
         s = read_sidecar(path)
         with Image.open(path) as im:
             pixels = f"{im.width}x{im.height}"
-        out.append({
-            "shot": s["shot"], "title": s.get("title", ""), "prompt": s["prompt"],
-            "negative": s["negative"], "model": s["model"], "size": s["size"],
-            "quality": s["quality"], "n": s["n"], "mode": s["mode"],
-            "source_chain": " -> ".join(s["chain"]), "fingerprint": s["fingerprint"],
-            "cost_usd": s["request_cost_usd"], "image_sha256": s["image_sha256"],
-            "backend": s["backend"], "created": s["created"], "path": str(path),
-            "pixels": pixels, "lighting": s.get("lighting"),
-        })
+        out.append(
+            {
+                "shot": s["shot"],
+                "title": s.get("title", ""),
+                "prompt": s["prompt"],
+                "negative": s["negative"],
+                "model": s["model"],
+                "size": s["size"],
+                "quality": s["quality"],
+                "n": s["n"],
+                "mode": s["mode"],
+                "source_chain": " -> ".join(s["chain"]),
+                "fingerprint": s["fingerprint"],
+                "cost_usd": s["request_cost_usd"],
+                "image_sha256": s["image_sha256"],
+                "backend": s["backend"],
+                "created": s["created"],
+                "path": str(path),
+                "pixels": pixels,
+                "lighting": s.get("lighting"),
+            }
+        )
     return out
 
 
@@ -52,9 +87,13 @@ def gate(entries: list[dict], overrides=None) -> dict:
             shots[shot]["flags"] += flags_to_json(flags)
             shots[shot]["worst"] = worst(shots[shot]["flags"])
     sizes = sorted({e["pixels"] for e in entries})
-    return {"sizes": sizes, "one_size": len(sizes) <= 1, "shots": shots,
-            "consistency": consistency,
-            "worst": worst_level(s["worst"] for s in shots.values())}
+    return {
+        "sizes": sizes,
+        "one_size": len(sizes) <= 1,
+        "shots": shots,
+        "consistency": consistency,
+        "worst": worst_level(s["worst"] for s in shots.values()),
+    }
 
 
 def check_sizes(entries: list[dict], size: str) -> None:
@@ -76,5 +115,6 @@ def run(job) -> None:
     atomic_write_json(job.output["gate"], report)
     atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())
-    job.logger.info("manifest: %d finals, %s, gate %s", len(entries), job.params["size"],
-                    report["worst"])
+    job.logger.info(
+        "manifest: %d finals, %s, gate %s", len(entries), job.params["size"], report["worst"]
+    )

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stillmake.files import atomic_write_bytes, atomic_write_json
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import read_sidecar
 from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
+from stillmake.files import atomic_write_bytes, atomic_write_json
 
 
 def review(shot: str, title: str, lighting: str | None, images: list, overrides=None) -> dict:
@@ -18,21 +18,23 @@ def review(shot: str, title: str, lighting: str | None, images: list, overrides=
     for k, path in enumerate(images, start=1):
         side = read_sidecar(path)
         checked = check_image(path, lighting=lighting, thresholds=thresholds)
-        drafts.append({
-            "k": k,
-            "path": str(path),
-            "image_sha256": side["image_sha256"],
-            "fingerprint": side["fingerprint"],
-            "model": side["model"],
-            "size": side["size"],
-            "quality": side["quality"],
-            "backend": side["backend"],
-            "cost_usd": side["cost_usd"],
-            "cache_hit": side["cache_hit"],
-            "metrics": checked["metrics"],
-            "flags": checked["flags"],
-            "worst": checked["worst"],
-        })
+        drafts.append(
+            {
+                "k": k,
+                "path": str(path),
+                "image_sha256": side["image_sha256"],
+                "fingerprint": side["fingerprint"],
+                "model": side["model"],
+                "size": side["size"],
+                "quality": side["quality"],
+                "backend": side["backend"],
+                "cost_usd": side["cost_usd"],
+                "cache_hit": side["cache_hit"],
+                "metrics": checked["metrics"],
+                "flags": checked["flags"],
+                "worst": checked["worst"],
+            }
+        )
     return {
         "shot": shot,
         "title": title,
@@ -46,8 +48,9 @@ def review(shot: str, title: str, lighting: str | None, images: list, overrides=
 def run(job) -> None:
     ctx = job.params["context"]
     images = [Path(p) for p in job.input["drafts"]]
-    report = review(ctx["shot"], ctx.get("title", ""), ctx.get("lighting"), images,
-                    ctx.get("thresholds"))
+    report = review(
+        ctx["shot"], ctx.get("title", ""), ctx.get("lighting"), images, ctx.get("thresholds")
+    )
     sheet = contact_sheet(
         images,
         shot=ctx["shot"],
@@ -57,5 +60,9 @@ def run(job) -> None:
     )
     atomic_write_json(job.output["json"], report)
     atomic_write_bytes(job.output["sheet"], sheet)
-    job.logger.info("%s review: drafts %s, worst flag %s", ctx["shot"],
-                    report["drafts_fingerprint"], report["worst"])
+    job.logger.info(
+        "%s review: drafts %s, worst flag %s",
+        ctx["shot"],
+        report["drafts_fingerprint"],
+        report["worst"],
+    )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from stillmake.errors import StalePick, StillmakeError
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
+from stillmake.errors import StalePick, StillmakeError
 
 
 def check_pick(spec: dict, drafts: list) -> str:
     """Return the current drafts fingerprint; raise StalePick if the pick is bound elsewhere."""
     shot, pick = spec["shot"], spec["pick"]
     if pick is None:
-        raise StillmakeError(f"shot {shot} has no pick yet: look at {spec['review']} and run "
-                             f"`stillmake pick {shot} K`")
+        raise StillmakeError(
+            f"shot {shot} has no pick yet: look at {spec['review']} and run "
+            f"`stillmake pick {shot} K`"
+        )
     current = current_drafts_fingerprint(drafts)
     if spec.get("drafts") and spec["drafts"] != current:
         raise StalePick(
@@ -29,8 +31,12 @@ def run(job) -> None:
     current = check_pick(spec, drafts)
     k = spec["pick"]
     if not spec.get("drafts"):
-        job.logger.warning("%s: pick %d is not bound to drafts %s; `stillmake pick` binds it",
-                           spec["shot"], k, current)
+        job.logger.warning(
+            "%s: pick %d is not bound to drafts %s; `stillmake pick` binds it",
+            spec["shot"],
+            k,
+            current,
+        )
     record = {
         **read_sidecar(drafts[k - 1]),
         "pass": "select",

@@ -20,15 +20,14 @@ import yaml
 
 from stillmake import paths
 from stillmake.api.cache import Cache
-from stillmake.inputs.settings import nest_overrides
+from stillmake.api.pricing import Estimator, image_sizes
+from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import load_mask, region_mask
-from stillmake.artifacts.picks import drafts_fingerprint
-from stillmake.api.pricing import Estimator
-from stillmake.api.pricing import image_sizes
-from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.inputs.models import parse_size
+from stillmake.inputs.settings import nest_overrides
 
 API_RULES = ("draft", "edit_step", "final")
 PENDING = ("update pending", "missing")
@@ -75,8 +74,9 @@ def pending_outputs(targets=(), overrides=(), snakemake=None) -> set[str]:
             cmd += ["--configfile", str(extra)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise StillmakeError("snakemake could not plan this target:\n"
-                             + snakemake_error(proc.stderr or proc.stdout))
+        raise StillmakeError(
+            "snakemake could not plan this target:\n" + snakemake_error(proc.stderr or proc.stdout)
+        )
     pending = set()
     reader = csv.reader(io.StringIO(proc.stdout), delimiter="\t")
     for row in reader:
@@ -123,7 +123,7 @@ class Planner:
             planned.append(item)
         else:
             shas = [self._existing(p) for p in draft_paths]
-        for path, sha in zip(draft_paths, shas or [None] * len(draft_paths)):
+        for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
         sel = specs.selections[shot]
         if sel.pick is None:
@@ -139,10 +139,15 @@ class Planner:
         for j in range(1, specs.edit_count(shot) + 1):
             path = paths.edit_step(shot, j)
             if path in pending:
-                request = self._with_inputs(specs.edit_request(shot, j), specs.edit_inputs(shot, j),
-                                            specs.edit_step_spec(shot, j), shot)
-                item, shas = self._lookup(shot, f"edit{j}", request,
-                                          specs.edit_inputs(shot, j)["refs"])
+                request = self._with_inputs(
+                    specs.edit_request(shot, j),
+                    specs.edit_inputs(shot, j),
+                    specs.edit_step_spec(shot, j),
+                    shot,
+                )
+                item, shas = self._lookup(
+                    shot, f"edit{j}", request, specs.edit_inputs(shot, j)["refs"]
+                )
                 if specs.edit_step_spec(shot, j)["protect_unmasked"]:
                     shas = None  # composited after the call: not predictable from the cache
                 planned.append(item)
@@ -154,8 +159,9 @@ class Planner:
             request = specs.final_request(shot)
             if request.endpoint == "edit":
                 request = self._with_inputs(request, specs.final_inputs(shot), None, shot)
-            planned.append(self._lookup(shot, "final", request,
-                                        specs.final_inputs(shot)["refs"])[0])
+            planned.append(
+                self._lookup(shot, "final", request, specs.final_inputs(shot)["refs"])[0]
+            )
         return planned
 
     def _blocked(self, shot, pending, why) -> list[PlannedRequest]:
@@ -163,8 +169,9 @@ class Planner:
         items = []
         for j in range(1, self.specs.edit_count(shot) + 1):
             if paths.edit_step(shot, j) in pending:
-                items.append(self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j),
-                                           "blocked"))
+                items.append(
+                    self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j), "blocked")
+                )
         if paths.final(shot) in pending:
             items.append(self._unknown(shot, "final", self.specs.final_request(shot), "blocked"))
         return items
@@ -178,7 +185,11 @@ class Planner:
         mask = None
         if step and (step.get("region") or step.get("mask")):
             size = parse_size(self.specs.draft_size(shot))
-            png = region_mask(step["region"], size) if step.get("region") else load_mask(step["mask"], size)
+            png = (
+                region_mask(step["region"], size)
+                if step.get("region")
+                else load_mask(step["mask"], size)
+            )
             mask = sha256_bytes(png)
         return request.with_inputs(shas, mask=mask)
 
@@ -195,25 +206,42 @@ class Planner:
 
     def _item(self, shot, pass_, request, fp, cached, note="", refs=None) -> PlannedRequest:
         estimate = self.estimator.estimate(request, self._input_sizes(shot, pass_, request, refs))
-        return PlannedRequest(shot, pass_, request.endpoint, request.model, request.n,
-                              request.size, request.quality, estimate.usd, fp, cached, note,
-                              estimate.basis)
+        return PlannedRequest(
+            shot,
+            pass_,
+            request.endpoint,
+            request.model,
+            request.n,
+            request.size,
+            request.quality,
+            estimate.usd,
+            fp,
+            cached,
+            note,
+            estimate.basis,
+        )
 
     def _input_sizes(self, shot, pass_, request, refs) -> list[tuple[int, int]]:
         """An edit's inputs: the source at the drafts' size, then the reference images."""
         if request.endpoint != "edit":
             return []
         if refs is None:
-            inputs = (self.specs.final_inputs(shot) if pass_ == "final"
-                      else self.specs.edit_inputs(shot, int(pass_[4:])))
+            inputs = (
+                self.specs.final_inputs(shot)
+                if pass_ == "final"
+                else self.specs.edit_inputs(shot, int(pass_[4:]))
+            )
             refs = inputs["refs"]
         return [parse_size(self.specs.draft_size(shot)), *image_sizes(map(raw_image, refs))]
 
     def _unknown(self, shot, pass_, request, note) -> PlannedRequest:
         specs = self.specs
         if request is None:
-            request = (specs.final_request(shot) if pass_ == "final"
-                       else specs.edit_request(shot, int(pass_[4:])))
+            request = (
+                specs.final_request(shot)
+                if pass_ == "final"
+                else specs.edit_request(shot, int(pass_[4:]))
+            )
         return self._item(shot, pass_, request, None, False, note)
 
     @staticmethod
@@ -226,4 +254,3 @@ class Planner:
 
 def total(planned: list[PlannedRequest]) -> float:
     return round(sum(p.price_usd for p in planned if p.paid), 6)
-

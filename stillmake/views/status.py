@@ -40,15 +40,18 @@ def pick_state(specs, shot: str) -> str:
 
 
 def stage_reached(specs, shot: str) -> tuple[str, int]:
-    steps_done = sum(1 for j in range(1, specs.edit_count(shot) + 1)
-                     if Path(paths.edit_step(shot, j)).is_file())
+    steps_done = sum(
+        1 for j in range(1, specs.edit_count(shot) + 1) if Path(paths.edit_step(shot, j)).is_file()
+    )
     if Path(paths.final(shot)).is_file():
         return "final", steps_done
     if steps_done:
         return f"edit {steps_done}", steps_done
-    for name, path in (("selected", paths.selected(shot)),
-                       ("review", paths.review_sheet(shot)),
-                       ("drafts", paths.draft(shot, 1))):
+    for name, path in (
+        ("selected", paths.selected(shot)),
+        ("review", paths.review_sheet(shot)),
+        ("drafts", paths.draft(shot, 1)),
+    ):
         if Path(path).is_file():
             return name, steps_done
     return "-", steps_done
@@ -57,7 +60,7 @@ def stage_reached(specs, shot: str) -> tuple[str, int]:
 def worst_flag(shot: str, gate: dict | None) -> str:
     """Worst of the shot's review flag and, once it has a final, its gate flag."""
     review = _read_json(Path(paths.review_json(shot))) or {}
-    final = ((gate or {}).get("shots", {}).get(shot) or {})
+    final = (gate or {}).get("shots", {}).get(shot) or {}
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
@@ -68,14 +71,16 @@ def status_rows(specs) -> list[dict]:
     rows = []
     for shot in specs.shots:
         stage, done = stage_reached(specs, shot)
-        rows.append({
-            "shot": shot,
-            "title": specs.production.shot(shot).title,
-            "stage": stage,
-            "pick": pick_state(specs, shot),
-            "edits": f"{done}/{specs.edit_count(shot)}",
-            "locked": "yes" if specs.locked(shot) else "no",
-            "flag": worst_flag(shot, gate),
-            "spend_usd": round(spend.get(shot, 0.0), 4),
-        })
+        rows.append(
+            {
+                "shot": shot,
+                "title": specs.production.shot(shot).title,
+                "stage": stage,
+                "pick": pick_state(specs, shot),
+                "edits": f"{done}/{specs.edit_count(shot)}",
+                "locked": "yes" if specs.locked(shot) else "no",
+                "flag": worst_flag(shot, gate),
+                "spend_usd": round(spend.get(shot, 0.0), 4),
+            }
+        )
     return rows

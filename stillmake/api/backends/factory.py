@@ -23,6 +23,7 @@ def make_backend(settings: Settings) -> Backend:
         settings.require_credentials()
         from stillmake.api.backends.openai_images import OpenAIBackend
 
-        return OpenAIBackend(base_url=settings.base_url(),
-                             timeout_s=float(settings.openai["timeout_s"]))
+        return OpenAIBackend(
+            base_url=settings.base_url(), timeout_s=float(settings.openai["timeout_s"])
+        )
     raise StillmakeError(f"unknown backend '{settings.backend}'; use 'preview' or 'openai'")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import base64
 
 from stillmake.api.backends.base import BackendResponse
-from stillmake.errors import BackendError, ModerationBlocked
 from stillmake.api.requests import ImageRequest
+from stillmake.errors import BackendError, ModerationBlocked
 
 
 class OpenAIBackend:
@@ -37,8 +37,9 @@ class OpenAIBackend:
             kwargs["complexity"] = request.complexity
         return self._call(self.client.images.generate, **kwargs)
 
-    def edit(self, request: ImageRequest, images: list[bytes], mask: bytes | None,
-             label: dict) -> BackendResponse:
+    def edit(
+        self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
+    ) -> BackendResponse:
         files = [(f"image_{i}.png", data, "image/png") for i, data in enumerate(images, 1)]
         kwargs = dict(
             model=request.model,
@@ -82,12 +83,18 @@ def _status_error(exc) -> BackendError:
     message = (err.get("message") if isinstance(err, dict) else None) or str(exc)
     status = exc.status_code
     if code == "moderation_blocked":
-        return ModerationBlocked(f"moderation refused the request: {message}",
-                                 status=status, code=code)
+        return ModerationBlocked(
+            f"moderation refused the request: {message}", status=status, code=code
+        )
     retry_after = _retry_after(exc.response.headers) if exc.response is not None else None
     retryable = status in (408, 409, 429) or status >= 500
-    return BackendError(f"HTTP {status} {code or ''}: {message}".replace("  ", " "),
-                        retryable=retryable, retry_after=retry_after, status=status, code=code)
+    return BackendError(
+        f"HTTP {status} {code or ''}: {message}".replace("  ", " "),
+        retryable=retryable,
+        retry_after=retry_after,
+        status=status,
+        code=code,
+    )
 
 
 def _retry_after(headers) -> float | None:

@@ -48,8 +48,15 @@ def _background(w: int, h: int, lighting, rng) -> np.ndarray:
     grad = np.broadcast_to(grad, (h, w, 3))
     # soft low-frequency texture: a small noise field upscaled
     small = rng.normal(0, 9, (h // 48 + 2, w // 48 + 2)).astype(np.float32)
-    noise = np.asarray(Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize(
-        (w, h), Image.BILINEAR), np.float32)[..., None] - 128
+    noise = (
+        np.asarray(
+            Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize(
+                (w, h), Image.BILINEAR
+            ),
+            np.float32,
+        )[..., None]
+        - 128
+    )
     x = np.linspace(-1, 1, w, dtype=np.float32)[None, :, None]
     vignette = 1.0 - 0.18 * x * x
     return np.clip((grad + noise) * vignette, 0, 250).astype(np.uint8)
@@ -62,12 +69,20 @@ def _figure(draw: ImageDraw.ImageDraw, w, h, rng, lighting):
     scale = h * rng.uniform(0.45, 0.65)
     head = int(scale * 0.09)
     coat = (44, 70, 62) if lighting != "red_emergency" else (40, 16, 16)
-    draw.polygon([(cx - scale * 0.16, base), (cx - scale * 0.1, base - scale * 0.62),
-                  (cx + scale * 0.1, base - scale * 0.62), (cx + scale * 0.16, base)], fill=coat)
+    draw.polygon(
+        [
+            (cx - scale * 0.16, base),
+            (cx - scale * 0.1, base - scale * 0.62),
+            (cx + scale * 0.1, base - scale * 0.62),
+            (cx + scale * 0.16, base),
+        ],
+        fill=coat,
+    )
     hy = int(base - scale * 0.62 - head * 1.1)
     draw.ellipse([cx - head, hy - head, cx + head, hy + head], fill=(176, 138, 116))
-    draw.pieslice([cx - head - 4, hy - head - 6, cx + head + 4, hy + head], 180, 360,
-                  fill=(38, 28, 24))
+    draw.pieslice(
+        [cx - head - 4, hy - head - 6, cx + head + 4, hy + head], 180, 360, fill=(38, 28, 24)
+    )
 
 
 def _practicals(draw, w, h, rng, lighting):
@@ -102,16 +117,23 @@ def render_generation(request: ImageRequest, k: int, label: dict) -> bytes:
     _practicals(draw, w, h, rng, lighting)
     _figure(draw, w, h, rng, lighting)
     digest = hashlib.sha256(request.prompt.encode("utf-8")).hexdigest()[:8]
-    _banner(draw, w, h, [
-        f"{label.get('shot', '?')} · {label.get('pass', 'draft')} · draft {k}/{request.n}"
-        f" · prompt {digest} · reroll {request.reroll}",
-        f"{request.model} · {request.quality} · {request.size} · {lighting or 'no lighting tag'}",
-    ])
+    _banner(
+        draw,
+        w,
+        h,
+        [
+            f"{label.get('shot', '?')} · {label.get('pass', 'draft')} · draft {k}/{request.n}"
+            f" · prompt {digest} · reroll {request.reroll}",
+            f"{request.model} · {request.quality} · {request.size} · "
+            f"{lighting or 'no lighting tag'}",
+        ],
+    )
     return _encode(im)
 
 
-def render_edit(request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict,
-                index: int = 1) -> bytes:
+def render_edit(
+    request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict, index: int = 1
+) -> bytes:
     w, h = request.width_height
     with Image.open(io.BytesIO(images[0])) as src:
         source = src.convert("RGB")
@@ -130,18 +152,29 @@ def render_edit(request: ImageRequest, images: list[bytes], mask: bytes | None, 
         box = Image.eval(alpha, lambda a: 255 if a < 128 else 0).getbbox() or (0, 0, w, h)
         for x in range(box[0] - h, box[2], max(12, w // 80)):
             od.line([(x, box[3]), (x + (box[3] - box[1]), box[1])], fill=(250, 250, 250), width=2)
-        od.text((box[0] + 8, box[1] + 8), f"EDIT: {change}"[:60], fill=(16, 16, 16),
-                font=_font(max(12, w // 70)))
+        od.text(
+            (box[0] + 8, box[1] + 8),
+            f"EDIT: {change}"[:60],
+            fill=(16, 16, 16),
+            font=_font(max(12, w // 70)),
+        )
         editable = Image.eval(alpha, lambda a: 255 if a < 128 else 0)
         edited = Image.composite(overlay, source, editable)
     else:
         pass_ = label.get("pass", "edit")
-        text = (f"FINAL · {label.get('shot', '')} · {request.quality} · {request.size}"
-                if pass_ == "final" else f"EDIT step {label.get('step', '?')}: {change}")
+        text = (
+            f"FINAL · {label.get('shot', '')} · {request.quality} · {request.size}"
+            if pass_ == "final"
+            else f"EDIT step {label.get('step', '?')}: {change}"
+        )
         band = int(h * 0.06)
         draw.rectangle([0, h // 2 - band // 2, w, h // 2 + band // 2], fill=(20, 20, 24))
-        draw.text((max(8, w // 96), h // 2 - band // 4), text[:110], fill=(250, 220, 120),
-                  font=_font(max(12, w // 64)))
+        draw.text(
+            (max(8, w // 96), h // 2 - band // 4),
+            text[:110],
+            fill=(250, 220, 120),
+            font=_font(max(12, w // 64)),
+        )
     return _encode(edited)
 
 
@@ -151,14 +184,19 @@ class PreviewBackend:
 
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
         images = [render_generation(request, k, label) for k in range(1, request.n + 1)]
-        return BackendResponse(images=images, usage=synthetic_usage(request),
-                               meta=self._meta(request))
+        return BackendResponse(
+            images=images, usage=synthetic_usage(request), meta=self._meta(request)
+        )
 
-    def edit(self, request: ImageRequest, images: list[bytes], mask: bytes | None,
-             label: dict) -> BackendResponse:
+    def edit(
+        self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
+    ) -> BackendResponse:
         out = [render_edit(request, images, mask, label, k) for k in range(1, request.n + 1)]
-        return BackendResponse(images=out, usage=synthetic_usage(request, image_sizes(images)),
-                               meta=self._meta(request))
+        return BackendResponse(
+            images=out,
+            usage=synthetic_usage(request, image_sizes(images)),
+            meta=self._meta(request),
+        )
 
     @staticmethod
     def _meta(request):
