@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
@@ -33,7 +35,7 @@ class Job:
     logger: logging.Logger = field(default=None)
 
 
-def _named(io) -> dict:
+def _named(io: Iterable[str]) -> dict:
     """Snakemake's Namedlist -> {name: path or [paths]} (plus positional list as '_')."""
     named = {name: getattr(io, name) for name in io.keys()} if hasattr(io, "keys") else {}
     out = {k: (list(v) if not isinstance(v, str) else v) for k, v in named.items()}
@@ -61,7 +63,15 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
     return logger
 
 
-def run_stage(stage: str, input, output, params, log, config, wildcards=None) -> None:
+def run_stage(
+    stage: str,
+    input: Iterable[str],
+    output: Iterable[str],
+    params: Any,
+    log: Sequence[str],
+    config: dict,
+    wildcards: Any = None,
+) -> None:
     """Entry point of every rule's one-line `run:` block:
     `run_stage("draft", input, output, params, log, config, wildcards)`."""
     if stage not in STAGES:
@@ -114,6 +124,6 @@ def end_scheduler_timers() -> int:
     return cancelled
 
 
-def _defined_in(fn, source: str) -> bool:
+def _defined_in(fn: Callable[..., object], source: str) -> bool:
     code = getattr(fn, "__code__", None)
     return code is not None and source in code.co_filename.replace("\\", "/")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class StillmakeError(Exception):
     """Base for every error stillmake reports to a user (no traceback needed)."""
@@ -10,7 +12,14 @@ class StillmakeError(Exception):
 class InputError(StillmakeError):
     """Bad input in a file the user edits (prompts, selections, config, masks)."""
 
-    def __init__(self, message: str, *, file=None, shot=None, key=None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | os.PathLike[str] | None = None,
+        shot: str | int | None = None,
+        key: str | None = None,
+    ):
         self.file = str(file) if file is not None else None
         self.shot = shot
         self.key = key

@@ -12,14 +12,16 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -27,7 +29,7 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
-def atomic_write_bytes(path, data: bytes) -> None:
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -43,16 +45,16 @@ def atomic_write_bytes(path, data: bytes) -> None:
         raise
 
 
-def atomic_write_text(path, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path, obj) -> None:
+def atomic_write_json(path: str | os.PathLike[str], obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
 @contextlib.contextmanager
-def locked(lock_path):
+def locked(lock_path: str | os.PathLike[str]) -> Iterator[TextIO]:
     """Exclusive advisory lock held across processes (fcntl.flock)."""
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -64,7 +66,7 @@ def locked(lock_path):
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
-def remove_stale_temps(path) -> None:
+def remove_stale_temps(path: str | os.PathLike[str]) -> None:
     """Drop temp files a killed job left beside `path` (atomic_write_bytes' names)."""
     path = Path(path)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):

@@ -6,6 +6,8 @@ here, so the plan of spend is the build, request for request.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from stillmake import paths
@@ -21,7 +23,7 @@ from stillmake.inputs.settings import Settings
 
 
 class BuildSpecs:
-    def __init__(self, config: dict, root=None):
+    def __init__(self, config: dict, root: str | os.PathLike[str] | None = None):
         self.config = config
         self.root = Path(root) if root else Path.cwd()
         self.settings = Settings.from_config(config, self.root)
@@ -227,7 +229,7 @@ class BuildSpecs:
             "title": self.production.shot(shot).title,
         }
 
-    def unlocked(self, shots) -> list[str]:
+    def unlocked(self, shots: Iterable[str]) -> list[str]:
         return [s for s in shots if not self.locked(s)]
 
     def _fidelity(self, pass_: str, wanted: str | None) -> str | None:

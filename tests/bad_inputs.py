@@ -313,6 +313,20 @@ CASES = [
         _config("draft: {model: gpt-image-2.7-flare}"),
         "key 'draft.model': unknown model 'gpt-image-2.7-flare'",
     ),
+    # -- selections and prompts files (issue 14) --
+    # -- call path and API answers (issue 14) --
+    # -- rebuilds, limits and quality (issue 14) --
+]
+
+# Faults met while a build or a command runs, not before: each row names the test that
+# provokes it (file::function) and the words the user is shown. README's "Faults at run
+# time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
+# (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
+RUNTIME = [
+    # -- selections and prompts files (issue 14) --
+    # -- ledger and reservations (issue 14) --
+    # -- call path and API answers (issue 14) --
+    # -- rebuilds, limits and quality (issue 14) --
 ]
 
 # CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments

@@ -250,6 +250,7 @@ class FakeOpenAI:
         self.host, self.port = host, port
         self.requests: list[Recorded] = []
         self._faults: list[dict] = []
+        self._corrupt: list[str] = []
         self._blocked: list[str] = []
         self._served = 0
         self._lock = threading.Lock()
@@ -304,6 +305,24 @@ class FakeOpenAI:
                 dict(status=status, code=code, message=message, retry_after=retry_after, type=type)
             ] * count
 
+    CORRUPTIONS = (
+        "wrong_size",
+        "jpeg",
+        "truncated_png",
+        "broken_base64",
+        "broken_json",
+        "no_usage",
+    )
+
+    def corrupt_next(self, count: int, kind: str) -> None:
+        """Answer the next `count` requests with HTTP 200 and a bad body: an image of
+        another size, a JPEG, a truncated PNG, base64 that does not decode, a body that
+        is not JSON, or no usage."""
+        if kind not in self.CORRUPTIONS:
+            raise ValueError(f"unknown corruption {kind!r}; one of {self.CORRUPTIONS}")
+        with self._lock:
+            self._corrupt += [kind] * count
+
     def block_prompts_containing(self, text: str) -> None:
         with self._lock:
             self._blocked.append(text)
@@ -312,6 +331,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self._faults.clear()
+            self._corrupt.clear()
             self._blocked.clear()
             self.latency = 0.0
 
@@ -328,6 +348,8 @@ class FakeOpenAI:
             self.today = _iso_day(body["today"])
         if "fail_next" in body:
             self.fail_next(**body["fail_next"])
+        if "corrupt_next" in body:
+            self.corrupt_next(**body["corrupt_next"])
         if "block_prompts_containing" in body:
             self.block_prompts_containing(body["block_prompts_containing"])
         if body.get("reset"):
@@ -355,13 +377,16 @@ class FakeOpenAI:
             ]
 
     # -- answering -------------------------------------------------------------
-    def answer(self, rec: Recorded) -> dict:
+    def answer(self, rec: Recorded) -> dict | bytes:
+        """The response body: a dict to send as JSON, or raw bytes (a broken body)."""
         with self._lock:
             fault = self._faults.pop(0) if self._faults else None
             blocked = any(b in (rec.prompt or "") for b in self._blocked)
+            corrupt = self._corrupt.pop(0) if (self._corrupt and not fault) else None
         started = time.monotonic()
         try:
-            return self._respond(rec, fault, blocked)
+            payload = self._respond(rec, fault, blocked)
+            return _corrupted(payload, corrupt) if corrupt else payload
         finally:  # the latency is the whole time to answer, image encoding included
             time.sleep(max(0.0, self.latency - (time.monotonic() - started)))
 
@@ -432,6 +457,32 @@ class FakeOpenAI:
 
 def _iso_day(value) -> str:
     return datetime.date.fromisoformat(str(value)).isoformat()
+
+
+def _corrupted(payload: dict, kind: str) -> dict | bytes:
+    """A 200 answer gone wrong in one of the ways a proxy or a bad deploy can."""
+    if kind == "broken_json":
+        return json.dumps(payload).encode("utf-8")[:200]
+    if kind == "no_usage":
+        return {k: v for k, v in payload.items() if k != "usage"}
+    data = []
+    for item in payload["data"]:
+        png = base64.b64decode(item["b64_json"])
+        with Image.open(io.BytesIO(png)) as im:
+            im.load()
+            if kind == "wrong_size":
+                buf = io.BytesIO()
+                im.resize((im.width // 2, im.height // 2)).save(buf, "PNG")
+                out = buf.getvalue()
+            elif kind == "jpeg":
+                buf = io.BytesIO()
+                im.convert("RGB").save(buf, "JPEG")
+                out = buf.getvalue()
+            else:
+                out = png[: len(png) // 3]
+        b64 = base64.b64encode(out).decode("ascii")
+        data.append({"b64_json": "%%not base64%%" + b64[:40] if kind == "broken_base64" else b64})
+    return {**payload, "data": data}
 
 
 def _size(s: str) -> tuple[int, int]:
@@ -711,7 +762,7 @@ def _handler(fake: FakeOpenAI):
             pass
 
         def _send(self, status: int, body, headers=None):
-            data = json.dumps(body).encode("utf-8")
+            data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

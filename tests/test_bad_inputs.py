@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.bad_inputs import CASES
+from tests.bad_inputs import CASES, RUNTIME
 from tests.conftest import REPO
 
 OUTPUTS = ("drafts", "review", "selected", "edits", "final", "cache", "ledger.jsonl")
@@ -30,3 +30,15 @@ def test_readme_catalogue_lists_every_case():
     for case_id, _where, _what, _mutate, words in CASES:
         assert case_id in rows, f"README lacks row {case_id}"
         assert rows[case_id] == words, f"README row {case_id} shows another message"
+
+
+def test_readme_lists_every_runtime_fault_and_its_test_exists():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| (\w+\d+) \| [^|]+ \| [^|]+ \| `([^`]*)`", readme, re.M))
+    ids = [case[0] for case in CASES + RUNTIME]
+    assert len(ids) == len(set(ids)), "catalogue ids repeat"
+    for case_id, _where, _what, words, test in RUNTIME:
+        assert rows.get(case_id) == words, f"README row {case_id} missing or shows another message"
+        file, _, name = test.partition("::")
+        source = (REPO / file).read_text(encoding="utf-8")
+        assert f"def {name}(" in source, f"{case_id}: no test {test}"

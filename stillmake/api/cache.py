@@ -16,7 +16,7 @@ from stillmake.files import sha256_bytes
 
 
 class Cache:
-    def __init__(self, root):
+    def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def entry(self, fingerprint: str) -> Path:

@@ -11,6 +11,7 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from stillmake.api.backends.factory import make_backend
 from stillmake.api.cache import Cache
@@ -21,6 +22,10 @@ from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
 from stillmake.errors import BackendError
 from stillmake.inputs.guardrail import require_shortlist
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import BackendResponse
+    from stillmake.inputs.settings import Settings
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
@@ -39,7 +44,7 @@ def now_iso() -> str:
 
 def obtain(
     request: ImageRequest,
-    settings,
+    settings: Settings,
     *,
     shot: str,
     pass_: str,
@@ -47,7 +52,7 @@ def obtain(
     images: list[bytes] | None = None,
     mask: bytes | None = None,
     shortlisted: bool = False,
-    logger=log,
+    logger: logging.Logger = log,
 ) -> Obtained:
     require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
     fingerprint = request.fingerprint()
@@ -97,12 +102,12 @@ def obtain(
     policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
     limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
 
-    def call():
+    def call() -> BackendResponse:
         if request.endpoint == "generate":
             return backend.generate(request, label)
         return backend.edit(request, images or [], mask, label)
 
-    def on_retry(attempt, wait, exc):
+    def on_retry(attempt: int, wait: float, exc: BackendError) -> None:
         logger.warning(
             "%s %s: attempt %d failed (%s); retrying in %.1fs", shot, pass_, attempt, exc, wait
         )

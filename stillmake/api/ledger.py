@@ -12,6 +12,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from stillmake.errors import BudgetExceeded
@@ -21,7 +22,7 @@ PAID = "paid"
 
 
 class Ledger:
-    def __init__(self, path, budget_usd: float | None = None):
+    def __init__(self, path: str | os.PathLike[str], budget_usd: float | None = None):
         self.path = Path(path)
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
         self.reservations_path = self.path.with_name(f".{self.path.name}.inflight.json")
@@ -39,7 +40,7 @@ class Ledger:
                     out.append(json.loads(line))
         return out
 
-    def spent(self, entries=None) -> float:
+    def spent(self, entries: Iterable[dict] | None = None) -> float:
         entries = self.entries() if entries is None else entries
         return round(sum(e.get("cost_usd") or 0.0 for e in entries if e.get("outcome") == PAID), 6)
 
@@ -59,7 +60,7 @@ class Ledger:
             os.close(fd)
 
     @contextlib.contextmanager
-    def reserve(self, cost_usd: float, what: str):
+    def reserve(self, cost_usd: float, what: str) -> Iterator[Callable[[dict], None]]:
         """Hold `cost_usd` of budget while a paid request is in flight.
 
         Yields a `settle(entry)` callable that writes the ledger line and
@@ -114,7 +115,7 @@ class Ledger:
         os.replace(tmp, self.reservations_path)
 
 
-def _alive(pid) -> bool:
+def _alive(pid: object) -> bool:
     if not isinstance(pid, int):
         return False
     try:

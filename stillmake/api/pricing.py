@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from PIL import Image
@@ -30,7 +31,7 @@ def megapixels(size: tuple[int, int]) -> float:
     return size[0] * size[1] / 1e6
 
 
-def image_sizes(images) -> list[tuple[int, int]]:
+def image_sizes(images: Iterable[bytes] | None) -> list[tuple[int, int]]:
     """Pixel sizes of encoded images, read from their headers (no decode)."""
     sizes = []
     for data in images or ():
@@ -84,7 +85,7 @@ class Estimator:
     """Estimates from observed tokens: per (model, quality) output tokens per megapixel,
     per model input-image tokens per megapixel, and characters per text token."""
 
-    def __init__(self, entries=()):
+    def __init__(self, entries: Iterable[dict] = ()):
         self.out = defaultdict(lambda: [0.0, 0.0])  # (model, quality) -> [tokens, mp]
         self.inp = defaultdict(lambda: [0.0, 0.0])  # model -> [tokens, mp]
         self.text = [0.0, 0.0]  # [tokens, chars]
@@ -128,7 +129,9 @@ class Estimator:
             return self.text[0] / self.text[1]
         return 1.0 / prior()["text_chars_per_token"]
 
-    def estimate(self, request: ImageRequest, input_sizes=()) -> Estimate:
+    def estimate(
+        self, request: ImageRequest, input_sizes: Sequence[tuple[int, int]] = ()
+    ) -> Estimate:
         """Before the call: what it will cost. `input_sizes` are the edit's input images."""
         per_mp, basis = self.output_tokens_per_mp(request.model, request.quality)
         out_size = (
@@ -156,14 +159,14 @@ class Estimator:
         )
 
 
-def lookup_base(name) -> str | None:
+def lookup_base(name: str | None) -> str | None:
     try:
         return lookup(name).base
     except ModelError:  # a ledger line from a model this table no longer has
         return None
 
 
-def synthetic_usage(request: ImageRequest, input_sizes=()) -> dict:
+def synthetic_usage(request: ImageRequest, input_sizes: Sequence[tuple[int, int]] = ()) -> dict:
     """The usage a renderer with no meter reports: the prior's token counts."""
     est = Estimator().estimate(request, input_sizes)
     return {

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from stillmake.files import locked
@@ -12,12 +14,18 @@ WINDOW_S = 60.0
 
 
 class RateLimiter:
-    def __init__(self, path, images_per_minute: int | None):
+    def __init__(self, path: str | os.PathLike[str], images_per_minute: int | None):
         self.path = Path(path)
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self.limit = images_per_minute
 
-    def acquire(self, images: int, *, clock=time.time, sleep=time.sleep) -> float:
+    def acquire(
+        self,
+        images: int,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> float:
         """Block until `images` more fit in the last minute; returns seconds waited."""
         if not self.limit:
             return 0.0

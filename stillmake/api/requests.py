@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
 from stillmake.inputs.models import parse_size
@@ -55,7 +56,7 @@ class ImageRequest:
         d["inputs"] = tuple(d.get("inputs") or ())
         return cls(**d)
 
-    def with_inputs(self, inputs, mask=None) -> ImageRequest:
+    def with_inputs(self, inputs: Iterable[str], mask: str | None = None) -> ImageRequest:
         return replace(self, inputs=tuple(inputs), mask=mask)
 
     @property

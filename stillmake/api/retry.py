@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from stillmake.errors import BackendError
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -24,7 +28,13 @@ class RetryPolicy:
         return wait
 
 
-def call_with_retries(fn, policy: RetryPolicy, *, on_retry=None, sleep=time.sleep):
+def call_with_retries(
+    fn: Callable[[], _T],
+    policy: RetryPolicy,
+    *,
+    on_retry: Callable[[int, float, BackendError], object] | None = None,
+    sleep: Callable[[float], object] = time.sleep,
+) -> tuple[_T, int, list[dict]]:
     """Run fn(); retry retryable BackendErrors. Returns (result, attempts).
 
     On final failure the BackendError is re-raised with `.attempts` and

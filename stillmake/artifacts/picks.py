@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from stillmake.artifacts.provenance import read_sidecar
@@ -21,7 +23,7 @@ def drafts_fingerprint(image_sha256s: list[str]) -> str:
     return hashlib.sha256("\n".join(image_sha256s).encode()).hexdigest()[:FINGERPRINT_LEN]
 
 
-def current_drafts_fingerprint(draft_paths) -> str | None:
+def current_drafts_fingerprint(draft_paths: Iterable[str | os.PathLike[str]]) -> str | None:
     """The fingerprint of a shot's drafts as they are now, from their sidecars, in the
     order given (draft 1 first); None while any draft image is missing.
 

@@ -7,8 +7,10 @@ exactly what the backend returned and writing costs no decode/encode time.
 from __future__ import annotations
 
 import json
+import os
 import struct
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 
 from stillmake.files import atomic_write_bytes, atomic_write_json
@@ -26,7 +28,7 @@ def _itxt(keyword: str, text: str) -> bytes:
     return _chunk(b"iTXt", data)
 
 
-def with_text_chunks(png: bytes, texts: dict[str, str]) -> bytes:
+def with_text_chunks(png: bytes, texts: dict[str, str | None]) -> bytes:
     """Insert iTXt chunks right after IHDR; existing chunks of the same keywords are dropped."""
     if not png.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG image")
@@ -54,12 +56,12 @@ def with_text_chunks(png: bytes, texts: dict[str, str]) -> bytes:
 OUR_KEYWORDS = ("parameters", "stillmake")
 
 
-def strip_text_chunks(png: bytes, keywords=OUR_KEYWORDS) -> bytes:
+def strip_text_chunks(png: bytes, keywords: Iterable[str] = OUR_KEYWORDS) -> bytes:
     """Undo with_text_chunks: the bytes exactly as the backend returned them."""
     return with_text_chunks(png, {k: None for k in keywords})
 
 
-def raw_image(path) -> bytes:
+def raw_image(path: str | os.PathLike[str]) -> bytes:
     """The image bytes that are hashed and sent: without our provenance chunks, whose
     timestamps would otherwise make every rebuild look like a new input."""
     return strip_text_chunks(Path(path).read_bytes())
@@ -80,7 +82,7 @@ def a1111_parameters(record: dict) -> str:
     return f"{record.get('prompt', '')}\nNegative prompt: {negative}\n" + ", ".join(tail)
 
 
-def write_image(path, png: bytes, record: dict) -> None:
+def write_image(path: str | os.PathLike[str], png: bytes, record: dict) -> None:
     """Write the PNG (with chunks) and its sidecar atomically; sidecar first is not needed
     because both are renamed into place only when complete."""
     path = Path(path)
@@ -95,15 +97,15 @@ def write_image(path, png: bytes, record: dict) -> None:
     atomic_write_bytes(path, tagged)
 
 
-def sidecar_path(path) -> Path:
+def sidecar_path(path: str | os.PathLike[str]) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def read_sidecar(path) -> dict:
+def read_sidecar(path: str | os.PathLike[str]) -> dict:
     return json.loads(sidecar_path(path).read_text(encoding="utf-8"))
 
 
-def read_png_record(path) -> dict:
+def read_png_record(path: str | os.PathLike[str]) -> dict:
     """The `stillmake` JSON chunk of a PNG written by write_image."""
     from PIL import Image
 

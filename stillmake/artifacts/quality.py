@@ -19,15 +19,21 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import combinations
 from numbers import Real
+from typing import IO, TYPE_CHECKING, SupportsFloat
 
 import numpy as np
 from PIL import Image
 
 from stillmake.errors import InputError
 from stillmake.inputs.masks import grow
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights on sRGB values
 D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
@@ -139,7 +145,7 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return out
 
 
-def _as_rgb(rgb) -> np.ndarray:
+def _as_rgb(rgb: npt.ArrayLike) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, axis=2)
@@ -201,7 +207,7 @@ def measure(rgb: np.ndarray) -> dict:
     return {k: _num(v) for k, v in values.items()}
 
 
-def _num(v) -> float:
+def _num(v: SupportsFloat) -> float:
     v = float(v)
     if not math.isfinite(v):
         return 0.0
@@ -246,7 +252,7 @@ def edit_leak(
 # --------------------------------------------------------------------------- thresholds
 
 
-def _check_bounds(tag, metric, bounds) -> dict:
+def _check_bounds(tag: str, metric: str, bounds: object) -> dict:
     key = f"quality.{tag}.{metric}"
     if metric not in METRICS:
         raise InputError(f"unknown quality metric '{metric}'; known: {', '.join(METRICS)}", key=key)
@@ -314,7 +320,7 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
 def _level(kind: str, value: float, bounds: dict) -> str:
     warn, fail = bounds.get("warn"), bounds.get("fail")
 
-    def beyond(bound) -> bool:
+    def beyond(bound: float | list[float] | None) -> bool:
         if bound is None:
             return False
         if kind == "range":
@@ -332,7 +338,7 @@ def _pct(v: float) -> str:
     return f"{p:.1f}%" if p >= 1 or p == 0 else f"{p:.2f}%"
 
 
-def _allowed(kind: str, metric: str, bound) -> str:
+def _allowed(kind: str, metric: str, bound: float | list[float] | None) -> str:
     if bound is None:
         return ""
     if kind == "range":
@@ -397,7 +403,7 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     return f"{text}; {allowed}" if allowed else text
 
 
-def _first_bound(bounds: dict):
+def _first_bound(bounds: dict) -> float | list[float] | None:
     """The bound that separates pass from the rest: warn, else fail."""
     return bounds["warn"] if bounds.get("warn") is not None else bounds.get("fail")
 
@@ -435,28 +441,30 @@ def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None
     return flags
 
 
-def worst_level(levels, default: str = "pass") -> str:
+def worst_level(levels: Iterable[str | None], default: str = "pass") -> str:
     """The most severe of `levels` (pass < warn < fail), ignoring anything else;
     `default` when there is none."""
     known = [lvl for lvl in levels if lvl in LEVELS]
     return max(known, key=LEVELS.index) if known else default
 
 
-def worst(flags) -> str:
+def worst(flags: Iterable[Flag | dict]) -> str:
     """ "fail" if any flag fails, else "warn" if any warns, else "pass" (Flags or their dicts)."""
     return worst_level(f.level if isinstance(f, Flag) else f["level"] for f in flags)
 
 
-def flags_to_json(flags) -> list[dict]:
+def flags_to_json(flags: Iterable[Flag]) -> list[dict]:
     return [asdict(f) for f in flags]
 
 
-def load_rgb(path) -> np.ndarray:
+def load_rgb(path: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
 
 
-def check_image(path, lighting: str | None = None, thresholds: dict | None = None) -> dict:
+def check_image(
+    path: str | os.PathLike[str], lighting: str | None = None, thresholds: dict | None = None
+) -> dict:
     """Load, measure and judge one image: {"path", "size", "metrics", "flags", "worst"}."""
     rgb = load_rgb(path)
     metrics = measure(rgb)
@@ -473,7 +481,9 @@ def check_image(path, lighting: str | None = None, thresholds: dict | None = Non
 # --------------------------------------------------------------------------- across shots
 
 
-def _farthest_pair(items: list[tuple[str, float, float]]):
+def _farthest_pair(
+    items: list[tuple[str, float, float]],
+) -> tuple[float, tuple[str, float, float] | None, tuple[str, float, float] | None]:
     best = (0.0, None, None)
     for p, q in combinations(items, 2):
         d = math.hypot(p[1] - q[1], p[2] - q[2])
@@ -482,7 +492,7 @@ def _farthest_pair(items: list[tuple[str, float, float]]):
     return best
 
 
-def temperature_spread(list_of_metrics) -> float:
+def temperature_spread(list_of_metrics: Iterable[dict]) -> float:
     """Largest distance in the Lab a*b* plane between the casts (cast_a, cast_b) of
     any two images: 0 when they all share one colour temperature and tint.
     b* is warm/cool, a* green/magenta; images lacking a cast are skipped."""

@@ -6,11 +6,18 @@ every image says how it was made in the same words.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stillmake.api.requests import ImageRequest
 from stillmake.files import sha256_bytes
 
+if TYPE_CHECKING:
+    from stillmake.api.calls import Obtained
 
-def image_record(request: ImageRequest, obtained, context: dict, *, k: int, png: bytes) -> dict:
+
+def image_record(
+    request: ImageRequest, obtained: Obtained, context: dict, *, k: int, png: bytes
+) -> dict:
     record = obtained.record
     return {
         "shot": context["shot"],

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -10,7 +12,7 @@ COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
 BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
 
 
-def _open(src) -> Image.Image:
+def _open(src: bytes | bytearray | str | os.PathLike[str]) -> Image.Image:
     if isinstance(src, (bytes, bytearray)):
         src = io.BytesIO(src)
     with Image.open(src) as im:
@@ -18,7 +20,12 @@ def _open(src) -> Image.Image:
         return im.convert("RGB")
 
 
-def _wrap(draw, text: str, font, width: int) -> list[str]:
+def _wrap(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    width: int,
+) -> list[str]:
     words, lines, line = text.split(), [], ""
     for word in words:
         trial = f"{line} {word}".strip()
@@ -30,7 +37,15 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
     return lines + ([line] if line else [])
 
 
-def _sheet(images, *, heading: str, labels, flags, thumb_width: int, numbers: list[str]) -> bytes:
+def _sheet(
+    images: Iterable[bytes | bytearray | str | os.PathLike[str]],
+    *,
+    heading: str,
+    labels: list[str] | None,
+    flags: list[list[dict]] | None,
+    thumb_width: int,
+    numbers: list[str],
+) -> bytes:
     thumbs = []
     for src in images:
         im = _open(src)

@@ -89,7 +89,7 @@ def _config_overrides() -> dict | None:
         raise click.UsageError(f"cannot read threshold overrides: {exc}") from None
 
 
-def _value(metric: str, value) -> str:
+def _value(metric: str, value: float | None) -> str:
     if value is None:
         return "-"
     if metric in SHARES:
@@ -136,7 +136,7 @@ def _table(result: dict) -> list[str]:
     help="Print a JSON list, one object per image: path, size, lighting, metrics, "
     "flags [{level, metric, value, message}], worst.",
 )
-def check(images, lighting, as_json):
+def check(images: tuple[str, ...], lighting: str | None, as_json: bool) -> None:
     overrides = _config_overrides()
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from stillmake.errors import StillmakeError
 from stillmake.inputs.settings import load_config
+
+if TYPE_CHECKING:
+    from stillmake.specs import BuildSpecs
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 config_option = click.option(
     "--config",
@@ -19,11 +27,11 @@ config_option = click.option(
 )
 
 
-def user_errors(fn):
+def user_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Report StillmakeError as a one-line message (exit 1), not a traceback."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except StillmakeError as exc:
@@ -32,13 +40,13 @@ def user_errors(fn):
     return wrapper
 
 
-def load_specs(overrides=()):
+def load_specs(overrides: Iterable[str] = ()) -> BuildSpecs:
     from stillmake.specs import BuildSpecs
 
     return BuildSpecs(load_config("config.yaml", overrides))
 
 
-def table(rows: list[dict], columns) -> str:
+def table(rows: list[dict], columns: Sequence[str]) -> str:
     cells = [[str(c) for c in columns]] + [[str(r[c]) for c in columns] for r in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
     return "\n".join(
@@ -46,13 +54,13 @@ def table(rows: list[dict], columns) -> str:
     )
 
 
-def models_line(specs) -> str:
+def models_line(specs: BuildSpecs) -> str:
     """`models draft gpt-image-2.6-flare, edit ..., final ...`: which model each pass uses."""
     from stillmake.inputs.settings import PASSES
 
     return "models " + ", ".join(f"{p} {specs.model_for(p)}" for p in PASSES)
 
 
-def echo_warnings(specs) -> None:
+def echo_warnings(specs: BuildSpecs) -> None:
     for warning in specs.warnings:
         click.echo(f"warning: {warning}", err=True)

@@ -26,7 +26,7 @@ from stillmake.cli import status as _status
     help="Workflow directory (where config.yaml and runs/ live).",
 )
 @click.pass_context
-def cli(ctx, directory):
+def cli(ctx: click.Context, directory: str) -> None:
     """Reproducible builds of AI film stills.
 
     \b

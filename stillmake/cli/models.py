@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import click
 
@@ -31,7 +32,7 @@ def _price(pricing: dict) -> str:
     return "-"
 
 
-def model_rows(on=None) -> list[dict]:
+def model_rows(on: date | None = None) -> list[dict]:
     rows = []
     for m in models().values():
         status = m.status(on)
@@ -65,7 +66,7 @@ LEGEND = (
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @config_option
 @user_errors
-def models_command(as_json, overrides):
+def models_command(as_json: bool, overrides: tuple[str, ...]) -> None:
     """The models stillmake knows: sizes, qualities, token rates, shutdown dates.
 
     \b

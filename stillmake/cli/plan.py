@@ -31,7 +31,7 @@ COLUMNS = (
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @config_option
 @user_errors
-def plan(targets, as_json, overrides):
+def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) -> None:
     """List the requests `snakemake [TARGET]` would pay for, with a USD estimate.
 
     \b

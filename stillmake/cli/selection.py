@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,8 +14,11 @@ from stillmake.cli.common import config_option, load_specs, user_errors
 from stillmake.errors import StillmakeError
 from stillmake.inputs.selections import set_lock, set_pick
 
+if TYPE_CHECKING:
+    from stillmake.specs import BuildSpecs
 
-def current_drafts(specs, shot: str) -> str:
+
+def current_drafts(specs: BuildSpecs, shot: str) -> str:
     drafts = paths.drafts(shot, specs.draft_n)
     current = current_drafts_fingerprint(drafts)
     if current is None:
@@ -34,7 +39,7 @@ def parse_reject(value: str) -> tuple[int, str]:
     return int(k), reason.strip()
 
 
-def check_shots(specs, shots):
+def check_shots(specs: BuildSpecs, shots: Iterable[str]) -> None:
     unknown = [s for s in shots if s not in specs.shots]
     if unknown:
         raise click.BadParameter(
@@ -55,7 +60,7 @@ def check_shots(specs, shots):
 )
 @config_option
 @user_errors
-def pick(shot, k, reject, overrides):
+def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Choose draft K of SHOT, bound to the drafts you are looking at.
 
     \b
@@ -88,7 +93,7 @@ def pick(shot, k, reject, overrides):
     )
 
 
-def _set_lock(shots, overrides, locked: bool) -> None:
+def _set_lock(shots: Sequence[str], overrides: Iterable[str], locked: bool) -> None:
     specs = load_specs(overrides)
     check_shots(specs, shots)
     unpicked = [s for s in shots if not specs.picked(s)]
@@ -103,7 +108,7 @@ def _set_lock(shots, overrides, locked: bool) -> None:
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
 @config_option
 @user_errors
-def lock(shots, overrides):
+def lock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
     _set_lock(shots, overrides, True)
     click.echo(f"locked {', '.join(shots)}; `stillmake plan finals` shows what the finals cost")
@@ -113,7 +118,7 @@ def lock(shots, overrides):
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
 @config_option
 @user_errors
-def unlock(shots, overrides):
+def unlock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Take shots off the finalist list (their finals are no longer built)."""
     _set_lock(shots, overrides, False)
     click.echo(f"unlocked {', '.join(shots)}")

@@ -24,7 +24,7 @@ COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_u
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
 @config_option
 @user_errors
-def status(as_json, overrides):
+def status(as_json: bool, overrides: tuple[str, ...]) -> None:
     """Per shot: stage reached, pick, edits done/declared, lock, worst flag, spend.
 
     \b
@@ -61,7 +61,7 @@ def status(as_json, overrides):
 @click.command("validate")
 @config_option
 @user_errors
-def validate(overrides):
+def validate(overrides: tuple[str, ...]) -> None:
     """Check config.yaml, the prompts file and selections.yaml without building.
 
     Exit status 0 when everything loads; otherwise the first problem, naming

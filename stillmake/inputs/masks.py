@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -36,7 +39,11 @@ __all__ = [
 
 
 def validate_region(
-    region, *, file=None, shot=None, key="region"
+    region: object,
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "region",
 ) -> tuple[float, float, float, float]:
     """A fractional box [x0, y0, x1, y1] inside [0, 1] with x0 < x1 and y0 < y1.
 
@@ -78,7 +85,7 @@ def _round(v: float) -> int:
     return int(math.floor(v + 0.5))
 
 
-def region_box(region, size: tuple[int, int]) -> tuple[int, int, int, int]:
+def region_box(region: Sequence[float], size: tuple[int, int]) -> tuple[int, int, int, int]:
     """Pixel box (left, top, right, bottom; right/bottom exclusive) of a fractional region.
 
     Edges are rounded to the nearest pixel; a box thinner than one pixel still
@@ -99,7 +106,7 @@ def _png(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def region_mask(region, size: tuple[int, int]) -> bytes:
+def region_mask(region: Sequence[float], size: tuple[int, int]) -> bytes:
     """RGBA PNG of `size` (w, h): opaque black everywhere, alpha 0 inside the box."""
     left, top, right, bottom = region_box(region, size)
     w, h = size
@@ -113,7 +120,7 @@ def _has_alpha(mode: str, info: dict) -> bool:
     return mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in info
 
 
-def _open_mask(path, where) -> Image.Image:
+def _open_mask(path: str | os.PathLike[str], where: dict[str, Any]) -> Image.Image:
     path = Path(path)
     if not path.is_file():
         what = "is a directory, not a PNG" if path.is_dir() else "not found"
@@ -142,12 +149,25 @@ def _open_mask(path, where) -> Image.Image:
     return rgba
 
 
-def check_mask(path, *, file=None, shot=None, key="mask") -> None:
+def check_mask(
+    path: str | os.PathLike[str],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "mask",
+) -> None:
     """Everything about a hand-made mask that can be known before its image exists."""
     _open_mask(path, dict(file=file or path, shot=shot, key=key))
 
 
-def load_mask(path, size: tuple[int, int], *, file=None, shot=None, key="mask") -> bytes:
+def load_mask(
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "mask",
+) -> bytes:
     """A hand-made PNG mask -> RGBA PNG bytes at `size` (w, h), alpha snapped to 0/255.
 
     Missing file, not a PNG, no alpha channel, or nothing transparent (also after

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stillmake.errors import InputError
 from stillmake.inputs.schemas import validate
@@ -53,7 +56,7 @@ class Production:
         return [ref for cid in shot.characters for ref in self.characters[cid].refs]
 
 
-def load_prompts(path) -> Production:
+def load_prompts(path: str | os.PathLike[str]) -> Production:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -78,11 +81,11 @@ def load_prompts(path) -> Production:
 
 
 class _DuplicateKey(ValueError):
-    def __init__(self, key):
+    def __init__(self, key: str):
         self.key = key
 
 
-def _no_duplicate_keys(pairs):
+def _no_duplicate_keys(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     seen = {}
     for key, value in pairs:
         if key in seen:
@@ -95,7 +98,7 @@ def _looks_like_shot_map(text: str) -> bool:
     return '"shots": {' in text.replace("\n", " ").replace("  ", " ")
 
 
-def _locate(path: tuple, data) -> tuple[str | None, str | None]:
+def _locate(path: tuple, data: Any) -> tuple[str | None, str | None]:
     """JSON path -> (shot id, key) for error messages."""
     if len(path) >= 2 and path[0] == "shots":
         shots = data.get("shots")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import Any
 
 import jsonschema
 import yaml
@@ -29,7 +32,13 @@ def load_schema(name: str) -> dict:
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
 
 
-def validate(data, schema_name: str, *, file, shot_of=None) -> None:
+def validate(
+    data: object,
+    schema_name: str,
+    *,
+    file: str | os.PathLike[str],
+    shot_of: Callable[[tuple, Any], tuple[str | None, str | None]] | None = None,
+) -> None:
     """Raise InputError for the first schema violation, located as precisely as possible.
 
     `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document.
@@ -45,11 +54,11 @@ def validate(data, schema_name: str, *, file, shot_of=None) -> None:
     raise InputError(_describe(err), file=file, shot=shot, key=key)
 
 
-def _error_rank(err):
+def _error_rank(err: jsonschema.ValidationError) -> tuple[int, str]:
     return (-len(list(err.absolute_path)), str(err.message))
 
 
-def _deepest(err):
+def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
     """For oneOf/anyOf, the branch error that went deepest says most."""
     while err.context:
         here = list(err.absolute_path)
@@ -61,7 +70,7 @@ def _deepest(err):
     return err
 
 
-def _describe(err) -> str:
+def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return f"missing required key '{missing}'"

@@ -6,8 +6,10 @@ survive `stillmake pick/lock/unlock`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from ruamel.yaml import YAML
@@ -17,6 +19,9 @@ from stillmake.errors import InputError
 from stillmake.files import atomic_write_text
 from stillmake.inputs.masks import check_mask, validate_region
 from stillmake.inputs.schemas import validate
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
 
 
 @dataclass(frozen=True)
@@ -57,7 +62,7 @@ def _yaml() -> YAML:
     return y
 
 
-def read_document(path):
+def read_document(path: str | os.PathLike[str]) -> Any:
     """The round-trip document (CommentedMap); an absent file is an empty document."""
     path = Path(path)
     if not path.exists():
@@ -69,7 +74,7 @@ def read_document(path):
     return doc if doc is not None else _yaml().load("{}\n")
 
 
-def _read_plain(path: Path):
+def _read_plain(path: Path) -> Any:
     """Fast read for the build (libyaml when available): round trip is only for editing,
     and ruamel's comment-keeping loader is ~15x slower on a 1000-shot file."""
     if not path.exists():
@@ -81,7 +86,7 @@ def _read_plain(path: Path):
         raise InputError(f"broken YAML: {exc}".replace("\n", " "), file=path) from None
 
 
-def write_document(path, doc) -> None:
+def write_document(path: str | os.PathLike[str], doc: Any) -> None:
     import io
 
     buf = io.StringIO()
@@ -89,7 +94,7 @@ def write_document(path, doc) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _plain(node):
+def _plain(node: object) -> Any:
     """ruamel containers -> plain dict/list, so JSON Schema sees ordinary types."""
     if isinstance(node, dict):
         return {str(k) if not isinstance(k, int) else k: _plain(v) for k, v in node.items()}
@@ -98,14 +103,14 @@ def _plain(node):
     return node
 
 
-def _locate(path: tuple, data) -> tuple[str | None, str | None]:
+def _locate(path: tuple, data: object) -> tuple[str | None, str | None]:
     if not path:
         return None, None
     return str(path[0]), ".".join(map(str, path[1:])) or None
 
 
 def load_selections(
-    path, *, shots: list[str], draft_n: int, check_files: bool = True
+    path: str | os.PathLike[str], *, shots: list[str], draft_n: int, check_files: bool = True
 ) -> dict[str, Selection]:
     """Every shot of the production gets a Selection (empty when not mentioned)."""
     path = Path(path)
@@ -210,7 +215,7 @@ def _step(path: Path, base: Path, shot: str, j: int, step: dict, check_files: bo
 # -- round-trip edits (stillmake pick / lock / unlock) -----------------------
 
 
-def _entry(doc, shot: str):
+def _entry(doc: CommentedMap, shot: str) -> CommentedMap:
     from ruamel.yaml.comments import CommentedMap
 
     if doc.get(shot) is None:
@@ -218,7 +223,7 @@ def _entry(doc, shot: str):
     return doc[shot]
 
 
-def _put(entry, key: str, value, after: str | None) -> None:
+def _put(entry: CommentedMap, key: str, value: object, after: str | None) -> None:
     """Set key, placing a new key right after `after` (not after trailing comments)."""
     if key in entry:
         entry[key] = value
@@ -228,7 +233,9 @@ def _put(entry, key: str, value, after: str | None) -> None:
     entry.insert(pos, key, value)
 
 
-def set_pick(path, shot: str, k: int, drafts_fp: str, rejects: dict[int, str]) -> None:
+def set_pick(
+    path: str | os.PathLike[str], shot: str, k: int, drafts_fp: str, rejects: dict[int, str]
+) -> None:
     from ruamel.yaml.comments import CommentedMap
 
     doc = read_document(path)
@@ -248,7 +255,7 @@ def set_pick(path, shot: str, k: int, drafts_fp: str, rejects: dict[int, str]) -
     write_document(path, doc)
 
 
-def set_lock(path, shots: list[str], locked: bool) -> None:
+def set_lock(path: str | os.PathLike[str], shots: list[str], locked: bool) -> None:
     doc = read_document(path)
     for shot in shots:
         _entry(doc, shot)["lock"] = locked

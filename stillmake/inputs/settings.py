@@ -9,6 +9,7 @@ key ever passes through config, params or logs.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def parse_override(item: str) -> tuple[list[str], object]:
     return key.split("."), yaml.safe_load(value) if value else None
 
 
-def nest_overrides(overrides) -> dict:
+def nest_overrides(overrides: Iterable[str]) -> dict:
     """["draft.size=1536x640", "budget_usd=3"] -> {"draft": {"size": ...}, "budget_usd": 3}."""
     data: dict = {}
     for item in overrides:
@@ -72,7 +73,9 @@ def merge(base: dict, extra: dict) -> dict:
     return base
 
 
-def load_config(path="config.yaml", overrides=()) -> dict:
+def load_config(
+    path: str | os.PathLike[str] = "config.yaml", overrides: Iterable[str] = ()
+) -> dict:
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -111,7 +114,7 @@ class Settings:
     root: Path
 
     @classmethod
-    def from_config(cls, config: dict, root=None) -> Settings:
+    def from_config(cls, config: dict, root: str | os.PathLike[str] | None = None) -> Settings:
         return cls(config=config, root=Path(root) if root else Path.cwd())
 
     @property

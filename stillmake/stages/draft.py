@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.records import image_record
 
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
-def run(job) -> None:
+
+def run(job: Job) -> None:
     request = ImageRequest.from_dict(job.params["request"])
     context = job.params["context"]
     label = {"shot": job.shot, "pass": "draft", "lighting": context.get("lighting")}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -13,6 +14,9 @@ from stillmake.artifacts.quality import edit_leak, load_rgb
 from stillmake.artifacts.records import image_record
 from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
+
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
 
 def image_size(png: bytes) -> tuple[int, int]:
@@ -39,7 +43,7 @@ def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: i
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
 
 
-def run(job) -> None:
+def run(job: Job) -> None:
     step = job.params["step"]
     context = job.params["context"]
     shot = job.shot

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.records import image_record
 from stillmake.files import sha256_bytes
 
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
-def run(job) -> None:
+
+def run(job: Job) -> None:
     spec = job.params["spec"]
     context = job.params["context"]
     shot = job.shot

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
@@ -19,6 +20,9 @@ from stillmake.artifacts.quality import (
 )
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
+
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
 COLUMNS = [
     "shot",
@@ -71,7 +75,7 @@ def rows(finals: list) -> list[dict]:
     return out
 
 
-def gate(entries: list[dict], overrides=None) -> dict:
+def gate(entries: list[dict], overrides: dict | None = None) -> dict:
     """Per-final quality flags plus colour-temperature consistency per lighting tag."""
     shots, groups = {}, defaultdict(dict)
     for e in entries:
@@ -102,7 +106,7 @@ def check_sizes(entries: list[dict], size: str) -> None:
         raise StillmakeError(f"finals must all be {size}; these are not: {', '.join(wrong)}")
 
 
-def run(job) -> None:
+def run(job: Job) -> None:
     entries = rows(job.input["finals"])
     check_sizes(entries, job.params["size"])
     report = gate(entries, job.params.get("thresholds"))

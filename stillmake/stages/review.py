@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import read_sidecar
@@ -10,8 +11,13 @@ from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.files import atomic_write_bytes, atomic_write_json
 
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
-def review(shot: str, title: str, lighting: str | None, images: list, overrides=None) -> dict:
+
+def review(
+    shot: str, title: str, lighting: str | None, images: list, overrides: dict | None = None
+) -> dict:
     """Metrics and flags for every draft of a shot, plus the fingerprint a pick binds to."""
     thresholds = thresholds_for(lighting or "default", overrides or None)
     drafts = []
@@ -45,7 +51,7 @@ def review(shot: str, title: str, lighting: str | None, images: list, overrides=
     }
 
 
-def run(job) -> None:
+def run(job: Job) -> None:
     ctx = job.params["context"]
     images = [Path(p) for p in job.input["drafts"]]
     report = review(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.errors import StalePick, StillmakeError
 
+if TYPE_CHECKING:
+    from stillmake.bridge import Job
 
-def check_pick(spec: dict, drafts: list) -> str:
+
+def check_pick(spec: dict, drafts: list) -> str | None:
     """Return the current drafts fingerprint; raise StalePick if the pick is bound elsewhere."""
     shot, pick = spec["shot"], spec["pick"]
     if pick is None:
@@ -25,7 +30,7 @@ def check_pick(spec: dict, drafts: list) -> str:
     return current
 
 
-def run(job) -> None:
+def run(job: Job) -> None:
     spec = job.params["spec"]
     drafts = job.input["drafts"]
     current = check_pick(spec, drafts)

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -28,6 +31,10 @@ from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import load_mask, region_mask
 from stillmake.inputs.models import parse_size
 from stillmake.inputs.settings import nest_overrides
+
+if TYPE_CHECKING:
+    from stillmake.api.requests import ImageRequest
+    from stillmake.specs import BuildSpecs
 
 API_RULES = ("draft", "edit_step", "final")
 PENDING = ("update pending", "missing")
@@ -59,7 +66,11 @@ class PlannedRequest:
         return d
 
 
-def pending_outputs(targets=(), overrides=(), snakemake=None) -> set[str]:
+def pending_outputs(
+    targets: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+    snakemake: Sequence[str] | None = None,
+) -> set[str]:
     """Output files Snakemake would (re)build for these targets.
 
     Overrides travel as a config file, not `--config`: Snakemake's `--config` takes no
@@ -100,7 +111,7 @@ def snakemake_error(output: str, most: int = 12) -> str:
 
 
 class Planner:
-    def __init__(self, specs, estimator: Estimator | None = None):
+    def __init__(self, specs: BuildSpecs, estimator: Estimator | None = None):
         self.specs = specs
         self.estimator = estimator or Estimator()
         self.cache = Cache(specs.settings.cache_dir)
@@ -164,7 +175,7 @@ class Planner:
             )
         return planned
 
-    def _blocked(self, shot, pending, why) -> list[PlannedRequest]:
+    def _blocked(self, shot: str, pending: set[str], why: str) -> list[PlannedRequest]:
         """Downstream of a stale pick nothing runs: list it, priced, but not as spend."""
         items = []
         for j in range(1, self.specs.edit_count(shot) + 1):
@@ -177,7 +188,9 @@ class Planner:
         return items
 
     # -- helpers ----------------------------------------------------------------
-    def _with_inputs(self, request, inputs: dict, step: dict | None, shot: str):
+    def _with_inputs(
+        self, request: ImageRequest, inputs: dict, step: dict | None, shot: str
+    ) -> ImageRequest | None:
         source = self._images.get(inputs.get("source") or inputs.get("candidate"))
         if source is None:
             return None
@@ -193,7 +206,9 @@ class Planner:
             mask = sha256_bytes(png)
         return request.with_inputs(shas, mask=mask)
 
-    def _lookup(self, shot, pass_, request, refs=()):
+    def _lookup(
+        self, shot: str, pass_: str, request: ImageRequest | None, refs: Iterable[str] = ()
+    ) -> tuple[PlannedRequest, list[str] | None]:
         if request is None:  # inputs are built by this same run: unknown until then
             return self._unknown(shot, pass_, None, "inputs not built yet"), None
         fp = request.fingerprint()
@@ -204,7 +219,16 @@ class Planner:
             shas = record["sha256"]
         return self._item(shot, pass_, request, fp, cached, refs=refs), shas
 
-    def _item(self, shot, pass_, request, fp, cached, note="", refs=None) -> PlannedRequest:
+    def _item(
+        self,
+        shot: str,
+        pass_: str,
+        request: ImageRequest,
+        fp: str | None,
+        cached: bool,
+        note: str = "",
+        refs: Iterable[str] | None = None,
+    ) -> PlannedRequest:
         estimate = self.estimator.estimate(request, self._input_sizes(shot, pass_, request, refs))
         return PlannedRequest(
             shot,
@@ -221,7 +245,9 @@ class Planner:
             estimate.basis,
         )
 
-    def _input_sizes(self, shot, pass_, request, refs) -> list[tuple[int, int]]:
+    def _input_sizes(
+        self, shot: str, pass_: str, request: ImageRequest, refs: Iterable[str] | None
+    ) -> list[tuple[int, int]]:
         """An edit's inputs: the source at the drafts' size, then the reference images."""
         if request.endpoint != "edit":
             return []
@@ -234,7 +260,9 @@ class Planner:
             refs = inputs["refs"]
         return [parse_size(self.specs.draft_size(shot)), *image_sizes(map(raw_image, refs))]
 
-    def _unknown(self, shot, pass_, request, note) -> PlannedRequest:
+    def _unknown(
+        self, shot: str, pass_: str, request: ImageRequest | None, note: str
+    ) -> PlannedRequest:
         specs = self.specs
         if request is None:
             request = (
@@ -245,7 +273,7 @@ class Planner:
         return self._item(shot, pass_, request, None, False, note)
 
     @staticmethod
-    def _existing(path) -> str | None:
+    def _existing(path: str | os.PathLike[str]) -> str | None:
         try:
             return read_sidecar(path)["image_sha256"]
         except (FileNotFoundError, KeyError, ValueError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from stillmake.api.ledger import PAID, Ledger
 
 
@@ -20,7 +22,7 @@ def build_summary(ledger: Ledger, since: str) -> str:
     )
 
 
-def plan_accuracy(entries) -> dict | None:
+def plan_accuracy(entries: Iterable[dict]) -> dict | None:
     """The last build that paid the API: what its requests were estimated at before
     each call, and what their usage billed."""
     paid = [

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from stillmake import paths
 from stillmake.api.ledger import Ledger
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.quality import worst_level
 
+if TYPE_CHECKING:
+    from stillmake.specs import BuildSpecs
 
-def _read_json(path: Path):
+
+def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, ValueError):
         return None
 
 
-def spend_by_shot(entries) -> dict[str, float]:
+def spend_by_shot(entries: Iterable[dict]) -> dict[str, float]:
     spend = defaultdict(float)
     for e in entries:
         if e.get("outcome") == "paid":
@@ -27,7 +32,7 @@ def spend_by_shot(entries) -> dict[str, float]:
     return spend
 
 
-def pick_state(specs, shot: str) -> str:
+def pick_state(specs: BuildSpecs, shot: str) -> str:
     sel = specs.selections[shot]
     if sel.pick is None:
         return "-"
@@ -39,7 +44,7 @@ def pick_state(specs, shot: str) -> str:
     return str(sel.pick)
 
 
-def stage_reached(specs, shot: str) -> tuple[str, int]:
+def stage_reached(specs: BuildSpecs, shot: str) -> tuple[str, int]:
     steps_done = sum(
         1 for j in range(1, specs.edit_count(shot) + 1) if Path(paths.edit_step(shot, j)).is_file()
     )
@@ -64,7 +69,7 @@ def worst_flag(shot: str, gate: dict | None) -> str:
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
-def status_rows(specs) -> list[dict]:
+def status_rows(specs: BuildSpecs) -> list[dict]:
     ledger = Ledger(specs.settings.ledger_path)
     spend = spend_by_shot(ledger.entries())
     gate = _read_json(Path(paths.GATE))  # read once, not once per shot

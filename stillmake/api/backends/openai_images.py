@@ -7,10 +7,15 @@ that every attempt is counted in the ledger and the budget sees each one.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from stillmake.api.backends.base import BackendResponse
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import BackendError, ModerationBlocked
+
+if TYPE_CHECKING:
+    import openai
 
 
 class OpenAIBackend:
@@ -58,7 +63,7 @@ class OpenAIBackend:
             kwargs["complexity"] = request.complexity
         return self._call(self.client.images.edit, **kwargs)
 
-    def _call(self, method, **kwargs) -> BackendResponse:
+    def _call(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
         openai = self._openai
         try:
             resp = method(**kwargs)
@@ -76,7 +81,7 @@ class OpenAIBackend:
         return BackendResponse(images=images, usage=usage, meta=meta)
 
 
-def _status_error(exc) -> BackendError:
+def _status_error(exc: openai.APIStatusError) -> BackendError:
     body = exc.body if isinstance(exc.body, dict) else {}
     err = body.get("error", body) if isinstance(body, dict) else {}
     code = err.get("code") if isinstance(err, dict) else None
@@ -97,7 +102,7 @@ def _status_error(exc) -> BackendError:
     )
 
 
-def _retry_after(headers) -> float | None:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
     for name in ("retry-after-ms", "retry-after"):
         value = headers.get(name)
         if value:

@@ -26,11 +26,11 @@ PALETTES = {
 }
 
 
-def _font(size: int):
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _seed(*parts) -> np.random.Generator:
+def _seed(*parts: object) -> np.random.Generator:
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
     return np.random.default_rng(int.from_bytes(digest[:8], "big"))
 
@@ -41,7 +41,7 @@ def _encode(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _background(w: int, h: int, lighting, rng) -> np.ndarray:
+def _background(w: int, h: int, lighting: str | None, rng: np.random.Generator) -> np.ndarray:
     top, bottom, _ = PALETTES.get(lighting, PALETTES[None])
     t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     grad = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
@@ -62,7 +62,9 @@ def _background(w: int, h: int, lighting, rng) -> np.ndarray:
     return np.clip((grad + noise) * vignette, 0, 250).astype(np.uint8)
 
 
-def _figure(draw: ImageDraw.ImageDraw, w, h, rng, lighting):
+def _figure(
+    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, lighting: str | None
+) -> None:
     """A simple standing/crouching figure silhouette placed from the seed."""
     cx = int(w * rng.uniform(0.25, 0.7))
     base = int(h * rng.uniform(0.82, 0.95))
@@ -85,7 +87,9 @@ def _figure(draw: ImageDraw.ImageDraw, w, h, rng, lighting):
     )
 
 
-def _practicals(draw, w, h, rng, lighting):
+def _practicals(
+    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, lighting: str | None
+) -> None:
     _, _, accent = PALETTES.get(lighting, PALETTES[None])
     for _ in range(int(rng.integers(2, 5))):
         x, y = int(rng.uniform(0.05, 0.95) * w), int(rng.uniform(0.05, 0.45) * h)
@@ -96,7 +100,7 @@ def _practicals(draw, w, h, rng, lighting):
     draw.rectangle([0, y0, w, y0 + int(h * 0.01)], fill=tuple(min(245, c + 10) for c in accent))
 
 
-def _banner(draw, w, h, lines: list[str]):
+def _banner(draw: ImageDraw.ImageDraw, w: int, h: int, lines: list[str]) -> None:
     pad = max(8, w // 96)
     big, small = _font(max(14, w // 40)), _font(max(11, w // 72))
     draw.rectangle([0, 0, w, pad * 2 + w // 40], fill=(16, 16, 18))
@@ -199,5 +203,5 @@ class PreviewBackend:
         )
 
     @staticmethod
-    def _meta(request):
+    def _meta(request: ImageRequest) -> dict:
         return {"size": request.size, "quality": request.quality, "output_format": "png"}
