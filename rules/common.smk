@@ -1,9 +1,12 @@
 # Loads prompts and selections once; input functions and shot lists for every rule.
 # A shot's request reaches its jobs as params, never through a shared file's mtime,
-# so editing one shot rebuilds that shot alone.
+# so editing one shot rebuilds that shot alone. Each job's params are also on disk as
+# its request stamp (runs/.params/), an input of that job only: a changed request
+# reruns its job by the mtime rule alone, with or without .snakemake/.
 
 import os
 import sys
+import time
 
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
@@ -11,7 +14,7 @@ from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.bridge import end_scheduler_timers, run_stage
 from stillmake.api.ledger import Ledger
 from stillmake.views.spend import build_summary
-from stillmake.specs import BuildSpecs
+from stillmake.specs import BuildSpecs, record_built
 
 try:
     BUILD = BuildSpecs(config)  # every input parsed and checked once, before any job
@@ -50,23 +53,51 @@ wildcard_constraints:
     step=r"\d+",
 
 
-# -- per-shot input functions -------------------------------------------------
+# -- jobs ----------------------------------------------------------------------
 
 
-def draft_request(wildcards):
-    return BUILD.draft_request(wildcards.shot).to_dict()
+class JobFailed(WorkflowError):
+    """A job stopped by what the user gave it (a refusal, the budget, a stale pick ...).
+
+    Snakemake prints an exception raised in a run: block with the frames it passed
+    through; this one reads as having none, so the user sees the one line that says
+    what to do. Any other exception (a bug) keeps its stack."""
+
+    __traceback__ = property(lambda self: None, lambda self, value: None)
 
 
-def job_context(pass_):
-    return lambda wildcards: BUILD.context(wildcards.shot, pass_)
+def run_job(stage, input, output, params, log, config, wildcards):
+    """Every rule's run: block: the stage, then the record of the request its outputs
+    were built from; a StillmakeError becomes one line in snakemake's output."""
+    started = time.time()
+    try:
+        run_stage(stage, input, output, params, log, config, wildcards)
+    except StillmakeError as exc:
+        shot = getattr(wildcards, "shot", None)
+        raise JobFailed(f"{shot + ' ' if shot else ''}{stage} failed: {exc}") from None
+    try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
+        record_built(input.stamp, dict(params.items()), started)
+    except OSError as exc:
+        print(f"stillmake: warning: {exc}", file=sys.stderr)
 
 
-def review_context(wildcards):
-    return BUILD.review_context(wildcards.shot)
+# -- per-job input and params functions ------------------------------------------
 
 
-def select_spec(wildcards):
-    return BUILD.select_spec(wildcards.shot)
+def _job(rule, wildcards):
+    """(rule, shot, step) of one job; an edit step checked against selections.yaml."""
+    step = _step(wildcards) if rule == "edit_step" else None
+    return rule, getattr(wildcards, "shot", None), step
+
+
+def job_param(rule, name):
+    """One of a job's params, as its request stamp digests them."""
+    return lambda wildcards: BUILD.job_params(*_job(rule, wildcards))[name]
+
+
+def request_stamp(rule):
+    """The job's request stamp: rewritten only when the job's params change."""
+    return lambda wildcards: BUILD.request_stamp(*_job(rule, wildcards))
 
 
 def _step(wildcards):
@@ -80,27 +111,18 @@ def _step(wildcards):
 
 
 def edit_inputs(wildcards):
-    return BUILD.edit_inputs(wildcards.shot, _step(wildcards))
-
-
-def edit_request(wildcards):
-    return BUILD.edit_request(wildcards.shot, _step(wildcards)).to_dict()
-
-
-def edit_step_spec(wildcards):
-    return BUILD.edit_step_spec(wildcards.shot, _step(wildcards))
+    step = _step(wildcards)
+    return {
+        **BUILD.edit_inputs(wildcards.shot, step),
+        "stamp": BUILD.request_stamp("edit_step", wildcards.shot, step),
+    }
 
 
 def final_inputs(wildcards):
-    return BUILD.final_inputs(wildcards.shot)
-
-
-def final_request(wildcards):
-    return BUILD.final_request(wildcards.shot).to_dict()
-
-
-def final_spec(wildcards):
-    return BUILD.final_spec(wildcards.shot)
+    return {
+        **BUILD.final_inputs(wildcards.shot),
+        "stamp": BUILD.request_stamp("final", wildcards.shot),
+    }
 
 
 # -- targets -------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 
 rule draft:
+    input:
+        stamp=request_stamp("draft"),
     output:
         images=expand("runs/drafts/{{shot}}/draft_{k}.png", k=DRAFT_K),
         sidecars=expand("runs/drafts/{{shot}}/draft_{k}.json", k=DRAFT_K),
@@ -10,10 +12,10 @@ rule draft:
     resources:
         api=1,
     params:
-        request=draft_request,
-        context=job_context("draft"),
+        request=job_param("draft", "request"),
+        context=job_param("draft", "context"),
     run:
-        run_stage("draft", input, output, params, log, config, wildcards)
+        run_job("draft", input, output, params, log, config, wildcards)
 
 
 rule drafts:

@@ -12,11 +12,11 @@ rule edit_step:
     resources:
         api=1,
     params:
-        request=edit_request,
-        step=edit_step_spec,
-        context=job_context("edit"),
+        request=job_param("edit_step", "request"),
+        step=job_param("edit_step", "step"),
+        context=job_param("edit_step", "context"),
     run:
-        run_stage("edit", input, output, params, log, config, wildcards)
+        run_job("edit", input, output, params, log, config, wildcards)
 
 
 rule edits:

@@ -18,16 +18,17 @@ rule final:
     resources:
         api=1,
     params:
-        request=final_request,
-        spec=final_spec,
-        context=job_context("final"),
+        request=job_param("final", "request"),
+        spec=job_param("final", "spec"),
+        context=job_param("final", "context"),
     run:
-        run_stage("final", input, output, params, log, config, wildcards)
+        run_job("final", input, output, params, log, config, wildcards)
 
 
 rule manifest:
     input:
         finals=final_targets(BUILD.locked_shots),
+        stamp=request_stamp("manifest"),
     output:
         csv=report(
             "runs/final/manifest.csv",
@@ -49,7 +50,7 @@ rule manifest:
         thresholds=config["quality"],
         shots=BUILD.locked_shots,
     run:
-        run_stage("manifest", input, output, params, log, config, wildcards)
+        run_job("manifest", input, output, params, log, config, wildcards)
 
 
 rule finals:

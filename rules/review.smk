@@ -4,6 +4,7 @@
 rule review_sheet:
     input:
         drafts=rules.draft.output.images,
+        stamp=request_stamp("review_sheet"),
     output:
         sheet=report(
             "runs/review/{shot}.png",
@@ -16,9 +17,9 @@ rule review_sheet:
     log:
         "runs/logs/review/{shot}.log",
     params:
-        context=review_context,
+        context=job_param("review_sheet", "context"),
     run:
-        run_stage("review", input, output, params, log, config, wildcards)
+        run_job("review", input, output, params, log, config, wildcards)
 
 
 rule review:

@@ -4,15 +4,16 @@
 rule select:
     input:
         drafts=rules.draft.output.images,
+        stamp=request_stamp("select"),
     output:
         image="runs/selected/{shot}.png",
         sidecar="runs/selected/{shot}.json",
     log:
         "runs/logs/select/{shot}.log",
     params:
-        spec=select_spec,
+        spec=job_param("select", "spec"),
     run:
-        run_stage("select", input, output, params, log, config, wildcards)
+        run_job("select", input, output, params, log, config, wildcards)
 
 
 rule selected:

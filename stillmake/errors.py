@@ -50,6 +50,10 @@ class BudgetExceeded(StillmakeError):
     """A paid request would take the ledger past `budget_usd`."""
 
 
+class LedgerError(StillmakeError):
+    """The ledger or its reservations cannot be written, or changed as asked."""
+
+
 class StalePick(StillmakeError):
     """A pick was made on drafts that have since changed."""
 
@@ -79,3 +83,19 @@ class BackendError(StillmakeError):
 
 class ModerationBlocked(BackendError):
     """The API refused the prompt or image; never retried, never billed."""
+
+
+class BadAnswer(BackendError):
+    """A 200 that is not what was asked for: a body that is not JSON, base64 that does
+    not decode, an image that does not decode or is of another format, size or count.
+    A failed attempt like a 5xx: ledgered, retried, never cached."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True, code="bad_answer")
+
+
+class CorruptFile(StillmakeError, ValueError, OSError):
+    """A file stillmake wrote or reads is truncated or corrupt (a cache entry, a sidecar,
+    an image); the message names it and what to do. Also a ValueError and an OSError, as
+    the json/PIL errors it replaces were, so callers that treat an unreadable file as
+    missing keep doing so."""

@@ -34,6 +34,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes 0600; a written file gets the mode any new file would (umask)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -43,6 +45,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _read_umask() -> int:
+    """Read once at import: os.umask can only be read by setting it, and jobs run as
+    threads, so it is never touched again while files are being created."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -72,3 +85,27 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> None:
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
+
+
+def read_text_input(path: str | os.PathLike[str], what: str) -> str:
+    """A file a person edits, as UTF-8 text (a byte-order mark is allowed). Every way it
+    cannot be read is an InputError naming it: missing, a directory, unreadable, not UTF-8."""
+    from stillmake.errors import InputError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} not found", file=path) from None
+    except IsADirectoryError:
+        message = f"is a directory, not a file (the {what} should be here)"
+        raise InputError(message, file=path) from None
+    except OSError as exc:
+        raise InputError(f"{what} cannot be read: {exc.strerror or exc}", file=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InputError(
+            f"not UTF-8 text (line {line}, byte {exc.start}); save the {what} as UTF-8", file=path
+        ) from None

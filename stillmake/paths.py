@@ -63,3 +63,31 @@ def edit_step(shot: str, step: int) -> str:
 
 def final(shot: str) -> str:
     return PATTERNS["final"].format(shot=shot)
+
+
+# Request stamps: one small file per job holding the digest of that job's params (its
+# request), an input of the job, rewritten at DAG time only when the digest changes. So a
+# changed request rebuilds its job by Snakemake's mtime rule alone, with or without the
+# metadata in .snakemake/, and `snakemake -n` gives the reason as "Updated input files:
+# runs/.params/s3/draft.json". Beside each, `.built` records what the outputs were built
+# from. Not rule outputs, so not in PATTERNS.
+REQUEST_STAMPS = "runs/.params"
+_STAMP_NAMES = {
+    "draft": "draft",
+    "review_sheet": "review",
+    "select": "select",
+    "edit_step": "edit_{step}",
+    "final": "final",
+}
+
+
+def request_stamp(rule: str, shot: str | None = None, step: int | None = None) -> str:
+    """The request stamp of one job: runs/.params/{shot}/{pass}.json (manifest: no shot)."""
+    if rule == "manifest":
+        return f"{REQUEST_STAMPS}/manifest.json"
+    return f"{REQUEST_STAMPS}/{shot}/{_STAMP_NAMES[rule].format(step=step)}.json"
+
+
+def built_record(stamp: str) -> str:
+    """Beside a request stamp: the stamp the job's current outputs were built from."""
+    return stamp.removesuffix(".json") + ".built"

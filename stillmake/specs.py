@@ -2,24 +2,92 @@
 
 The Snakefile, `stillmake plan` and `stillmake status` all read requests from
 here, so the plan of spend is the build, request for request.
+
+Each job's params (its request) are also kept on disk as a request stamp, an input of
+the job (`request_stamp`): a changed request rebuilds that job by Snakemake's mtime
+rule alone, whether or not Snakemake's metadata in .snakemake/ exists.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
+from stillmake.api.images import input_problem
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import InputError, ModelError
+from stillmake.files import atomic_write_text
 from stillmake.inputs import compose
 from stillmake.inputs.guardrail import require_shortlist
-from stillmake.inputs.models import best_fidelity, check_request, lookup
+from stillmake.inputs.masks import load_mask
+from stillmake.inputs.models import (
+    MAX_EDIT_IMAGES,
+    MAX_MASK_BYTES,
+    MAX_PROMPT_CHARS,
+    best_fidelity,
+    check_request,
+    lookup,
+    parse_size,
+)
 from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
 from stillmake.inputs.settings import Settings
+
+STAMPED_RULES = ("draft", "review_sheet", "select", "edit_step", "final", "manifest")
+
+
+def params_digest(params: dict) -> str:
+    """The content of a request stamp: a digest of one job's params, as the rule passes
+    them (`run_job` in rules/common.smk digests the params the job ran with the same way)."""
+    body = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24] + "\n"
+
+
+def sync_stamp(stamp: str | os.PathLike[str], digest: str) -> None:
+    """Make the stamp hold `digest`, touching it only when that changes something.
+
+    Unchanged: left alone (its mtime too), so the job does not rerun. Changed: rewritten,
+    so it is newer than the job's outputs and the job reruns; unless the outputs were
+    built from exactly this digest (an undone edit, a what-if `snakemake -n --config`):
+    then its mtime goes back to when that job started, older than what it wrote.
+    """
+    stamp = Path(stamp)
+    try:
+        if stamp.read_text(encoding="utf-8") == digest:
+            return
+    except FileNotFoundError:
+        pass
+    _replace_quickly(stamp, digest)
+    built = Path(paths.built_record(str(stamp)))
+    try:
+        if built.read_text(encoding="utf-8") == digest:
+            started = built.stat().st_mtime
+            os.utime(stamp, (started, started))
+    except FileNotFoundError:
+        pass
+
+
+def _replace_quickly(path: Path, text: str) -> None:
+    """Write-and-rename without fsync: a thousand shots' stamps are written at DAG time in
+    well under a second, not one disk flush each. A stamp a crash leaves empty or old only
+    differs from the request: it is rewritten and its job reruns (from the cache, $0)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def record_built(stamp: str | os.PathLike[str], params: dict, started: float) -> None:
+    """After a job succeeded: its outputs were built from these params (the `.built`
+    record beside its stamp, dated when the job started)."""
+    built = paths.built_record(str(stamp))
+    atomic_write_text(built, params_digest(params))
+    os.utime(built, (started, started))
 
 
 class BuildSpecs:
@@ -41,6 +109,8 @@ class BuildSpecs:
             self.selections_path, shots=self.shots, draft_n=self.draft_n
         )
         self._check_refs()
+        self._check_limits()
+        self._params: dict[tuple, dict] = {}
 
     # -- shots ---------------------------------------------------------------
     @property
@@ -246,7 +316,121 @@ class BuildSpecs:
         except ValueError:
             return str(path)
 
+    # -- request stamps --------------------------------------------------------
+    def job_params(self, rule: str, shot: str | None = None, step: int | None = None) -> dict:
+        """Every param one job's rule passes it, by name (computed once per job): what its
+        request stamp digests, and what the rules' params functions hand Snakemake."""
+        key = (rule, shot, step)
+        params = self._params.get(key)
+        if params is None:
+            params = self._params[key] = self._job_params(rule, shot, step)
+        return params
+
+    def _job_params(self, rule: str, shot: str | None, step: int | None) -> dict:
+        if rule == "draft":
+            return {
+                "request": self.draft_request(shot).to_dict(),
+                "context": self.context(shot, "draft"),
+            }
+        if rule == "review_sheet":
+            return {"context": self.review_context(shot)}
+        if rule == "select":
+            return {"spec": self.select_spec(shot)}
+        if rule == "edit_step":
+            return {
+                "request": self.edit_request(shot, step).to_dict(),
+                "step": self.edit_step_spec(shot, step),
+                "context": self.context(shot, "edit"),
+            }
+        if rule == "final":
+            return {
+                "request": self.final_request(shot).to_dict(),
+                "spec": self.final_spec(shot),
+                "context": self.context(shot, "final"),
+            }
+        if rule == "manifest":
+            return {
+                "size": self.config["final"]["size"],
+                "thresholds": self.config["quality"],
+                "shots": self.locked_shots,
+            }
+        raise ValueError(f"no request stamp for rule {rule}; known: {', '.join(STAMPED_RULES)}")
+
+    def request_stamp(self, rule: str, shot: str | None = None, step: int | None = None) -> str:
+        """The job's request stamp (runs/.params/...), brought up to date: an input of the
+        job, so a changed request reruns exactly that job, .snakemake/ or not."""
+        stamp = paths.request_stamp(rule, shot, step)
+        sync_stamp(self.root / stamp, params_digest(self.job_params(rule, shot, step)))
+        return stamp
+
     # -- checks --------------------------------------------------------------
+    def _check_limits(self) -> None:
+        """Limits the Images API enforces on every model, checked before any request so
+        that none is found only after earlier passes were paid for: a prompt's length as
+        sent, the images one images.edit takes, a mask's size as sent."""
+        for shot in self.shots:
+            s = self.production.shot(shot)
+            where = dict(file=self.prompts_path, shot=shot, key="prompt")
+            self._check_prompt(compose.shot_prompt(self.production, s), "draft", where)
+            final = compose.final_prompt(self.production, s, self.final_mode)
+            self._check_prompt(final, "final", where)
+            characters = len(self.character_refs(shot))
+            for j, step in enumerate(self.selections[shot].edits, start=1):
+                key = f"edits[{j}]"
+                where = dict(file=self.selections_path, shot=shot, key=f"{key}.change")
+                self._check_prompt(self.edit_prompt(shot, j), f"edit step {j}", where)
+                sent = 1 + characters + len(step.refs)
+                if sent > MAX_EDIT_IMAGES:
+                    raise InputError(
+                        f"images.edit takes at most {MAX_EDIT_IMAGES} images; this step would "
+                        f"send {sent} (the source, {characters} character reference(s) from "
+                        f"{self.prompts_path}, {len(step.refs)} of the step's own): drop "
+                        f"{sent - MAX_EDIT_IMAGES}",
+                        file=self.selections_path,
+                        shot=shot,
+                        key=f"{key}.refs",
+                    )
+                if step.mask:
+                    self._check_mask_size(shot, f"{key}.mask", step.mask)
+            if self.final_mode == "edit" and 1 + characters > MAX_EDIT_IMAGES:
+                raise InputError(
+                    f"images.edit takes at most {MAX_EDIT_IMAGES} images; the final would send "
+                    f"{1 + characters} (the candidate and {characters} character "
+                    f"reference(s)): give this shot fewer characters or references, or set "
+                    f"final.mode: generate",
+                    file=self.prompts_path,
+                    shot=shot,
+                    key="characters",
+                )
+
+    @staticmethod
+    def _check_prompt(prompt: str, what: str, where: dict) -> None:
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise InputError(
+                f"the Images API takes prompts of at most {MAX_PROMPT_CHARS:,} characters; the "
+                f"{what} prompt as sent is {len(prompt):,} (with the style, constraints, "
+                f"lighting, characters and negative it carries): shorten it by "
+                f"{len(prompt) - MAX_PROMPT_CHARS:,}",
+                **where,
+            )
+
+    def _check_mask_size(self, shot: str, key: str, mask: Path) -> None:
+        """The mask as the edit sends it (at the drafts' size, alpha snapped): built here only
+        for a file over a sixteenth of the limit; a smaller PNG does not grow past it."""
+        if mask.stat().st_size <= MAX_MASK_BYTES // 16:
+            return
+        w, h = parse_size(self.draft_size(shot))
+        sent = len(load_mask(mask, (w, h), file=self.selections_path, shot=shot, key=key))
+        if sent >= MAX_MASK_BYTES:
+            raise InputError(
+                f"the Images API takes masks under {MAX_MASK_BYTES / 1e6:g} MB; {mask} as sent "
+                f"(RGBA at {w}x{h}) is {sent / 1e6:.1f} MB: only its alpha counts, so save it "
+                f"with flat colours",
+                file=self.selections_path,
+                shot=shot,
+                key=key,
+            )
+
     def _check_shot_sizes(self) -> None:
         """A shot's own size must suit the draft and edit models too."""
         for shot in self.shots:
@@ -272,4 +456,15 @@ class BuildSpecs:
                         file=self.prompts_path,
                         shot=shot,
                         key="characters",
+                    )
+        # references go to the API as they are: PNG, JPEG or WebP, and whole
+        needed = [s for s in self.shots if self.selections[s].edits or self.locked(s)]
+        for cid in dict.fromkeys(c for s in needed for c in self.production.shot(s).characters):
+            for ref in self.production.characters[cid].refs:
+                problem = input_problem(ref)
+                if problem:
+                    raise InputError(
+                        f"reference image {ref} {problem}",
+                        file=self.prompts_path,
+                        key=f"characters.{cid}.refs",
                     )

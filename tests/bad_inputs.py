@@ -314,8 +314,226 @@ CASES = [
         "key 'draft.model': unknown model 'gpt-image-2.7-flare'",
     ),
     # -- selections and prompts files (issue 14) --
+    (
+        "S9",
+        "selections",
+        "a shot written twice (YAML keeps the last)",
+        _selections("s1: {pick: 1}\ns3: {pick: 2, lock: true}\ns3: {reroll: 1}\n"),
+        "shot s3: key 's3' appears twice (lines 2 and 3)",
+    ),
+    (
+        "S10",
+        "selections",
+        "a key written twice inside one shot",
+        _selections("s3:\n  pick: 2\n  lock: true\n  pick: 3\n"),
+        "shot s3, key 'pick': appears twice (lines 2 and 4)",
+    ),
+    (
+        "S11",
+        "selections",
+        "pick that is not a whole number",
+        _selections("s1: {pick: 2.0}\n"),
+        "shot s1, key 'pick': 2.0 is not of type 'integer', 'null': write 2",
+    ),
+    (
+        "S12",
+        "selections",
+        "a list instead of a mapping",
+        _selections("- s1\n- s2\n"),
+        "must be a mapping of shot ids to decisions",
+    ),
+    (
+        "S13",
+        "selections",
+        "a line of text instead of a mapping",
+        _selections("pick s1 2\n"),
+        "not the text 'pick s1 2'",
+    ),
+    (
+        "S14",
+        "selections",
+        "selections path is a directory",
+        _config("selections: runs/input/refs"),
+        "runs/input/refs: is a directory, not a file",
+    ),
+    (
+        "S15",
+        "selections",
+        "not UTF-8",
+        lambda wf: wf.path(SELECTIONS).write_bytes(b"s1: {pick: 1}   # caf\xe9\n"),
+        "selections.yaml: not UTF-8 text (line 1, byte 21)",
+    ),
+    (
+        "S16",
+        "selections",
+        "aliases that expand a billion times (billion laughs)",
+        _selections(
+            "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            + "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]\n" for i in range(1, 9))
+            + "s1: {pick: 1, edits: [{change: x, refs: *l8}]}\n"
+        ),
+        "aliases expand to more than 100,000 values",
+    ),
+    (
+        "S17",
+        "selections",
+        "nesting 100,000 levels deep",
+        _selections("s1: {pick: 1, edits: " + "[" * 100_000 + "]" * 100_000 + "}\n"),
+        "shot s1: nested more than 64 levels deep (line 1)",
+    ),
+    (
+        "S18",
+        "selections",
+        "step reference outside the workflow",
+        _selections(
+            "s1: {pick: 1, edits: [{change: x, refs: [../../../../../../../etc/passwd]}]}\n"
+        ),
+        "key 'edits[1].refs': reference image '../../../../../../../etc/passwd' (/etc/passwd) is "
+        "outside the workflow directory",
+    ),
+    (
+        "S19",
+        "selections",
+        "step reference is a directory",
+        _selections("s1: {pick: 1, edits: [{change: x, refs: [refs]}]}\n"),
+        "key 'edits[1].refs': reference image runs/input/refs is a directory, not an image",
+    ),
+    (
+        "S20",
+        "selections",
+        "step reference is not an image",
+        _selections(
+            "s1: {pick: 1, edits: [{change: x, refs: [the_trace.image_prompts.refined.json]}]}\n"
+        ),
+        "image runs/input/the_trace.image_prompts.refined.json is not a PNG, JPEG or WebP image",
+    ),
+    (
+        "S21",
+        "selections",
+        "mask outside the workflow",
+        lambda wf: (
+            Image.new("RGBA", (8, 8)).save(wf.root.parent / "outside.png"),
+            _selections("s1: {pick: 1, edits: [{change: x, mask: ../../../outside.png}]}\n")(wf),
+        ),
+        "key 'edits[1].mask': mask file '../../../outside.png'",
+    ),
+    (
+        "S22",
+        "selections",
+        "a value YAML cannot read (a date that is none)",
+        _selections("s1: {pick: 1, drafts: 2024-13-45}\n"),
+        "shot s1, key 'drafts': cannot read a value on line 1 (month must be in 1..12)",
+    ),
+    (
+        "P10",
+        "prompts",
+        "prompts path is a directory",
+        _config("prompts: runs/input"),
+        "runs/input: is a directory, not a file",
+    ),
+    (
+        "P11",
+        "prompts",
+        "not UTF-8",
+        lambda wf: wf.path(PROMPTS).write_bytes(b'{"shots": [{"id": "s1", "prompt": "caf\xe9"}]}'),
+        "not UTF-8 text (line 1, byte 38)",
+    ),
+    (
+        "P12",
+        "prompts",
+        "a key written twice inside one shot",
+        lambda wf: wf.path(PROMPTS).write_text(
+            wf.path(PROMPTS)
+            .read_text(encoding="utf-8")
+            .replace('"id": "s2",', '"id": "s2", "prompt": "an earlier prompt",', 1),
+            encoding="utf-8",
+        ),
+        "shot s2, key 'prompt': appears twice (lines 32 and",
+    ),
+    (
+        "P13",
+        "prompts",
+        "nesting 100,000 levels deep",
+        _write(PROMPTS, '{"shots": ' + "[" * 100_000 + "]" * 100_000 + "}"),
+        "nested too deeply for a prompts file",
+    ),
     # -- call path and API answers (issue 14) --
+    (
+        "A1",
+        "prompts",
+        "character reference is not an image",
+        _write("runs/input/refs/leyla_ref.png", "not an image\n"),
+        "runs/input/the_trace.image_prompts.refined.json, key 'characters.leyla.refs': reference "
+        "image runs/input/refs/leyla_ref.png is not a PNG, JPEG or WebP image",
+    ),
+    (
+        "A2",
+        "prompts",
+        "character reference PNG cut short",
+        lambda wf: wf.path("runs/input/refs/leyla_ref.png").write_bytes(
+            wf.path("runs/input/refs/leyla_ref.png").read_bytes()[:3000]
+        ),
+        "key 'characters.leyla.refs': reference image runs/input/refs/leyla_ref.png is not a "
+        "whole image",
+    ),
     # -- rebuilds, limits and quality (issue 14) --
+    (
+        "L1",
+        "prompts",
+        "prompt over 32,000 characters as sent",
+        _shot(1, prompt="Leyla waits by the sink. " * 1300),
+        "shot s2, key 'prompt': the Images API takes prompts of at most 32,000 characters; "
+        "the draft prompt as sent is",
+    ),
+    (
+        "L2",
+        "selections",
+        "edit step sending more than 16 images",
+        _selections(
+            "s1: {pick: 1, edits: [{change: x, refs: ["
+            + ", ".join(["refs/leyla_ref.png"] * 16)
+            + "]}]}\n"
+        ),
+        "shot s1, key 'edits[1].refs': images.edit takes at most 16 images; this step would "
+        "send 18",
+    ),
+    (
+        "L3",
+        "masks",
+        "mask over 4 MB as sent",
+        lambda wf: (
+            Image.frombytes(
+                "RGBA", (1600, 1000), __import__("random").Random(14).randbytes(6_400_000)
+            ).save(wf.path("runs/input/masks/noise.png")),
+            _selections("s2: {pick: 1, edits: [{change: x, mask: masks/noise.png}]}\n")(wf),
+        ),
+        "shot s2, key 'edits[1].mask': the Images API takes masks under 4 MB",
+    ),
+    (
+        "L4",
+        "prompts",
+        "final sending more than 16 images (characters)",
+        _prompts(
+            lambda d: (
+                d["characters"].update(
+                    {
+                        f"c{i}": {"description": "x", "refs": ["refs/leyla_ref.png"]}
+                        for i in range(16)
+                    }
+                ),
+                d["shots"][1].update(characters=[f"c{i}" for i in range(16)]),
+            )
+        ),
+        "shot s2, key 'characters': images.edit takes at most 16 images; the final would send 17",
+    ),
+    (
+        "L5",
+        "selections",
+        "edit step prompt over 32,000 characters",
+        _selections("s1: {pick: 1, edits: [{change: '" + "paint it over " * 2400 + "'}]}\n"),
+        "shot s1, key 'edits[1].change': the Images API takes prompts of at most 32,000 "
+        "characters; the edit step 1 prompt as sent is",
+    ),
 ]
 
 # Faults met while a build or a command runs, not before: each row names the test that
@@ -324,9 +542,191 @@ CASES = [
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
 RUNTIME = [
     # -- selections and prompts files (issue 14) --
+    (
+        "RS1",
+        "selections",
+        "an edit whose result would not load (e.g. a pick removed meanwhile): refused",
+        "lock: true needs a pick first (stillmake pick SHOT K); nothing was written",
+        "tests/test_selections_safety.py::test_refused_update_writes_nothing",
+    ),
+    (
+        "RS2",
+        "selections",
+        "selections.yaml keeps changing under a stillmake edit (an editor saving)",
+        "kept changing while stillmake was updating it; try again",
+        "tests/test_selections_safety.py::test_file_that_keeps_changing_is_not_overwritten",
+    ),
     # -- ledger and reservations (issue 14) --
+    (
+        "RL1",
+        "ledger",
+        "last line of runs/ledger.jsonl torn by a crash or a full disk (the build goes on)",
+        "runs/ledger.jsonl line 2: torn",
+        "tests/test_ledger_safety.py::test_build_against_the_api_goes_on_past_a_torn_ledger",
+    ),
+    (
+        "RL2",
+        "ledger",
+        "torn line further up the ledger (status and plan name it)",
+        "line 2: torn (a write cut short by a crash or a full disk), skipped",
+        "tests/test_ledger_safety.py::test_status_and_plan_warn_about_a_torn_line_with_its_number",
+    ),
+    (
+        "RL3",
+        "ledger",
+        "ledger cannot be written (disk full)",
+        "No space left on device. Free the disk or fix the permissions, then run again",
+        "tests/test_ledger_safety.py::test_a_write_that_fails_says_so_in_one_line",
+    ),
+    (
+        "RL4",
+        "reservations",
+        "budget refused while requests are in flight",
+        "If a request in flight is not running any more (a killed build)",
+        "tests/test_ledger_safety.py::test_budget_refusal_names_what_is_in_flight_and_how_to_clear_it",
+    ),
+    (
+        "RL5",
+        "reservations",
+        "leftover reservation whose pid another process now has (PID 1 in a container)",
+        "pid reused",
+        "tests/test_ledger_safety.py::test_status_and_plan_list_reservations_in_flight",
+    ),
+    (
+        "RL6",
+        "reservations",
+        "release of a reservation made on another host",
+        "which cannot be checked from here; if that request is not running there",
+        "tests/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
+    ),
+    (
+        "RL7",
+        "reservations",
+        "release of a reservation whose process is running",
+        "which is still running (a build in progress?)",
+        "tests/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
+    ),
+    (
+        "RL8",
+        "reservations",
+        "plan while budget is held in flight",
+        "for what is in flight",
+        "tests/test_ledger_safety.py::test_plan_counts_the_budget_held_in_flight",
+    ),
     # -- call path and API answers (issue 14) --
+    (
+        "RA1",
+        "API answer",
+        "a JPEG instead of the PNG asked for (after the retries)",
+        "is a JPEG image, not the PNG asked for",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA2",
+        "API answer",
+        "an image at another size than asked",
+        "is 768x432, not the 1536x864 asked for",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA3",
+        "API answer",
+        "a truncated PNG",
+        "in the API's answer does not decode",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA4",
+        "API answer",
+        "base64 that does not decode",
+        "in the API's answer is not valid base64",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA5",
+        "API answer",
+        "a 200 whose body is not JSON",
+        "the API's answer is not valid JSON",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA6",
+        "API answer",
+        "fewer images than asked for",
+        "asked for 2 images, got 1",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA7",
+        "API answer",
+        "every attempt fails",
+        "gave up after 3 attempts (openai.max_retries: 2)",
+        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+    ),
+    (
+        "RA8",
+        "API answer",
+        "a 200 without usage (billed at the estimate, the ledger says so)",
+        "estimate (no usage in the response)",
+        "tests/test_answers.py::test_answer_without_usage_is_billed_at_the_estimate",
+    ),
+    (
+        "RA9",
+        "cache",
+        "truncated or corrupt cache entry (moved aside, asked for again)",
+        "moved aside to runs/cache/.corrupt/",
+        "tests/test_answers.py::test_corrupt_cache_entry_is_moved_aside_and_fetched_again",
+    ),
+    (
+        "RA10",
+        "sidecar",
+        "truncated sidecar beside a draft",
+        "sidecar is truncated or corrupt",
+        "tests/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
+    ),
+    (
+        "RA11",
+        "drafts",
+        "truncated draft image",
+        "image is truncated or corrupt",
+        "tests/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
+    ),
+    (
+        "RA12",
+        "config",
+        "base URL where nothing answers",
+        "cannot reach the API at",
+        "tests/test_answers.py::test_unreachable_base_url_is_one_line_naming_the_url_and_the_setting",
+    ),
+    (
+        "RA13",
+        "cache",
+        "the cache cannot be written (disk full): the spend is still in the ledger",
+        "could not be kept in runs/cache/: No space left on device",
+        "tests/test_answers.py::test_an_answer_the_cache_cannot_keep_is_still_in_the_ledger",
+    ),
+    (
+        "RA14",
+        "outputs",
+        "an image or sidecar cannot be written (disk full)",
+        "answers already paid for come from runs/cache/ at $0",
+        "tests/test_answers.py::test_an_image_that_cannot_be_written_is_one_line",
+    ),
     # -- rebuilds, limits and quality (issue 14) --
+    (
+        "RB1",
+        "drafts",
+        "a draft retouched by hand after its pick: the pick is stale",
+        "runs/drafts/s3/draft_2.png changed since it was drafted",
+        "tests/test_rebuild_truth.py::test_hand_retouched_draft_makes_the_pick_stale",
+    ),
+    (
+        "RB2",
+        "build",
+        "a job the user's input stopped (moderation) printed as a stack",
+        "s4 draft failed: moderation refused the request",
+        "tests/test_rebuild_truth.py::test_moderation_refusal_reads_as_one_line",
+    ),
 ]
 
 # CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments

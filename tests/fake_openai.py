@@ -191,6 +191,7 @@ class Recorded:
     files: dict = field(default_factory=dict)
     status: int | None = None
     time: float = 0.0
+    query: str = ""  # the URL's query string, if any
 
     @property
     def prompt(self) -> str | None:
@@ -242,9 +243,17 @@ def make_png(seed: str, size: tuple[int, int], base: np.ndarray | None = None) -
 
 class FakeOpenAI:
     def __init__(
-        self, latency: float = 0.0, port: int = 0, host: str = "127.0.0.1", today: str | None = None
+        self,
+        latency: float = 0.0,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        today: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
     ):
         self.latency = latency
+        # (user, password): stand behind a gateway that takes HTTP basic auth (credentials
+        # in the base URL, which the client sends instead of the bearer key)
+        self.basic_auth = basic_auth
         # models whose shutdown date is on or before `today` (YYYY-MM-DD) are refused
         self.today = _iso_day(today) if today else datetime.date.today().isoformat()
         self.host, self.port = host, port
@@ -312,12 +321,13 @@ class FakeOpenAI:
         "broken_base64",
         "broken_json",
         "no_usage",
+        "missing_image",
     )
 
     def corrupt_next(self, count: int, kind: str) -> None:
         """Answer the next `count` requests with HTTP 200 and a bad body: an image of
         another size, a JPEG, a truncated PNG, base64 that does not decode, a body that
-        is not JSON, or no usage."""
+        is not JSON, no usage, or one image fewer than asked for."""
         if kind not in self.CORRUPTIONS:
             raise ValueError(f"unknown corruption {kind!r}; one of {self.CORRUPTIONS}")
         with self._lock:
@@ -465,6 +475,8 @@ def _corrupted(payload: dict, kind: str) -> dict | bytes:
         return json.dumps(payload).encode("utf-8")[:200]
     if kind == "no_usage":
         return {k: v for k, v in payload.items() if k != "usage"}
+    if kind == "missing_image":
+        return {**payload, "data": payload["data"][:-1]}
     data = []
     for item in payload["data"]:
         png = base64.b64decode(item["b64_json"])
@@ -562,6 +574,33 @@ def _load_png(part: RecordedFile, param: str, what: str):
     return im
 
 
+IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+
+
+def _load_image(part: RecordedFile):
+    """An `image` part: png, webp or jpg, sent under its own MIME type (the API refuses
+    other types; this fake also refuses a part whose bytes are another format than its
+    type says, so a client that labels everything image/png is caught)."""
+    if part.content_type not in IMAGE_TYPES.values():
+        raise ApiError(
+            400,
+            f"Invalid file 'image': unsupported mimetype ('{part.content_type}'). Supported "
+            "file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
+            param="image",
+            code="unsupported_file_mimetype",
+        )
+    im = _load_png(part, "image", "image file or mode for image")
+    if IMAGE_TYPES.get(im.format) != part.content_type:
+        raise ApiError(
+            400,
+            f"Invalid image file: a {im.format} image sent as '{part.content_type}' does not "
+            "match its type.",
+            param="image",
+            code="invalid_image_file",
+        )
+    return im
+
+
 def _alpha(im) -> np.ndarray | None:
     if im.format != "PNG":
         return None
@@ -647,7 +686,7 @@ def _params(rec: Recorded, edit: bool, today: str) -> dict:
             raise ApiError(
                 400, "Too many images (at most 16).", param="image", code="invalid_value"
             )
-        images = [_load_png(part, "image", "image file or mode for image") for part in parts]
+        images = [_load_image(part) for part in parts]
         out["images"] = images
         fidelity = rec.param("input_fidelity")
         if fidelity is not None:
@@ -754,6 +793,13 @@ def _parse_multipart(content_type: str, body: bytes) -> tuple[dict, dict]:
     return fields, files
 
 
+def _authorized(auth: str, basic: tuple[str, str] | None) -> bool:
+    if basic is not None:
+        token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
+        return auth == f"Basic {token}"
+    return auth.startswith("Bearer ") and bool(auth[7:].strip())
+
+
 def _handler(fake: FakeOpenAI):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -782,8 +828,10 @@ def _handler(fake: FakeOpenAI):
             if self.path == "/_control":
                 fake.control(json.loads(body or b"{}"))
                 return self._send(200, {"ok": True})
+            path, _, query = self.path.partition("?")
             rec = Recorded(
-                path=self.path,
+                path=path,
+                query=query,
                 method="POST",
                 headers={k.lower(): v for k, v in self.headers.items()},
                 time=time.monotonic(),
@@ -802,9 +850,10 @@ def _handler(fake: FakeOpenAI):
                 with fake._lock:
                     fake.requests.append(rec)
                 auth = self.headers.get("Authorization", "")
-                if not auth.startswith("Bearer ") or not auth[7:].strip():
+                if not _authorized(auth, fake.basic_auth):
                     raise ApiError(401, "You didn't provide an API key.", code="invalid_api_key")
-                if self.path not in ("/v1/images/generations", "/v1/images/edits"):
+                # routed by path: query parameters (api-version, a gateway's key) do not route
+                if rec.path not in ("/v1/images/generations", "/v1/images/edits"):
                     raise ApiError(404, f"Invalid URL (POST {self.path})")
                 payload = fake.answer(rec)
                 rec.status = 200

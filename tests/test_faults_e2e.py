@@ -6,6 +6,7 @@ subprocess timeouts on every run.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -14,11 +15,13 @@ import subprocess
 import sys
 import time
 
+import pytest
 from PIL import Image
 
 from stillmake.api.cache import Cache
 from stillmake.api.ledger import Ledger
 from tests.conftest import FAKE_KEY
+from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
 
@@ -197,18 +200,52 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
     )
 
 
-def test_api_key_never_written(workflow, fake_openai):
+# a made-up password and gateway key, for the credentials a base URL may carry
+URL_USER, URL_PASSWORD, URL_KEY = "stills-usr", "pw-FAKEPASS-7c2e91", "gk-FAKEGWKEY-40d1aa"
+
+
+@pytest.mark.parametrize("url", ["plain", "credentials"])
+def test_api_key_never_written(workflow, url):
+    """Neither the key nor a password or key in OPENAI_BASE_URL is written anywhere: the
+    build (paid, with a failed request and a retry among them), its logs, the cache, the
+    ledger, sidecars, PNG chunks, `stillmake status` and `.snakemake/`."""
     wf = workflow
-    env = wf.openai_env(fake_openai, key=FAKE_KEY)
-    wf.snakemake(*OPENAI, env=env)
-    wf.stillmake("status", env=env)
-    assert all(r.headers["authorization"] == f"Bearer {FAKE_KEY}" for r in fake_openai.requests)
+    secrets = [FAKE_KEY]
+    if url == "credentials":
+        # a gateway that takes basic auth (the client sends the URL's user info) and a
+        # key in the query; the client connects with the full URL
+        server = FakeOpenAI(basic_auth=(URL_USER, URL_PASSWORD)).start()
+        base = server.url.replace("http://", f"http://{URL_USER}:{URL_PASSWORD}@")
+        base += f"?api-version=2026-10&api-key={URL_KEY}"
+        secrets += [URL_USER, URL_PASSWORD, URL_KEY]
+    else:
+        server = FakeOpenAI().start()
+        base = server.url
+    try:
+        env = wf.env(OPENAI_API_KEY=FAKE_KEY, OPENAI_BASE_URL=base)
+        server.fail_next(1, 500, message=f"upstream {base} failed")  # a server echoing the URL
+        wf.snakemake(*OPENAI, env=env)
+        wf.stillmake("status", env=env)
+        wf.stillmake("plan", "-C", "backend=openai", env=env)
+    finally:
+        server.stop()
+    assert len(server.requests) == 13  # 12 answers and one 500, retried
+    auth = {r.headers["authorization"] for r in server.requests}
+    if url == "credentials":  # connected with the full URL: user info and query sent
+        assert all(r.query == f"api-version=2026-10&api-key={URL_KEY}" for r in server.requests)
+        assert auth == {"Basic " + base64.b64encode(f"{URL_USER}:{URL_PASSWORD}".encode()).decode()}
+    else:
+        assert auth == {f"Bearer {FAKE_KEY}"}
     hits = []
     for path in wf.root.rglob("*"):
-        if path.is_file() and FAKE_KEY.encode() in path.read_bytes():
-            hits.append(str(path.relative_to(wf.root)))
+        if path.is_file():
+            data = path.read_bytes()
+            hits += [f"{path.relative_to(wf.root)}: {s}" for s in secrets if s.encode() in data]
     assert hits == []
     assert any(wf.path(".snakemake").rglob("*")), "the metadata dir was searched"
+    shown = server.url + ("?api-version=2026-10&api-key=***" if url == "credentials" else "")
+    sidecar = json.loads(wf.path("runs/drafts/s1/draft_1.json").read_text())
+    assert sidecar["backend"] == f"openai@{shown}"  # the URL is still recorded, redacted
 
 
 def test_missing_key_fails_before_any_job(workflow):

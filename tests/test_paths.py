@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -134,15 +135,17 @@ def test_specs_chain_through_the_table(monkeypatch):
 
 def test_current_drafts_fingerprint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    buf = io.BytesIO()
-    Image.new("RGB", (4, 4)).save(buf, "PNG")
-    png = buf.getvalue()
+    pngs = []
+    for k in (1, 2, 3):  # the fingerprint is taken from the pixels on disk
+        buf = io.BytesIO()
+        Image.new("RGB", (4, 4), (k, k, k)).save(buf, "PNG")
+        pngs.append(buf.getvalue())
     drafts = paths.drafts("s1", 3)
-    shas = [f"{k}" * 64 for k in (1, 2, 3)]
-    for path, sha in zip(drafts[:2], shas, strict=False):
+    shas = [hashlib.sha256(png).hexdigest() for png in pngs]
+    for path, png, sha in zip(drafts[:2], pngs, shas, strict=False):
         write_image(path, png, {"image_sha256": sha})
     assert current_drafts_fingerprint(drafts) is None  # draft 3 missing
-    write_image(drafts[2], png, {"image_sha256": shas[2]})
+    write_image(drafts[2], pngs[2], {"image_sha256": shas[2]})
     assert current_drafts_fingerprint(drafts) == drafts_fingerprint(shas)
     assert current_drafts_fingerprint(drafts[::-1]) == drafts_fingerprint(shas[::-1])
 

@@ -132,3 +132,72 @@ def test_not_utf8(tmp_path):
     p.write_bytes(b'{"shots": [{"id": "s1", "prompt": "\xff"}]}')
     with pytest.raises(InputError, match="not UTF-8"):
         load_prompts(p)
+
+
+def test_directory_is_one_clear_error(tmp_path):
+    with pytest.raises(InputError) as e:
+        load_prompts(tmp_path)
+    assert_located(e.value, tmp_path, None, None, "is a directory, not a file")
+
+
+def test_utf8_with_byte_order_mark_loads(tmp_path):
+    p = tmp_path / "p.json"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps({"shots": [{"id": "s1", "prompt": "a"}]}).encode())
+    assert load_prompts(p).shot_ids == ["s1"]
+
+
+@pytest.mark.parametrize(
+    "text, shot, key, lines",
+    [
+        # list form: the shot is named by its id, not by the repeated key
+        (
+            '{"shots": [\n {"id": "s1", "prompt": "a"},\n {"id": "s2",\n  "prompt": "b",\n'
+            '  "prompt": "c"}\n]}',
+            "s2",
+            "prompt",
+            (4, 5),
+        ),
+        # mapping form, a key inside one shot
+        (
+            '{"shots": {\n "s1": {"prompt": "a",\n  "lighting": "x", "lighting": "y"}}}',
+            "s1",
+            "lighting",
+            (3, 3),
+        ),
+        # mapping form, the shot itself twice
+        ('{"shots": {\n "s1": {"prompt": "a"},\n "s1": {"prompt": "b"}\n}}', "s1", None, (2, 3)),
+        # outside the shots
+        (
+            '{"project": "T",\n "project": "U", "shots": [{"id": "s1", "prompt": "a"}]}',
+            None,
+            "project",
+            (1, 2),
+        ),
+    ],
+)
+def test_duplicate_keys_name_shot_key_and_both_lines(tmp_path, text, shot, key, lines):
+    p = write(tmp_path, text)
+    with pytest.raises(InputError) as e:
+        load_prompts(p)
+    words = f"appears twice (lines {lines[0]} and {lines[1]})"
+    if lines[0] == lines[1]:
+        words = f"appears twice (line {lines[0]})"
+    assert_located(e.value, p, shot, key, words)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('{"shots": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        (
+            '{"shots": [{"id": "s1", "prompt": "a", "n": 1' + "0" * 5000 + "}]}",
+            "cannot be read as JSON",
+        ),
+    ],
+    ids=["deep nesting", "5000-digit number"],
+)
+def test_json_the_parser_cannot_take_is_one_clear_error(tmp_path, text, words):
+    p = write(tmp_path, text)
+    with pytest.raises(InputError) as e:
+        load_prompts(p)
+    assert_located(e.value, p, None, None, words)

@@ -164,6 +164,103 @@ def test_lab_is_cie_lab_d65():
     assert red["cast_b"] == pytest.approx(67.20, abs=0.05)
 
 
+# ---------------------------------------------------------------- colour cast against truth
+
+
+def reference_lab(rgb):
+    """CIE Lab (D65) of sRGB pixels in float64, from the standard formulas written out
+    here (not stillmake's code): what a cast is measured against."""
+    c = np.asarray(rgb, np.float64) / 255
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    m = np.array(
+        [
+            [0.4124564, 0.3575761, 0.1804375],
+            [0.2126729, 0.7151522, 0.0721750],
+            [0.0193339, 0.1191920, 0.9503041],
+        ]
+    )
+    xyz = lin @ m.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), xyz * 24389 / 27 / 116 + 16 / 116)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1
+    )
+
+
+def room(seed=0, objects=True, sky=0.0, wall=0.0):
+    """A neutral grey room (a vertical gradient with grain), optionally with coloured
+    things in it: a red coat, a blue bag, a face; a blue sky across the top `sky` of the
+    frame; a saturated red wall over the bottom `wall`. Returns (float RGB, the mask of
+    pixels that are neutral grey)."""
+    rng = np.random.default_rng(seed)
+    h, w = 300, 450
+    y = np.linspace(0, 1, h)[:, None]
+    img = np.repeat((60 + 120 * (1 - y) + rng.normal(0, 12, (h, w)))[..., None], 3, axis=2)
+    neutral = np.ones((h, w), bool)
+
+    def paint(rows, cols, colour, grain):
+        img[rows, cols] = np.asarray(colour, float) + rng.normal(
+            0, grain, img[rows, cols].shape[:2] + (1,)
+        )
+        neutral[rows, cols] = False
+
+    if objects:
+        paint(slice(40, 150), slice(40, 110), (170, 40, 40), 8)  # red coat
+        paint(slice(170, 280), slice(300, 420), (40, 70, 160), 8)  # blue bag
+        paint(slice(80, 190), slice(190, 250), (205, 160, 130), 8)  # a face
+    if sky:
+        paint(slice(0, int(h * sky)), slice(None), (120, 160, 210), 6)
+    if wall:
+        paint(slice(h - int(h * wall), h), slice(None), (150, 30, 25), 10)
+    return np.clip(img, 0, 255), neutral
+
+
+CASTS = {
+    "strong green": (0.78, 1.12, 0.78),
+    "warm": (1.15, 1.0, 0.78),
+    "cool": (0.82, 0.95, 1.2),
+    "magenta": (1.12, 0.85, 1.12),
+    "slight green": (0.95, 1.04, 0.95),
+}
+SCENES = {
+    "grey room": dict(objects=False),
+    "room with things": dict(objects=True),
+    "room, sky": dict(objects=True, sky=0.35),
+    "room, red wall": dict(objects=True, wall=0.45),
+}
+
+
+@pytest.mark.parametrize("scene", SCENES)
+@pytest.mark.parametrize("cast", CASTS)
+def test_a_global_cast_is_measured_within_a_few_units_of_truth(cast, scene):
+    """Truth: the mean a*, b* (D65) of the pixels that were neutral grey before the cast."""
+    img, neutral = room(**SCENES[scene])
+    rgb = np.clip(img * np.array(CASTS[cast]), 0, 255).astype(np.uint8)
+    lab = reference_lab(rgb)
+    lit = neutral & (lab[..., 0] > 20) & (lab[..., 0] < 90)
+    truth_a, truth_b = lab[lit][:, 1:].mean(axis=0)
+    m = measure(rgb)
+    got = (m["cast_a"], m["cast_b"])
+    assert abs(got[0] - truth_a) <= 2.0 and abs(got[1] - truth_b) <= 2.0, (got, truth_a, truth_b)
+
+
+def test_a_strong_green_cast_fails_the_default_gate():
+    img, _ = room()
+    m = measure(np.clip(img * np.array(CASTS["strong green"]), 0, 255).astype(np.uint8))
+    assert m["cast_a"] < -18  # the grey itself sits near a* -23
+    assert by_metric(evaluate(m, None))["cast_a"].level == "fail"
+    assert by_metric(evaluate(m, "fluorescent"))["cast_a"].level == "fail"
+
+
+@pytest.mark.parametrize("scene", SCENES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_no_cast_is_read_into_a_neutral_scene(scene, seed):
+    img, _ = room(seed, **SCENES[scene])
+    m = measure(img.astype(np.uint8))
+    assert abs(m["cast_a"]) < 1.0 and abs(m["cast_b"]) < 1.0, m
+    flags = by_metric(evaluate(m, None))
+    assert flags["cast_a"].level == flags["cast_b"].level == "pass"
+
+
 def test_crushed_frame():
     img = textured()
     img[:100] = 0  # half the frame black

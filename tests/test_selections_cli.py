@@ -28,7 +28,7 @@ def write(tmp_path, text, masks=True):
 
 
 def test_sample_loads():
-    sel = load_selections(REPO / "runs/input/selections.yaml", shots=SHOTS, draft_n=3)
+    sel = load_selections(REPO / "runs/input/selections.yaml", shots=SHOTS, draft_n=3, root=REPO)
     assert sel["s3"].pick == 1 and len(sel["s3"].edits) == 2 and sel["s3"].lock
     assert sel["s3"].edits[0].region == (0.62, 0.05, 0.80, 0.30)
     assert sel["s5"].edits[0].mask.name == "window.png"
@@ -99,7 +99,7 @@ def test_sample_loads():
 def test_bad_selections_name_file_shot_and_key(tmp_path, text, shot, key, words):
     p = write(tmp_path, text)
     with pytest.raises(InputError) as e:
-        load_selections(p, shots=SHOTS, draft_n=3)
+        load_selections(p, shots=SHOTS, draft_n=3, root=tmp_path)
     assert_located(e.value, p, shot, key, words)
 
 

@@ -136,3 +136,16 @@ def test_budget_holds_across_racing_processes(tmp_path):
     ledger = Ledger(path)
     assert paid == 10 and len(ledger.entries()) == 10
     assert ledger.spent() == pytest.approx(0.50)
+
+
+def test_atomic_writes_keep_the_usual_file_mode(tmp_path):
+    """mkstemp creates 0600 files; what a build writes gets the mode any new file would."""
+    import os
+
+    from stillmake.files import atomic_write_bytes
+
+    atomic_write_bytes(tmp_path / "a.bin", b"x")
+    (tmp_path / "b.bin").write_bytes(b"x")  # an ordinary new file, same umask
+    mode = (tmp_path / "a.bin").stat().st_mode & 0o777
+    assert mode == (tmp_path / "b.bin").stat().st_mode & 0o777
+    assert mode & 0o044 or os.umask(os.umask(0)) & 0o044  # readable unless umask forbids

@@ -1,18 +1,25 @@
 """Content-addressed store of every paid response: fingerprint -> images + record.
 
 An entry is a directory renamed into place only when complete, so a response
-that arrived before a crash is either wholly in the cache or not at all.
+that arrived before a crash is either wholly in the cache or not at all. An entry
+found corrupt later (a disk, a copy, a hand) is moved aside to `.corrupt/`, never
+deleted, and the request counts as not cached.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
+from stillmake.errors import CorruptFile
 from stillmake.files import sha256_bytes
+
+CORRUPT_DIR = ".corrupt"
 
 
 class Cache:
@@ -26,13 +33,52 @@ class Cache:
         return (self.entry(fingerprint) / "response.json").is_file()
 
     def load(self, fingerprint: str) -> tuple[list[bytes], dict]:
+        """The entry's images and record; CorruptFile (naming the entry and what is wrong
+        with it) when response.json does not parse or an image is not what was stored."""
         entry = self.entry(fingerprint)
-        record = json.loads((entry / "response.json").read_text(encoding="utf-8"))
-        images = [(entry / name).read_bytes() for name in record["files"]]
-        for data, digest in zip(images, record["sha256"], strict=True):
-            if sha256_bytes(data) != digest:
-                raise OSError(f"cache entry {entry} is corrupt; delete it to refetch")
+        why = None
+        try:
+            record = json.loads((entry / "response.json").read_text(encoding="utf-8"))
+            files, digests = record["files"], record["sha256"]
+            if len(files) != len(digests):
+                why = "response.json lists files and hashes that do not pair up"
+        except (ValueError, KeyError, TypeError) as exc:
+            why = f"response.json is not a whole record: {type(exc).__name__}: {exc}"
+        if why is None:
+            images = []
+            for name, digest in zip(files, digests, strict=True):
+                try:
+                    data = (entry / name).read_bytes()
+                except OSError as exc:
+                    why = f"{name} cannot be read: {exc.strerror or exc}"
+                    break
+                if sha256_bytes(data) != digest:
+                    why = f"{name} is not the image stored ({len(data)} bytes, another hash)"
+                    break
+                images.append(data)
+        if why is not None:
+            err = CorruptFile(
+                f"cache entry {entry} is corrupt ({why}); the next build moves it aside to "
+                f"{self.root / CORRUPT_DIR}/ and asks for it again"
+            )
+            err.why = why
+            raise err
         return images, record
+
+    def quarantine(self, fingerprint: str) -> Path | None:
+        """Move a corrupt entry to `.corrupt/<fingerprint>.<time>` (kept for a look, never
+        deleted); returns where it went, None if another job moved it first."""
+        entry = self.entry(fingerprint)
+        aside = self.root / CORRUPT_DIR / f"{fingerprint}.{time.strftime('%Y%m%dT%H%M%S')}"
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        for k in range(1, 100):
+            if not aside.exists():
+                break
+            aside = aside.with_name(f"{aside.name.split('-')[0]}-{k}")
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(entry, aside)
+            return aside
+        return None
 
     def store(self, fingerprint: str, images: list[bytes], record: dict) -> None:
         entry = self.entry(fingerprint)

@@ -2,6 +2,10 @@
 
 A request already paid for is answered from the cache; a paid response is in
 the cache before anything else is written, so a crash after it loses nothing.
+Every answer is checked before it is kept (it decodes, it is the format and size
+asked for, as many images as asked for): a bad answer is a failed attempt, retried
+and ledgered like a 5xx, never a cache entry. A cache entry that no longer passes
+is moved aside and the request is made again.
 """
 
 from __future__ import annotations
@@ -11,16 +15,18 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake.api.backends.factory import make_backend
 from stillmake.api.cache import Cache
+from stillmake.api.images import check_answer
 from stillmake.api.ledger import PAID, Ledger
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
-from stillmake.errors import BackendError
+from stillmake.errors import BackendError, CorruptFile, StillmakeError
 from stillmake.inputs.guardrail import require_shortlist
 
 if TYPE_CHECKING:
@@ -75,8 +81,9 @@ def obtain(
         "input_images": len(input_sizes),
         "input_megapixels": round(sum(megapixels(s) for s in input_sizes), 6),
     }
-    if cache.has(fingerprint):
-        cached_images, record = cache.load(fingerprint)
+    cached = _from_cache(cache, request, settings, shot=shot, pass_=pass_, logger=logger)
+    if cached is not None:
+        cached_images, record = cached
         ledger.append(
             {
                 **line,
@@ -104,8 +111,15 @@ def obtain(
 
     def call() -> BackendResponse:
         if request.endpoint == "generate":
-            return backend.generate(request, label)
-        return backend.edit(request, images or [], mask, label)
+            response = backend.generate(request, label)
+        else:
+            response = backend.edit(request, images or [], mask, label)
+        try:
+            _check(response.images, request, decode=True)  # BadAnswer: a failed attempt
+        except BackendError as exc:
+            exc.usage = response.usage  # what the API says it spent on the bad answer
+            raise
+        return response
 
     def on_retry(attempt: int, wait: float, exc: BackendError) -> None:
         logger.warning(
@@ -145,27 +159,36 @@ def obtain(
             "usage": response.usage,
             "cost_usd": cost,
             "estimate_usd": estimate.usd,
+            "cost_source": cost_source,
             "latency_s": latency,
             "attempts": attempts,
             "backend": request.backend,
             "meta": response.meta,
             "request": request.to_dict(),
         }
-        cache.store(fingerprint, response.images, record)
-        settle(
-            {
-                **line,
-                "outcome": PAID,
-                "cost_usd": cost,
-                "cost_source": cost_source,
-                "usage": response.usage,
-                "output_megapixels": round(out_mp, 6),
-                "latency_s": latency,
-                "attempts": attempts,
-                "retries": history,
-                "rate_wait_s": round(waited, 3),
-            }
-        )
+        paid = {
+            **line,
+            "outcome": PAID,
+            "cost_usd": cost,
+            "cost_source": cost_source,
+            "usage": response.usage,
+            "output_megapixels": round(out_mp, 6),
+            "latency_s": latency,
+            "attempts": attempts,
+            "retries": history,
+            "rate_wait_s": round(waited, 3),
+        }
+        try:
+            cache.store(fingerprint, response.images, record)
+        except OSError as exc:  # paid for but not kept: the spend is still written down
+            why = exc.strerror or str(exc)
+            settle({**paid, "error": f"not kept in the cache: {why}"})
+            raise StillmakeError(
+                f"{shot} {pass_}: the answer (billed ${cost:.3f}, in the ledger) could not be "
+                f"kept in {_shown(cache.root, settings.root)}/: {why}. Free the disk or fix "
+                "the permissions, then run again (the request will be made, and paid, again)"
+            ) from None
+        settle(paid)
     logger.info(
         "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)",
         shot,
@@ -177,6 +200,57 @@ def obtain(
         estimate.usd,
     )
     return Obtained(response.images, record, cached=False)
+
+
+def _check(images: list[bytes], request: ImageRequest, *, decode: bool) -> None:
+    check_answer(
+        images,
+        n=request.n,
+        size=request.size,
+        output_format=request.output_format,
+        decode=decode,
+    )
+
+
+def _from_cache(
+    cache: Cache,
+    request: ImageRequest,
+    settings: Settings,
+    *,
+    shot: str,
+    pass_: str,
+    logger: logging.Logger,
+) -> tuple[list[bytes], dict] | None:
+    """The cached answer, or None. An entry that does not load whole, or whose images
+    are not what the request asks for (kept by a version that did not check answers),
+    is moved aside to .corrupt/ with a warning naming it, and counts as not cached."""
+    fingerprint = request.fingerprint()
+    if not cache.has(fingerprint):
+        return None
+    try:
+        images, record = cache.load(fingerprint)
+        _check(images, request, decode=False)  # header + structure: no pixel decode
+        return images, record
+    except (CorruptFile, BackendError) as exc:
+        why = getattr(exc, "why", None) or str(exc)
+    aside = cache.quarantine(fingerprint)
+    logger.warning(
+        "%s %s: cache entry %s is corrupt (%s); moved aside to %s and asked for again",
+        shot,
+        pass_,
+        _shown(cache.entry(fingerprint), settings.root),
+        why,
+        _shown(aside, settings.root) if aside else "(already moved by another job)",
+    )
+    return None
+
+
+def _shown(path: os.PathLike[str], root: os.PathLike[str]) -> str:
+    """A path as a user sees it: relative to the workflow directory when inside it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(root).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _failure_outcome(exc: BackendError) -> str:

@@ -35,10 +35,12 @@ def call_with_retries(
     on_retry: Callable[[int, float, BackendError], object] | None = None,
     sleep: Callable[[float], object] = time.sleep,
 ) -> tuple[_T, int, list[dict]]:
-    """Run fn(); retry retryable BackendErrors. Returns (result, attempts).
+    """Run fn(); retry retryable BackendErrors (a BadAnswer is one). Returns
+    (result, attempts, history).
 
     On final failure the BackendError is re-raised with `.attempts` and
-    `.history` set, so the caller can ledger every attempt.
+    `.history` set, so the caller can ledger every attempt, and its message ends
+    with how many attempts were made.
     """
     history = []
     attempt = 1
@@ -54,9 +56,16 @@ def call_with_retries(
                     "error": str(exc)[:300],
                 }
             )
+            if getattr(exc, "usage", None):  # a bad answer the API may have billed
+                history[-1]["usage"] = exc.usage
             if not exc.retryable or attempt > policy.max_retries:
                 exc.attempts = attempt
                 exc.history = history
+                if attempt > 1:  # the one line a user sees says how hard it was tried
+                    exc.args = (
+                        f"{exc}; gave up after {attempt} attempts "
+                        f"(openai.max_retries: {policy.max_retries})",
+                    )
                 raise
             wait = policy.delay(attempt, exc.retry_after)
             history[-1]["wait_s"] = round(wait, 3)

@@ -7,7 +7,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.provenance import raw_image, read_sidecar, sidecar_path
+from stillmake.files import sha256_bytes
 
 FINGERPRINT_LEN = 12
 
@@ -16,21 +17,42 @@ def drafts_fingerprint(image_sha256s: list[str]) -> str:
     """Digest of the drafts' image bytes (as returned by the backend), in draft order.
 
     Provenance chunks and timestamps are not part of it, so a rebuild from the
-    cache keeps a pick valid while new pixels (reroll, prompt, model, backend)
-    make it stale. `current_drafts_fingerprint` takes the digests from the drafts on
-    disk; `stillmake plan` from the ones it predicts through the cache.
+    cache keeps a pick valid while new pixels (reroll, prompt, model, backend, a
+    retouch by hand) make it stale. `current_drafts_fingerprint` takes the digests
+    from the drafts on disk; `stillmake plan` from the ones it predicts through the cache.
     """
     return hashlib.sha256("\n".join(image_sha256s).encode()).hexdigest()[:FINGERPRINT_LEN]
 
 
+def image_sha256(path: str | os.PathLike[str]) -> str:
+    """The digest of an image as it is on disk: its bytes without our provenance chunks
+    (what `image_sha256` in its sidecar recorded when it was written)."""
+    return sha256_bytes(raw_image(path))
+
+
 def current_drafts_fingerprint(draft_paths: Iterable[str | os.PathLike[str]]) -> str | None:
-    """The fingerprint of a shot's drafts as they are now, from their sidecars, in the
-    order given (draft 1 first); None while any draft image is missing.
+    """The fingerprint of a shot's drafts as they are now on disk, from their pixels
+    (not from what their sidecars say), in the order given (draft 1 first); None
+    while any draft image is missing.
 
     What `stillmake pick` binds a pick to, what the review sheet shows, what the select
-    job and `stillmake status` compare a pick against.
+    job and `stillmake status` compare a pick against: a draft changed by hand after
+    the pick makes the pick stale.
     """
     draft_paths = [Path(p) for p in draft_paths]
     if not all(p.is_file() for p in draft_paths):
         return None
-    return drafts_fingerprint([read_sidecar(p)["image_sha256"] for p in draft_paths])
+    return drafts_fingerprint([image_sha256(p) for p in draft_paths])
+
+
+def changed_since_drafted(draft_paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The drafts whose pixels are no longer what was drafted (retouched by hand, or
+    overwritten): their bytes, provenance chunks aside, differ from the `image_sha256`
+    their sidecar recorded. Drafts without an image or a sidecar are left out."""
+    changed = []
+    for p in (Path(p) for p in draft_paths):
+        if not (p.is_file() and sidecar_path(p).is_file()):
+            continue
+        if read_sidecar(p).get("image_sha256") != image_sha256(p):
+            changed.append(p)
+    return changed

@@ -2,6 +2,10 @@
 
 Chunks are spliced into the PNG byte stream (no re-encode), so the pixels are
 exactly what the backend returned and writing costs no decode/encode time.
+
+Reading is strict: a sidecar that is not a whole JSON object, or an image whose
+chunks do not add up, is a CorruptFile naming the file and what to do about it
+(a build output: the `snakemake --forcerun` that rebuilds it; an input: replace it).
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from stillmake.api.images import ACCEPTED, PNG_SIGNATURE, image_format
+from stillmake.errors import CorruptFile, StillmakeError
 from stillmake.files import atomic_write_bytes, atomic_write_json
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -29,19 +33,32 @@ def _itxt(keyword: str, text: str) -> bytes:
 
 
 def with_text_chunks(png: bytes, texts: dict[str, str | None]) -> bytes:
-    """Insert iTXt chunks right after IHDR; existing chunks of the same keywords are dropped."""
+    """Insert iTXt chunks right after IHDR; existing chunks of the same keywords are dropped.
+
+    Walks every chunk and checks its length and CRC up to IEND: a truncated or damaged
+    PNG is a ValueError saying where, never a half-tagged image."""
     if not png.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG image")
     pos = len(PNG_SIGNATURE)
     out = [PNG_SIGNATURE]
     keywords = {k.encode("latin-1") for k in texts}
     first = True
-    while pos < len(png):
+    kind = b""
+    while pos < len(png) and kind != b"IEND":
+        if pos + 12 > len(png):
+            raise ValueError(f"truncated PNG: a chunk header is cut off at byte {pos}")
         (length,) = struct.unpack(">I", png[pos : pos + 4])
         kind = png[pos + 4 : pos + 8]
         end = pos + 12 + length
+        if end > len(png):
+            raise ValueError(
+                f"truncated PNG: chunk {kind.decode('latin-1')} needs {end} bytes, "
+                f"the file has {len(png)}"
+            )
         chunk = png[pos:end]
         body = png[pos + 8 : pos + 8 + length]
+        if struct.unpack(">I", png[end - 4 : end])[0] != zlib.crc32(kind + body):
+            raise ValueError(f"damaged PNG: chunk {kind.decode('latin-1')} fails its CRC")
         if kind in (b"tEXt", b"iTXt") and body.split(b"\x00", 1)[0] in keywords:
             pass  # replaced below
         else:
@@ -50,6 +67,9 @@ def with_text_chunks(png: bytes, texts: dict[str, str | None]) -> bytes:
             out.extend(_itxt(k, v) for k, v in texts.items() if v is not None)
             first = False
         pos = end
+    if kind != b"IEND":
+        raise ValueError("truncated PNG: it ends before its IEND chunk")
+    out.append(png[pos:])  # anything after IEND stays as it was
     return b"".join(out)
 
 
@@ -62,9 +82,39 @@ def strip_text_chunks(png: bytes, keywords: Iterable[str] = OUR_KEYWORDS) -> byt
 
 
 def raw_image(path: str | os.PathLike[str]) -> bytes:
-    """The image bytes that are hashed and sent: without our provenance chunks, whose
-    timestamps would otherwise make every rebuild look like a new input."""
-    return strip_text_chunks(Path(path).read_bytes())
+    """The image bytes that are hashed and sent: a PNG without our provenance chunks,
+    whose timestamps would otherwise make every rebuild look like a new input; a JPEG or
+    WebP (references the API takes as they are) byte for byte.
+
+    CorruptFile names the file when it is not a PNG, JPEG or WebP image, or is a
+    truncated or damaged PNG."""
+    data = Path(path).read_bytes()
+    fmt = image_format(data)
+    if fmt is None:
+        raise CorruptFile(
+            f"{path}: not {ACCEPTED} (it starts with {data[:12]!r}); "
+            f"{_remedy(path, 'a PNG, JPEG or WebP image')}"
+        )
+    if fmt != "png":
+        return data
+    try:
+        return strip_text_chunks(data)
+    except ValueError as exc:
+        raise CorruptFile(
+            f"{path}: image is truncated or corrupt ({exc}); {_remedy(path, 'a whole image')}"
+        ) from None
+
+
+def _remedy(path: str | os.PathLike[str], what: str) -> str:
+    """What to do about a bad file: rebuild a build output (it has a sidecar), replace
+    anything else."""
+    image = Path(path).with_suffix(".png")
+    if sidecar_path(path).is_file() or Path(path).suffix == ".json":
+        return (
+            f"run `snakemake --forcerun {image}` to rebuild it (a request already paid for "
+            "is answered from runs/cache/ at $0)"
+        )
+    return f"replace it with {what}"
 
 
 def a1111_parameters(record: dict) -> str:
@@ -93,8 +143,14 @@ def write_image(path: str | os.PathLike[str], png: bytes, record: dict) -> None:
             "stillmake": json.dumps(record, ensure_ascii=False, sort_keys=True),
         },
     )
-    atomic_write_json(sidecar_path(path), record)
-    atomic_write_bytes(path, tagged)
+    try:
+        atomic_write_json(sidecar_path(path), record)
+        atomic_write_bytes(path, tagged)
+    except OSError as exc:  # nothing half-written: each file is renamed into place whole
+        raise StillmakeError(
+            f"cannot write {path}: {exc.strerror or exc}. Free the disk or fix the "
+            "permissions, then run again (answers already paid for come from runs/cache/ at $0)"
+        ) from None
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
@@ -102,7 +158,20 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
 
 
 def read_sidecar(path: str | os.PathLike[str]) -> dict:
-    return json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    """The provenance record beside an image; CorruptFile (naming the sidecar and the
+    command that rebuilds it) when it is not a whole JSON object."""
+    side = sidecar_path(path)
+    try:
+        record = json.loads(side.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        why = f"{type(exc).__name__}: {exc}"
+    else:
+        if isinstance(record, dict):
+            return record
+        why = f"a JSON {type(record).__name__}, not an object"
+    raise CorruptFile(
+        f"{side}: sidecar is truncated or corrupt ({why}); {_remedy(side, 'a whole record')}"
+    )
 
 
 def read_png_record(path: str | os.PathLike[str]) -> dict:

@@ -1,7 +1,7 @@
 """Image metrics for the seed's quick quality gate, measured from pixels.
 
 Clipped highlights (luminance and per channel), crushed shadows, colour cast
-(CIE Lab a*/b* over near-neutral pixels), midtone separation, sharpness, the
+(CIE Lab a*/b* of the frame's neutrals as rendered), midtone separation, sharpness, the
 mean level and, for edits, change outside the mask (edit leak). Each metric is
 judged against warn/fail bounds chosen by the shot's `lighting` tag
 (`DEFAULT_THRESHOLDS`, overridable from config `quality:`), giving one `Flag`
@@ -9,10 +9,10 @@ per metric with a one-line reason an art director can act on.
 
 Everything is vectorised numpy in float32, no per-pixel Python. The Lab
 statistics (cast_a, cast_b, midtone_separation) are computed on every 2nd pixel
-in each direction (a quarter of the pixels): that moves the means and spreads
-by far less than any threshold and keeps `measure` within ~1.1x the time of
-decoding the PNG (see bench/bench_quality.py). Clip, crush, sharpness and mean
-luminance use every pixel.
+in each direction (a quarter of the pixels), and the colour cast's rounds on at most
+about 65,536 of those: that moves the means and spreads by far less than any
+threshold and keeps `measure` well within 2x the time of decoding the PNG (see
+bench/bench_quality.py). Clip, crush, sharpness and mean luminance use every pixel.
 """
 
 from __future__ import annotations
@@ -51,7 +51,12 @@ CHANNEL_CLIP = 254  # channel value at or above: that channel clipped
 SHADOW_LUMA = 5  # luminance at or below: crushed to black
 NEUTRAL_CHROMA = 20.0  # Lab chroma below which a pixel counts as near-neutral...
 NEUTRAL_L = (20.0, 90.0)  # ...when its L* is in this band (not black, not blown)
-NEUTRAL_MIN_SHARE = 0.01  # fewer near-neutrals than this share: cast over all pixels
+NEUTRAL_MIN_SHARE = 0.01  # fewer near-neutrals than this share: look wider...
+NEUTRAL_WIDER = (1.5, 2.0)  # ...up to this many times NEUTRAL_CHROMA, then all pixels
+CAST_RADII = (14.0, 10.0)  # then the pixels this close (a*b*) to the cast so far
+CAST_ROUNDS = 8  # at most this many re-estimates...
+CAST_SETTLED = 0.05  # ...stopping once the estimate moves less than this
+CAST_SAMPLE = 65_536  # the rounds look at about this many pixels of the L* band, evenly spread
 MIDTONE_L = (25.0, 75.0)
 LAB_STEP = 2  # Lab statistics on every LAB_STEP-th pixel in each direction
 _EPS = 1e-3  # float32 luminance of (250, 250, 250) may land a hair below 250
@@ -64,8 +69,11 @@ METRICS: dict[str, tuple[str, str]] = {
     "clip_g": ("max", "share of pixels with green at 254-255"),
     "clip_b": ("max", "share of pixels with blue at 254-255"),
     "shadow_crush": ("max", "share of pixels with luminance <= 5 (crushed blacks)"),
-    "cast_a": ("range", "mean Lab a* of near-neutral pixels: - green, + magenta"),
-    "cast_b": ("range", "mean Lab b* of near-neutral pixels: - cool/blue, + warm/yellow"),
+    "cast_a": ("range", "mean Lab a* of the frame's neutrals as rendered: - green, + magenta"),
+    "cast_b": (
+        "range",
+        "mean Lab b* of the frame's neutrals as rendered: - cool/blue, + warm/yellow",
+    ),
     "midtone_separation": ("min", "spread (std) of L* among midtones L* 25-75; low = flat"),
     "sharpness": ("min", "variance of the Laplacian of luminance; low = soft"),
     "mean_luma": ("range", "mean luminance 0-255"),
@@ -161,8 +169,8 @@ def measure(rgb: np.ndarray) -> dict:
 
     highlight_clip, shadow_crush: share of pixels with Rec.709 luminance >= 250 / <= 5.
     clip_r/g/b: share of pixels with that channel >= 254.
-    cast_a, cast_b: mean Lab a*, b* over near-neutral pixels (chroma < 20, 20 < L* < 90),
-    or over all pixels when fewer than 1% are near-neutral (a frame lit all red).
+    cast_a, cast_b: mean Lab a*, b* of the frame's neutral surfaces as the cast rendered
+    them (see `colour_cast`).
     midtone_separation: std of L* over pixels with 25 <= L* <= 75 (0 if there are none).
     sharpness: variance of the 4-neighbour Laplacian of luminance.
     mean_luma: mean luminance 0..255.
@@ -187,9 +195,7 @@ def measure(rgb: np.ndarray) -> dict:
 
     lab = _lab(rgb[::LAB_STEP, ::LAB_STEP]).reshape(-1, 3)
     L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
-    neutral = (a * a + b * b < NEUTRAL_CHROMA**2) & (L > NEUTRAL_L[0]) & (L < NEUTRAL_L[1])
-    if np.count_nonzero(neutral) < NEUTRAL_MIN_SHARE * len(L):
-        neutral = slice(None)
+    cast_a, cast_b = colour_cast(L, a, b)
     mid = L[(L >= MIDTONE_L[0]) & (L <= MIDTONE_L[1])]
 
     values = {
@@ -198,13 +204,54 @@ def measure(rgb: np.ndarray) -> dict:
         "clip_g": clip[1],
         "clip_b": clip[2],
         "shadow_crush": crush,
-        "cast_a": a[neutral].mean(dtype=np.float64),
-        "cast_b": b[neutral].mean(dtype=np.float64),
+        "cast_a": cast_a,
+        "cast_b": cast_b,
         "midtone_separation": mid.std(dtype=np.float64) if mid.size else 0.0,
         "sharpness": sharpness,
         "mean_luma": luma.mean(dtype=np.float64),
     }
     return {k: _num(v) for k, v in values.items()}
+
+
+def colour_cast(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """The colour cast of a frame (flat arrays of L*, a*, b*): the mean a*, b* of its
+    neutral surfaces as the cast rendered them.
+
+    A cast moves the neutrals away from a* = b* = 0, so they cannot be picked by their
+    distance from 0: a strong one moves most of them out of any such window, and the
+    few left under-read it (a 0.78/1.12/0.78 channel cast read a* -7 for a grey at -24).
+    So the first guess is the mean of the near-neutrals (chroma < 20, 20 < L* < 90; when
+    fewer than 1% of the pixels are, chroma < 30, then < 40); then, round after round,
+    the mean of the band's pixels within 14, then 10 a*b* units of the guess so far,
+    until it settles. The guess moves onto the neutrals wherever the cast put
+    them, and stays at 0 when there is no cast; coloured things farther than that from
+    the neutrals do not pull it. A frame with no pixel even that close to neutral (lit
+    all red) has no neutrals to read: its cast is the mean over all pixels.
+    """
+    lit = (L > NEUTRAL_L[0]) & (L < NEUTRAL_L[1])
+    step = max(1, np.count_nonzero(lit) // CAST_SAMPLE)
+    la, lb = a[lit][::step], b[lit][::step]  # the band, evenly thinned: means barely move
+    least = NEUTRAL_MIN_SHARE * len(L) / step  # 1% of the frame, in thinned pixels
+    chroma2 = la * la + lb * lb
+    for wider in (1.0, *NEUTRAL_WIDER):
+        pick = chroma2 < (NEUTRAL_CHROMA * wider) ** 2
+        if np.count_nonzero(pick) >= least:
+            break
+    else:
+        return float(a.mean(dtype=np.float64)), float(b.mean(dtype=np.float64))
+    ca, cb = la[pick].mean(dtype=np.float64), lb[pick].mean(dtype=np.float64)
+    for i in range(CAST_ROUNDS):
+        radius = CAST_RADII[min(i, len(CAST_RADII) - 1)]
+        da, db = la - np.float32(ca), lb - np.float32(cb)
+        near = da * da + db * db < radius * radius
+        if np.count_nonzero(near) < least:
+            break
+        na, nb = la[near].mean(dtype=np.float64), lb[near].mean(dtype=np.float64)
+        moved = abs(na - ca) + abs(nb - cb)
+        ca, cb = na, nb
+        if moved < CAST_SETTLED and i >= len(CAST_RADII) - 1:
+            break
+    return float(ca), float(cb)
 
 
 def _num(v: SupportsFloat) -> float:

@@ -12,6 +12,7 @@ import click
 from stillmake.cli import check as _check
 from stillmake.cli import models as _models
 from stillmake.cli import plan as _plan
+from stillmake.cli import release as _release
 from stillmake.cli import selection as _selection
 from stillmake.cli import status as _status
 
@@ -40,6 +41,7 @@ def cli(ctx: click.Context, directory: str) -> None:
       stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
       stillmake check F..  quality metrics and flags for any image
       stillmake models     the models: sizes, qualities, token rates, shutdown dates
+      stillmake release    clear budget held by a request that is not in flight any more
     """
     ctx.ensure_object(dict)
     os.chdir(directory)
@@ -54,5 +56,6 @@ for command in (
     _selection.lock,
     _selection.unlock,
     _check.check,
+    _release.release,
 ):
     cli.add_command(command)

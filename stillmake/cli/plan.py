@@ -9,8 +9,9 @@ import click
 from stillmake.api.ledger import Ledger
 from stillmake.api.pricing import Estimator
 from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
+from stillmake.cli.status import echo_ledger_state
 from stillmake.views.plan import Planner, pending_outputs, total
-from stillmake.views.spend import accuracy_line, plan_accuracy
+from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
 
 COLUMNS = (
     "shot",
@@ -40,8 +41,10 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
     estimated from the tokens the ledger observed for the same model and
     quality, per megapixel (basis `ledger`), else from the model table's
     prior (basis `prior`); edits count their input images. The last line
-    says how far the last paid build's plan was from its bill.
-    Exit status 2 when spent + plan would pass budget_usd.
+    says how far the last paid build's plan was from its bill. Requests in
+    flight (budget reserved by a running build) are listed and count
+    against the budget; `stillmake release` clears one that is not running.
+    Exit status 2 when spent + in flight + plan would pass budget_usd.
     Examples:
       stillmake plan                     # the default target
       stillmake plan finals              # finals of every shot (all must be locked)
@@ -51,21 +54,29 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
     specs = load_specs(overrides)
     echo_warnings(specs)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
-    entries = ledger.entries()
+    read = ledger.read()
+    entries = read.entries
+    reservations = ledger.reservations()
     planned = Planner(specs, Estimator(entries)).plan(pending_outputs(targets, overrides))
     spent, cost, budget = ledger.spent(entries), total(planned), specs.settings.budget_usd
+    held = inflight_usd(reservations)
     accuracy = plan_accuracy(entries)
-    over = budget is not None and spent + cost > budget + 1e-9
+    over = budget is not None and spent + held + cost > budget + 1e-9
     if as_json:
+        for warning in damage_warnings(ledger, read):
+            click.echo(f"warning: {warning}", err=True)
         click.echo(
             json.dumps(
                 {
                     "requests": [p.to_dict() for p in planned],
                     "total_usd": cost,
                     "spent_usd": spent,
+                    "inflight_usd": held,
                     "budget_usd": budget,
                     "over_budget": over,
                     "last_build": accuracy,
+                    "inflight": [r.to_dict() for r in reservations],
+                    "ledger_damaged": [d.to_dict() for d in read.damaged],
                 },
                 indent=2,
             )
@@ -85,12 +96,16 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
         click.echo(
             f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
             f"total ${cost:.3f} · spent so far ${spent:.3f}"
+            + (f" · in flight ${held:.3f}" if held else "")
             + (f" · budget ${budget:.2f}" if budget is not None else "")
         )
         click.echo(accuracy_line(accuracy))
+        echo_ledger_state(ledger, read, reservations)
     if over:
+        inflight = f" + ${held:.3f} in flight" if held else ""
         click.echo(
-            f"over budget: ${spent:.3f} spent + ${cost:.3f} planned > budget_usd ${budget:.2f}",
+            f"over budget: ${spent:.3f} spent{inflight} + ${cost:.3f} planned > budget_usd"
+            f" ${budget:.2f}" + ("; see `stillmake status` for what is in flight" if held else ""),
             err=True,
         )
         raise SystemExit(2)

@@ -1,8 +1,11 @@
-"""pick / lock / unlock: edit selections.yaml by round trip (comments survive)."""
+"""pick / lock / unlock: edit selections.yaml by round trip (comments survive).
+
+Each goes through `update_selections`: under the selections lock, on the file as it is
+then, and only when the result still loads (`would_load`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,7 +15,7 @@ from stillmake import paths
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.cli.common import config_option, load_specs, user_errors
 from stillmake.errors import StillmakeError
-from stillmake.inputs.selections import set_lock, set_pick
+from stillmake.inputs.selections import load_selections, set_lock, set_pick
 
 if TYPE_CHECKING:
     from stillmake.specs import BuildSpecs
@@ -28,6 +31,22 @@ def current_drafts(specs: BuildSpecs, shot: str) -> str:
             f"run `snakemake review` and look at {paths.review_sheet(shot)}"
         )
     return current
+
+
+def would_load(specs: BuildSpecs) -> Callable[[str], object]:
+    """The check an edit must pass before it is written: the new text loads as the build
+    would load it (every shot known, picks in range, masks and references in place)."""
+
+    def check(text: str) -> object:
+        return load_selections(
+            specs.selections_path,
+            shots=specs.shots,
+            draft_n=specs.draft_n,
+            root=specs.root,
+            text=text,
+        )
+
+    return check
 
 
 def parse_reject(value: str) -> tuple[int, str]:
@@ -81,8 +100,7 @@ def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...])
             param_hint="--reject",
         )
     fp = current_drafts(specs, shot)
-    set_pick(specs.selections_path, shot, k, fp, rejects)
-    load_specs(overrides)  # the file we wrote must still validate
+    set_pick(specs.selections_path, shot, k, fp, rejects, check=would_load(specs))
     click.echo(
         f"{shot}: picked draft {k} of drafts {fp}"
         + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else "")
@@ -101,7 +119,7 @@ def _set_lock(shots: Sequence[str], overrides: Iterable[str], locked: bool) -> N
         raise StillmakeError(
             f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
         )
-    set_lock(specs.selections_path, list(shots), locked)
+    set_lock(specs.selections_path, list(shots), locked, check=would_load(specs))
 
 
 @click.command("lock")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from stillmake.api.ledger import Ledger
+from stillmake.api.ledger import Ledger, LedgerRead, Reservation
 from stillmake.cli.common import (
     config_option,
     echo_warnings,
@@ -15,9 +15,26 @@ from stillmake.cli.common import (
     table,
     user_errors,
 )
+from stillmake.views.spend import (
+    INFLIGHT_COLUMNS,
+    RELEASE_HINT,
+    damage_warnings,
+    inflight_rows,
+    inflight_usd,
+)
 from stillmake.views.status import status_rows
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
+
+
+def echo_ledger_state(ledger: Ledger, read: LedgerRead, reservations: list[Reservation]) -> None:
+    """Warnings for damaged ledger lines (stderr) and the requests in flight (stdout)."""
+    for warning in damage_warnings(ledger, read):
+        click.echo(f"warning: {warning}", err=True)
+    if reservations:
+        click.echo(f"\nin flight (budget held: ${inflight_usd(reservations):.3f}):")
+        click.echo(table(inflight_rows(reservations), INFLIGHT_COLUMNS))
+        click.echo(RELEASE_HINT)
 
 
 @click.command("status")
@@ -30,19 +47,31 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
     \b
     pick shows STALE when the drafts changed since the pick, (unbound) when the
     pick was typed by hand without `stillmake pick`. Spend comes from
-    runs/ledger.jsonl (paid requests only; cache hits cost $0).
+    runs/ledger.jsonl (paid requests only; cache hits cost $0); a line of it
+    that a crash or a full disk cut short is named in a warning and skipped.
+    Requests in flight (budget reserved, not yet billed) are listed with
+    their pid, host and age; `stillmake release` clears one that is not
+    running any more.
     """
     specs = load_specs(overrides)
     echo_warnings(specs)
-    rows = status_rows(specs)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
+    read = ledger.read()
+    reservations = ledger.reservations()
+    rows = status_rows(specs, read.entries)
+    spent = ledger.spent(read.entries)
     if as_json:
+        for warning in damage_warnings(ledger, read):
+            click.echo(f"warning: {warning}", err=True)
         click.echo(
             json.dumps(
                 {
                     "shots": rows,
-                    "spent_usd": ledger.spent(),
+                    "spent_usd": spent,
                     "budget_usd": specs.settings.budget_usd,
+                    "inflight_usd": inflight_usd(reservations),
+                    "inflight": [r.to_dict() for r in reservations],
+                    "ledger_damaged": [d.to_dict() for d in read.damaged],
                 },
                 indent=2,
             )
@@ -50,8 +79,9 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
         return
     click.echo(table(rows, COLUMNS))
     budget = specs.settings.budget_usd
+    echo_ledger_state(ledger, read, reservations)
     click.echo(
-        f"\nspent ${ledger.spent():.2f}"
+        f"\nspent ${spent:.2f}"
         + (f" of budget ${budget:.2f}" if budget is not None else "")
         + f" · backend {specs.settings.backend} · "
         + models_line(specs)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from stillmake.errors import InputError
+from stillmake.files import read_text_input
 from stillmake.inputs.schemas import validate
 
 
@@ -58,12 +60,7 @@ class Production:
 
 def load_prompts(path: str | os.PathLike[str]) -> Production:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("prompts file not found", file=path) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=path) from None
+    text = read_text_input(path, "prompts file")
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
@@ -71,11 +68,14 @@ def load_prompts(path: str | os.PathLike[str]) -> Production:
             f"broken JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}", file=path
         ) from None
     except _DuplicateKey as exc:
+        raise _duplicate_error(path, text, exc.key) from None
+    except RecursionError:
         raise InputError(
-            f"key '{exc.key}' appears twice in one object",
+            "nested too deeply for a prompts file (brackets opened thousands of levels deep)",
             file=path,
-            shot=exc.key if _looks_like_shot_map(text) else None,
         ) from None
+    except ValueError as exc:  # e.g. a number longer than Python converts (4300 digits)
+        raise InputError(f"cannot be read as JSON: {exc}", file=path) from None
     validate(data, "prompts.schema.json", file=path, shot_of=_locate)
     return _build(path, data)
 
@@ -94,8 +94,74 @@ def _no_duplicate_keys(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
-def _looks_like_shot_map(text: str) -> bool:
-    return '"shots": {' in text.replace("\n", " ").replace("  ", " ")
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
+
+
+def _first_duplicate(text: str) -> tuple[tuple, str, int, int] | None:
+    """Where the first repeated key is: (path of its object, key, first line, second line).
+    Only called once json.loads has found one, so the text is well formed; a token walk
+    with an explicit stack (no recursion), as JSON readers would otherwise keep the last."""
+    stack: list[dict] = []  # per open object/array: path, keys seen, next key or index
+    line, at, key_next = 1, 0, False
+    for token in _TOKEN.finditer(text):
+        line += text.count("\n", at, token.start())
+        at = token.start()
+        t = token.group()
+        top = stack[-1] if stack else None
+        if t in "{[":
+            if top is None:
+                path = ()
+            elif top["keys"] is None:
+                path = (*top["path"], top["index"])
+            else:
+                path = (*top["path"], top["key"])
+            stack.append({"path": path, "keys": {} if t == "{" else None, "key": None, "index": 0})
+            key_next = t == "{"
+        elif t in "}]":
+            stack.pop()
+            key_next = False
+        elif t == ",":
+            if top["keys"] is None:
+                top["index"] += 1
+            key_next = top["keys"] is not None
+        elif t == ":":
+            key_next = False
+        elif key_next:
+            name = json.loads(t)
+            if name in top["keys"]:
+                return top["path"], name, top["keys"][name], line
+            top["keys"][name] = line
+            top["key"] = name
+            key_next = False
+    return None
+
+
+def _duplicate_error(path: Path, text: str, name: str) -> InputError:
+    found = _first_duplicate(text)
+    if found is None:  # not expected: say what json.loads said
+        return InputError(f"key '{name}' appears twice in one object", file=path)
+    where, name, first, again = found
+    lines = f"lines {first} and {again}" if first != again else f"line {again}"
+    if where == ("shots",):  # the shots mapping names one shot twice
+        return InputError(
+            f"key '{name}' appears twice ({lines}): JSON readers keep only the last; "
+            "merge the two shots or rename one",
+            file=path,
+            shot=name,
+        )
+    shot, key = None, ".".join(map(str, (*where, name)))
+    if len(where) >= 2 and where[0] == "shots":
+        shot, key = where[1], ".".join(map(str, (*where[2:], name)))
+        if isinstance(shot, int):  # list form: name the shot by its id (last one wins here)
+            item = json.loads(text)["shots"][shot]
+            sid = item.get("id") if isinstance(item, dict) else None
+            shot = sid if isinstance(sid, str) else f"#{shot + 1}"
+    return InputError(
+        f"appears twice ({lines}): JSON readers keep only the last; keep one",
+        file=path,
+        shot=shot,
+        key=key,
+    )
 
 
 def _locate(path: tuple, data: Any) -> tuple[str | None, str | None]:

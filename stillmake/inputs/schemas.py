@@ -44,7 +44,7 @@ def validate(
     `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document.
     """
     schema = load_schema(schema_name)
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     errors = sorted(validator.iter_errors(data), key=_error_rank)
     if not errors:
         return
@@ -52,6 +52,18 @@ def validate(
     path = tuple(err.absolute_path)
     shot, key = shot_of(path, data) if shot_of else (None, ".".join(map(str, path)) or None)
     raise InputError(_describe(err), file=file, shot=shot, key=key)
+
+
+def _is_integer(_checker: object, instance: object) -> bool:
+    """A whole number as written: `2`, not `2.0` (JSON Schema's default counts 2.0 as an
+    integer; `pick: 2.0` then passed every check and crashed the select job)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
+)
 
 
 def _error_rank(err: jsonschema.ValidationError) -> tuple[int, str]:
@@ -80,6 +92,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
         return "must not be empty"
     if err.validator == "additionalProperties":
         return err.message
+    if err.validator == "type" and isinstance(err.instance, float) and err.instance.is_integer():
+        return f"{err.message}: write {int(err.instance)}, without the decimal point"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return err.message

@@ -9,9 +9,11 @@ key ever passes through config, params or logs.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 import jsonschema
 import yaml
@@ -26,6 +28,26 @@ CONFIG_FILE = "config.yaml"
 PASSES = ("draft", "edit", "final")
 ASPECT_TOLERANCE = 0.01
 CONFIG_SCHEMA = "config.schema.yaml"
+
+
+# query parameters whose values are credentials: ?api-key=, ?token=, ?sig=, ...
+SECRET_QUERY_KEY = re.compile(r"key|token|secret|passw|pwd|sig|auth|credential|session", re.I)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its credentials, the only form of a URL that is ever recorded
+    (fingerprints, params, sidecars, the ledger, logs): user info dropped, the values of
+    secret-looking query parameters replaced by ***. Everything else is kept as written,
+    so a URL without credentials is unchanged (and so are its fingerprints)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    query = "&".join(
+        f"{name}=***"
+        if sep and SECRET_QUERY_KEY.search(unquote_plus(name))
+        else f"{name}{sep}{value}"
+        for name, sep, value in (item.partition("=") for item in parts.query.split("&") if item)
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def fill_defaults(data: dict, schema: dict) -> dict:
@@ -150,11 +172,22 @@ class Settings:
         return self.runs / ".rate.json"
 
     def base_url(self) -> str:
+        """The URL the client connects to, credentials and all: never write it down;
+        `redact_url(settings.base_url())` is the form that may be recorded."""
         return (
             self.openai.get("base_url")
             or os.environ.get("OPENAI_BASE_URL")
             or DEFAULT_OPENAI_BASE_URL
         ).rstrip("/")
+
+    def base_url_source(self) -> str | None:
+        """The setting base_url() came from, as an error message names it; None for the
+        default (neither is set)."""
+        if self.openai.get("base_url"):
+            return "openai.base_url in config.yaml"
+        if os.environ.get("OPENAI_BASE_URL"):
+            return "OPENAI_BASE_URL"
+        return None
 
     def require_credentials(self) -> None:
         if self.backend == "openai" and not os.environ.get("OPENAI_API_KEY"):

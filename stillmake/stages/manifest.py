@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.artifacts.quality import (
     check_image,
     consistency_flags,
@@ -48,6 +48,7 @@ def rows(finals: list) -> list[dict]:
     out = []
     for path in finals:
         s = read_sidecar(path)
+        raw_image(path)  # a whole image, or an error naming it and the command to rebuild it
         with Image.open(path) as im:
             pixels = f"{im.width}x{im.height}"
         out.append(

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake.artifacts.picks import current_drafts_fingerprint
-from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.files import atomic_write_bytes, atomic_write_json
@@ -23,6 +23,7 @@ def review(
     drafts = []
     for k, path in enumerate(images, start=1):
         side = read_sidecar(path)
+        raw_image(path)  # a whole image, or an error naming it and the command to rebuild it
         checked = check_image(path, lighting=lighting, thresholds=thresholds)
         drafts.append(
             {

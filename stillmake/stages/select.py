@@ -1,19 +1,44 @@
-"""Select pass: copy the picked draft, refusing a pick made on drafts that have changed."""
+"""Select pass: copy the picked draft, refusing a pick made on drafts that have changed.
+
+A draft changed by hand after it was drafted (a retouch) makes the pick stale, as a
+new draft would: the pick was made on other pixels. Picking again after looking at
+the review sheet (rebuilt from the drafts as they are) takes the retouched draft as
+an intended input; the selected image's provenance then names it under `retouched`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from stillmake.artifacts.picks import current_drafts_fingerprint
-from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
+from stillmake.artifacts.picks import changed_since_drafted, current_drafts_fingerprint
+from stillmake.artifacts.provenance import raw_image, read_sidecar, sidecar_path, write_image
 from stillmake.errors import StalePick, StillmakeError
+from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
     from stillmake.bridge import Job
 
 
+def _retouch_message(spec: dict, changed: list, current: str | None) -> str:
+    shot, pick, review = spec["shot"], spec["pick"], spec["review"]
+    files = ", ".join(str(p) for p in changed)
+    side = sidecar_path(changed[0])
+    if spec.get("drafts"):
+        made = f"pick {pick} was made on drafts {spec['drafts']}, they are now {current}"
+    else:
+        made = f"pick {pick} is not bound to drafts (typed by hand)"
+    return (
+        f"shot {shot}: {files} changed since it was drafted (its pixels no longer match "
+        f"{side}), so {made}. A draft changed by hand is built on only once you pick again: "
+        f"look at {review} and re-pick with `stillmake pick {shot} K` to use the drafts as "
+        f"they are now, or delete the changed file and run `snakemake` to restore it "
+        f"(from the cache, $0)."
+    )
+
+
 def check_pick(spec: dict, drafts: list) -> str | None:
-    """Return the current drafts fingerprint; raise StalePick if the pick is bound elsewhere."""
+    """Return the current drafts fingerprint (from the pixels on disk); raise StalePick if
+    the pick is bound to other drafts, or if a draft was changed by hand since the pick."""
     shot, pick = spec["shot"], spec["pick"]
     if pick is None:
         raise StillmakeError(
@@ -21,9 +46,15 @@ def check_pick(spec: dict, drafts: list) -> str | None:
             f"`stillmake pick {shot} K`"
         )
     current = current_drafts_fingerprint(drafts)
-    if spec.get("drafts") and spec["drafts"] != current:
+    bound = spec.get("drafts")
+    if bound == current and bound:
+        return current  # picked on the drafts exactly as they are, retouched or not
+    changed = changed_since_drafted(drafts)
+    if changed:
+        raise StalePick(_retouch_message(spec, changed, current))
+    if bound and bound != current:
         raise StalePick(
-            f"shot {shot}: pick {pick} was made on drafts {spec['drafts']}, but the drafts are "
+            f"shot {shot}: pick {pick} was made on drafts {bound}, but the drafts are "
             f"now {current} (prompt, reroll, model or backend changed). Look at "
             f"{spec['review']} and re-pick with `stillmake pick {shot} K`."
         )
@@ -42,6 +73,14 @@ def run(job: Job) -> None:
             k,
             current,
         )
+    retouched = [str(p) for p in changed_since_drafted(drafts)]
+    if retouched:
+        job.logger.warning(
+            "%s: building on drafts changed by hand since they were drafted: %s",
+            spec["shot"],
+            ", ".join(retouched),
+        )
+    png = raw_image(drafts[k - 1])
     record = {
         **read_sidecar(drafts[k - 1]),
         "pass": "select",
@@ -49,6 +88,9 @@ def run(job: Job) -> None:
         "drafts": current,
         "source": str(drafts[k - 1]),
         "rejects": spec.get("reject") or {},
+        "image_sha256": sha256_bytes(png),  # the pixels selected, retouched or not
     }
-    write_image(job.output["image"], raw_image(drafts[k - 1]), record)
+    if retouched:
+        record["retouched"] = retouched
+    write_image(job.output["image"], png, record)
     job.logger.info("%s: selected draft %d of drafts %s", spec["shot"], k, current)

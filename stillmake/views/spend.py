@@ -1,24 +1,85 @@
-"""One-line spend summaries for the end of a build and for `stillmake status`."""
+"""One-line spend summaries for the end of a build and for `stillmake status`, the
+ledger's damaged lines and the budget held by requests in flight."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stillmake.api.ledger import PAID, Ledger
+from stillmake.api.ledger import PAID, DamagedLine, Ledger, LedgerRead, Reservation, age_text
+from stillmake.errors import StillmakeError
+
+INFLIGHT_COLUMNS = ("reservation", "usd", "what", "pid", "host", "age", "state")
+RELEASE_HINT = (
+    "a reservation holds budget until its request settles; `running` and `other host` ones "
+    "count. To clear one whose request is not running any more: stillmake release --stale "
+    "(every dead one), stillmake release RID --force (a running one, or one from another host)"
+)
+
+
+def damage_warning(shown: str, d: DamagedLine) -> str:
+    """One line for a ledger line that is not a whole record: which, what it means, what to do."""
+    silence = f"to silence this, delete line {d.line} of {shown} while no build runs"
+    if d.salvaged:
+        return (
+            f"{shown} line {d.line}: torn, with a whole record written onto it; the record is "
+            f"kept and the torn part skipped (spend totals leave the torn part's request out). "
+            f"Nothing else is lost; {silence} and put the record back on a line of its own"
+        )
+    what = {
+        "torn tail": "torn tail (a write cut short by a crash or a full disk)",
+        "torn": "torn (a write cut short by a crash or a full disk)",
+    }.get(d.kind, "not a ledger record (edited by hand?)")
+    return (
+        f"{shown} line {d.line}: {what}, skipped: spend totals leave its request out (if it "
+        f"was paid, its response is in runs/cache/ and is not paid for again). Nothing else is "
+        f"lost and new records start on a fresh line; {silence}"
+    )
+
+
+def damage_warnings(ledger: Ledger, read: LedgerRead | None = None) -> list[str]:
+    read = ledger.read() if read is None else read
+    return [damage_warning(ledger.shown, d) for d in read.damaged]
+
+
+def inflight_rows(reservations: Iterable[Reservation]) -> list[dict]:
+    return [
+        {
+            "reservation": r.short,
+            "usd": f"${r.cost_usd:.3f}",
+            "what": r.what,
+            "pid": r.pid if r.pid is not None else "?",
+            "host": r.host or "?",
+            "age": age_text(r.age_s()),
+            "state": r.state,
+        }
+        for r in reservations
+    ]
+
+
+def inflight_usd(reservations: Iterable[Reservation]) -> float:
+    return round(sum(r.cost_usd for r in reservations if r.counted), 6)
 
 
 def build_summary(ledger: Ledger, since: str) -> str:
-    """Spend of the requests ledgered since `since` (ISO time) and of the ledger so far."""
-    entries = ledger.entries()
+    """Spend of the requests ledgered since `since` (ISO time) and of the ledger so far,
+    then a warning line for each damaged ledger line."""
+    try:
+        read = ledger.read()
+    except StillmakeError as exc:  # an unreadable ledger: say so, never a traceback at the end
+        return f"stillmake: warning: {exc}"
+    entries = read.entries
     run = [e for e in entries if e.get("time", "") >= since]
     paid = [e for e in run if e.get("outcome") == PAID]
     hits = sum(1 for e in run if e.get("outcome") == "cache_hit")
     failed = sum(1 for e in run if e.get("outcome") not in (PAID, "cache_hit"))
     budget = f" of budget ${ledger.budget_usd:.2f}" if ledger.budget_usd is not None else ""
-    return (
+    summary = (
         f"stillmake: this run {len(paid)} paid request(s) ${ledger.spent(run):.3f}, "
         f"{hits} cache hit(s) $0, {failed} failed; ledger total ${ledger.spent(entries):.3f}"
         f"{budget}"
+    )
+    return "\n".join(
+        [summary] + [f"stillmake: warning: {w}" for w in damage_warnings(ledger, read)]
     )
 
 

@@ -69,9 +69,11 @@ def worst_flag(shot: str, gate: dict | None) -> str:
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
-def status_rows(specs: BuildSpecs) -> list[dict]:
-    ledger = Ledger(specs.settings.ledger_path)
-    spend = spend_by_shot(ledger.entries())
+def status_rows(specs: BuildSpecs, entries: Iterable[dict] | None = None) -> list[dict]:
+    """One row per shot. `entries`: the ledger's records, if already read."""
+    if entries is None:
+        entries = Ledger(specs.settings.ledger_path).entries()
+    spend = spend_by_shot(entries)
     gate = _read_json(Path(paths.GATE))  # read once, not once per shot
     rows = []
     for shot in specs.shots:

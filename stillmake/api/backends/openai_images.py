@@ -2,31 +2,56 @@
 
 The client's own retries are off (max_retries=0): stillmake retries itself so
 that every attempt is counted in the ledger and the budget sees each one.
+
+The client connects with the base URL as given (credentials and all); everything this
+backend says (its identity, every error message) names the URL with its credentials
+redacted, so no password reaches a fingerprint, a log, the ledger or .snakemake/.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
+import json
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from stillmake.api.backends.base import BackendResponse
+from stillmake.api.images import upload
 from stillmake.api.requests import ImageRequest
-from stillmake.errors import BackendError, ModerationBlocked
+from stillmake.errors import BackendError, BadAnswer, ModerationBlocked
+from stillmake.inputs.settings import redact_url
 
 if TYPE_CHECKING:
     import openai
+
+BASE_URL_SETTING = "openai.base_url in config.yaml or OPENAI_BASE_URL"
 
 
 class OpenAIBackend:
     name = "openai"
 
-    def __init__(self, base_url: str, timeout_s: float = 120.0):
+    def __init__(self, base_url: str, timeout_s: float = 120.0, source: str | None = None):
         import openai  # imported here: 0.6 s that preview builds never pay
 
         self._openai = openai
-        self.identity = f"openai@{base_url}"
-        self.client = openai.OpenAI(base_url=base_url, timeout=timeout_s, max_retries=0)
+        self.url = redact_url(base_url)  # the only form of the URL this backend ever says
+        # where the URL came from, for "cannot reach" messages (None: the default)
+        self.where = f"set by {source}" if source else "the default"
+        self.timeout_s = timeout_s
+        self.identity = f"openai@{self.url}"
+        self._secrets = _secrets(base_url)
+        # a query on the base URL (?api-version=..., a gateway's key) goes with every
+        # request: the client would otherwise paste the endpoint's path after it
+        parts = urlsplit(base_url)
+        self.client = openai.OpenAI(
+            base_url=urlunsplit(parts._replace(query="")),
+            default_query=dict(parse_qsl(parts.query, keep_blank_values=True)) or None,
+            timeout=timeout_s,
+            max_retries=0,
+        )
 
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
         kwargs = dict(
@@ -45,7 +70,8 @@ class OpenAIBackend:
     def edit(
         self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
     ) -> BackendResponse:
-        files = [(f"image_{i}.png", data, "image/png") for i, data in enumerate(images, 1)]
+        # PNG, JPEG and WebP go as what they are: the right extension and MIME type
+        files = [upload(data, f"image_{i}") for i, data in enumerate(images, 1)]
         kwargs = dict(
             model=request.model,
             prompt=request.prompt,
@@ -64,21 +90,69 @@ class OpenAIBackend:
         return self._call(self.client.images.edit, **kwargs)
 
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
+        try:
+            return self._answer(method, **kwargs)
+        except BackendError as exc:
+            exc.args = (self._scrub(str(exc)),)  # a server may echo the URL's secrets
+            raise
+
+    def _answer(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
         openai = self._openai
         try:
             resp = method(**kwargs)
         except openai.APIStatusError as exc:
             raise _status_error(exc) from None
         except openai.APITimeoutError:
-            raise BackendError("request timed out", retryable=True) from None
+            raise BackendError(
+                f"request timed out: no answer from {self.url} within {self.timeout_s:g} s "
+                "(openai.timeout_s in config.yaml)",
+                retryable=True,
+            ) from None
         except openai.APIConnectionError as exc:
-            raise BackendError(f"connection error: {exc}", retryable=True) from None
-        images = [base64.b64decode(d.b64_json) for d in resp.data or [] if d.b64_json]
-        if len(images) != kwargs["n"]:
-            raise BackendError(f"asked for {kwargs['n']} images, got {len(images)}")
-        usage = resp.usage.model_dump() if getattr(resp, "usage", None) else None
+            reason = exc.__cause__ or exc
+            raise BackendError(
+                f"cannot reach the API at {self.url} ({self.where}): {reason}; "
+                f"check that a server answers there, or fix {BASE_URL_SETTING}",
+                retryable=True,
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a 200 that is not JSON
+            raise BadAnswer(f"the API's answer is not valid JSON ({exc})") from None
+        except openai.APIResponseValidationError as exc:
+            raise BadAnswer(f"the API's answer is not an images response ({exc})") from None
+        except openai.OpenAIError as exc:
+            raise BackendError(f"the openai client failed: {exc}") from None
+        images = []
+        for k, item in enumerate(getattr(resp, "data", None) or [], start=1):
+            if not getattr(item, "b64_json", None):
+                continue  # counted by the answer check: fewer images than asked for
+            try:
+                images.append(base64.b64decode(item.b64_json, validate=True))
+            except (binascii.Error, ValueError):
+                raise BadAnswer(
+                    f"image {k} of {kwargs['n']} in the API's answer is not valid base64"
+                ) from None
+        usage = getattr(resp, "usage", None)
+        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
         meta = {k: getattr(resp, k, None) for k in ("size", "quality", "output_format", "created")}
         return BackendResponse(images=images, usage=usage, meta=meta)
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _secrets(base_url: str) -> list[str]:
+    """Values that must never be written down: the URL's user info and secret query
+    values (what redact_url hides), and the API key itself."""
+    parts = urlsplit(base_url)
+    found = [parts.password, parts.username]
+    found += [unquote(s) for s in found if s]
+    shown = dict(parse_qsl(urlsplit(redact_url(base_url)).query, keep_blank_values=True))
+    found += [v for k, v in parse_qsl(parts.query, keep_blank_values=True) if shown.get(k) != v]
+    found.append(os.environ.get("OPENAI_API_KEY"))
+    # longest first, so a secret containing another is replaced whole
+    return sorted({s for s in found if s and len(s) >= 3}, key=len, reverse=True)
 
 
 def _status_error(exc: openai.APIStatusError) -> BackendError:
