@@ -8,8 +8,16 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
+from stillmake.api.ledger import Ledger, LedgerRead, Reservation
 from stillmake.errors import StillmakeError
 from stillmake.inputs.settings import load_config
+from stillmake.views.spend import (
+    INFLIGHT_COLUMNS,
+    RELEASE_HINT,
+    damage_warnings,
+    inflight_rows,
+    inflight_usd,
+)
 
 if TYPE_CHECKING:
     from stillmake.specs import BuildSpecs
@@ -64,3 +72,13 @@ def models_line(specs: BuildSpecs) -> str:
 def echo_warnings(specs: BuildSpecs) -> None:
     for warning in specs.warnings:
         click.echo(f"warning: {warning}", err=True)
+
+
+def echo_ledger_state(ledger: Ledger, read: LedgerRead, reservations: list[Reservation]) -> None:
+    """Warnings for damaged ledger lines (stderr) and the requests in flight (stdout)."""
+    for warning in damage_warnings(ledger, read):
+        click.echo(f"warning: {warning}", err=True)
+    if reservations:
+        click.echo(f"\nin flight (budget held: ${inflight_usd(reservations):.3f}):")
+        click.echo(table(inflight_rows(reservations), INFLIGHT_COLUMNS))
+        click.echo(RELEASE_HINT)

@@ -8,8 +8,14 @@ import click
 
 from stillmake.api.ledger import Ledger
 from stillmake.api.pricing import Estimator
-from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
-from stillmake.cli.status import echo_ledger_state
+from stillmake.cli.common import (
+    config_option,
+    echo_ledger_state,
+    echo_warnings,
+    load_specs,
+    table,
+    user_errors,
+)
 from stillmake.views.plan import Planner, pending_outputs, total
 from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
 

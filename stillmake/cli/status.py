@@ -6,9 +6,10 @@ import json
 
 import click
 
-from stillmake.api.ledger import Ledger, LedgerRead, Reservation
+from stillmake.api.ledger import Ledger
 from stillmake.cli.common import (
     config_option,
+    echo_ledger_state,
     echo_warnings,
     load_specs,
     models_line,
@@ -16,25 +17,12 @@ from stillmake.cli.common import (
     user_errors,
 )
 from stillmake.views.spend import (
-    INFLIGHT_COLUMNS,
-    RELEASE_HINT,
     damage_warnings,
-    inflight_rows,
     inflight_usd,
 )
 from stillmake.views.status import status_rows
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
-
-
-def echo_ledger_state(ledger: Ledger, read: LedgerRead, reservations: list[Reservation]) -> None:
-    """Warnings for damaged ledger lines (stderr) and the requests in flight (stdout)."""
-    for warning in damage_warnings(ledger, read):
-        click.echo(f"warning: {warning}", err=True)
-    if reservations:
-        click.echo(f"\nin flight (budget held: ${inflight_usd(reservations):.3f}):")
-        click.echo(table(inflight_rows(reservations), INFLIGHT_COLUMNS))
-        click.echo(RELEASE_HINT)
 
 
 @click.command("status")
