@@ -379,7 +379,7 @@ CASES = [
         "selections",
         "nesting 100,000 levels deep",
         _selections("s1: {pick: 1, edits: " + "[" * 100_000 + "]" * 100_000 + "}\n"),
-        "shot s1: nested more than 64 levels deep (line 1)",
+        "nested more than 64 levels deep (line 1)",
     ),
     (
         "S18",

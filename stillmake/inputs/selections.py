@@ -314,13 +314,23 @@ def _unreadable(loader: Any, node: yaml.Node) -> tuple[int, str | None]:
     return node.start_mark.line + 1, None
 
 
+def _yaml_error(exc: Exception, path: Path) -> InputError:
+    """A parser's refusal in the user's terms. Newer libyaml (PyYAML >= 6.0.4) stops deep
+    nesting itself, before the depth check above sees it: same limit, same words."""
+    if "nesting depth" in str(exc):
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        return InputError(f"nested more than {MAX_DEPTH} levels deep{line}", file=path)
+    return InputError(f"broken YAML: {exc}".replace("\n", " "), file=path)
+
+
 def _parse(text: str, path: Path) -> dict:
     """selections.yaml text -> plain data, every check above applied (the build's loader)."""
     loader = _Loader(text)
     try:
         return _construct(loader, _compose(loader, path), path)
     except yaml.YAMLError as exc:
-        raise InputError(f"broken YAML: {exc}".replace("\n", " "), file=path) from None
+        raise _yaml_error(exc, path) from None
     finally:
         loader.dispose()
 
@@ -372,7 +382,7 @@ def _round_trip(text: str, path: Path) -> CommentedMap:
                         key.style = "'"
         doc = y.constructor.construct_document(node) if node is not None else None
     except YAMLError as exc:
-        raise InputError(f"broken YAML: {exc}".replace("\n", " "), file=path) from None
+        raise _yaml_error(exc, path) from None
     return doc if doc is not None else CommentedMap()
 
 
