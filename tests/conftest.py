@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,20 @@ def copy_workflow(dest: Path) -> Path:
             shutil.copy2(src, dest / name)
     shutil.copytree(REPO / "runs" / "input", dest / "runs" / "input")
     return dest
+
+
+PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
+
+
+def edit_prompt(wf: Workflow, shot: str, text: str) -> str:
+    """Rewrite one shot's prompt in a workflow copy; returns the old prompt."""
+    path = wf.path(PROMPTS)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for s in data["shots"]:
+        if s["id"] == shot:
+            old, s["prompt"] = s["prompt"], text
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    return old
 
 
 def token_bill(usage: dict) -> float:

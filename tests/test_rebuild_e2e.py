@@ -13,19 +13,7 @@ import pytest
 from PIL import Image
 
 from stillmake.api.ledger import Ledger
-from tests.conftest import token_bill
-
-PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
-
-
-def edit_prompt(wf, shot, new_text):
-    path = wf.path(PROMPTS)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for s in data["shots"]:
-        if s["id"] == shot:
-            old, s["prompt"] = s["prompt"], new_text
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    return old
+from tests.conftest import PROMPTS, edit_prompt, token_bill
 
 
 def jobs_in_dry_run(stdout: str) -> list[tuple[str, str]]:

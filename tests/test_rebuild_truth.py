@@ -26,9 +26,8 @@ from PIL import Image
 from stillmake.artifacts import picks
 from stillmake.artifacts.provenance import raw_image, read_sidecar, with_text_chunks
 from stillmake.files import sha256_bytes
-from tests.conftest import REPO
+from tests.conftest import PROMPTS, REPO, edit_prompt
 
-PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
 SELECTIONS = "runs/input/selections.yaml"
 OUTPUT_DIRS = ("drafts", "review", "selected", "edits", "final")
 TARGET_RULES = {"all", "drafts", "review", "selected", "edits", "finals", "critical"}
@@ -67,16 +66,6 @@ def outputs(wf) -> dict[str, int]:
 
 def rewritten(before: dict[str, int], after: dict[str, int]) -> set[str]:
     return {p for p, t in after.items() if before.get(p) != t}
-
-
-def edit_prompt(wf, shot: str, text: str) -> str:
-    path = wf.path(PROMPTS)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for s in data["shots"]:
-        if s["id"] == shot:
-            old, s["prompt"] = s["prompt"], text
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
-    return old
 
 
 def forget_metadata(wf) -> None:
