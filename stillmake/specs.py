@@ -18,10 +18,10 @@ from pathlib import Path
 
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
-from stillmake.api.images import input_problem
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import InputError, ModelError
 from stillmake.files import atomic_write_text
+from stillmake.images import input_problem
 from stillmake.inputs import compose
 from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.masks import load_mask

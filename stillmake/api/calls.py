@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 from stillmake.api.backends.factory import make_backend
 from stillmake.api.cache import Cache
-from stillmake.api.images import check_answer
 from stillmake.api.ledger import PAID, Ledger
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
 from stillmake.errors import BackendError, CorruptFile, StillmakeError
+from stillmake.images import check_answer
 from stillmake.inputs.guardrail import require_shortlist
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from stillmake.api.images import ACCEPTED, PNG_SIGNATURE, image_format
 from stillmake.errors import CorruptFile, StillmakeError
 from stillmake.files import atomic_write_bytes, atomic_write_json
+from stillmake.images import ACCEPTED, PNG_SIGNATURE, image_format
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from PIL import Image
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from stillmake.errors import InputError, StillmakeError
 from stillmake.files import atomic_write_text, locked, read_text_input
+from stillmake.images import input_problem
 from stillmake.inputs.masks import check_mask, validate_region
 from stillmake.inputs.schemas import validate
 
@@ -38,8 +38,6 @@ if TYPE_CHECKING:
 
 MAX_DEPTH = 64  # the file needs 6 levels; ruamel's composer and YAML's builders recurse
 MAX_ALIAS_VALUES = 100_000  # values aliases may add beyond those written out
-REF_FORMATS = ("PNG", "JPEG", "WEBP")  # what the Images API takes as edit inputs
-ACCEPTED = "a PNG, JPEG or WebP image"
 WHAT = "selections file"
 
 _STR = "tag:yaml.org,2002:str"
@@ -530,25 +528,14 @@ class _Files:
 
 def _check_image(path: Path, where: dict) -> None:
     """A step reference the Images API will take: a whole PNG, JPEG or WebP image (the
-    same words as the character references' check in specs)."""
+    same check, in the same words, as the character references' in specs)."""
     if path.is_dir():
         raise InputError(f"reference image {path} is a directory, not an image", **where)
     if not path.is_file():
         raise InputError(f"reference image {path} not found", **where)
-    fmt = None
-    try:
-        with Image.open(path) as im:
-            fmt = im.format
-            if fmt in REF_FORMATS:
-                im.verify()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        if fmt is None:
-            raise InputError(f"reference image {path} is not {ACCEPTED}", **where) from None
-        raise InputError(
-            f"reference image {path} is not a whole image ({type(exc).__name__}: {exc})", **where
-        ) from None
-    if fmt not in REF_FORMATS:
-        raise InputError(f"reference image {path} is a {fmt} image, not {ACCEPTED}", **where)
+    problem = input_problem(path)
+    if problem:
+        raise InputError(f"reference image {path} {problem}", **where)
 
 
 def _selection(path: Path, files: _Files, shot: str, e: dict, draft_n: int) -> Selection:

@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from stillmake.api.backends.base import BackendResponse
-from stillmake.api.images import upload
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import BackendError, BadAnswer, ModerationBlocked
+from stillmake.images import upload
 from stillmake.inputs.settings import redact_url
 
 if TYPE_CHECKING:
