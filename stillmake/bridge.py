@@ -11,7 +11,6 @@ import logging
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,9 @@ from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
 from stillmake.inputs.settings import Settings
 from stillmake.stages import STAGES
+from stillmake.stages.job import Job
 
 _console_lock = threading.Lock()
-
-
-@dataclass
-class Job:
-    stage: str
-    shot: str | None
-    settings: Settings
-    params: dict
-    input: dict
-    output: dict
-    log_path: Path | None
-    logger: logging.Logger = field(default=None)
 
 
 def _named(io: Iterable[str]) -> dict:

@@ -10,7 +10,7 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.records import image_record
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 
 def run(job: Job) -> None:

@@ -16,7 +16,7 @@ from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 
 def image_size(png: bytes) -> tuple[int, int]:

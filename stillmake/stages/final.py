@@ -11,7 +11,7 @@ from stillmake.artifacts.records import image_record
 from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 
 def run(job: Job) -> None:

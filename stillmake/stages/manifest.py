@@ -22,7 +22,7 @@ from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 COLUMNS = [
     "shot",

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stillmake.artifacts.picks import current_drafts_fingerprint
-from stillmake.artifacts.provenance import raw_image, read_sidecar
+from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
+from stillmake.artifacts.provenance import read_sidecar
 from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.files import atomic_write_bytes, atomic_write_json
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 
 def review(
@@ -23,13 +23,15 @@ def review(
     drafts = []
     for k, path in enumerate(images, start=1):
         side = read_sidecar(path)
-        raw_image(path)  # a whole image, or an error naming it and the command to rebuild it
+        # the pixels on disk (a whole image, or an error naming it and the command to
+        # rebuild it): what the pick binds to, so the sheet labels them, retouched or not
+        sha = image_sha256(path)
         checked = check_image(path, lighting=lighting, thresholds=thresholds)
         drafts.append(
             {
                 "k": k,
                 "path": str(path),
-                "image_sha256": side["image_sha256"],
+                "image_sha256": sha,
                 "fingerprint": side["fingerprint"],
                 "model": side["model"],
                 "size": side["size"],
@@ -46,7 +48,7 @@ def review(
         "shot": shot,
         "title": title,
         "lighting": lighting,
-        "drafts_fingerprint": current_drafts_fingerprint(images),
+        "drafts_fingerprint": drafts_fingerprint([d["image_sha256"] for d in drafts]),
         "drafts": drafts,
         "worst": worst_level(d["worst"] for d in drafts),
     }

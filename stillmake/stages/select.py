@@ -16,7 +16,7 @@ from stillmake.errors import StalePick, StillmakeError
 from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
-    from stillmake.bridge import Job
+    from stillmake.stages.job import Job
 
 
 def _retouch_message(spec: dict, changed: list, current: str | None) -> str:

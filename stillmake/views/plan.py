@@ -24,7 +24,7 @@ import yaml
 from stillmake import paths
 from stillmake.api.cache import Cache
 from stillmake.api.pricing import Estimator, image_sizes
-from stillmake.artifacts.picks import drafts_fingerprint
+from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
@@ -133,7 +133,8 @@ class Planner:
             item, shas = self._lookup(shot, "draft", request)
             planned.append(item)
         else:
-            shas = [self._existing(p) for p in draft_paths]
+            # the drafts' pixels, as the select job compares them (a retouch shows)
+            shas = [image_sha256(p) if Path(p).is_file() else None for p in draft_paths]
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
         sel = specs.selections[shot]
