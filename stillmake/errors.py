@@ -58,6 +58,21 @@ class StalePick(StillmakeError):
     """A pick was made on drafts that have since changed."""
 
 
+class DecisionError(StillmakeError):
+    """A decision (pick, reject, lock, reroll, edit step) that cannot be made as asked.
+    `param` names the command-line argument at fault (SHOT, K, --reject), if one is."""
+
+    def __init__(self, message: str, param: str | None = None):
+        super().__init__(message)
+        self.detail = message
+        self.param = param
+
+
+class ChangedMeanwhile(DecisionError):
+    """What a decision was made on (a shot's entry, its drafts) changed on disk since the
+    person making it looked: nothing is written, they look again."""
+
+
 class GuardrailError(StillmakeError):
     """A request the playbook forbids (high quality before a shortlist)."""
 

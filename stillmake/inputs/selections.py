@@ -16,7 +16,9 @@ strings quoted wherever a YAML 1.1 or 1.2 reader would retype them.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -618,7 +620,7 @@ def _step(files: _Files, shot: str, j: int, step: dict) -> EditStep:
     )
 
 
-# -- round-trip edits (stillmake pick / lock / unlock) -----------------------
+# -- round-trip edits (stillmake pick / lock / unlock, the review board) ------
 
 
 def _entry(doc: CommentedMap, shot: str, path: Path) -> CommentedMap:
@@ -653,6 +655,112 @@ def _draft_number(key: object) -> int | None:
         return None
 
 
+def pick_change(
+    shot: str, k: int, drafts_fp: str, rejects: dict[int, str], path: str | os.PathLike[str]
+) -> Callable[[CommentedMap], None]:
+    """The change of a pick: draft k of `shot`, bound to the drafts' fingerprint, with the
+    reasons other drafts lost (a reject of the picked draft itself is dropped)."""
+
+    def change(doc: CommentedMap) -> None:
+        entry = _entry(doc, shot, Path(path))
+        _put(entry, "pick", k, None)
+        _put(entry, "drafts", _scalar(drafts_fp), "pick")
+        reject = entry.get("reject")
+        if rejects:
+            reject = _rejects(entry)
+            for kk, reason in rejects.items():
+                _set_reject(reject, kk, reason)
+        if reject:
+            for old in [o for o in reject if _draft_number(o) == k]:
+                del reject[old]
+
+    return change
+
+
+def _rejects(entry: CommentedMap) -> CommentedMap:
+    """The shot's `reject:` mapping, made (in flow style, after `drafts`) if absent."""
+    from ruamel.yaml.comments import CommentedMap
+
+    reject = entry.get("reject")
+    if reject is None:
+        reject = CommentedMap()
+        reject.fa.set_flow_style()
+        _put(entry, "reject", reject, "drafts" if "drafts" in entry else "pick")
+    return reject
+
+
+def _set_reject(reject: CommentedMap, k: int, reason: str) -> None:
+    for old in [o for o in reject if _draft_number(o) == k]:
+        del reject[old]  # `'2': ...` written by hand is draft 2 too
+    reject[k] = _scalar(reason)
+
+
+def reject_change(shot: str, k: int, reason: str, path: str | os.PathLike[str]) -> Callable:
+    """The change of a reject: draft k of `shot` lost, for `reason`."""
+
+    def change(doc: CommentedMap) -> None:
+        _set_reject(_rejects(_entry(doc, shot, Path(path))), k, reason)
+
+    return change
+
+
+def lock_change(shots: list[str], locked: bool, path: str | os.PathLike[str]) -> Callable:
+    """The change of a lock or unlock of shots."""
+
+    def change(doc: CommentedMap) -> None:
+        for shot in shots:
+            _entry(doc, shot, Path(path))["lock"] = locked
+
+    return change
+
+
+def reroll_change(shot: str, path: str | os.PathLike[str]) -> Callable:
+    """The change of a reroll: `reroll` one up, so the shot's draft request (and with it
+    its drafts) is new while every other shot keeps its own."""
+
+    def change(doc: CommentedMap) -> None:
+        entry = _entry(doc, shot, Path(path))
+        reroll = entry.get("reroll")
+        after = next((k for k in ("reject", "drafts", "pick") if k in entry), None)
+        _put(entry, "reroll", (reroll if isinstance(reroll, int) else 0) + 1, after)
+
+    return change
+
+
+def step_change(shot: str, step: dict, path: str | os.PathLike[str]) -> Callable:
+    """The change of a new edit step appended to the shot's `edits` (one change per step)."""
+
+    def change(doc: CommentedMap) -> None:
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        entry = _entry(doc, shot, Path(path))
+        edits = entry.get("edits")
+        if edits is None:
+            edits = CommentedSeq()
+            after = next((k for k in ("reroll", "reject", "drafts", "pick") if k in entry), None)
+            _put(entry, "edits", edits, after)
+        new = CommentedMap()
+        for key, value in step.items():
+            if isinstance(value, list):
+                seq = CommentedSeq(value)
+                seq.fa.set_flow_style()
+                value = seq
+            elif isinstance(value, str):
+                value = _scalar(value)
+            new[key] = value
+        edits.append(new)
+
+    return change
+
+
+def entry_digest(doc: dict, shot: str) -> str:
+    """A digest of one shot's decisions as data (comments and layout aside): what a page
+    showed, so a write can tell whether the shot changed on disk since."""
+    entry = _plain(doc.get(shot)) if isinstance(doc, dict) else None
+    body = json.dumps(entry, sort_keys=True, default=str)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
 def set_pick(
     path: str | os.PathLike[str],
     shot: str,
@@ -663,28 +771,7 @@ def set_pick(
     check: Callable[[str], object] | None = None,
 ) -> None:
     """Pick draft k of `shot`, bound to the drafts' fingerprint (see update_selections)."""
-
-    def change(doc: CommentedMap) -> None:
-        from ruamel.yaml.comments import CommentedMap
-
-        entry = _entry(doc, shot, Path(path))
-        _put(entry, "pick", k, None)
-        _put(entry, "drafts", _scalar(drafts_fp), "pick")
-        reject = entry.get("reject")
-        if rejects:
-            if reject is None:
-                reject = CommentedMap()
-                reject.fa.set_flow_style()
-            for kk, reason in rejects.items():
-                for old in [o for o in reject if _draft_number(o) == kk]:
-                    del reject[old]  # `'2': ...` written by hand is draft 2 too
-                reject[kk] = _scalar(reason)
-            _put(entry, "reject", reject, "drafts")
-        if reject:
-            for old in [o for o in reject if _draft_number(o) == k]:
-                del reject[old]
-
-    update_selections(path, change, check=check)
+    update_selections(path, pick_change(shot, k, drafts_fp, rejects, path), check=check)
 
 
 def set_lock(
@@ -695,9 +782,4 @@ def set_lock(
     check: Callable[[str], object] | None = None,
 ) -> None:
     """Lock or unlock shots (see update_selections)."""
-
-    def change(doc: CommentedMap) -> None:
-        for shot in shots:
-            _entry(doc, shot, Path(path))["lock"] = locked
-
-    update_selections(path, change, check=check)
+    update_selections(path, lock_change(shots, locked, path), check=check)

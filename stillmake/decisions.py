@@ -1,0 +1,223 @@
+"""The art director's decisions, made the one way for every front end.
+
+`stillmake pick/lock/unlock` and the review board (`stillmake review`) both call these:
+the same checks, the same messages, the same write (`update_selections`: under the
+lock beside selections.yaml, on the file as it is then, only if the result still loads).
+
+A front end that showed the person something before they decided passes what it
+showed: `seen` (the shot's entry digest, `entry_digest`) and `drafts_seen` (the drafts'
+fingerprint). If either changed on disk since, nothing is written (ChangedMeanwhile);
+changes to other shots or to comments are kept, and only this decision is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stillmake import paths
+from stillmake.artifacts.picks import current_drafts_fingerprint
+from stillmake.errors import ChangedMeanwhile, DecisionError
+from stillmake.inputs.selections import (
+    entry_digest,
+    load_selections,
+    lock_change,
+    pick_change,
+    reject_change,
+    reroll_change,
+    step_change,
+    update_selections,
+)
+
+if TYPE_CHECKING:
+    from ruamel.yaml.comments import CommentedMap
+
+    from stillmake.specs import BuildSpecs
+
+REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
+
+
+def current_drafts(specs: BuildSpecs, shot: str) -> str:
+    """The fingerprint a pick binds to: the shot's drafts as they are on disk now."""
+    drafts = paths.drafts(shot, specs.draft_n)
+    current = current_drafts_fingerprint(drafts)
+    if current is None:
+        missing = next(p for p in drafts if not Path(p).is_file())
+        raise DecisionError(
+            f"shot {shot} has no drafts yet ({missing} is missing): "
+            f"run `snakemake review` and look at {paths.review_sheet(shot)}"
+        )
+    return current
+
+
+def would_load(specs: BuildSpecs) -> Callable[[str], object]:
+    """The check an edit must pass before it is written: the new text loads as the build
+    would load it (every shot known, picks in range, masks and references in place)."""
+
+    def check(text: str) -> object:
+        return load_selections(
+            specs.selections_path,
+            shots=specs.shots,
+            draft_n=specs.draft_n,
+            root=specs.root,
+            text=text,
+        )
+
+    return check
+
+
+def check_shots(specs: BuildSpecs, shots: Sequence[str]) -> None:
+    unknown = [s for s in shots if s not in specs.shots]
+    if unknown:
+        raise DecisionError(
+            f"unknown shot(s) {', '.join(unknown)}; the prompts file has {', '.join(specs.shots)}",
+            param="SHOT",
+        )
+
+
+def check_draft(specs: BuildSpecs, k: int, what: str = "pick", param: str = "K") -> None:
+    if not 1 <= k <= specs.draft_n:
+        raise DecisionError(f"{what} {k} is outside 1..{specs.draft_n} (draft.n)", param=param)
+
+
+def _apply(
+    specs: BuildSpecs,
+    shot: str,
+    change: Callable[[CommentedMap], None],
+    seen: str | None,
+) -> None:
+    """Write `change` through update_selections, first checking (inside the lock, on the
+    file as it is) that the shot's entry is still the one its author saw."""
+
+    def guarded(doc: CommentedMap) -> None:
+        if seen is not None and entry_digest(doc, shot) != seen:
+            raise ChangedMeanwhile(
+                f"shot {shot} changed in {specs.selections_path} since this page read it "
+                "(a hand edit, `stillmake`, or another tab); nothing was written: look at "
+                "it again and redo the change"
+            )
+        change(doc)
+
+    update_selections(specs.selections_path, guarded, check=would_load(specs))
+
+
+def _drafts_as_seen(specs: BuildSpecs, shot: str, drafts_seen: str | None) -> str:
+    current = current_drafts(specs, shot)
+    if drafts_seen is not None and drafts_seen != current:
+        raise ChangedMeanwhile(
+            f"the drafts of {shot} changed since they were shown (shown {drafts_seen}, now "
+            f"{current}); nothing was written: look at them again and pick"
+        )
+    return current
+
+
+def pick(
+    specs: BuildSpecs,
+    shot: str,
+    k: int,
+    rejects: dict[int, str] | None = None,
+    *,
+    seen: str | None = None,
+    drafts_seen: str | None = None,
+) -> str:
+    """Pick draft k of `shot`, bound to the drafts on disk; returns their fingerprint."""
+    check_shots(specs, [shot])
+    check_draft(specs, k)
+    rejects = rejects or {}
+    bad = [kk for kk in rejects if not 1 <= kk <= specs.draft_n or kk == k]
+    if bad:
+        raise DecisionError(
+            f"cannot reject draft {bad[0]} (outside 1..{specs.draft_n} or the pick itself)",
+            param="--reject",
+        )
+    fp = _drafts_as_seen(specs, shot, drafts_seen)
+    _apply(specs, shot, pick_change(shot, k, fp, rejects, specs.selections_path), seen)
+    return fp
+
+
+def reject(
+    specs: BuildSpecs,
+    shot: str,
+    k: int,
+    reason: str,
+    *,
+    seen: str | None = None,
+) -> None:
+    """Record why draft k of `shot` lost."""
+    check_shots(specs, [shot])
+    check_draft(specs, k, "rejected draft")
+    reason = " ".join(reason.split())
+    if not reason:
+        raise DecisionError(
+            f"say why draft {k} of {shot} is rejected (e.g. identity drift)", param="--reject"
+        )
+    if specs.selections[shot].pick == k:
+        raise DecisionError(f"draft {k} of {shot} is the pick: pick another draft first")
+    _apply(specs, shot, reject_change(shot, k, reason, specs.selections_path), seen)
+
+
+def set_locked(
+    specs: BuildSpecs, shots: Sequence[str], locked: bool, *, seen: str | None = None
+) -> None:
+    """Lock picked shots (finalists), or unlock shots. `seen` needs exactly one shot."""
+    check_shots(specs, shots)
+    unpicked = [s for s in shots if not specs.picked(s)]
+    if locked and unpicked:
+        raise DecisionError(
+            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
+        )
+    change = lock_change(list(shots), locked, specs.selections_path)
+    if seen is None:
+        update_selections(specs.selections_path, change, check=would_load(specs))
+    else:
+        (shot,) = shots
+        _apply(specs, shot, change, seen)
+
+
+def reroll(specs: BuildSpecs, shot: str, *, seen: str | None = None) -> int:
+    """Ask for fresh drafts of `shot` (its `reroll` one up); returns the new value.
+    A locked shot is refused: unlock it first. A pick stays, and goes stale when the
+    new drafts are built (the select job and the board say so): re-pick then."""
+    check_shots(specs, [shot])
+    if specs.locked(shot):
+        raise DecisionError(
+            f"{shot} is locked (a finalist): unlock it before asking for fresh drafts"
+        )
+    _apply(specs, shot, reroll_change(shot, specs.selections_path), seen)
+    return specs.reroll(shot) + 1
+
+
+def normal_region(box: Sequence[float]) -> list[float]:
+    """A box dragged in any direction as [x0, y0, x1, y1], x0 <= x1 and y0 <= y1, rounded
+    to REGION_DIGITS. Values are not clamped: one outside [0, 1] is refused by the loader."""
+    try:
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError):
+        raise DecisionError(f"a region is four numbers [x0, y0, x1, y1], not {box!r}") from None
+    return [round(v, REGION_DIGITS) for v in (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))]
+
+
+def add_step(
+    specs: BuildSpecs,
+    shot: str,
+    change: str,
+    keep: str = "",
+    region: Sequence[float] | None = None,
+    *,
+    seen: str | None = None,
+) -> int:
+    """Append an edit step (one change) to `shot`; returns its number."""
+    check_shots(specs, [shot])
+    change = change.strip()
+    if not change:
+        raise DecisionError(f"say what step {specs.edit_count(shot) + 1} of {shot} changes")
+    if not specs.picked(shot):
+        raise DecisionError(f"{shot} has no pick yet: edits start from the picked draft")
+    step: dict = {"change": change}
+    if keep.strip():
+        step["keep"] = keep.strip()
+    if region is not None:
+        step["region"] = normal_region(region)
+    _apply(specs, shot, step_change(shot, step, specs.selections_path), seen)
+    return specs.edit_count(shot) + 1
