@@ -123,3 +123,13 @@ def fake_openai():
 
     with FakeOpenAI() as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    """A workflow copy with every shot's drafts and review built (`snakemake review` on
+    the preview backend, about 5 s), once per test module. Yields (Workflow, original
+    selections text); tests put the text back when they change it."""
+    wf = Workflow(copy_workflow(tmp_path_factory.mktemp("reviewed") / "wf"))
+    wf.snakemake("review")
+    yield wf, wf.path("runs/input/selections.yaml").read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ from stillmake.cli import check as _check
 from stillmake.cli import models as _models
 from stillmake.cli import plan as _plan
 from stillmake.cli import release as _release
+from stillmake.cli import review as _review
 from stillmake.cli import selection as _selection
 from stillmake.cli import status as _status
 
@@ -39,6 +40,7 @@ def cli(ctx: click.Context, directory: str) -> None:
       stillmake plan       the plan of spend: paid requests and USD, before any call
       stillmake status     per shot: stage reached, pick, edits, lock, flags, spend
       stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
+      stillmake review     the review board: pick, reject, lock, edits in a browser
       stillmake check F..  quality metrics and flags for any image
       stillmake models     the models: sizes, qualities, token rates, shutdown dates
       stillmake release    clear budget held by a request that is not in flight any more
@@ -55,6 +57,7 @@ for command in (
     _selection.pick,
     _selection.lock,
     _selection.unlock,
+    _review.review,
     _check.check,
     _release.release,
 ):

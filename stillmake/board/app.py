@@ -1,0 +1,237 @@
+"""The board's web app (Flask): the page, its data, its decisions, the files under runs/.
+
+A local tool that must stay one:
+* served on 127.0.0.1 only (`serve`), and only to requests whose Host is 127.0.0.1 or
+  localhost on that port (a DNS-rebinding page cannot read it);
+* every write needs the per-start token the page carries in a header
+  (`X-Stillmake-Token`), a JSON body, and no foreign `Origin`: a form or fetch from
+  another site cannot set the header, and is refused before anything is read;
+* files: the page's own assets, and regular files under runs/ (`files.inside_runs`);
+* nothing from the environment or the config's connection settings is on the page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, jsonify, request
+
+from stillmake import decisions
+from stillmake.board import view
+from stillmake.board.files import Thumbs, inside_runs
+from stillmake.board.planner import PlanWorker
+from stillmake.errors import ChangedMeanwhile, StillmakeError
+
+TOKEN_HEADER = "X-Stillmake-Token"
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+_ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _asset(name: str) -> bytes:
+    return resources.files("stillmake.board").joinpath("static", name).read_bytes()
+
+
+def _int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StillmakeError(f"{what} must be a whole number, not {value!r}")
+    return value
+
+
+def _text(value: object, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise StillmakeError(f"{what} must be text, not {value!r}")
+    return value
+
+
+def _opt_text(body: dict, key: str) -> str | None:
+    value = body.get(key)
+    return _text(value, key) if value is not None else None
+
+
+def _pick(specs: object, b: dict) -> str:
+    k = _int(b.get("k"), "k")
+    fp = decisions.pick(
+        specs, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
+    )
+    return f"{b['shot']}: picked draft {k} of drafts {fp}"
+
+
+def _reject(specs: object, b: dict) -> str:
+    k = _int(b.get("k"), "k")
+    reason = _text(b.get("reason"), "reason")
+    decisions.reject(specs, b["shot"], k, reason, seen=_opt_text(b, "seen"))
+    return f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
+
+
+def _lock(specs: object, b: dict) -> str:
+    decisions.set_locked(specs, [b["shot"]], True, seen=_opt_text(b, "seen"))
+    return f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
+
+
+def _unlock(specs: object, b: dict) -> str:
+    decisions.set_locked(specs, [b["shot"]], False, seen=_opt_text(b, "seen"))
+    return f"{b['shot']}: unlocked"
+
+
+def _reroll(specs: object, b: dict) -> str:
+    n = decisions.reroll(specs, b["shot"], seen=_opt_text(b, "seen"))
+    return f"{b['shot']}: reroll {n}: the next build drafts it afresh"
+
+
+def _edit(specs: object, b: dict) -> str:
+    region = b.get("region")
+    if region is not None and (not isinstance(region, list) or len(region) != 4):
+        raise StillmakeError(f"a region is four numbers [x0, y0, x1, y1], not {region!r}")
+    j = decisions.add_step(
+        specs,
+        b["shot"],
+        _text(b.get("change"), "change"),
+        _text(b.get("keep"), "keep"),
+        region,
+        seen=_opt_text(b, "seen"),
+    )
+    return f"{b['shot']}: edit step {j} added" + (
+        f" on region {decisions.normal_region(region)}" if region is not None else ""
+    )
+
+
+ACTIONS: dict[str, Callable[[object, dict], str]] = {
+    "pick": _pick,
+    "reject": _reject,
+    "lock": _lock,
+    "unlock": _unlock,
+    "reroll": _reroll,
+    "edit": _edit,
+}
+
+
+def create_app(root: str | Path | None = None, *, token: str | None = None) -> Flask:
+    """The board for the project in `root` (the current directory: the library reads
+    paths relative to it, as every `stillmake` command does)."""
+    root = Path(root or ".").resolve()
+    app = Flask(__name__, static_folder=None)
+    app.url_map.merge_slashes = False  # `/runs//etc/passwd` is refused, not redirected
+    app.config["STILLMAKE_TOKEN"] = token or secrets.token_urlsafe(32)
+    app.config["STILLMAKE_PORT"] = None  # set by `serve` once bound
+    thumbs = Thumbs()
+
+    def state() -> tuple[object, str]:
+        specs = view.load_specs()
+        return specs, view.version(root, Path(specs.selections_path), specs.prompts_path)
+
+    worker = PlanWorker(state)
+    app.extensions["stillmake_plan"] = worker
+
+    @app.before_request
+    def local_only() -> None:
+        host = urlsplit(f"//{request.host}")
+        port = app.config["STILLMAKE_PORT"]
+        if host.hostname not in LOCAL_HOSTS or (port is not None and host.port != port):
+            abort(403, "the review board answers only on 127.0.0.1 and localhost")
+        if request.method == "POST":
+            origin = request.headers.get("Origin")
+            if origin is not None and urlsplit(origin).netloc != request.host:
+                abort(403, "a request from another site is refused")
+            sent = request.headers.get(TOKEN_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), app.config["STILLMAKE_TOKEN"].encode()):
+                abort(403, "missing or wrong board token: reload the page")
+
+    @app.after_request
+    def headers(resp: Response) -> Response:
+        resp.headers["Content-Security-Policy"] = _CSP
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+        if request.path.startswith("/api/"):
+            resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @app.errorhandler(403)
+    @app.errorhandler(404)
+    @app.errorhandler(405)
+    def refused(exc: Exception) -> tuple[Response, int]:
+        return jsonify(error=getattr(exc, "description", str(exc))), exc.code
+
+    @app.get("/")
+    def index() -> Response:
+        page = _asset("index.html").decode("utf-8")
+        page = page.replace("{{token}}", app.config["STILLMAKE_TOKEN"])
+        resp = Response(page, mimetype="text/html")
+        resp.headers["Cache-Control"] = "no-store"
+        return resp
+
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status=204)
+
+    @app.get("/static/<name>")
+    def asset(name: str) -> Response:
+        if name not in _ASSETS:
+            abort(404)
+        return Response(_asset(name), mimetype=_ASSETS[name])
+
+    @app.get("/runs/<path:rel>")
+    def runs_file(rel: str) -> Response:
+        real = inside_runs(root, rel)
+        if real is None:
+            abort(404, "not a file under runs/")
+        if request.args.get("thumb") and real.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+            try:
+                return Response(thumbs.get(real), mimetype="image/jpeg")
+            except OSError:
+                abort(404, "not an image")
+        from flask import send_file
+
+        return send_file(real, conditional=True, max_age=0)
+
+    @app.get("/api/version")
+    def api_version() -> Response:
+        try:
+            specs_paths = view.input_paths()
+        except StillmakeError:
+            specs_paths = (Path("runs/input/selections.yaml"), None)
+        return jsonify(
+            version=view.version(root, *specs_paths),
+            plan=worker.generation,
+        )
+
+    @app.get("/api/board")
+    def api_board() -> Response:
+        try:
+            specs, basis = state()
+        except StillmakeError as exc:
+            return jsonify(error=str(exc))
+        if worker.latest is None or worker.latest.basis != basis:
+            worker.ask()
+        return jsonify(view.board(specs, worker.latest, basis, worker.busy))
+
+    @app.post("/api/<action>")
+    def api_decide(action: str) -> tuple[Response, int]:
+        do = ACTIONS.get(action)
+        if do is None:
+            abort(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("shot"), str):
+            return jsonify(error='send JSON like {"shot": "s3", ...}'), 400
+        try:
+            specs = view.load_specs()
+            message = do(specs, body)
+        except ChangedMeanwhile as exc:
+            return jsonify(error=str(exc), reload=True), 409
+        except StillmakeError as exc:
+            return jsonify(error=str(exc)), 400
+        worker.ask()
+        return jsonify(ok=True, message=message), 200
+
+    return app

@@ -1,0 +1,99 @@
+"""What the next build would do, shot by shot, worked out in the background.
+
+`snakemake --summary` (the plan of jobs) takes seconds, so it never runs on a page
+load: a write or a change on disk asks for a new plan; one worker thread makes it
+(asks coming in meanwhile are folded into one more run) and the page shows it when ready.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from stillmake import paths
+from stillmake.errors import StillmakeError
+
+
+@dataclass
+class Plan:
+    """The plan made for one state of the inputs (`basis`)."""
+
+    basis: str = ""
+    rebuild: dict[str, list[str]] = field(default_factory=dict)  # shot -> files
+    requests: dict[str, list[dict]] = field(default_factory=dict)  # shot -> planned requests
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def shot_files(specs: object, shot: str) -> set[str]:
+    """Every output file of one shot (what `snakemake -n` could rebuild for it)."""
+    n = specs.draft_n
+    files = set(paths.drafts(shot, n))
+    files |= {paths.review_sheet(shot), paths.review_json(shot), paths.selected(shot)}
+    files |= {paths.edit_step(shot, j) for j in range(1, specs.edit_count(shot) + 1)}
+    files.add(paths.final(shot))
+    return files
+
+
+def make_plan(specs: object, basis: str) -> Plan:
+    """The plan of jobs and of spend for the default target, split by shot."""
+    from stillmake.api.ledger import Ledger
+    from stillmake.api.pricing import Estimator
+    from stillmake.views.plan import Planner, pending_outputs
+
+    started = time.monotonic()
+    pending = pending_outputs(["all"])
+    entries = Ledger(specs.settings.ledger_path).entries()
+    planned = Planner(specs, Estimator(entries)).plan(pending)
+    plan = Plan(basis=basis)
+    for shot in specs.shots:
+        plan.rebuild[shot] = sorted(pending & shot_files(specs, shot))
+        plan.requests[shot] = [p.to_dict() for p in planned if p.shot == shot]
+    plan.seconds = round(time.monotonic() - started, 2)
+    return plan
+
+
+class PlanWorker:
+    """One background thread keeping `latest` up to date with the inputs on disk."""
+
+    def __init__(self, load: Callable[[], tuple[object, str]]):
+        self._load = load  # -> (specs, basis): the inputs as they are, and their digest
+        self._wanted = threading.Event()
+        self._lock = threading.Lock()
+        self.latest: Plan | None = None
+        self.generation = 0  # bumped when a plan is made: the page's cue to refetch
+        self.busy = False
+        self._thread = threading.Thread(target=self._run, name="stillmake-plan", daemon=True)
+        self._stop = False
+
+    def start(self) -> None:
+        self._thread.start()
+        self.ask()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wanted.set()
+
+    def ask(self) -> None:
+        self._wanted.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stop:
+                return
+            self._wanted.clear()
+            self.busy = True
+            try:
+                specs, basis = self._load()
+                plan = make_plan(specs, basis)
+            except StillmakeError as exc:
+                plan = Plan(basis="", error=str(exc))
+            except Exception as exc:  # noqa: BLE001  (a plan that fails must not end the board)
+                plan = Plan(basis="", error=f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self.latest = plan
+                self.generation += 1
+                self.busy = self._wanted.is_set()

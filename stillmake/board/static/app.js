@@ -1,0 +1,346 @@
+// stillmake review board: plain JS, no build step. Every decision is a POST to the
+// board's API, which writes selections.yaml exactly as `stillmake pick/lock` does.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="stillmake-token"]').content;
+const POLL_MS = 2000;
+let board = null;        // the last /api/board answer
+let seenVersion = null;  // the last /api/version answer
+let lastShot = null;     // the shot of the last write: its plan line says what will rebuild
+let editing = null;      // {shot, region} while the edit-step dialog is open
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+function usd(x) { return x === null || x === undefined ? "–" : "$" + Number(x).toFixed(3); }
+
+function showAlert(text) {
+  const a = document.getElementById("alert");
+  a.textContent = text || "";
+  a.hidden = !text;
+}
+
+function showNotice(text) { document.getElementById("notice").textContent = text || ""; }
+
+async function post(action, body) {
+  showAlert("");
+  let resp, data;
+  try {
+    resp = await fetch("/api/" + action, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Stillmake-Token": TOKEN },
+      body: JSON.stringify(body),
+    });
+    data = await resp.json();
+  } catch (e) {
+    showAlert("the board server did not answer: " + e);
+    return false;
+  }
+  lastShot = body.shot;
+  if (!resp.ok) {
+    showAlert(data.error || ("refused (" + resp.status + ")"));
+    if (data.reload) await refresh();
+    return false;
+  }
+  showNotice(data.message);
+  await refresh();
+  return true;
+}
+
+// -- rendering -------------------------------------------------------------------
+function flagList(flags) {
+  if (!flags.length) return null;
+  return el("ul", { class: "flags" },
+    flags.map((f) => el("li", { class: f.level, text: f.level + ": " + f.message })));
+}
+
+function metricsTable(metrics) {
+  const keys = Object.keys(metrics || {});
+  if (!keys.length) return null;
+  return el("details", { class: "metrics" }, el("summary", { text: "metrics" }),
+    el("table", {}, keys.map((k) => el("tr", {}, el("td", { text: k }),
+      el("td", { text: String(Math.round(metrics[k] * 1000) / 1000) })))));
+}
+
+function viewer(url, alt) {
+  return (ev) => {
+    ev.preventDefault();
+    const img = document.getElementById("viewer-image");
+    img.src = url;
+    img.alt = alt;
+    document.getElementById("viewer").hidden = false;
+    document.getElementById("viewer-close").focus();
+  };
+}
+
+function draftFigure(shot, d) {
+  const name = `draft ${d.k} of ${shot.id}`;
+  const classes = ["draft", d.picked ? "picked" : "", d.rejected ? "rejected" : ""].join(" ");
+  const image = d.url
+    ? el("a", { href: d.url, onclick: viewer(d.url, name), title: "full size" },
+        el("img", { src: d.url + "&thumb=1", alt: name, loading: "eager", width: 480, height: 270 }))
+    : el("p", { class: "hint", text: `draft ${d.k} not built yet` });
+  const reason = el("input", { type: "text", placeholder: "why rejected?",
+    "aria-label": `Reject reason for draft ${d.k} of ${shot.id}` });
+  return el("figure", { class: classes },
+    image,
+    el("figcaption", {},
+      el("div", { class: "line" },
+        el("span", { class: "name", text: `draft ${d.k}` }),
+        d.worst ? el("span", { class: "tag " + d.worst, text: d.worst }) : null,
+        d.picked ? el("span", { class: "tag pick", text: shot.stale ? "picked (stale)" : "picked" }) : null,
+        el("button", { type: "button", class: "primary", disabled: !d.url,
+          "aria-label": `Pick draft ${d.k} of ${shot.id}`, text: "Pick",
+          onclick: () => post("pick", { shot: shot.id, k: d.k, seen: shot.seen, drafts: shot.drafts_fp }) })),
+      d.rejected ? el("div", { class: "reason", text: "rejected: " + d.rejected }) : null,
+      flagList(d.flags),
+      metricsTable(d.metrics),
+      el("div", { class: "rejectrow" }, reason,
+        el("button", { type: "button", "aria-label": `Reject draft ${d.k} of ${shot.id}`,
+          text: "Reject",
+          onclick: () => post("reject", { shot: shot.id, k: d.k, reason: reason.value, seen: shot.seen })
+            .then((ok) => { if (ok) reason.value = ""; }) }))));
+}
+
+function stepCard(shot, s) {
+  const where = s.region ? "region [" + s.region.join(", ") + "]" : s.mask ? "mask " + s.mask : "whole frame";
+  return el("div", { class: "step" },
+    s.url ? el("a", { href: s.url, onclick: viewer(s.url, `step ${s.step} of ${shot.id}`) },
+      el("img", { src: s.url + "&thumb=1", alt: `edit step ${s.step} of ${shot.id}` })) : null,
+    el("div", {}, el("b", { text: `step ${s.step}: ` }), s.change),
+    s.keep ? el("div", { class: "meta", text: "keep: " + s.keep }) : null,
+    el("div", { class: "meta", text: where + (s.url ? "" : " · not built yet") }));
+}
+
+function planLine(shot) {
+  const mine = shot.id === lastShot;
+  if (!shot.plan) {
+    const text = board.plan_state === "error"
+      ? "plan unavailable: " + board.plan_error
+      : "checking what `snakemake -n` would rebuild…";
+    return el("div", { class: "plan", "data-plan": "pending" }, text);
+  }
+  const files = shot.plan.rebuild;
+  const paid = shot.plan.requests.filter((r) => r.paid).length;
+  return el("div", { class: "plan", "data-plan": "ready", "aria-live": mine ? "polite" : null },
+    files.length
+      ? ["next build rebuilds for " + shot.id + ": ", files.map((f, i) => [i ? ", " : "", el("code", { text: f })]),
+         ` · plan ${usd(shot.plan.pay_usd)} (${paid} paid request${paid === 1 ? "" : "s"})`]
+      : "nothing to rebuild for " + shot.id);
+}
+
+function shotSection(shot) {
+  const st = shot.status;
+  const canEdit = shot.pick !== null;
+  return el("section", { class: "shot" + (shot.lock ? " locked" : ""), id: "shot-" + shot.id,
+      "aria-labelledby": "h-" + shot.id },
+    el("div", { class: "shot-head" },
+      el("h2", { id: "h-" + shot.id }, shot.id, shot.title ? " · " + shot.title : ""),
+      el("div", { class: "facts" },
+        el("span", {}, "stage ", el("b", { text: st.stage })),
+        el("span", {}, "pick ", el("b", { text: st.pick })),
+        el("span", {}, "edits ", el("b", { text: st.edits })),
+        el("span", {}, "locked ", el("b", { text: st.locked })),
+        el("span", {}, "flag ", el("b", { text: st.flag })),
+        el("span", {}, "spent ", el("b", { text: usd(shot.spend_usd) })),
+        shot.reroll ? el("span", {}, "reroll ", el("b", { text: shot.reroll })) : null),
+      el("div", { class: "controls" },
+        shot.lock
+          ? el("button", { type: "button", "aria-label": `Unlock ${shot.id}`, text: "Unlock",
+              onclick: () => post("unlock", { shot: shot.id, seen: shot.seen }) })
+          : el("button", { type: "button", "aria-label": `Lock ${shot.id}`, text: "Lock",
+              onclick: () => post("lock", { shot: shot.id, seen: shot.seen }) }),
+        el("button", { type: "button", "aria-label": `Reroll ${shot.id}`, text: "Reroll",
+          onclick: () => post("reroll", { shot: shot.id, seen: shot.seen }) }),
+        el("button", { type: "button", "aria-label": `Add edit step to ${shot.id}`, text: "Add edit step",
+          disabled: !canEdit, title: canEdit ? null : "pick a draft first",
+          onclick: () => openEditor(shot.id) }))),
+    shot.stale ? el("p", { class: "stale", text: "STALE: " + shot.stale }) : null,
+    el("div", { class: "drafts" }, shot.drafts.map((d) => draftFigure(shot, d))),
+    shot.edits.length ? el("div", { class: "steps" }, shot.edits.map((s) => stepCard(shot, s))) : null,
+    planLine(shot));
+}
+
+function render() {
+  const main = document.getElementById("shots");
+  if (board.error) {
+    showAlert(board.error);
+    main.setAttribute("aria-busy", "false");
+    return;
+  }
+  // keep what is being typed, and where the focus is, across a live update
+  const typed = {};
+  main.querySelectorAll("input").forEach((i) => { if (i.value) typed[i.getAttribute("aria-label")] = i.value; });
+  const focused = document.activeElement && main.contains(document.activeElement)
+    ? document.activeElement.getAttribute("aria-label") : null;
+  document.getElementById("project").textContent = board.project || "";
+  const planned = board.shots.reduce((t, s) => t + (s.plan ? s.plan.pay_usd : 0), 0);
+  document.getElementById("summary").textContent =
+    `${board.shots.length} shots · backend ${board.backend} · spent ${usd(board.spent_usd)}` +
+    (board.budget_usd !== null ? ` of budget ${usd(board.budget_usd)}` : "") +
+    (board.plan_state === "ready" ? ` · next build planned at ${usd(planned)}` : " · planning the next build…") +
+    ` · decisions in ${board.selections}`;
+  main.replaceChildren(...board.shots.map(shotSection));
+  main.querySelectorAll("input").forEach((i) => {
+    const v = typed[i.getAttribute("aria-label")];
+    if (v) i.value = v;
+  });
+  if (focused) {
+    const again = main.querySelector(`[aria-label="${CSS.escape(focused)}"]`);
+    if (again) again.focus();
+  }
+  main.setAttribute("aria-busy", "false");
+}
+
+async function refresh() {
+  const resp = await fetch("/api/board");
+  board = await resp.json();
+  if (!board.error && document.getElementById("alert").textContent === board.error) showAlert("");
+  render();
+  if (editing) syncEditor();
+}
+
+async function poll() {
+  try {
+    const v = await (await fetch("/api/version")).json();
+    const key = v.version + "/" + v.plan;
+    document.getElementById("live").textContent = "live · " + new Date().toLocaleTimeString();
+    if (key !== seenVersion) {
+      seenVersion = key;
+      await refresh();
+    }
+  } catch (e) {
+    document.getElementById("live").textContent = "board server not answering";
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+// -- the edit-step dialog: drag a box on the image the step is drawn on ------------
+function shotById(id) { return board.shots.find((s) => s.id === id); }
+
+function openEditor(id) {
+  editing = { shot: id, region: null };
+  document.getElementById("editor-change").value = "";
+  document.getElementById("editor-keep").value = "";
+  syncEditor();
+  document.getElementById("editor").hidden = false;
+  document.getElementById("editor-change").focus();
+}
+
+function syncEditor() {
+  const shot = shotById(editing.shot);
+  if (!shot) return closeEditor();
+  const n = shot.edits.length + 1;
+  document.getElementById("editor-title").textContent = `Add edit step ${n} to ${shot.id}`;
+  document.getElementById("editor-what").textContent = "drawn on " + shot.edit_source.what;
+  const img = document.getElementById("editor-image");
+  const frame = document.getElementById("editor-frame");
+  if (shot.edit_source.url) {
+    if (img.getAttribute("src") !== shot.edit_source.url) {
+      img.src = shot.edit_source.url;
+      editing.region = null;
+    }
+    img.alt = `Edit region on ${shot.id}`;
+    frame.hidden = false;
+  } else {
+    frame.hidden = true;
+    img.removeAttribute("src");
+    editing.region = null;
+  }
+  drawBox();
+}
+
+function closeEditor() {
+  editing = null;
+  document.getElementById("editor").hidden = true;
+}
+
+function fraction(ev) {
+  const r = document.getElementById("editor-image").getBoundingClientRect();
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  return [clamp((ev.clientX - r.left) / r.width), clamp((ev.clientY - r.top) / r.height)];
+}
+
+function drawBox() {
+  const box = document.getElementById("editor-box");
+  const text = document.getElementById("editor-region");
+  const g = editing && editing.region;
+  if (!g) {
+    box.hidden = true;
+    text.textContent = "Drag a box over what may change, or leave it empty for the whole frame.";
+    return;
+  }
+  const [x0, y0, x1, y1] = g;
+  Object.assign(box.style, { left: x0 * 100 + "%", top: y0 * 100 + "%",
+    width: (x1 - x0) * 100 + "%", height: (y1 - y0) * 100 + "%" });
+  box.hidden = false;
+  text.textContent = "region [" + g.map((v) => v.toFixed(4)).join(", ") + "] (fractions of the image)";
+}
+
+function normal(a, b) {
+  const r = (v) => Math.round(v * 10000) / 10000;
+  return [r(Math.min(a[0], b[0])), r(Math.min(a[1], b[1])), r(Math.max(a[0], b[0])), r(Math.max(a[1], b[1]))];
+}
+
+function setupEditor() {
+  const img = document.getElementById("editor-image");
+  let start = null;
+  img.addEventListener("dragstart", (e) => e.preventDefault());
+  img.addEventListener("pointerdown", (e) => {
+    e.preventDefault();
+    img.setPointerCapture(e.pointerId);
+    start = fraction(e);
+    editing.region = null;
+    drawBox();
+  });
+  img.addEventListener("pointermove", (e) => {
+    if (!start) return;
+    editing.region = normal(start, fraction(e));
+    drawBox();
+  });
+  img.addEventListener("pointerup", (e) => {
+    if (!start) return;
+    const g = normal(start, fraction(e));
+    start = null;
+    editing.region = g[2] - g[0] > 0.002 && g[3] - g[1] > 0.002 ? g : null;  // a click is no box
+    drawBox();
+  });
+  document.getElementById("editor-clear").addEventListener("click", () => { editing.region = null; drawBox(); });
+  document.getElementById("editor-cancel").addEventListener("click", closeEditor);
+  document.getElementById("editor-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const shot = shotById(editing.shot);
+    const body = { shot: shot.id, seen: shot.seen,
+      change: document.getElementById("editor-change").value,
+      keep: document.getElementById("editor-keep").value };
+    if (editing.region) body.region = editing.region;
+    if (await post("edit", body)) closeEditor();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    if (!document.getElementById("viewer").hidden) document.getElementById("viewer").hidden = true;
+    else if (editing) closeEditor();
+  });
+  document.getElementById("viewer-close").addEventListener("click", () => {
+    document.getElementById("viewer").hidden = true;
+  });
+  document.getElementById("viewer").addEventListener("click", (e) => {
+    if (e.target.id === "viewer") e.currentTarget.hidden = true;
+  });
+}
+
+setupEditor();
+poll();

@@ -1,0 +1,206 @@
+"""The board's data: every shot as the page shows it, read fresh from the project.
+
+Read-only, like `stillmake status` (whose rows it reuses): drafts with their flags
+and metrics from runs/review/{shot}.json, the stage, the pick (stale or not, and why),
+rejects, edit steps, lock, spend so far, and the plan of the next build when ready.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from stillmake import paths
+from stillmake.api.ledger import Ledger
+from stillmake.artifacts.picks import changed_since_drafted, current_drafts_fingerprint
+from stillmake.board.files import tree_signature
+from stillmake.inputs.selections import entry_digest, read_document
+from stillmake.views.status import status_rows
+
+if TYPE_CHECKING:
+    from stillmake.board.planner import Plan
+    from stillmake.specs import BuildSpecs
+
+BUILT = ("runs/drafts", "runs/review", "runs/selected", "runs/edits", "runs/final")
+
+
+def load_specs() -> BuildSpecs:
+    """The project in the current directory, as `stillmake` commands load it."""
+    from stillmake.inputs.settings import load_config
+    from stillmake.specs import BuildSpecs
+
+    return BuildSpecs(load_config("config.yaml"))
+
+
+def input_paths() -> tuple[Path, Path]:
+    """selections.yaml and the prompts file, from config.yaml alone (no specs: cheap)."""
+    from stillmake.inputs.settings import load_config
+
+    config = load_config("config.yaml")
+    return Path(config["selections"]), Path(config["prompts"])
+
+
+def _stamp(path: Path) -> list:
+    try:
+        st = path.stat()
+        return [st.st_mtime_ns, st.st_size]
+    except OSError:
+        return [None, None]
+
+
+def version(root: Path, selections: Path, prompts: Path | None) -> str:
+    """Changes whenever a decision, an input or a built file changes (cheap: stats only)."""
+    parts = [_stamp(root / "config.yaml"), _stamp(selections)]
+    if prompts is not None:
+        parts.append(_stamp(prompts))
+    parts.append(tree_signature(root, BUILT))
+    parts.append(_stamp(root / "runs/ledger.jsonl"))
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def image_url(path: str) -> str:
+    """The board's URL of a file under runs/, with its mtime so a rebuilt image reloads."""
+    stamp = _stamp(Path(path))[0]
+    return f"/{path}?v={stamp}"
+
+
+def _read_json(path: str) -> dict:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _stale(specs: BuildSpecs, shot: str, current: str | None) -> str | None:
+    """Why the shot's pick no longer names the drafts it was made on (None if it does)."""
+    sel = specs.selections[shot]
+    if sel.pick is None or not sel.drafts or current is None or current == sel.drafts:
+        return None
+    drafts = paths.drafts(shot, specs.draft_n)
+    retouched = [str(p) for p in changed_since_drafted(drafts)]
+    why = (
+        f"{', '.join(retouched)} changed since drafted (retouched by hand?)"
+        if retouched
+        else "the drafts were rebuilt (a reroll, a prompt edit, another model or backend)"
+    )
+    return (
+        f"pick {sel.pick} was made on drafts {sel.drafts}; the drafts are now {current}: "
+        f"{why}. Look again and pick."
+    )
+
+
+def _drafts(specs: BuildSpecs, shot: str) -> list[dict]:
+    review = {d.get("k"): d for d in _read_json(paths.review_json(shot)).get("drafts", [])}
+    sel = specs.selections[shot]
+    out = []
+    for k, path in enumerate(paths.drafts(shot, specs.draft_n), start=1):
+        r = review.get(k, {})
+        out.append(
+            {
+                "k": k,
+                "url": image_url(path) if Path(path).is_file() else None,
+                "worst": r.get("worst"),
+                "flags": [f for f in r.get("flags", []) if f.get("level") != "pass"],
+                "metrics": r.get("metrics", {}),
+                "picked": sel.pick == k,
+                "rejected": sel.reject.get(k),
+            }
+        )
+    return out
+
+
+def _edits(specs: BuildSpecs, shot: str) -> list[dict]:
+    steps = []
+    for j, step in enumerate(specs.selections[shot].edits, start=1):
+        out = paths.edit_step(shot, j)
+        steps.append(
+            {
+                "step": j,
+                **{k: v for k, v in step.spec().items() if v},
+                "url": image_url(out) if Path(out).is_file() else None,
+            }
+        )
+    return steps
+
+
+def edit_source(specs: BuildSpecs, shot: str) -> dict:
+    """The image the next edit step is drawn on: the picked draft for step 1, else the
+    last step's output (once it is built)."""
+    sel = specs.selections[shot]
+    n = specs.edit_count(shot)
+    if sel.pick is None:
+        return {"url": None, "what": "no pick yet"}
+    path = paths.draft(shot, sel.pick) if n == 0 else paths.edit_step(shot, n)
+    what = f"draft {sel.pick}" if n == 0 else f"the output of step {n}"
+    if not Path(path).is_file():
+        return {
+            "url": None,
+            "what": f"{what} is not built yet ({path}): run `snakemake edits` to draw on it",
+        }
+    return {"url": image_url(path), "what": what}
+
+
+def board(specs: BuildSpecs, plan: Plan | None, basis: str, busy: bool) -> dict:
+    """The whole page's data. `plan` is shown only if it was made for `basis` (now)."""
+    ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
+    entries = ledger.entries()
+    rows = {r["shot"]: r for r in status_rows(specs, entries)}
+    doc = read_document(specs.selections_path)
+    current_plan = plan if plan is not None and plan.basis == basis else None
+    shots = []
+    for shot in specs.shots:
+        s = specs.production.shot(shot)
+        sel = specs.selections[shot]
+        current = current_drafts_fingerprint(paths.drafts(shot, specs.draft_n))
+        item = {
+            "id": shot,
+            "title": s.title,
+            "beat": s.beat,
+            "lighting": s.lighting,
+            "status": rows[shot],
+            "pick": sel.pick,
+            "bound": sel.drafts,
+            "stale": _stale(specs, shot, current),
+            "drafts_fp": current,
+            "review_sheet": image_url(paths.review_sheet(shot))
+            if Path(paths.review_sheet(shot)).is_file()
+            else None,
+            "drafts": _drafts(specs, shot),
+            "reroll": sel.reroll,
+            "edits": _edits(specs, shot),
+            "edit_source": edit_source(specs, shot),
+            "lock": sel.lock,
+            "seen": entry_digest(doc, shot),
+            "spend_usd": rows[shot]["spend_usd"],
+            "plan": None,
+        }
+        if current_plan is not None and current_plan.error is None:
+            requests = current_plan.requests.get(shot, [])
+            item["plan"] = {
+                "rebuild": current_plan.rebuild.get(shot, []),
+                "requests": requests,
+                "pay_usd": round(sum(r["price_usd"] for r in requests if r["paid"]), 4),
+            }
+        shots.append(item)
+    return {
+        "project": specs.production.project,
+        "backend": specs.settings.backend,
+        "models": {p: specs.model_for(p) for p in ("draft", "edit", "final")},
+        "draft_n": specs.draft_n,
+        "selections": str(specs.selections_path),
+        "spent_usd": round(ledger.spent(entries), 4),
+        "budget_usd": specs.settings.budget_usd,
+        "plan_state": (
+            "error"
+            if current_plan is not None and current_plan.error
+            else "ready"
+            if current_plan is not None
+            else "computing"
+        ),
+        "plan_error": current_plan.error if current_plan is not None else None,
+        "plan_seconds": current_plan.seconds if current_plan is not None else None,
+        "plan_busy": busy,
+        "shots": shots,
+    }

@@ -1,0 +1,357 @@
+"""The review board's API (Flask test client): each decision lands in selections.yaml as
+the CLI writes it, invalid ones write nothing, a stale page never overwrites the file,
+and forged, cross-site and traversal requests are refused. About 10 s (one
+`snakemake review` for the module, one `snakemake --summary` for the plan test)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from stillmake.board.app import TOKEN_HEADER, create_app
+from stillmake.cli.main import cli
+from stillmake.inputs.selections import load_selections
+
+TOKEN = "test-token-123"
+SHOTS = ["s1", "s2", "s3", "s4", "s5"]
+
+
+@pytest.fixture
+def board(reviewed, monkeypatch):
+    wf, original = reviewed
+    selections = wf.path("runs/input/selections.yaml")
+    selections.write_text(original, encoding="utf-8")
+    monkeypatch.chdir(wf.root)
+    app = create_app(token=TOKEN)
+    yield app.test_client(), selections
+    selections.write_text(original, encoding="utf-8")
+
+
+def shots(client) -> dict:
+    data = client.get("/api/board").get_json()
+    assert "error" not in data, data
+    return {s["id"]: s for s in data["shots"]}
+
+
+def post(client, action, body, token=TOKEN, **headers):
+    if token is not None:
+        headers[TOKEN_HEADER] = token
+    return client.post(f"/api/{action}", json=body, headers=headers)
+
+
+def decided(selections):
+    return load_selections(selections, shots=SHOTS, draft_n=3, check_files=False)
+
+
+def test_page_carries_its_token_and_its_own_assets(board):
+    client, _ = board
+    page = client.get("/")
+    assert page.status_code == 200
+    assert f'<meta name="stillmake-token" content="{TOKEN}">' in page.text
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    for asset in ("app.js", "app.css"):
+        assert client.get(f"/static/{asset}").status_code == 200
+    assert client.get("/static/../app.py").status_code == 404
+    assert client.get("/static/index.html").status_code == 404  # only through `/`
+
+
+def test_board_shows_every_shot_in_prompt_order_with_flags_stage_and_spend(board):
+    client, _ = board
+    data = client.get("/api/board").get_json()
+    assert [s["id"] for s in data["shots"]] == SHOTS
+    s3 = {s["id"]: s for s in data["shots"]}["s3"]
+    assert s3["status"]["stage"] == "review" and s3["status"]["pick"] == "1 (unbound)"
+    assert [d["k"] for d in s3["drafts"]] == [1, 2, 3]
+    assert s3["drafts"][0]["metrics"]["sharpness"] > 0
+    assert s3["drafts"][1]["rejected"] == "broken spatial logic"
+    assert all(f["level"] != "pass" for d in s3["drafts"] for f in d["flags"])
+    assert s3["spend_usd"] == 0.0 and data["spent_usd"] == 0.0
+    assert data["plan_state"] == "computing"  # the plan is made in the background
+    for d in s3["drafts"]:
+        image = client.get(d["url"])
+        assert image.status_code == 200 and image.data[:8] == b"\x89PNG\r\n\x1a\n"
+        thumb = client.get(d["url"] + "&thumb=1")
+        assert thumb.mimetype == "image/jpeg" and len(thumb.data) < len(image.data) / 4
+
+
+def test_pick_writes_what_the_cli_writes(board):
+    client, selections = board
+    original = selections.read_text()
+    s3 = shots(client)["s3"]
+    resp = post(
+        client, "pick", {"shot": "s3", "k": 2, "seen": s3["seen"], "drafts": s3["drafts_fp"]}
+    )
+    assert resp.status_code == 200, resp.get_json()
+    by_board = selections.read_text()
+    selections.write_text(original)
+    assert CliRunner().invoke(cli, ["pick", "s3", "2"]).exit_code == 0
+    assert by_board == selections.read_text()
+    assert "# THE TRACE: the art director's decisions" in by_board
+    assert f"  pick: 2\n  drafts: {s3['drafts_fp']}\n" in by_board
+    assert shots(client)["s3"]["status"]["pick"] == "2"
+
+
+def test_reject_lock_unlock_reroll_and_edit_step_land_in_the_file(board):
+    client, selections = board
+    seen = lambda shot: shots(client)[shot]["seen"]  # noqa: E731
+    assert (
+        post(
+            client, "reject", {"shot": "s2", "k": 3, "reason": " too  dark ", "seen": seen("s2")}
+        ).status_code
+        == 200
+    )
+    assert post(client, "lock", {"shot": "s2", "seen": seen("s2")}).status_code == 200
+    assert decided(selections)["s2"].lock and decided(selections)["s2"].reject == {3: "too dark"}
+    assert post(client, "unlock", {"shot": "s2", "seen": seen("s2")}).status_code == 200
+    assert not decided(selections)["s2"].lock
+    assert post(client, "reroll", {"shot": "s4", "seen": seen("s4")}).status_code == 200
+    assert decided(selections)["s4"].reroll == 1
+    resp = post(
+        client,
+        "edit",
+        {
+            "shot": "s2",
+            "change": "close the tap",
+            "keep": "the nurse",
+            "region": [0.6, 0.5, 0.2, 0.1],
+            "seen": seen("s2"),
+        },
+    )
+    assert resp.status_code == 200 and "edit step 1 added" in resp.get_json()["message"]
+    step = decided(selections)["s2"].edits[0]
+    assert step.region == (0.2, 0.1, 0.6, 0.5) and step.change == "close the tap"
+    text = selections.read_text()
+    assert "pick: 1   # composition is right; wardrobe to be checked after s3 is final" in text
+    assert "region: [0.2, 0.1, 0.6, 0.5]" in text
+    assert "  reroll: 1   # red emergency" in text
+    # the board shows the step; the next one is drawn on its output, once built
+    s2 = shots(client)["s2"]
+    assert s2["edits"][0]["region"] == [0.2, 0.1, 0.6, 0.5]
+    assert s2["edit_source"]["url"] is None and "step 1" in s2["edit_source"]["what"]
+
+
+@pytest.mark.parametrize(
+    "action, body, words",
+    [
+        ("pick", {"shot": "s3", "k": 4}, "pick 4 is outside 1..3 (draft.n)"),
+        ("pick", {"shot": "s3", "k": "2"}, "k must be a whole number"),
+        ("pick", {"shot": "s9", "k": 1}, "unknown shot(s) s9"),
+        ("lock", {"shot": "s4"}, "cannot lock s4: no pick yet"),
+        ("reject", {"shot": "s3", "k": 1, "reason": "meh"}, "draft 1 of s3 is the pick"),
+        ("reject", {"shot": "s3", "k": 2, "reason": "  "}, "say why draft 2 of s3 is rejected"),
+        ("reroll", {"shot": "s3"}, "s3 is locked"),
+        ("edit", {"shot": "s4", "change": "x"}, "s4 has no pick yet"),
+        ("edit", {"shot": "s2", "change": " "}, "say what step 1 of s2 changes"),
+        (
+            "edit",
+            {"shot": "s2", "change": "x", "region": [0.5, 0.1, 1.3, 0.4]},
+            "shot s2, key 'edits[1].region': region [0.5, 0.1, 1.3, 0.4] is outside [0, 1]",
+        ),
+        ("edit", {"shot": "s2", "change": "x", "region": [0.5, 0.1]}, "four numbers"),
+    ],
+)
+def test_invalid_action_says_why_and_writes_nothing(board, action, body, words):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = post(client, action, body)
+    assert resp.status_code == 400, resp.get_json()
+    assert words in resp.get_json()["error"]
+    assert selections.read_bytes() == before
+
+
+def test_the_file_on_disk_wins_over_a_stale_page(board):
+    client, selections = board
+    page = shots(client)  # what the page read
+    # a hand edit elsewhere (another shot, a comment): applied around, kept
+    text = selections.read_text().replace("s4:\n", "# hand note\ns4:\n  pick: 3\n")
+    selections.write_text(text)
+    resp = post(
+        client,
+        "pick",
+        {"shot": "s2", "k": 2, "seen": page["s2"]["seen"], "drafts": page["s2"]["drafts_fp"]},
+    )
+    assert resp.status_code == 200, resp.get_json()
+    after = selections.read_text()
+    assert "# hand note\ns4:\n  pick: 3\n" in after and decided(selections)["s2"].pick == 2
+    # a hand edit of the same shot: refused, never overwritten
+    selections.write_text(after.replace("s3:\n  pick: 1\n", "s3:\n  pick: 3\n"))
+    before = selections.read_bytes()
+    resp = post(client, "unlock", {"shot": "s3", "seen": page["s3"]["seen"]})
+    assert resp.status_code == 409 and resp.get_json()["reload"] is True
+    assert (
+        "shot s3 changed in runs/input/selections.yaml since this page read it"
+        in resp.get_json()["error"]
+    )
+    assert selections.read_bytes() == before
+    # drafts rebuilt since they were shown: no pick bound to pictures nobody saw
+    resp = post(client, "pick", {"shot": "s2", "k": 1, "drafts": "0123456789ab"})
+    assert (
+        resp.status_code == 409
+        and "the drafts of s2 changed since they were shown" in resp.get_json()["error"]
+    )
+    assert selections.read_bytes() == before
+
+
+def test_a_broken_file_is_shown_not_overwritten(board):
+    client, selections = board
+    selections.write_text(selections.read_text() + "s3: {pick: 2}\n")  # s3 twice
+    data = client.get("/api/board").get_json()
+    assert "key 's3' appears twice" in data["error"]
+    before = selections.read_bytes()
+    resp = post(client, "pick", {"shot": "s2", "k": 2})
+    assert resp.status_code == 400 and "appears twice" in resp.get_json()["error"]
+    assert selections.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "token, headers, status",
+    [
+        (None, {}, 403),  # no token: a forged request
+        ("wrong", {}, 403),
+        (TOKEN, {"Origin": "http://evil.example"}, 403),  # another site, even with the token
+        (TOKEN, {"Host": "evil.example:80"}, 403),  # DNS rebinding
+        (TOKEN, {"Origin": "http://localhost"}, 200),  # the page itself
+    ],
+)
+def test_writes_need_the_token_from_the_page_itself(board, token, headers, status):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = post(client, "lock", {"shot": "s2"}, token=token, **headers)
+    assert resp.status_code == status, resp.get_json()
+    assert (selections.read_bytes() == before) == (status == 403)
+
+
+def test_a_form_post_is_refused(board):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = client.post("/api/lock", data={"shot": "s2"}, headers={TOKEN_HEADER: TOKEN})
+    assert resp.status_code == 400 and selections.read_bytes() == before
+    assert client.get("/", headers={"Host": "attacker.example"}).status_code == 403
+
+
+def test_only_files_under_runs_are_served(board, tmp_path):
+    client, _ = board
+    secret = tmp_path / "outside.txt"
+    secret.write_text("outside secret")
+    link = "runs/review/leak.png"
+    os.symlink(secret, link)
+    os.symlink(tmp_path, "runs/review/leakdir")
+    try:
+        for url in (
+            "/runs/review/leak.png",
+            "/runs/review/leakdir/outside.txt",
+            "/runs/../config.yaml",
+            "/runs/%2e%2e/config.yaml",
+            "/runs/review/..%2f..%2fconfig.yaml",
+            "/runs//etc/passwd",
+            "/runs/%2fetc%2fpasswd",
+            "/runs/review",
+            "/config.yaml",
+            "/runs/nope.png",
+        ):
+            resp = client.get(url)
+            assert resp.status_code in (403, 404), url
+            assert b"outside secret" not in resp.data and b"backend:" not in resp.data, url
+        assert client.get("/runs/review/s3.json").status_code == 200
+    finally:
+        os.unlink(link)
+        os.unlink("runs/review/leakdir")
+
+
+def test_no_key_or_connection_secret_reaches_the_page(board, monkeypatch):
+    client, _ = board
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret")
+    config = open("config.yaml").read()
+    try:
+        with open("config.yaml", "a") as fh:
+            fh.write("\nopenai: {base_url: 'https://user:hunter2@api.example/v1?api-key=k3y'}\n")
+        s3 = shots(client)["s3"]
+        bodies = [
+            client.get("/").data,
+            client.get("/api/board").data,
+            client.get("/api/version").data,
+            client.get("/static/app.js").data,
+            post(client, "pick", {"shot": "s3", "k": 4}).data,
+            post(client, "reject", {"shot": "s3", "k": 3, "reason": "x", "seen": s3["seen"]}).data,
+            client.get("/runs/review/s3.json").data,
+        ]
+    finally:
+        open("config.yaml", "w").write(config)
+    for body in bodies:
+        for secret in (b"sk-test-secret", b"hunter2", b"k3y"):
+            assert secret not in body
+
+
+def test_version_moves_when_the_build_writes(board):
+    client, _ = board
+    first = client.get("/api/version").get_json()["version"]
+    assert client.get("/api/version").get_json()["version"] == first
+    sheet = "runs/review/s3.png"
+    st = os.stat(sheet)
+    os.utime(sheet, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert client.get("/api/version").get_json()["version"] != first
+
+
+def test_after_a_write_the_board_says_what_snakemake_would_rebuild(board):
+    client, _ = board
+    app = client.application
+    worker = app.extensions["stillmake_plan"]
+    worker.start()
+    try:
+        s4 = shots(client)["s4"]
+        assert (
+            post(
+                client,
+                "pick",
+                {"shot": "s4", "k": 2, "seen": s4["seen"], "drafts": s4["drafts_fp"]},
+            ).status_code
+            == 200
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            data = client.get("/api/board").get_json()
+            if data["plan_state"] != "computing":
+                break
+            time.sleep(0.2)
+        assert data["plan_state"] == "ready", data.get("plan_error")
+        s4 = {s["id"]: s for s in data["shots"]}["s4"]
+        assert s4["plan"]["rebuild"] == ["runs/selected/s4.png"]
+        s1 = {s["id"]: s for s in data["shots"]}["s1"]
+        assert "runs/edits/s1/step_1.png" in s1["plan"]["rebuild"]
+        assert [r["pass"] for r in s1["plan"]["requests"]] == ["edit1", "final"]
+    finally:
+        worker.stop()
+
+
+def test_review_command_help_and_serving(reviewed):
+    out = CliRunner().invoke(cli, ["review", "--help"])
+    assert out.exit_code == 0 and "--no-open" in out.output and "--port" in out.output
+    assert "stillmake review" in CliRunner().invoke(cli, ["--help"]).output
+    import subprocess
+    import sys
+    import urllib.request
+
+    wf, _ = reviewed
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stillmake", "review", "--no-open", "--port", "0"],
+        cwd=wf.root,
+        env=wf.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("review board on http://127.0.0.1:"), line + proc.stderr.read()
+        url = line.split()[3]
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert 'name="stillmake-token"' in page
+        board = json.loads(urllib.request.urlopen(url + "api/board", timeout=30).read())
+        assert [s["id"] for s in board["shots"]] == SHOTS
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
