@@ -13,6 +13,7 @@ changes to other shots or to comments are kept, and only this decision is applie
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from stillmake.inputs.selections import (
     entry_digest,
     load_selections,
     lock_change,
+    parse_document,
     pick_change,
     reject_change,
     reroll_change,
@@ -36,6 +38,16 @@ if TYPE_CHECKING:
     from stillmake.specs import BuildSpecs
 
 REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
+
+
+@dataclass(frozen=True)
+class Written:
+    """A decision on disk: the shot's entry digest as written (what its author has now
+    seen), and the decision's value (a pick's drafts fingerprint, the new reroll, the
+    new step's number)."""
+
+    seen: str
+    value: str | int | None = None
 
 
 def current_drafts(specs: BuildSpecs, shot: str) -> str:
@@ -86,7 +98,8 @@ def _apply(
     shot: str,
     change: Callable[[CommentedMap], None],
     seen: str | None,
-) -> None:
+    value: str | int | None = None,
+) -> Written:
     """Write `change` through update_selections, first checking (inside the lock, on the
     file as it is) that the shot's entry is still the one its author saw."""
 
@@ -99,7 +112,8 @@ def _apply(
             )
         change(doc)
 
-    update_selections(specs.selections_path, guarded, check=would_load(specs))
+    text = update_selections(specs.selections_path, guarded, check=would_load(specs))
+    return Written(entry_digest(parse_document(text, specs.selections_path), shot), value)
 
 
 def _drafts_as_seen(specs: BuildSpecs, shot: str, drafts_seen: str | None) -> str:
@@ -120,8 +134,8 @@ def pick(
     *,
     seen: str | None = None,
     drafts_seen: str | None = None,
-) -> str:
-    """Pick draft k of `shot`, bound to the drafts on disk; returns their fingerprint."""
+) -> Written:
+    """Pick draft k of `shot`, bound to the drafts on disk (their fingerprint: `value`)."""
     check_shots(specs, [shot])
     check_draft(specs, k)
     rejects = rejects or {}
@@ -132,8 +146,7 @@ def pick(
             param="--reject",
         )
     fp = _drafts_as_seen(specs, shot, drafts_seen)
-    _apply(specs, shot, pick_change(shot, k, fp, rejects, specs.selections_path), seen)
-    return fp
+    return _apply(specs, shot, pick_change(shot, k, fp, rejects, specs.selections_path), seen, fp)
 
 
 def reject(
@@ -143,7 +156,7 @@ def reject(
     reason: str,
     *,
     seen: str | None = None,
-) -> None:
+) -> Written:
     """Record why draft k of `shot` lost."""
     check_shots(specs, [shot])
     check_draft(specs, k, "rejected draft")
@@ -154,13 +167,14 @@ def reject(
         )
     if specs.selections[shot].pick == k:
         raise DecisionError(f"draft {k} of {shot} is the pick: pick another draft first")
-    _apply(specs, shot, reject_change(shot, k, reason, specs.selections_path), seen)
+    return _apply(specs, shot, reject_change(shot, k, reason, specs.selections_path), seen)
 
 
 def set_locked(
     specs: BuildSpecs, shots: Sequence[str], locked: bool, *, seen: str | None = None
-) -> None:
-    """Lock picked shots (finalists), or unlock shots. `seen` needs exactly one shot."""
+) -> Written | None:
+    """Lock picked shots (finalists), or unlock shots. `seen` (and what is returned) is
+    for one shot; several are written at once, unguarded, and return None."""
     check_shots(specs, shots)
     unpicked = [s for s in shots if not specs.picked(s)]
     if locked and unpicked:
@@ -168,15 +182,16 @@ def set_locked(
             f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
         )
     change = lock_change(list(shots), locked, specs.selections_path)
-    if seen is None:
-        update_selections(specs.selections_path, change, check=would_load(specs))
-    else:
-        (shot,) = shots
-        _apply(specs, shot, change, seen)
+    if len(shots) == 1:
+        return _apply(specs, shots[0], change, seen)
+    if seen is not None:
+        raise ValueError("seen guards one shot's entry; give one shot")
+    update_selections(specs.selections_path, change, check=would_load(specs))
+    return None
 
 
-def reroll(specs: BuildSpecs, shot: str, *, seen: str | None = None) -> int:
-    """Ask for fresh drafts of `shot` (its `reroll` one up); returns the new value.
+def reroll(specs: BuildSpecs, shot: str, *, seen: str | None = None) -> Written:
+    """Ask for fresh drafts of `shot` (its `reroll` one up: the new one is `value`).
     A locked shot is refused: unlock it first. A pick stays, and goes stale when the
     new drafts are built (the select job and the board say so): re-pick then."""
     check_shots(specs, [shot])
@@ -184,8 +199,8 @@ def reroll(specs: BuildSpecs, shot: str, *, seen: str | None = None) -> int:
         raise DecisionError(
             f"{shot} is locked (a finalist): unlock it before asking for fresh drafts"
         )
-    _apply(specs, shot, reroll_change(shot, specs.selections_path), seen)
-    return specs.reroll(shot) + 1
+    change = reroll_change(shot, specs.selections_path)
+    return _apply(specs, shot, change, seen, specs.reroll(shot) + 1)
 
 
 def normal_region(box: Sequence[float]) -> list[float]:
@@ -206,8 +221,8 @@ def add_step(
     region: Sequence[float] | None = None,
     *,
     seen: str | None = None,
-) -> int:
-    """Append an edit step (one change) to `shot`; returns its number."""
+) -> Written:
+    """Append an edit step (one change) to `shot` (its number: `value`)."""
     check_shots(specs, [shot])
     change = change.strip()
     if not change:
@@ -219,5 +234,5 @@ def add_step(
         step["keep"] = keep.strip()
     if region is not None:
         step["region"] = normal_region(region)
-    _apply(specs, shot, step_change(shot, step, specs.selections_path), seen)
-    return specs.edit_count(shot) + 1
+    change_ = step_change(shot, step, specs.selections_path)
+    return _apply(specs, shot, change_, seen, specs.edit_count(shot) + 1)

@@ -145,10 +145,12 @@ def test_wheel_ships_the_data(installed):
     names = set(zipfile.ZipFile(wheel).namelist())
     for rel in DATA_FILES:
         assert rel in names, f"{rel} missing from {wheel.name}"
-    # every data file of the source tree ships, not only the two the build reads first
+    # every data file of the source tree ships, not only the two the build reads first,
+    # and the review board's page
     shipped = {
         p.relative_to(REPO).as_posix()
-        for p in (REPO / "stillmake" / "data").rglob("*")
+        for folder in ("data", "board/static")
+        for p in (REPO / "stillmake" / folder).rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
     assert shipped <= names, f"not in the wheel: {sorted(shipped - names)}"

@@ -25,6 +25,7 @@ from stillmake import decisions
 from stillmake.board import view
 from stillmake.board.files import Thumbs, inside_runs
 from stillmake.board.planner import PlanWorker
+from stillmake.decisions import Written
 from stillmake.errors import ChangedMeanwhile, StillmakeError
 
 TOKEN_HEADER = "X-Stillmake-Token"
@@ -59,41 +60,41 @@ def _opt_text(body: dict, key: str) -> str | None:
     return _text(value, key) if value is not None else None
 
 
-def _pick(specs: object, b: dict) -> str:
+def _pick(specs: object, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
-    fp = decisions.pick(
+    done = decisions.pick(
         specs, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
     )
-    return f"{b['shot']}: picked draft {k} of drafts {fp}"
+    return done, f"{b['shot']}: picked draft {k} of drafts {done.value}"
 
 
-def _reject(specs: object, b: dict) -> str:
+def _reject(specs: object, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     reason = _text(b.get("reason"), "reason")
-    decisions.reject(specs, b["shot"], k, reason, seen=_opt_text(b, "seen"))
-    return f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
+    done = decisions.reject(specs, b["shot"], k, reason, seen=_opt_text(b, "seen"))
+    return done, f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
 
 
-def _lock(specs: object, b: dict) -> str:
-    decisions.set_locked(specs, [b["shot"]], True, seen=_opt_text(b, "seen"))
-    return f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
+def _lock(specs: object, b: dict) -> tuple[Written, str]:
+    done = decisions.set_locked(specs, [b["shot"]], True, seen=_opt_text(b, "seen"))
+    return done, f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
 
 
-def _unlock(specs: object, b: dict) -> str:
-    decisions.set_locked(specs, [b["shot"]], False, seen=_opt_text(b, "seen"))
-    return f"{b['shot']}: unlocked"
+def _unlock(specs: object, b: dict) -> tuple[Written, str]:
+    done = decisions.set_locked(specs, [b["shot"]], False, seen=_opt_text(b, "seen"))
+    return done, f"{b['shot']}: unlocked"
 
 
-def _reroll(specs: object, b: dict) -> str:
-    n = decisions.reroll(specs, b["shot"], seen=_opt_text(b, "seen"))
-    return f"{b['shot']}: reroll {n}: the next build drafts it afresh"
+def _reroll(specs: object, b: dict) -> tuple[Written, str]:
+    done = decisions.reroll(specs, b["shot"], seen=_opt_text(b, "seen"))
+    return done, f"{b['shot']}: reroll {done.value}: the next build drafts it afresh"
 
 
-def _edit(specs: object, b: dict) -> str:
+def _edit(specs: object, b: dict) -> tuple[Written, str]:
     region = b.get("region")
     if region is not None and (not isinstance(region, list) or len(region) != 4):
         raise StillmakeError(f"a region is four numbers [x0, y0, x1, y1], not {region!r}")
-    j = decisions.add_step(
+    done = decisions.add_step(
         specs,
         b["shot"],
         _text(b.get("change"), "change"),
@@ -101,12 +102,12 @@ def _edit(specs: object, b: dict) -> str:
         region,
         seen=_opt_text(b, "seen"),
     )
-    return f"{b['shot']}: edit step {j} added" + (
+    return done, f"{b['shot']}: edit step {done.value} added" + (
         f" on region {decisions.normal_region(region)}" if region is not None else ""
     )
 
 
-ACTIONS: dict[str, Callable[[object, dict], str]] = {
+ACTIONS: dict[str, Callable[[object, dict], tuple[Written, str]]] = {
     "pick": _pick,
     "reject": _reject,
     "lock": _lock,
@@ -226,12 +227,12 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
             return jsonify(error='send JSON like {"shot": "s3", ...}'), 400
         try:
             specs = view.load_specs()
-            message = do(specs, body)
+            done, message = do(specs, body)
         except ChangedMeanwhile as exc:
             return jsonify(error=str(exc), reload=True), 409
         except StillmakeError as exc:
             return jsonify(error=str(exc)), 400
         worker.ask()
-        return jsonify(ok=True, message=message), 200
+        return jsonify(ok=True, message=message, seen=done.seen), 200
 
     return app

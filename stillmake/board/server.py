@@ -7,9 +7,16 @@ import webbrowser
 from collections.abc import Callable
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 HOST = "127.0.0.1"  # never another interface: the board is a local tool
+
+
+class _Quiet(WSGIRequestHandler):
+    """No line per request: the terminal is the art director's, not an access log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 class Board:
@@ -17,7 +24,9 @@ class Board:
 
     def __init__(self, app: Flask, port: int = 0):
         self.app = app
-        self.server: BaseWSGIServer = make_server(HOST, port, app, threaded=True)
+        self.server: BaseWSGIServer = make_server(
+            HOST, port, app, threaded=True, request_handler=_Quiet
+        )
         self.port = self.server.server_port
         app.config["STILLMAKE_PORT"] = self.port
         self.url = f"http://{HOST}:{self.port}/"

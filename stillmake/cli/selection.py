@@ -68,7 +68,7 @@ def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...])
     """
     specs = load_specs(overrides)
     rejects = dict(parse_reject(r) for r in reject)
-    fp = decisions.pick(specs, shot, k, rejects)
+    fp = decisions.pick(specs, shot, k, rejects).value
     click.echo(
         f"{shot}: picked draft {k} of drafts {fp}"
         + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else "")

@@ -392,6 +392,11 @@ def read_document(path: str | os.PathLike[str]) -> CommentedMap:
     return _round_trip(_read(path), path)
 
 
+def parse_document(text: str, path: str | os.PathLike[str]) -> CommentedMap:
+    """The round-trip document of `text` (what `update_selections` returned, say)."""
+    return _round_trip(text, Path(path))
+
+
 def _dump(doc: CommentedMap) -> str:
     buf = io.StringIO()
     _yaml().dump(doc, buf)

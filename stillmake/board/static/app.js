@@ -37,6 +37,8 @@ function showNotice(text) { document.getElementById("notice").textContent = text
 
 async function post(action, body) {
   showAlert("");
+  const shown = shotById(body.shot);
+  if (shown) body.seen = shown.seen;  // the latest the page has read, not when it was drawn
   let resp, data;
   try {
     resp = await fetch("/api/" + action, {
@@ -50,6 +52,10 @@ async function post(action, body) {
     return false;
   }
   lastShot = body.shot;
+  if (resp.ok && data.seen) {
+    const shot = shotById(body.shot);
+    if (shot) shot.seen = data.seen;  // the page's own write: now seen
+  }
   if (!resp.ok) {
     showAlert(data.error || ("refused (" + resp.status + ")"));
     if (data.reload) await refresh();
