@@ -107,8 +107,8 @@ def _apply(
         if seen is not None and entry_digest(doc, shot) != seen:
             raise ChangedMeanwhile(
                 f"shot {shot} changed in {specs.selections_path} since this page read it "
-                "(a hand edit, `stillmake`, or another tab); nothing was written: look at "
-                "it again and redo the change"
+                "(by hand, by a stillmake command or from another tab); nothing was written: "
+                "look at it again and redo the change"
             )
         change(doc)
 

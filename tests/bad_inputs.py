@@ -556,6 +556,22 @@ RUNTIME = [
         "kept changing while stillmake was updating it; try again",
         "tests/test_selections_safety.py::test_file_that_keeps_changing_is_not_overwritten",
     ),
+    # -- the review board (issue 11) --
+    (
+        "RS3",
+        "selections",
+        "a review board click on a shot whose decisions changed on disk since the page read them",
+        "since this page read it (by hand, by a stillmake command or from another tab); "
+        "nothing was written",
+        "tests/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
+    ),
+    (
+        "RS4",
+        "drafts",
+        "a review board pick on drafts rebuilt since the page showed them",
+        "changed since they were shown",
+        "tests/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
+    ),
     # -- ledger and reservations (issue 14) --
     (
         "RL1",

@@ -183,8 +183,8 @@ def test_the_file_on_disk_wins_over_a_stale_page(board):
     resp = post(client, "unlock", {"shot": "s3", "seen": page["s3"]["seen"]})
     assert resp.status_code == 409 and resp.get_json()["reload"] is True
     assert (
-        "shot s3 changed in runs/input/selections.yaml since this page read it"
-        in resp.get_json()["error"]
+        "shot s3 changed in runs/input/selections.yaml since this page read it (by hand, by a "
+        "stillmake command or from another tab); nothing was written" in resp.get_json()["error"]
     )
     assert selections.read_bytes() == before
     # drafts rebuilt since they were shown: no pick bound to pictures nobody saw
