@@ -355,3 +355,29 @@ def test_review_command_help_and_serving(reviewed):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_a_stale_pick_is_shown_as_stale_with_why(board):
+    client, _ = board
+    s2 = shots(client)["s2"]
+    assert s2["stale"] is None
+    resp = post(
+        client, "pick", {"shot": "s2", "k": 1, "seen": s2["seen"], "drafts": s2["drafts_fp"]}
+    )
+    assert resp.status_code == 200 and shots(client)["s2"]["stale"] is None
+    draft = "runs/drafts/s2/draft_2.png"
+    kept = open(draft, "rb").read()
+    try:
+        from PIL import Image
+
+        with Image.open(draft) as im:
+            im = im.convert("RGB")
+            im.putpixel((5, 5), (255, 0, 255))
+            im.save(draft)  # retouched by hand
+        s2 = shots(client)["s2"]
+        assert s2["status"]["pick"] == "1 STALE"
+        assert "pick 1 was made on drafts" in s2["stale"]
+        assert "runs/drafts/s2/draft_2.png changed since drafted" in s2["stale"]
+    finally:
+        open(draft, "wb").write(kept)
+    assert shots(client)["s2"]["stale"] is None

@@ -23,7 +23,7 @@ from flask import Flask, Response, abort, jsonify, request
 
 from stillmake import decisions
 from stillmake.board import view
-from stillmake.board.files import Thumbs, inside_runs
+from stillmake.board.files import DraftDigests, Thumbs, inside_runs
 from stillmake.board.planner import PlanWorker
 from stillmake.decisions import Written
 from stillmake.errors import ChangedMeanwhile, StillmakeError
@@ -126,6 +126,7 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
     app.config["STILLMAKE_TOKEN"] = token or secrets.token_urlsafe(32)
     app.config["STILLMAKE_PORT"] = None  # set by `serve` once bound
     thumbs = Thumbs()
+    digests = DraftDigests()
 
     def state() -> tuple[object, str]:
         specs = view.load_specs()
@@ -215,7 +216,7 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
             return jsonify(error=str(exc))
         if worker.latest is None or worker.latest.basis != basis:
             worker.ask()
-        return jsonify(view.board(specs, worker.latest, basis, worker.busy))
+        return jsonify(view.board(specs, worker.latest, basis, worker.busy, digests))
 
     @app.post("/api/<action>")
     def api_decide(action: str) -> tuple[Response, int]:

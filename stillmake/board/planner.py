@@ -80,19 +80,26 @@ class PlanWorker:
         self._wanted.set()
 
     def _run(self) -> None:
+        rested_until = 0.0
         while True:
             self._wanted.wait()
+            # at most half of the time planning: a build writing file after file would
+            # otherwise keep a `snakemake --summary` running beside it on every core
+            time.sleep(max(0.0, rested_until - time.monotonic()))
             if self._stop:
                 return
             self._wanted.clear()
+            started = time.monotonic()
             self.busy = True
+            basis = ""  # the inputs the plan (or its error) is for; "" if they did not load
             try:
                 specs, basis = self._load()
                 plan = make_plan(specs, basis)
             except StillmakeError as exc:
-                plan = Plan(basis="", error=str(exc))
+                plan = Plan(basis=basis, error=str(exc))
             except Exception as exc:  # noqa: BLE001  (a plan that fails must not end the board)
-                plan = Plan(basis="", error=f"{type(exc).__name__}: {exc}")
+                plan = Plan(basis=basis, error=f"{type(exc).__name__}: {exc}")
+            rested_until = time.monotonic() + (time.monotonic() - started)
             with self._lock:
                 self.latest = plan
                 self.generation += 1

@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.api.ledger import Ledger
-from stillmake.artifacts.picks import changed_since_drafted, current_drafts_fingerprint
-from stillmake.board.files import tree_signature
+from stillmake.artifacts.picks import changed_since_drafted
+from stillmake.board.files import DraftDigests, tree_signature
 from stillmake.inputs.selections import entry_digest, read_document
 from stillmake.views.status import status_rows
 
@@ -142,18 +142,20 @@ def edit_source(specs: BuildSpecs, shot: str) -> dict:
     return {"url": image_url(path), "what": what}
 
 
-def board(specs: BuildSpecs, plan: Plan | None, basis: str, busy: bool) -> dict:
+def board(
+    specs: BuildSpecs, plan: Plan | None, basis: str, busy: bool, digests: DraftDigests
+) -> dict:
     """The whole page's data. `plan` is shown only if it was made for `basis` (now)."""
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
     entries = ledger.entries()
-    rows = {r["shot"]: r for r in status_rows(specs, entries)}
+    rows = {r["shot"]: r for r in status_rows(specs, entries, digests.fingerprint)}
     doc = read_document(specs.selections_path)
     current_plan = plan if plan is not None and plan.basis == basis else None
     shots = []
     for shot in specs.shots:
         s = specs.production.shot(shot)
         sel = specs.selections[shot]
-        current = current_drafts_fingerprint(paths.drafts(shot, specs.draft_n))
+        current = digests.fingerprint(paths.drafts(shot, specs.draft_n))
         item = {
             "id": shot,
             "title": s.title,

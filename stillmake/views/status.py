@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,13 +32,18 @@ def spend_by_shot(entries: Iterable[dict]) -> dict[str, float]:
     return spend
 
 
-def pick_state(specs: BuildSpecs, shot: str) -> str:
+DraftsFingerprint = Callable[[list[str]], "str | None"]
+
+
+def pick_state(
+    specs: BuildSpecs, shot: str, fingerprint: DraftsFingerprint = current_drafts_fingerprint
+) -> str:
     sel = specs.selections[shot]
     if sel.pick is None:
         return "-"
     if not sel.drafts:
         return f"{sel.pick} (unbound)"
-    current = current_drafts_fingerprint(paths.drafts(shot, specs.draft_n))
+    current = fingerprint(paths.drafts(shot, specs.draft_n))
     if current is not None and current != sel.drafts:
         return f"{sel.pick} STALE"
     return str(sel.pick)
@@ -69,8 +74,13 @@ def worst_flag(shot: str, gate: dict | None) -> str:
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
-def status_rows(specs: BuildSpecs, entries: Iterable[dict] | None = None) -> list[dict]:
-    """One row per shot. `entries`: the ledger's records, if already read."""
+def status_rows(
+    specs: BuildSpecs,
+    entries: Iterable[dict] | None = None,
+    fingerprint: DraftsFingerprint = current_drafts_fingerprint,
+) -> list[dict]:
+    """One row per shot. `entries`: the ledger's records, if already read; `fingerprint`:
+    how the drafts' fingerprint is taken (the review board remembers it per file)."""
     if entries is None:
         entries = Ledger(specs.settings.ledger_path).entries()
     spend = spend_by_shot(entries)
@@ -83,7 +93,7 @@ def status_rows(specs: BuildSpecs, entries: Iterable[dict] | None = None) -> lis
                 "shot": shot,
                 "title": specs.production.shot(shot).title,
                 "stage": stage,
-                "pick": pick_state(specs, shot),
+                "pick": pick_state(specs, shot, fingerprint),
                 "edits": f"{done}/{specs.edit_count(shot)}",
                 "locked": "yes" if specs.locked(shot) else "no",
                 "flag": worst_flag(shot, gate),

@@ -97,7 +97,7 @@ function draftFigure(shot, d) {
   const classes = ["draft", d.picked ? "picked" : "", d.rejected ? "rejected" : ""].join(" ");
   const image = d.url
     ? el("a", { href: d.url, onclick: viewer(d.url, name), title: "full size" },
-        el("img", { src: d.url + "&thumb=1", alt: name, loading: "eager", width: 480, height: 270 }))
+        el("img", { src: d.url + "&thumb=1", alt: name, loading: "lazy", width: 480, height: 270 }))
     : el("p", { class: "hint", text: `draft ${d.k} not built yet` });
   const reason = el("input", { type: "text", placeholder: "why rejected?",
     "aria-label": `Reject reason for draft ${d.k} of ${shot.id}` });
