@@ -22,6 +22,7 @@ import os
 import statistics
 import time
 import urllib.request
+from pathlib import Path
 
 from common import REPO, generate_production, machine, snakemake, workflow_copy  # noqa: F401
 
@@ -74,14 +75,25 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--shots", type=int, default=100)
     ap.add_argument("--clicks", type=int, default=10)
+    ap.add_argument(
+        "--built",
+        type=Path,
+        help="a workflow copy already built with `snakemake review` (its clicks change its "
+        "selections.yaml): skips generating and building one",
+    )
     args = ap.parse_args(argv)
     print(machine())
-    wf = workflow_copy()
-    generate_production(wf, args.shots, picks=False)
-    run = snakemake(wf, "review")
-    print(
-        f"`snakemake review`, {args.shots} generated shots ({3 * args.shots} drafts): {run.wall:.1f} s"
-    )
+    if args.built:
+        wf = args.built.resolve()
+        args.shots = len(list((wf / "runs/drafts").iterdir()))
+    else:
+        wf = workflow_copy()
+        generate_production(wf, args.shots, picks=False)
+        run = snakemake(wf, "review")
+        print(
+            f"`snakemake review`, {args.shots} generated shots ({3 * args.shots} drafts): "
+            f"{run.wall:.1f} s"
+        )
     os.chdir(wf)
     board = Board(create_app(), 0).start()
     try:
