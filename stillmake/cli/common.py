@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 import click
 
 from stillmake.api.ledger import Ledger, LedgerRead, Reservation
-from stillmake.errors import StillmakeError
+from stillmake.errors import DecisionError, StillmakeError
 from stillmake.inputs.settings import load_config
 from stillmake.views.spend import (
     INFLIGHT_COLUMNS,
@@ -36,12 +36,17 @@ config_option = click.option(
 
 
 def user_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Report StillmakeError as a one-line message (exit 1), not a traceback."""
+    """Report StillmakeError as a one-line message (exit 1), not a traceback; a decision
+    refused for an argument (SHOT, K, --reject) as click's usage error (exit 2)."""
 
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
+        except DecisionError as exc:
+            if exc.param:
+                raise click.BadParameter(exc.detail, param_hint=exc.param) from None
+            raise click.ClickException(str(exc)) from None
         except StillmakeError as exc:
             raise click.ClickException(str(exc)) from None
 

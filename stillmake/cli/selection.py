@@ -6,33 +6,10 @@ only when the result still loads)."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
-
 import click
 
 from stillmake import decisions, paths
 from stillmake.cli.common import config_option, load_specs, user_errors
-from stillmake.errors import DecisionError
-
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def bad_arguments(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """A decision refused for an argument (SHOT, K, --reject) is click's usage error."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        try:
-            return fn(*args, **kwargs)
-        except DecisionError as exc:
-            if exc.param:
-                raise click.BadParameter(exc.detail, param_hint=exc.param) from None
-            raise
-
-    return wrapper
 
 
 def parse_reject(value: str) -> tuple[int, str]:
@@ -56,7 +33,6 @@ def parse_reject(value: str) -> tuple[int, str]:
 )
 @config_option
 @user_errors
-@bad_arguments
 def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Choose draft K of SHOT, bound to the drafts you are looking at.
 
@@ -83,7 +59,6 @@ def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...])
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
 @config_option
 @user_errors
-@bad_arguments
 def lock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
     decisions.set_locked(load_specs(overrides), shots, True)
@@ -94,7 +69,6 @@ def lock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
 @config_option
 @user_errors
-@bad_arguments
 def unlock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
     """Take shots off the finalist list (their finals are no longer built)."""
     decisions.set_locked(load_specs(overrides), shots, False)
