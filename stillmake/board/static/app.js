@@ -76,9 +76,14 @@ function flagList(flags) {
 function metricsTable(metrics) {
   const keys = Object.keys(metrics || {});
   if (!keys.length) return null;
-  return el("details", { class: "metrics" }, el("summary", { text: "metrics" }),
-    el("table", {}, keys.map((k) => el("tr", {}, el("td", { text: k }),
+  // the table is made when opened: 100 shots x 3 drafts x 10 rows is a slow first render
+  const details = el("details", { class: "metrics" }, el("summary", { text: "metrics" }));
+  details.addEventListener("toggle", () => {
+    if (!details.open || details.querySelector("table")) return;
+    details.append(el("table", {}, keys.map((k) => el("tr", {}, el("td", { text: k }),
       el("td", { text: String(Math.round(metrics[k] * 1000) / 1000) })))));
+  });
+  return details;
 }
 
 function viewer(url, alt) {
