@@ -44,7 +44,10 @@ def main() -> None:
                 page.goto(board.url)
                 page.locator("#shot-s3 [data-plan=ready]").wait_for(timeout=60_000)
                 page.get_by_role("button", name="Pick draft 2 of s1", exact=True).click()
-                page.locator("#shot-s1 [data-plan=ready]").wait_for(timeout=60_000)
+                page.get_by_text("s1: picked draft 2 of drafts").wait_for()
+                page.locator("#shot-s1 [data-plan=ready]", has_text="rebuilds").wait_for(
+                    timeout=60_000
+                )
                 page.wait_for_function(
                     "[...document.images].every(i => !i.src || i.complete)", timeout=30_000
                 )

@@ -27,14 +27,16 @@ class Plan:
     seconds: float = 0.0
 
 
-def shot_files(specs: object, shot: str) -> set[str]:
-    """Every output file of one shot (what `snakemake -n` could rebuild for it)."""
-    n = specs.draft_n
-    files = set(paths.drafts(shot, n))
-    files |= {paths.review_sheet(shot), paths.review_json(shot), paths.selected(shot)}
-    files |= {paths.edit_step(shot, j) for j in range(1, specs.edit_count(shot) + 1)}
-    files.add(paths.final(shot))
-    return files
+def shot_files(specs: object, shot: str) -> list[str]:
+    """Every output file of one shot, in build order (what `snakemake -n` could rebuild)."""
+    return [
+        *paths.drafts(shot, specs.draft_n),
+        paths.review_sheet(shot),
+        paths.review_json(shot),
+        paths.selected(shot),
+        *(paths.edit_step(shot, j) for j in range(1, specs.edit_count(shot) + 1)),
+        paths.final(shot),
+    ]
 
 
 def make_plan(specs: object, basis: str) -> Plan:
@@ -49,7 +51,7 @@ def make_plan(specs: object, basis: str) -> Plan:
     planned = Planner(specs, Estimator(entries)).plan(pending)
     plan = Plan(basis=basis)
     for shot in specs.shots:
-        plan.rebuild[shot] = sorted(pending & shot_files(specs, shot))
+        plan.rebuild[shot] = [f for f in shot_files(specs, shot) if f in pending]
         plan.requests[shot] = [p.to_dict() for p in planned if p.shot == shot]
     plan.seconds = round(time.monotonic() - started, 2)
     return plan
