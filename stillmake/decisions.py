@@ -12,6 +12,7 @@ changes to other shots or to comments are kept, and only this decision is applie
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,9 @@ from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.artifacts.picks import current_drafts_fingerprint
-from stillmake.errors import ChangedMeanwhile, DecisionError
+from stillmake.errors import ChangedMeanwhile, DecisionError, InputError
+from stillmake.files import atomic_write_bytes
+from stillmake.inputs.masks import check_markup
 from stillmake.inputs.selections import (
     entry_digest,
     load_selections,
@@ -213,6 +216,44 @@ def normal_region(box: Sequence[float]) -> list[float]:
     return [round(v, REGION_DIGITS) for v in (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))]
 
 
+MARKUP_DIR = "markup"  # beside selections.yaml: the strokes the board saves for edit steps
+
+
+def save_markup(specs: BuildSpecs, shot: str, png: bytes) -> Path:
+    """Keep a markup drawn on the board as markup/{shot}_{digest}.png beside the selections
+    (named by its content: the same strokes are one file). Checked as the loader checks
+    it, and the size of the image it was drawn on (the drafts' size)."""
+    import io
+
+    from PIL import Image
+
+    from stillmake.inputs.models import parse_size
+
+    want = parse_size(specs.draft_size(shot))
+    try:
+        with Image.open(io.BytesIO(png)) as im:
+            fmt, size = im.format, im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise DecisionError("the markup sent is not an image") from None
+    if fmt != "PNG" or tuple(size) != tuple(want):
+        raise DecisionError(
+            f"the markup must be a PNG of {want[0]}x{want[1]} (the image it is drawn on), "
+            f"not a {fmt} of {size[0]}x{size[1]}"
+        )
+    folder = Path(specs.selections_path).parent / MARKUP_DIR
+    path = folder / f"{shot}_{hashlib.sha256(png).hexdigest()[:12]}.png"
+    made = not path.is_file()
+    if made:
+        atomic_write_bytes(path, png)
+    try:
+        check_markup(path, file=specs.selections_path, shot=shot)
+    except InputError:
+        if made:
+            path.unlink(missing_ok=True)
+        raise
+    return path
+
+
 def add_step(
     specs: BuildSpecs,
     shot: str,
@@ -220,9 +261,11 @@ def add_step(
     keep: str = "",
     region: Sequence[float] | None = None,
     *,
+    markup: bytes | None = None,
     seen: str | None = None,
 ) -> Written:
-    """Append an edit step (one change) to `shot` (its number: `value`)."""
+    """Append an edit step (one change) to `shot` (its number: `value`): the whole frame,
+    a region box, or a markup (strokes; edit models that take one)."""
     check_shots(specs, [shot])
     change = change.strip()
     if not change:
@@ -232,7 +275,29 @@ def add_step(
     step: dict = {"change": change}
     if keep.strip():
         step["keep"] = keep.strip()
+    if region is not None and markup is not None:
+        raise DecisionError("mark the step with a box or with strokes, not both")
     if region is not None:
         step["region"] = normal_region(region)
+    saved = None
+    if markup is not None:
+        if not specs.takes_markup:
+            raise DecisionError(
+                f"edit model '{specs.model_for('edit')}' does not take a markup "
+                "(gpt-image-2.5 and later do): draw a box instead"
+            )
+        saved = save_markup(specs, shot, markup)
+        step["markup"] = saved.relative_to(Path(specs.selections_path).parent).as_posix()
     change_ = step_change(shot, step, specs.selections_path)
-    return _apply(specs, shot, change_, seen, specs.edit_count(shot) + 1)
+    try:
+        return _apply(specs, shot, change_, seen, specs.edit_count(shot) + 1)
+    except BaseException:
+        if saved is not None and not _named_in(specs, saved):
+            saved.unlink(missing_ok=True)  # refused: leave no stray file
+        raise
+
+
+def _named_in(specs: BuildSpecs, path: Path) -> bool:
+    """Whether selections.yaml (as on disk) names this markup file in some step."""
+    text = Path(specs.selections_path).read_text(encoding="utf-8")
+    return path.name in text

@@ -224,6 +224,8 @@ class BuildSpecs:
         e = self.selections[shot].edits[step - 1]
         spec = e.spec()
         spec["mask"] = self._rel(e.mask) if e.mask else None
+        if e.markup:
+            spec["markup"] = self._rel(e.markup)
         spec["refs"] = [self._rel(r) for r in e.refs]
         spec["character_refs"] = [self._rel(r) for r in self.character_refs(shot)]
         spec["step"] = step
@@ -242,7 +244,14 @@ class BuildSpecs:
         }
         if e.mask:
             files["mask"] = self._rel(e.mask)
+        if e.markup:
+            files["markup"] = self._rel(e.markup)
         return files
+
+    @property
+    def takes_markup(self) -> bool:
+        """Whether the edit pass's model takes a markup (strokes drawn over the source)."""
+        return lookup(self.model_for("edit")).markup
 
     def character_refs(self, shot: str) -> list[Path]:
         return self.production.refs_for(self.production.shot(shot))
@@ -392,6 +401,15 @@ class BuildSpecs:
                     )
                 if step.mask:
                     self._check_mask_size(shot, f"{key}.mask", step.mask)
+                if step.markup and not self.takes_markup:
+                    raise InputError(
+                        f"edit model '{self.model_for('edit')}' does not take a markup "
+                        "(gpt-image-2.5 and later do): set edit.model to one that does, or "
+                        "mark the step with a region or mask",
+                        file=self.selections_path,
+                        shot=shot,
+                        key=f"{key}.markup",
+                    )
             if self.final_mode == "edit" and 1 + characters > MAX_EDIT_IMAGES:
                 raise InputError(
                     f"images.edit takes at most {MAX_EDIT_IMAGES} images; the final would send "

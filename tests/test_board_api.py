@@ -385,3 +385,81 @@ def test_a_stale_pick_is_shown_as_stale_with_why(board):
     finally:
         open(draft, "wb").write(kept)
     assert shots(client)["s2"]["stale"] is None
+
+
+def markup_png(size=(1536, 864), drawn=True) -> str:
+    """A canvas's strokes as the page sends them: a data URL of a transparent PNG."""
+    import base64
+    import io
+
+    from PIL import Image, ImageDraw
+
+    im = Image.new("RGBA", size, (0, 0, 0, 0))
+    if drawn:
+        ImageDraw.Draw(im).line([(300, 200), (700, 500)], fill=(255, 45, 45, 255), width=12)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def test_an_edit_step_marked_with_strokes_saves_a_markup_beside_the_selections(board):
+    client, selections = board
+    s2 = shots(client)["s2"]
+    assert client.get("/api/board").get_json()["takes_markup"] is True
+    data = markup_png()
+    resp = post(
+        client,
+        "edit",
+        {"shot": "s2", "change": "close the tap", "markup": data, "seen": s2["seen"]},
+    )
+    assert resp.status_code == 200, resp.get_json()
+    step = decided(selections)["s2"].edits[0]
+    assert step.region is None and step.markup.parent.name == "markup"
+    assert step.markup.name.startswith("s2_") and step.markup.is_file()
+    assert f"markup: markup/{step.markup.name}" in selections.read_text()
+    import base64
+
+    assert step.markup.read_bytes() == base64.b64decode(data.split(",", 1)[1])
+    assert shots(client)["s2"]["edits"][0]["markup"].endswith(step.markup.name)
+    step.markup.unlink()
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        (
+            {"markup": markup_png((800, 450))},
+            "must be a PNG of 1536x864 (the image it is drawn on)",
+        ),
+        ({"markup": markup_png(drawn=False)}, "markup has nothing drawn on it"),
+        (
+            {"markup": markup_png(), "region": [0.1, 0.1, 0.2, 0.2]},
+            "a box or with strokes, not both",
+        ),
+        ({"markup": "data:image/jpeg;base64,AAAA"}, "data:image/png;base64 URL"),
+        ({"markup": "data:image/png;base64,@@@"}, "not valid base64"),
+    ],
+)
+def test_a_bad_markup_writes_nothing(board, body, words):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = post(client, "edit", {"shot": "s2", "change": "close the tap", **body})
+    assert resp.status_code == 400 and words in resp.get_json()["error"]
+    assert selections.read_bytes() == before
+    assert not list(selections.parent.glob("markup/*.png"))  # no stray file either
+
+
+def test_strokes_need_an_edit_model_that_takes_a_markup(board):
+    client, selections = board
+    config = open("config.yaml").read()
+    try:
+        with open("config.yaml", "a") as fh:
+            fh.write("\nedit: {model: gpt-image-2}\n")
+        assert client.get("/api/board").get_json()["takes_markup"] is False
+        before = selections.read_bytes()
+        resp = post(client, "edit", {"shot": "s2", "change": "x", "markup": markup_png()})
+        assert resp.status_code == 400
+        assert "edit model 'gpt-image-2' does not take a markup" in resp.get_json()["error"]
+        assert selections.read_bytes() == before
+    finally:
+        open("config.yaml", "w").write(config)

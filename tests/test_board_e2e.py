@@ -11,6 +11,7 @@ import os
 import re
 
 import pytest
+from PIL import Image
 from playwright.sync_api import expect, sync_playwright
 
 from stillmake.board.app import create_app
@@ -55,9 +56,9 @@ def page(served, browser):
     page.goto(board.url)
     expect(page.get_by_role("button", name="Pick draft 1 of s1", exact=True)).to_be_visible()
     yield page, selections, board
+    assert not errors, errors  # before closing: a closed page aborts its fetches
     context.close()
     selections.write_text(original, encoding="utf-8")
-    assert not errors, errors
 
 
 def decided(selections):
@@ -115,6 +116,33 @@ def test_controls_pick_reject_lock_and_add_a_step_from_a_drawn_box(page):
     assert text.startswith(HEADER) and S2_COMMENT in text
     assert "reroll: 0   # red emergency: still looking" in text
     assert re.search(r"s3:\n  pick: 2\n  drafts: [0-9a-f]{12}\n", text), text
+
+
+def test_strokes_drawn_on_the_picked_draft_become_the_steps_markup(page):
+    page, selections, _ = page
+    button(page, "Add edit step to s2").click()
+    image = page.get_by_role("img", name="Edit region on s2", exact=True)
+    wait_for(lambda: image.evaluate("i => i.complete && i.naturalWidth > 0"))
+    button(page, "Draw strokes").click()
+    expect(button(page, "Draw strokes")).to_have_attribute("aria-pressed", "true")
+    box = image.bounding_box()
+    page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"])
+    page.mouse.down()
+    page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.5 * box["height"], steps=8)
+    page.mouse.up()
+    page.get_by_role("textbox", name="Change", exact=True).fill("turn off the tap")
+    button(page, "Add step").click()
+    step = wait_for(lambda: decided(selections)["s2"].edits)[0]
+    try:
+        assert step.region is None and step.markup.is_file()
+        with Image.open(step.markup) as im:
+            assert im.size == (1536, 864)  # the draft's own pixels, not the page's
+            alpha = im.getchannel("A")
+            assert alpha.getpixel((int(0.35 * 1536), int(0.4 * 864))) > 128  # on the stroke
+            assert alpha.getpixel((int(0.8 * 1536), int(0.8 * 864))) == 0
+        assert S2_COMMENT.replace("pick: 1   ", "") in selections.read_text()
+    finally:
+        step.markup.unlink()
 
 
 def test_a_hand_edit_made_while_the_page_is_open_survives_the_next_click(page):

@@ -57,6 +57,7 @@ def obtain(
     label: dict,
     images: list[bytes] | None = None,
     mask: bytes | None = None,
+    markup: bytes | None = None,
     shortlisted: bool = False,
     logger: logging.Logger = log,
 ) -> Obtained:
@@ -113,7 +114,7 @@ def obtain(
         if request.endpoint == "generate":
             response = backend.generate(request, label)
         else:
-            response = backend.edit(request, images or [], mask, label)
+            response = backend.edit(request, images or [], mask, label, markup=markup)
         try:
             _check(response.images, request, decode=True)  # BadAnswer: a failed attempt
         except BackendError as exc:

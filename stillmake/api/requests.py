@@ -34,10 +34,11 @@ class ImageRequest:
     inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256 of input images, source first
     mask: str | None = None  # sha256 of the mask PNG sent
     complexity: str | None = None  # 2.6 models: planning effort, independent of quality
+    markup: str | None = None  # sha256 of the markup PNG sent (2.5+ edits)
 
     # Fields added after fingerprints were first written: left out of the digest while
     # unset, so every request paid for before they existed keeps its cache entry.
-    _OPTIONAL = ("complexity",)
+    _OPTIONAL = ("complexity", "markup")
 
     def fingerprint(self) -> str:
         """Stable digest of everything that determines the result."""
@@ -46,8 +47,12 @@ class ImageRequest:
         return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
 
     def to_dict(self) -> dict:
+        """The request as job params; `markup` only when set, so the params (and request
+        stamps) of every job stamped before it existed are unchanged."""
         d = asdict(self)
         d["inputs"] = list(self.inputs)
+        if d["markup"] is None:
+            del d["markup"]
         return d
 
     @classmethod
@@ -56,8 +61,10 @@ class ImageRequest:
         d["inputs"] = tuple(d.get("inputs") or ())
         return cls(**d)
 
-    def with_inputs(self, inputs: Iterable[str], mask: str | None = None) -> ImageRequest:
-        return replace(self, inputs=tuple(inputs), mask=mask)
+    def with_inputs(
+        self, inputs: Iterable[str], mask: str | None = None, markup: str | None = None
+    ) -> ImageRequest:
+        return replace(self, inputs=tuple(inputs), mask=mask, markup=markup)
 
     @property
     def width_height(self) -> tuple[int, int]:

@@ -12,6 +12,8 @@ A local tool that must stay one:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import secrets
 from collections.abc import Callable
@@ -100,11 +102,25 @@ def _edit(specs: object, b: dict) -> tuple[Written, str]:
         _text(b.get("change"), "change"),
         _text(b.get("keep"), "keep"),
         region,
+        markup=_png_data_url(b.get("markup")),
         seen=_opt_text(b, "seen"),
     )
     return done, f"{b['shot']}: edit step {done.value} added" + (
         f" on region {decisions.normal_region(region)}" if region is not None else ""
     )
+
+
+def _png_data_url(value: object) -> bytes | None:
+    """The bytes of a `data:image/png;base64,...` URL (a canvas's strokes), or None."""
+    if value is None:
+        return None
+    head, sep, data = _text(value, "markup").partition(",")
+    if not sep or head != "data:image/png;base64":
+        raise StillmakeError("the markup must be sent as a data:image/png;base64 URL")
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        raise StillmakeError("the markup sent is not valid base64") from None
 
 
 ACTIONS: dict[str, Callable[[object, dict], tuple[Written, str]]] = {
@@ -123,6 +139,7 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
     root = Path(root or ".").resolve()
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # `/runs//etc/passwd` is refused, not redirected
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # a markup at 3840x2160, with room
     app.config["STILLMAKE_TOKEN"] = token or secrets.token_urlsafe(32)
     app.config["STILLMAKE_PORT"] = None  # set by `serve` once bound
     thumbs = Thumbs()

@@ -191,6 +191,7 @@ def board(
         "backend": specs.settings.backend,
         "models": {p: specs.model_for(p) for p in ("draft", "edit", "final")},
         "draft_n": specs.draft_n,
+        "takes_markup": specs.takes_markup,
         "selections": str(specs.selections_path),
         "spent_usd": round(ledger.spent(entries), 4),
         "budget_usd": specs.settings.budget_usd,

@@ -32,6 +32,8 @@ __all__ = [
     "region_mask",
     "check_mask",
     "load_mask",
+    "check_markup",
+    "load_markup",
     "editable_area",
     "grow",
     "composite_outside",
@@ -120,20 +122,26 @@ def _has_alpha(mode: str, info: dict) -> bool:
     return mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in info
 
 
-def _open_mask(path: str | os.PathLike[str], where: dict[str, Any]) -> Image.Image:
+def _open_png(path: str | os.PathLike[str], what: str, where: dict[str, Any]) -> tuple:
+    """(RGBA image, mode, info) of a PNG a person made (a mask, a markup), or InputError."""
     path = Path(path)
     if not path.is_file():
-        what = "is a directory, not a PNG" if path.is_dir() else "not found"
-        raise InputError(f"mask file {path} {what}", **where)
+        why = "is a directory, not a PNG" if path.is_dir() else "not found"
+        raise InputError(f"{what} file {path} {why}", **where)
     try:
         with Image.open(path) as im:
             fmt, mode, info = im.format, im.mode, dict(im.info)
             im.load()
             rgba = im.convert("RGBA")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"mask file {path} is not a PNG ({exc})", **where) from None
+        raise InputError(f"{what} file {path} is not a PNG ({exc})", **where) from None
     if fmt != "PNG":
-        raise InputError(f"mask file {path} is not a PNG (it is {fmt})", **where)
+        raise InputError(f"{what} file {path} is not a PNG (it is {fmt})", **where)
+    return rgba, mode, info
+
+
+def _open_mask(path: str | os.PathLike[str], where: dict[str, Any]) -> Image.Image:
+    rgba, mode, info = _open_png(path, "mask", where)
     if not _has_alpha(mode, info):
         raise InputError(
             f"mask needs an alpha channel: transparent = editable ({path} is "
@@ -147,6 +155,48 @@ def _open_mask(path: str | os.PathLike[str], where: dict[str, Any]) -> Image.Ima
             **where,
         )
     return rgba
+
+
+def _open_markup(path: str | os.PathLike[str], where: dict[str, Any]) -> Image.Image:
+    rgba, mode, info = _open_png(path, "markup", where)
+    if not _has_alpha(mode, info):
+        raise InputError(
+            f"markup needs an alpha channel ({path} is {mode} without transparency): "
+            "strokes drawn on a transparent layer the size of the image",
+            **where,
+        )
+    if rgba.getchannel("A").getextrema()[1] < ALPHA_EDITABLE_BELOW:
+        raise InputError(f"markup has nothing drawn on it ({path} is all transparent)", **where)
+    return rgba
+
+
+def check_markup(
+    path: str | os.PathLike[str],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "markup",
+) -> None:
+    """A markup (models that take one: strokes drawn over the image to show what to
+    change): a PNG with alpha and something drawn on it."""
+    _open_markup(path, dict(file=file or path, shot=shot, key=key))
+
+
+def load_markup(
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "markup",
+) -> bytes:
+    """A markup PNG -> RGBA PNG bytes at `size` (w, h): the API wants it the size of the
+    first image."""
+    rgba = _open_markup(path, dict(file=file or path, shot=shot, key=key))
+    size = tuple(int(v) for v in size)
+    if rgba.size != size:
+        rgba = rgba.resize(size, Image.LANCZOS)
+    return _png(rgba)
 
 
 def check_mask(

@@ -32,7 +32,7 @@ from ruamel.yaml.error import YAMLError
 from stillmake.errors import InputError, StillmakeError
 from stillmake.files import atomic_write_text, locked, read_text_input
 from stillmake.images import input_problem
-from stillmake.inputs.masks import check_mask, validate_region
+from stillmake.inputs.masks import check_markup, check_mask, validate_region
 from stillmake.inputs.schemas import validate
 
 if TYPE_CHECKING:
@@ -56,16 +56,20 @@ class EditStep:
     region: tuple[float, float, float, float] | None = None
     mask: Path | None = None
     refs: tuple[Path, ...] = ()
+    markup: Path | None = None  # strokes drawn over the source (models that take markup)
 
     def spec(self) -> dict:
         """What reaches the step's job as params (paths as given, relative to the workflow)."""
-        return {
+        spec = {
             "change": self.change,
             "keep": self.keep,
             "region": list(self.region) if self.region else None,
             "mask": str(self.mask) if self.mask else None,
             "refs": [str(r) for r in self.refs],
         }
+        if self.markup:  # only when set: the params of every step written before stay as they were
+            spec["markup"] = str(self.markup)
+        return spec
 
 
 @dataclass(frozen=True)
@@ -524,7 +528,7 @@ class _Files:
         path = self.base / name
         absolute = Path(os.path.normpath(path.absolute()))
         if not absolute.is_relative_to(self.root):
-            folder = "masks" if what.startswith("mask") else "refs"
+            folder = {"mask": "masks", "markup": "markup"}.get(what.split()[0], "refs")
             raise InputError(
                 f"{what} '{name}' ({absolute}) is outside the workflow directory {self.root}: "
                 f"copy it into the workflow (e.g. runs/input/{folder}/) and name it from there",
@@ -595,20 +599,36 @@ def _selection(path: Path, files: _Files, shot: str, e: dict, draft_n: int) -> S
     )
 
 
+def _step_file(
+    files: _Files, step: dict, name: str, check: Callable[..., None], shot: str, key: str
+) -> Path | None:
+    """The mask or markup file a step names (inside the workflow, checked), or None."""
+    if not step.get(name):
+        return None
+    where = dict(file=files.selections, shot=shot, key=f"{key}.{name}")
+    found = files.inside(f"{name} file", step[name], where)
+    if files.check:
+        check(found, **where)
+    return found
+
+
 def _step(files: _Files, shot: str, j: int, step: dict) -> EditStep:
     key = f"edits[{j}]"
     path = files.selections
     if "region" in step and "mask" in step:
         raise InputError("give either region or mask, not both", file=path, shot=shot, key=key)
+    if "markup" in step and ("region" in step or "mask" in step):
+        raise InputError(
+            "give markup, or a region or mask, not both (the API takes a markup without a mask)",
+            file=path,
+            shot=shot,
+            key=key,
+        )
     region = None
     if "region" in step:
         region = validate_region(step["region"], file=path, shot=shot, key=f"{key}.region")
-    mask = None
-    if step.get("mask"):
-        where = dict(file=path, shot=shot, key=f"{key}.mask")
-        mask = files.inside("mask file", step["mask"], where)
-        if files.check:
-            check_mask(mask, **where)
+    mask = _step_file(files, step, "mask", check_mask, shot, key)
+    markup = _step_file(files, step, "markup", check_markup, shot, key)
     refs = []
     for name in step.get("refs") or []:
         where = dict(file=path, shot=shot, key=f"{key}.refs")
@@ -622,6 +642,7 @@ def _step(files: _Files, shot: str, j: int, step: dict) -> EditStep:
         region=region,
         mask=mask,
         refs=tuple(refs),
+        markup=markup,
     )
 
 

@@ -13,7 +13,13 @@ from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.quality import edit_leak, load_rgb
 from stillmake.artifacts.records import image_record
 from stillmake.files import sha256_bytes
-from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
+from stillmake.inputs.masks import (
+    composite_outside,
+    editable_area,
+    load_markup,
+    load_mask,
+    region_mask,
+)
 
 if TYPE_CHECKING:
     from stillmake.stages.job import Job
@@ -50,9 +56,17 @@ def run(job: Job) -> None:
     source = raw_image(job.input["source"])
     refs = [raw_image(p) for p in job.input.get("refs", [])]
     mask = build_mask(step, image_size(source), shot)
+    markup = (
+        load_markup(
+            step["markup"], image_size(source), shot=shot, key=f"edits[{step['step']}].markup"
+        )
+        if step.get("markup")
+        else None
+    )
     request = ImageRequest.from_dict(job.params["request"]).with_inputs(
         [sha256_bytes(source)] + [sha256_bytes(r) for r in refs],
         mask=sha256_bytes(mask) if mask else None,
+        markup=sha256_bytes(markup) if markup else None,
     )
     label = {
         "shot": shot,
@@ -69,6 +83,7 @@ def run(job: Job) -> None:
         label=label,
         images=[source, *refs],
         mask=mask,
+        markup=markup,
         shortlisted=True,
         logger=job.logger,
     )
@@ -84,6 +99,7 @@ def run(job: Job) -> None:
         "keep": step["keep"],
         "region": step.get("region"),
         "mask_file": step.get("mask"),
+        "markup_file": step.get("markup"),
         "refs": list(job.input.get("refs", [])),
         "source": str(job.input["source"]),
         "chain": source_side.get("chain", [f"draft {source_side.get('k')}"])

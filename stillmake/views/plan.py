@@ -28,7 +28,7 @@ from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.inputs.masks import load_mask, region_mask
+from stillmake.inputs.masks import load_markup, load_mask, region_mask
 from stillmake.inputs.models import parse_size
 from stillmake.inputs.settings import nest_overrides
 
@@ -196,16 +196,18 @@ class Planner:
         if source is None:
             return None
         shas = [source] + [sha256_bytes(raw_image(r)) for r in inputs.get("refs", [])]
-        mask = None
+        mask = markup = None
+        size = parse_size(self.specs.draft_size(shot))
         if step and (step.get("region") or step.get("mask")):
-            size = parse_size(self.specs.draft_size(shot))
             png = (
                 region_mask(step["region"], size)
                 if step.get("region")
                 else load_mask(step["mask"], size)
             )
             mask = sha256_bytes(png)
-        return request.with_inputs(shas, mask=mask)
+        if step and step.get("markup"):
+            markup = sha256_bytes(load_markup(step["markup"], size))
+        return request.with_inputs(shas, mask=mask, markup=markup)
 
     def _lookup(
         self, shot: str, pass_: str, request: ImageRequest | None, refs: Iterable[str] = ()

@@ -27,5 +27,10 @@ class Backend(Protocol):
     def generate(self, request: ImageRequest, label: dict) -> BackendResponse: ...
 
     def edit(
-        self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
+        self,
+        request: ImageRequest,
+        images: list[bytes],
+        mask: bytes | None,
+        label: dict,
+        markup: bytes | None = None,
     ) -> BackendResponse: ...

@@ -68,7 +68,12 @@ class OpenAIBackend:
         return self._call(self.client.images.generate, **kwargs)
 
     def edit(
-        self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
+        self,
+        request: ImageRequest,
+        images: list[bytes],
+        mask: bytes | None,
+        label: dict,
+        markup: bytes | None = None,
     ) -> BackendResponse:
         # PNG, JPEG and WebP go as what they are: the right extension and MIME type
         files = [upload(data, f"image_{i}") for i, data in enumerate(images, 1)]
@@ -83,6 +88,8 @@ class OpenAIBackend:
         )
         if mask is not None:
             kwargs["mask"] = ("mask.png", mask, "image/png")
+        if markup is not None:
+            kwargs["markup"] = ("markup.png", markup, "image/png")
         if request.input_fidelity:  # None for the 2.x family, which refuses it
             kwargs["input_fidelity"] = request.input_fidelity
         if request.complexity:

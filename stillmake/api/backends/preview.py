@@ -135,8 +135,33 @@ def render_generation(request: ImageRequest, k: int, label: dict) -> bytes:
     return _encode(im)
 
 
+def _editable(
+    mask: bytes | None, markup: bytes | None, size: tuple[int, int]
+) -> Image.Image | None:
+    """L image, 255 where the preview paints: a mask's transparent pixels, or what a
+    markup's strokes cover (the region a model reads from them). None: neither."""
+    if mask is not None:
+        with Image.open(io.BytesIO(mask)) as m:
+            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.NEAREST)
+        return Image.eval(alpha, lambda a: 255 if a < 128 else 0)
+    if markup is not None:
+        with Image.open(io.BytesIO(markup)) as m:
+            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.NEAREST)
+        box = Image.eval(alpha, lambda a: 255 if a >= 128 else 0).getbbox()
+        area = Image.new("L", size, 0)
+        if box:
+            ImageDraw.Draw(area).rectangle(box, fill=255)
+        return area
+    return None
+
+
 def render_edit(
-    request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict, index: int = 1
+    request: ImageRequest,
+    images: list[bytes],
+    mask: bytes | None,
+    label: dict,
+    index: int = 1,
+    markup: bytes | None = None,
 ) -> bytes:
     w, h = request.width_height
     with Image.open(io.BytesIO(images[0])) as src:
@@ -147,13 +172,12 @@ def render_edit(
     edited = source.copy()
     draw = ImageDraw.Draw(edited)
     change = label.get("change") or request.prompt.splitlines()[0]
-    if mask is not None:
-        with Image.open(io.BytesIO(mask)) as m:
-            alpha = m.convert("RGBA").getchannel("A").resize((w, h), Image.NEAREST)
+    editable = _editable(mask, markup, (w, h))
+    if editable is not None:
         tint = Image.new("RGB", (w, h), tuple(int(c) for c in rng.integers(120, 220, 3)))
         overlay = Image.blend(source, tint, 0.45)
         od = ImageDraw.Draw(overlay)
-        box = Image.eval(alpha, lambda a: 255 if a < 128 else 0).getbbox() or (0, 0, w, h)
+        box = editable.getbbox() or (0, 0, w, h)
         for x in range(box[0] - h, box[2], max(12, w // 80)):
             od.line([(x, box[3]), (x + (box[3] - box[1]), box[1])], fill=(250, 250, 250), width=2)
         od.text(
@@ -162,7 +186,6 @@ def render_edit(
             fill=(16, 16, 16),
             font=_font(max(12, w // 70)),
         )
-        editable = Image.eval(alpha, lambda a: 255 if a < 128 else 0)
         edited = Image.composite(overlay, source, editable)
     else:
         pass_ = label.get("pass", "edit")
@@ -193,9 +216,16 @@ class PreviewBackend:
         )
 
     def edit(
-        self, request: ImageRequest, images: list[bytes], mask: bytes | None, label: dict
+        self,
+        request: ImageRequest,
+        images: list[bytes],
+        mask: bytes | None,
+        label: dict,
+        markup: bytes | None = None,
     ) -> BackendResponse:
-        out = [render_edit(request, images, mask, label, k) for k in range(1, request.n + 1)]
+        out = [
+            render_edit(request, images, mask, label, k, markup) for k in range(1, request.n + 1)
+        ]
         return BackendResponse(
             images=out,
             usage=synthetic_usage(request, image_sizes(images)),

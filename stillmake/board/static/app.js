@@ -7,7 +7,7 @@ const POLL_MS = 2000;
 let board = null;        // the last /api/board answer
 let seenVersion = null;  // the last /api/version answer
 let lastShot = null;     // the shot of the last write: its plan line says what will rebuild
-let editing = null;      // {shot, region} while the edit-step dialog is open
+let editing = null;      // {shot, region, strokes, mode} while the edit-step dialog is open
 
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
@@ -217,8 +217,12 @@ function render() {
 }
 
 async function refresh() {
-  const resp = await fetch("/api/board");
-  board = await resp.json();
+  try {
+    board = await (await fetch("/api/board")).json();
+  } catch (e) {
+    document.getElementById("live").textContent = "board server not answering";
+    return;
+  }
   if (!board.error && document.getElementById("alert").textContent === board.error) showAlert("");
   render();
   if (editing) syncEditor();
@@ -243,7 +247,8 @@ async function poll() {
 function shotById(id) { return board.shots.find((s) => s.id === id); }
 
 function openEditor(id) {
-  editing = { shot: id, region: null };
+  editing = { shot: id, region: null, strokes: 0, mode: "box" };
+  clearStrokes();
   document.getElementById("editor-change").value = "";
   document.getElementById("editor-keep").value = "";
   syncEditor();
@@ -263,6 +268,7 @@ function syncEditor() {
     if (img.getAttribute("src") !== shot.edit_source.url) {
       img.src = shot.edit_source.url;
       editing.region = null;
+      clearStrokes();
     }
     img.alt = `Edit region on ${shot.id}`;
     frame.hidden = false;
@@ -271,7 +277,35 @@ function syncEditor() {
     img.removeAttribute("src");
     editing.region = null;
   }
+  // where the edit model takes a markup (2.5 and later), strokes may stand for the box
+  const mode = document.getElementById("editor-mode");
+  mode.hidden = !(board.takes_markup && shot.edit_source.url);
+  if (mode.hidden) editing.mode = "box";
+  mode.setAttribute("aria-pressed", String(editing.mode === "strokes"));
   drawBox();
+}
+
+function clearStrokes() {
+  const canvas = document.getElementById("editor-strokes");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+  if (editing) editing.strokes = 0;
+}
+
+function strokeTo(from, to) {
+  const img = document.getElementById("editor-image");
+  const canvas = document.getElementById("editor-strokes");
+  if (canvas.width !== img.naturalWidth || canvas.height !== img.naturalHeight) {
+    canvas.width = img.naturalWidth;   // the markup is the size of the image it is drawn on
+    canvas.height = img.naturalHeight;
+  }
+  const g = canvas.getContext("2d");
+  g.strokeStyle = "#ff2d2d";
+  g.lineWidth = Math.max(6, Math.round(canvas.width / 150));
+  g.lineCap = g.lineJoin = "round";
+  g.beginPath();
+  g.moveTo(from[0] * canvas.width, from[1] * canvas.height);
+  g.lineTo(to[0] * canvas.width, to[1] * canvas.height);
+  g.stroke();
 }
 
 function closeEditor() {
@@ -289,6 +323,14 @@ function drawBox() {
   const box = document.getElementById("editor-box");
   const text = document.getElementById("editor-region");
   const g = editing && editing.region;
+  document.getElementById("editor-strokes").hidden = !(editing && editing.mode === "strokes");
+  if (editing && editing.mode === "strokes") {
+    box.hidden = true;
+    text.textContent = editing.strokes
+      ? "strokes drawn: they go to the model as a markup of what to change"
+      : "Draw over what should change; the strokes go to the model as a markup.";
+    return;
+  }
   if (!g) {
     box.hidden = true;
     text.textContent = "Drag a box over what may change, or leave it empty for the whole frame.";
@@ -314,22 +356,46 @@ function setupEditor() {
     e.preventDefault();
     img.setPointerCapture(e.pointerId);
     start = fraction(e);
-    editing.region = null;
+    if (editing.mode === "strokes") strokeTo(start, start);
+    else editing.region = null;
     drawBox();
   });
   img.addEventListener("pointermove", (e) => {
     if (!start) return;
-    editing.region = normal(start, fraction(e));
+    const here = fraction(e);
+    if (editing.mode === "strokes") {
+      strokeTo(start, here);
+      start = here;
+      return;
+    }
+    editing.region = normal(start, here);
     drawBox();
   });
   img.addEventListener("pointerup", (e) => {
     if (!start) return;
+    if (editing.mode === "strokes") {
+      strokeTo(start, fraction(e));
+      start = null;
+      editing.strokes += 1;
+      drawBox();
+      return;
+    }
     const g = normal(start, fraction(e));
     start = null;
     editing.region = g[2] - g[0] > 0.002 && g[3] - g[1] > 0.002 ? g : null;  // a click is no box
     drawBox();
   });
-  document.getElementById("editor-clear").addEventListener("click", () => { editing.region = null; drawBox(); });
+  document.getElementById("editor-mode").addEventListener("click", () => {
+    editing.mode = editing.mode === "strokes" ? "box" : "strokes";
+    editing.region = null;
+    clearStrokes();
+    syncEditor();
+  });
+  document.getElementById("editor-clear").addEventListener("click", () => {
+    editing.region = null;
+    clearStrokes();
+    drawBox();
+  });
   document.getElementById("editor-cancel").addEventListener("click", closeEditor);
   document.getElementById("editor-form").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -337,7 +403,9 @@ function setupEditor() {
     const body = { shot: shot.id, seen: shot.seen,
       change: document.getElementById("editor-change").value,
       keep: document.getElementById("editor-keep").value };
-    if (editing.region) body.region = editing.region;
+    if (editing.mode === "strokes" && editing.strokes) {
+      body.markup = document.getElementById("editor-strokes").toDataURL("image/png");
+    } else if (editing.region) body.region = editing.region;
     if (await post("edit", body)) closeEditor();
   });
   document.addEventListener("keydown", (e) => {
