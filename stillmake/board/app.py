@@ -229,11 +229,11 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
     def api_board() -> Response:
         try:
             specs, basis = state()
-        except StillmakeError as exc:
+            if worker.latest is None or worker.latest.basis != basis:
+                worker.ask()
+            return jsonify(view.board(specs, worker.latest, basis, worker.busy, digests))
+        except StillmakeError as exc:  # a file that does not load (or changed mid-read)
             return jsonify(error=str(exc))
-        if worker.latest is None or worker.latest.basis != basis:
-            worker.ask()
-        return jsonify(view.board(specs, worker.latest, basis, worker.busy, digests))
 
     @app.post("/api/<action>")
     def api_decide(action: str) -> tuple[Response, int]:

@@ -31,4 +31,5 @@ def review(port: int, no_open: bool) -> None:
     from stillmake.board.view import load_specs
 
     load_specs()  # a project that does not load says so here, not in the page
+    # a port already taken: werkzeug says so and exits 1 (`--port 0` takes any free port)
     serve(create_app(), port, open_browser=not no_open, say=click.echo)
