@@ -1,5 +1,9 @@
 """The one path every image request takes: cache -> budget -> rate limit -> backend.
 
+One request is paid once: a lock per fingerprint is held from the cache lookup to
+the cache store, so jobs asking for the same request at once (threads, processes,
+hosts sharing the cache) queue, and all but the first are answered by the cache.
+
 A request already paid for is answered from the cache; a paid response is in
 the cache before anything else is written, so a crash after it loses nothing.
 Every answer is checked before it is kept (it decodes, it is the format and size
@@ -26,6 +30,7 @@ from stillmake.api.ratelimit import RateLimiter
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
 from stillmake.errors import BackendError, CorruptFile, StillmakeError
+from stillmake.files import locked
 from stillmake.images import check_answer
 from stillmake.inputs.guardrail import require_shortlist
 
@@ -61,9 +66,36 @@ def obtain(
     logger: logging.Logger = log,
 ) -> Obtained:
     require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
-    fingerprint = request.fingerprint()
     cache = Cache(settings.cache_dir)
-    ledger = Ledger(settings.ledger_path, settings.budget_usd)
+    # held from the cache lookup to the cache store: a second asker waits, then hits
+    with locked(cache.lock_path(request.fingerprint())):
+        return _obtain(
+            request,
+            settings,
+            cache,
+            shot=shot,
+            pass_=pass_,
+            label=label,
+            images=images,
+            mask=mask,
+            logger=logger,
+        )
+
+
+def _obtain(
+    request: ImageRequest,
+    settings: Settings,
+    cache: Cache,
+    *,
+    shot: str,
+    pass_: str,
+    label: dict,
+    images: list[bytes] | None,
+    mask: bytes | None,
+    logger: logging.Logger,
+) -> Obtained:
+    fingerprint = request.fingerprint()
+    ledger = Ledger(settings.ledger_path, settings.budget_usd, lease_s=settings.lease_s)
     input_sizes = image_sizes(images)
     line = {
         "time": now_iso(),

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -159,17 +160,27 @@ class Settings:
     def runs(self) -> Path:
         return self.root / "runs"
 
+    @cached_property
+    def storage(self) -> dict:
+        """`storage:` with the schema's defaults under what the config gives."""
+        return {**defaults()["storage"], **(self.config.get("storage") or {})}
+
     @property
     def cache_dir(self) -> Path:
-        return self.runs / "cache"
+        return self.root / self.storage["cache"]  # an absolute path stays as given
 
     @property
     def ledger_path(self) -> Path:
-        return self.runs / "ledger.jsonl"
+        return self.root / self.storage["ledger"]
 
     @property
     def rate_path(self) -> Path:
-        return self.runs / ".rate.json"
+        """Beside the ledger: builds that share a budget share the images-per-minute cap."""
+        return self.ledger_path.with_name(".rate.json")
+
+    @property
+    def lease_s(self) -> float:
+        return float(self.storage["lease_s"])
 
     def base_url(self) -> str:
         """The URL the client connects to, credentials and all: never write it down;
