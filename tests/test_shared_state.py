@@ -88,7 +88,17 @@ def test_a_live_request_in_its_own_pid_namespace_is_never_dropped(tmp_path):
     judged its pid (1 there) by this host's processes and dropped it."""
     path = tmp_path / "ledger.jsonl"
     holder = subprocess.Popen(
-        [UNSHARE, "--pid", "--fork", "--kill-child", sys.executable, "-c", HOLDER, str(path), "1.5"],
+        [
+            UNSHARE,
+            "--pid",
+            "--fork",
+            "--kill-child",
+            sys.executable,
+            "-c",
+            HOLDER,
+            str(path),
+            "1.5",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -149,9 +159,7 @@ def test_processes_asking_for_one_request_at_once_pay_once(tmp_path, fake_openai
     fake_openai.latency = 1.0  # every asker arrives while the first is being answered
     ctx = mp.get_context("fork")
     out = ctx.Queue()
-    askers = [
-        ctx.Process(target=_ask, args=(tmp_path, fake_openai.url, out)) for _ in range(3)
-    ]
+    askers = [ctx.Process(target=_ask, args=(tmp_path, fake_openai.url, out)) for _ in range(3)]
     for p in askers:
         p.start()
     for p in askers:
