@@ -28,6 +28,7 @@ rule final:
 rule manifest:
     input:
         finals=final_targets(BUILD.locked_shots),
+        sidecars=expand(PATTERNS["final_sidecar"], shot=BUILD.locked_shots),
         stamp=request_stamp("manifest"),
     output:
         csv=report(

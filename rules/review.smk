@@ -4,6 +4,7 @@
 rule review_sheet:
     input:
         drafts=rules.draft.output.images,
+        sidecars=rules.draft.output.sidecars,
         stamp=request_stamp("review_sheet"),
     output:
         sheet=report(

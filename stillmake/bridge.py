@@ -8,6 +8,7 @@ of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -59,6 +60,8 @@ def run_stage(
     log: Sequence[str],
     config: dict,
     wildcards: Any = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
 ) -> None:
     """Entry point of every rule's one-line `run:` block:
     `run_stage("draft", input, output, params, log, config, wildcards)`."""
@@ -70,7 +73,7 @@ def run_stage(
     job = Job(
         stage=stage,
         shot=shot,
-        settings=Settings.from_config(config),
+        settings=Settings.from_config(config, root),
         params=dict(params.items()) if hasattr(params, "items") else dict(params),
         input=_named(input),
         output=_named(output),

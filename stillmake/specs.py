@@ -232,11 +232,13 @@ class BuildSpecs:
         return spec
 
     def edit_inputs(self, shot: str, step: int) -> dict:
-        """Files an edit step reads: its source, then reference images, then the mask."""
+        """Files an edit step reads: its source and the source's record, then reference
+        images, then the mask (every one declared, so a storage plugin stages it)."""
         e = self.selections[shot].edits[step - 1]
         source = paths.selected(shot) if step == 1 else paths.edit_step(shot, step - 1)
         files = {
             "source": source,
+            "source_sidecar": paths.sidecar(source),
             "refs": [self._rel(r) for r in self.character_refs(shot)]
             + [self._rel(r) for r in e.refs],
         }
@@ -282,11 +284,12 @@ class BuildSpecs:
         )
 
     def final_inputs(self, shot: str) -> dict:
-        if self.final_mode == "generate":
-            return {"candidate": self.candidate(shot), "refs": []}
+        candidate = self.candidate(shot)
+        refs = [] if self.final_mode == "generate" else self.character_refs(shot)
         return {
-            "candidate": self.candidate(shot),
-            "refs": [self._rel(r) for r in self.character_refs(shot)],
+            "candidate": candidate,
+            "candidate_sidecar": paths.sidecar(candidate),
+            "refs": [self._rel(r) for r in refs],
         }
 
     def final_spec(self, shot: str) -> dict:

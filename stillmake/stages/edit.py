@@ -24,13 +24,19 @@ def image_size(png: bytes) -> tuple[int, int]:
         return im.size
 
 
-def build_mask(step: dict, size: tuple[int, int], shot: str) -> bytes | None:
-    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable)."""
+def build_mask(
+    step: dict, size: tuple[int, int], shot: str, mask_file: str | None = None
+) -> bytes | None:
+    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable).
+    The mask is read from `mask_file`, the job's declared input (where a storage plugin
+    or a module prefix put it); errors name the path as selections.yaml gives it."""
     key = f"edits[{step['step']}]"
     if step.get("region"):
         return region_mask(step["region"], size)
     if step.get("mask"):
-        return load_mask(step["mask"], size, shot=shot, key=f"{key}.mask")
+        return load_mask(
+            mask_file or step["mask"], size, file=step["mask"], shot=shot, key=f"{key}.mask"
+        )
     return None
 
 
@@ -49,7 +55,7 @@ def run(job: Job) -> None:
     shot = job.shot
     source = raw_image(job.input["source"])
     refs = [raw_image(p) for p in job.input.get("refs", [])]
-    mask = build_mask(step, image_size(source), shot)
+    mask = build_mask(step, image_size(source), shot, job.input.get("mask"))
     request = ImageRequest.from_dict(job.params["request"]).with_inputs(
         [sha256_bytes(source)] + [sha256_bytes(r) for r in refs],
         mask=sha256_bytes(mask) if mask else None,
