@@ -45,8 +45,10 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
         fh = logging.FileHandler(log_path, mode="w", encoding="utf-8")
         fh.setFormatter(fmt)
         logger.addHandler(fh)
+    # the console gets one line per job (its RESULT) and every warning; prompts and the
+    # rest stay in the job's log file
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.INFO)
+    console.addFilter(lambda r: r.levelno >= logging.WARNING or getattr(r, "result", False))
     console.setFormatter(logging.Formatter("[stillmake] %(message)s"))
     logger.addHandler(console)
     return logger

@@ -59,7 +59,7 @@ def test_a_reservation_from_another_host_is_judged_by_its_lease(tmp_path):
 
 def test_a_request_in_flight_renews_its_lease(tmp_path):
     ledger = Ledger(tmp_path / "ledger.jsonl", budget_usd=1, lease_s=0.6)
-    with ledger.reserve(0.1, "s1 draft"):
+    with ledger.reserve(0.1, "s1 draft", "openai@http://127.0.0.1:9/v1"):
         (first,) = inflight_file(ledger.path).values()
         assert first["pidns"] == pid_namespace() is not None
         assert first["lease_until"] == pytest.approx(first["time"] + 0.6, abs=0.05)
@@ -67,6 +67,8 @@ def test_a_request_in_flight_renews_its_lease(tmp_path):
         (now,) = inflight_file(ledger.path).values()
         assert now["lease_until"] > first["lease_until"] + 0.5
         assert now["lease_until"] > time.time()
+        (res,) = ledger.reservations()  # `stillmake status` names where the request went
+        assert res.backend == "openai@http://127.0.0.1:9/v1" and res.state == "running"
     assert inflight_file(ledger.path) == {}
 
 

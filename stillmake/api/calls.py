@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
+RESULT = {"result": True}  # marks a log record as the job's one line on the console
 
 
 @dataclass
@@ -132,6 +133,7 @@ def _obtain(
             pass_,
             fingerprint,
             record.get("created"),
+            extra=RESULT,
         )
         return Obtained(cached_images, record, cached=True)
 
@@ -161,6 +163,7 @@ def _obtain(
     with ledger.reserve(
         estimate.usd,
         f"{shot} {pass_} ({request.n}× {request.model} {request.quality} {request.size})",
+        request.backend,
     ) as settle:
         waited = limiter.acquire(request.n) if estimate.usd else 0.0
         start = time.monotonic()
@@ -222,7 +225,7 @@ def _obtain(
             ) from None
         settle(paid)
     logger.info(
-        "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)",
+        "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f); this build so far $%.3f",
         shot,
         pass_,
         len(response.images),
@@ -230,6 +233,8 @@ def _obtain(
         latency,
         cost,
         estimate.usd,
+        ledger.spent([e for e in ledger.entries() if e.get("build") == line["build"]]),
+        extra=RESULT,
     )
     return Obtained(response.images, record, cached=False)
 

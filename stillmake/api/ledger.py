@@ -93,6 +93,7 @@ class Reservation:
     time: float | None
     state: str
     lease_until: float | None = None
+    backend: str | None = None  # where the request went: what `stillmake status` shows
 
     @property
     def counted(self) -> bool:
@@ -214,7 +215,9 @@ class Ledger:
             ) from None
 
     @contextlib.contextmanager
-    def reserve(self, cost_usd: float, what: str) -> Iterator[Callable[[dict], None]]:
+    def reserve(
+        self, cost_usd: float, what: str, backend: str | None = None
+    ) -> Iterator[Callable[[dict], None]]:
         """Hold `cost_usd` of budget while a paid request is in flight.
 
         Yields a `settle(entry)` callable that writes the ledger line and
@@ -240,6 +243,7 @@ class Ledger:
             live[rid] = {
                 "cost_usd": cost_usd,
                 "what": what,
+                "backend": backend,
                 "pid": os.getpid(),
                 "started": process_start(os.getpid()),
                 "host": socket.gethostname(),
@@ -459,7 +463,8 @@ def _judge(rid: str, r: dict) -> Reservation:
     what = str(r.get("what") or "a paid request")
     lease = r.get("lease_until") if isinstance(r.get("lease_until"), int | float) else None
     state = _state(r, pid, host, made, lease)
-    return Reservation(rid, float(cost), what, pid, host, made, state, lease)
+    backend = r.get("backend") if isinstance(r.get("backend"), str) else None
+    return Reservation(rid, float(cost), what, pid, host, made, state, lease, backend)
 
 
 def _state(

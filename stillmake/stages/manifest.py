@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from stillmake.api.calls import RESULT
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.artifacts.quality import (
     check_image,
@@ -121,5 +122,9 @@ def run(job: Job) -> None:
     atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())
     job.logger.info(
-        "manifest: %d finals, %s, gate %s", len(entries), job.params["size"], report["worst"]
+        "manifest: %d finals, %s, gate %s",
+        len(entries),
+        job.params["size"],
+        report["worst"],
+        extra=RESULT,
     )

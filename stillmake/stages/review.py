@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stillmake.api.calls import RESULT
 from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import read_sidecar
 from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
@@ -74,4 +75,5 @@ def run(job: Job) -> None:
         ctx["shot"],
         report["drafts_fingerprint"],
         report["worst"],
+        extra=RESULT,
     )
