@@ -12,6 +12,7 @@ import yaml
 
 from stillmake.artifacts.provenance import raw_image
 from stillmake.artifacts.sheets import contact_sheet
+from stillmake.rubric import verdict_lines
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI, verdict_for
 
@@ -159,6 +160,8 @@ def test_failed_critique_is_recorded_not_fatal_unless_blocking(workflow, fake_op
     assert status == ["failed", "failed", "done"]
     why = report["drafts"][0]["critique"]["why"]
     assert "the model refused to critique" in why
+    shown = verdict_lines(report["drafts"][0]["critique"])  # what the sheet prints
+    assert shown[0]["message"].startswith("critique failed: the model refused to critique")
     lines = critiques(wf)
     assert [(e["pass"], e["outcome"]) for e in lines] == [
         ("critique1", "failed"),
