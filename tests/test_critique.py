@@ -3,16 +3,20 @@ fingerprint, pricing from Responses usage, config checks and what the sheet show
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
 import pytest
 
+from stillmake.api import calls
 from stillmake.api.backends.base import PREVIEW_IDENTITY
 from stillmake.api.pricing import Estimator, bill
 from stillmake.api.requests import CritiqueRequest
+from stillmake.api.retry import RetryPolicy
 from stillmake.artifacts.sheets import text_blocks
-from stillmake.errors import BadAnswer, InputError, ModelError
+from stillmake.errors import BadAnswer, BudgetExceeded, InputError, ModelError
+from stillmake.files import sha256_bytes
 from stillmake.inputs.models import check_critique, check_request
 from stillmake.inputs.settings import Settings, defaults
 from stillmake.rubric import (
@@ -27,7 +31,8 @@ from stillmake.rubric import (
 from stillmake.specs import BuildSpecs
 from stillmake.stages.critique import NOT_ON_PREVIEW, critique_one
 from stillmake.stages.job import Job
-from tests.conftest import REPO
+from tests.conftest import FAKE_KEY, REPO
+from tests.fake_openai import make_png, verdict_for
 
 API = "openai@http://127.0.0.1:1/v1"
 # gpt-6.1-terra, USD per 1M tokens (reference facts), written here, not read from the table
@@ -227,3 +232,53 @@ def test_preview_backend_gets_no_opinion():
     got = critique_one(job, spec, {"k": 1, "size": "1536x864"}, REPO / "nope.png")
     assert got["status"] == "not run" and got["why"] == NOT_ON_PREVIEW
     assert verdict_lines(got)[0]["message"] == f"critique not run: {NOT_ON_PREVIEW}"
+
+
+# -- on the one call path, against the loopback server -----------------------------------
+
+
+@pytest.fixture
+def on_fake(tmp_path, fake_openai, monkeypatch):
+    """Settings for the openai backend on the fake server; retries wait milliseconds."""
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setattr(
+        calls, "RetryPolicy", functools.partial(RetryPolicy, base_s=0.01, cap_s=0.02)
+    )
+
+    def make(budget=5.0):
+        cfg = config(enabled=True)
+        cfg.update(backend="openai", budget_usd=budget)
+        cfg["openai"]["base_url"] = fake_openai.url
+        return Settings.from_config(cfg, root=tmp_path)
+
+    return make
+
+
+def test_critique_is_retried_billed_cached_and_budgeted_like_an_image(on_fake, fake_openai):
+    settings = on_fake()
+    draft = make_png("draft", (1536, 864))
+    request = critique(inputs=[sha256_bytes(draft)], backend=f"openai@{fake_openai.url}")
+
+    def ask(req):
+        return calls.obtain(req, settings, shot="s1", pass_="critique1", label={}, images=[draft])
+
+    fake_openai.fail_next(1, 429, retry_after=0)
+    got = ask(request)
+    (line,) = [json.loads(x) for x in settings.ledger_path.read_text().splitlines()]
+    assert line["outcome"] == "paid" and line["attempts"] == 2
+    assert line["retries"][0]["status"] == 429 and line["endpoint"] == "responses"
+    usage = got.record["usage"]
+    assert line["cost_usd"] == pytest.approx(
+        (usage["input_tokens"] * TERRA_IN + usage["output_tokens"] * TERRA_OUT) / 1e6
+    )
+    verdicts = check_verdicts(got.record["text"])
+    assert {n: v["verdict"] for n, v in verdicts.items()} == {
+        n: verdict_for(draft, n) for n in CRITERIA
+    }
+    assert ask(request).cached and fake_openai.count("/responses") == 2  # the 429 and one
+    # a spent-out budget refuses the next critique before anything is sent
+    settings = on_fake(budget=0.0)
+    with pytest.raises(BudgetExceeded):
+        ask(critique(inputs=[sha256_bytes(draft)], reasoning="high"))
+    assert fake_openai.count("/responses") == 2
