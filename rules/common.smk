@@ -152,6 +152,11 @@ def _step(wildcards):
     return step
 
 
+def review_refs(wildcards):
+    """Character references a critique sends (none unless the critique is on)."""
+    return BUILD.review_refs(wildcards.shot)
+
+
 def edit_inputs(wildcards):
     step = _step(wildcards)
     return {

@@ -37,6 +37,7 @@ from stillmake.inputs.models import (
 from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
 from stillmake.inputs.settings import Settings
+from stillmake.rubric import RUBRIC_VERSION, brief
 
 STAMPED_RULES = ("draft", "review_sheet", "select", "edit_step", "final", "manifest")
 
@@ -180,12 +181,47 @@ class BuildSpecs:
 
     def review_context(self, shot: str) -> dict:
         s = self.production.shot(shot)
-        return {
+        context = {
             "shot": shot,
             "title": s.title,
             "lighting": s.lighting,
             "thresholds": self.config.get("quality") or {},
         }
+        if self.settings.critique["enabled"]:  # only then: turning it on reruns reviews only
+            context["critique"] = self.critique_spec(shot)
+        return context
+
+    # -- vision critique (opt-in) ----------------------------------------------
+    @property
+    def critique_active(self) -> bool:
+        """Enabled, on a backend that can judge: the preview's stand-ins get no opinion."""
+        return self.settings.critique["enabled"] and self.settings.backend != "preview"
+
+    def critique_spec(self, shot: str) -> dict:
+        """What a review job needs to ask a vision model about each draft of the shot."""
+        s, cfg = self.production.shot(shot), self.settings.critique
+        return {
+            "model": cfg["model"],
+            "reasoning": cfg["reasoning"],
+            "blocking": cfg["blocking"],
+            "rubric": RUBRIC_VERSION,
+            "backend": self._backend_identity,
+            "brief": brief(
+                project=self.production.project,
+                shot=shot,
+                title=s.title,
+                prompt=compose.shot_prompt(self.production, s),
+                beat=s.beat,
+                refs=len(self.character_refs(shot)),
+            ),
+            "refs": self.review_refs(shot),
+        }
+
+    def review_refs(self, shot: str) -> list[str]:
+        """The character references a critique sends with each draft: inputs of the review."""
+        if not self.critique_active:
+            return []
+        return [self._rel(r) for r in self.character_refs(shot)]
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -453,7 +489,7 @@ class BuildSpecs:
     def _check_refs(self) -> None:
         for shot in self.shots:
             for ref in self.character_refs(shot):
-                if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():
+                if self._sends_refs(shot) and not ref.is_file():
                     raise InputError(
                         f"reference image {ref} not found",
                         file=self.prompts_path,
@@ -461,7 +497,7 @@ class BuildSpecs:
                         key="characters",
                     )
         # references go to the API as they are: PNG, JPEG or WebP, and whole
-        needed = [s for s in self.shots if self.selections[s].edits or self.locked(s)]
+        needed = [s for s in self.shots if self._sends_refs(s)]
         for cid in dict.fromkeys(c for s in needed for c in self.production.shot(s).characters):
             for ref in self.production.characters[cid].refs:
                 problem = input_problem(ref)
@@ -471,3 +507,8 @@ class BuildSpecs:
                         file=self.prompts_path,
                         key=f"characters.{cid}.refs",
                     )
+
+    def _sends_refs(self, shot: str) -> bool:
+        """The shot's character references go to the API: edits, a final, a critique."""
+        sel = self.selections[shot]
+        return bool(sel.edits or sel.lock or self.critique_active)

@@ -313,6 +313,21 @@ CASES = [
         _config("draft: {model: gpt-image-2.7-flare}"),
         "key 'draft.model': unknown model 'gpt-image-2.7-flare'",
     ),
+    # -- vision critique (issue 12) --
+    (
+        "C16",
+        "config",
+        "critique by an image model",
+        _config("critique: {enabled: true, model: gpt-image-2}"),
+        "key 'critique.model': model 'gpt-image-2' cannot critique: it makes images",
+    ),
+    (
+        "C17",
+        "config",
+        "a vision model making images",
+        _config("draft: {model: gpt-6.1-terra}"),
+        "key 'draft.model': model 'gpt-6.1-terra' is a vision model: it judges images",
+    ),
     # -- selections and prompts files (issue 14) --
     (
         "S9",
@@ -541,6 +556,21 @@ CASES = [
 # time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
 RUNTIME = [
+    # -- vision critique (issue 12) --
+    (
+        "RC1",
+        "critique",
+        "the model refuses or answers off the schema (after retries): recorded, the review goes on",
+        "critique failed: the model refused to critique",
+        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+    ),
+    (
+        "RC2",
+        "critique",
+        "the same with `critique.blocking: true`: the review job fails",
+        "critique of draft 1 (blocking): the model refused to critique",
+        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+    ),
     # -- selections and prompts files (issue 14) --
     (
         "RS1",

@@ -1,4 +1,6 @@
-"""The one path every image request takes: cache -> budget -> rate limit -> backend.
+"""The one path every paid request takes: cache -> budget -> rate limit -> backend.
+
+Images (ImageRequest) and vision critiques (CritiqueRequest, a text answer) alike.
 
 One request is paid once: a lock per fingerprint is held from the cache lookup to
 the cache store, so jobs asking for the same request at once (threads, processes,
@@ -27,12 +29,13 @@ from stillmake.api.cache import Cache
 from stillmake.api.ledger import PAID, Ledger
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
-from stillmake.api.requests import ImageRequest
+from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
 from stillmake.errors import BackendError, CorruptFile, StillmakeError
 from stillmake.files import locked
 from stillmake.images import check_answer
 from stillmake.inputs.guardrail import require_shortlist
+from stillmake.rubric import check_verdicts
 
 if TYPE_CHECKING:
     from stillmake.api.backends.base import BackendResponse
@@ -55,7 +58,7 @@ def now_iso() -> str:
 
 
 def obtain(
-    request: ImageRequest,
+    request: ImageRequest | CritiqueRequest,
     settings: Settings,
     *,
     shot: str,
@@ -66,7 +69,8 @@ def obtain(
     shortlisted: bool = False,
     logger: logging.Logger = log,
 ) -> Obtained:
-    require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
+    if isinstance(request, ImageRequest):  # a critique's "quality" is its reasoning effort
+        require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
     cache = Cache(settings.cache_dir)
     # held from the cache lookup to the cache store: a second asker waits, then hits
     with locked(cache.lock_path(request.fingerprint())):
@@ -84,7 +88,7 @@ def obtain(
 
 
 def _obtain(
-    request: ImageRequest,
+    request: ImageRequest | CritiqueRequest,
     settings: Settings,
     cache: Cache,
     *,
@@ -141,15 +145,17 @@ def _obtain(
     line["estimate_usd"] = estimate.usd
     backend = make_backend(settings)
     policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
-    limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
+    limiter = _limiter(request, settings)
 
     def call() -> BackendResponse:
         if request.endpoint == "generate":
             response = backend.generate(request, label)
+        elif request.endpoint == "responses":
+            response = backend.critique(request, images or [])
         else:
             response = backend.edit(request, images or [], mask, label)
         try:
-            _check(response.images, request, decode=True)  # BadAnswer: a failed attempt
+            _check(response.images, response.text, request, decode=True)  # BadAnswer: retried
         except BackendError as exc:
             exc.usage = response.usage  # what the API says it spent on the bad answer
             raise
@@ -201,6 +207,8 @@ def _obtain(
             "meta": response.meta,
             "request": request.to_dict(),
         }
+        if response.text is not None:  # a critique's answer: kept whole, checked on load
+            record["text"] = response.text
         paid = {
             **line,
             "outcome": PAID,
@@ -239,7 +247,14 @@ def _obtain(
     return Obtained(response.images, record, cached=False)
 
 
-def _check(images: list[bytes], request: ImageRequest, *, decode: bool) -> None:
+def _check(
+    images: list[bytes], text: str | None, request: ImageRequest | CritiqueRequest, *, decode: bool
+) -> None:
+    """BadAnswer unless the answer is what the request asks for: verdicts to the rubric's
+    schema for a critique, else the images' count, format and size."""
+    if isinstance(request, CritiqueRequest):
+        check_verdicts(text)
+        return
     check_answer(
         images,
         n=request.n,
@@ -251,7 +266,7 @@ def _check(images: list[bytes], request: ImageRequest, *, decode: bool) -> None:
 
 def _from_cache(
     cache: Cache,
-    request: ImageRequest,
+    request: ImageRequest | CritiqueRequest,
     settings: Settings,
     *,
     shot: str,
@@ -266,7 +281,7 @@ def _from_cache(
         return None
     try:
         images, record = cache.load(fingerprint)
-        _check(images, request, decode=False)  # header + structure: no pixel decode
+        _check(images, record.get("text"), request, decode=False)  # no pixel decode
         return images, record
     except (CorruptFile, BackendError) as exc:
         why = getattr(exc, "why", None) or str(exc)
@@ -280,6 +295,15 @@ def _from_cache(
         _shown(aside, settings.root) if aside else "(already moved by another job)",
     )
     return None
+
+
+def _limiter(request: ImageRequest | CritiqueRequest, settings: Settings) -> RateLimiter:
+    """Images share openai.images_per_minute; critiques, a limit of their own
+    (critique.requests_per_minute), so judging drafts never slows making them."""
+    if isinstance(request, CritiqueRequest):
+        per_minute = settings.critique.get("requests_per_minute")
+        return RateLimiter(settings.rate_path.with_name(".rate.critique.json"), per_minute)
+    return RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
 
 
 def _shown(path: os.PathLike[str], root: os.PathLike[str]) -> str:

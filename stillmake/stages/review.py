@@ -1,4 +1,5 @@
-"""Review pass: a contact sheet of a shot's drafts with quality flags, and its JSON."""
+"""Review pass: a contact sheet of a shot's drafts with quality flags, and its JSON
+(with the opt-in critique, a vision model's verdicts beside the flags)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from stillmake.artifacts.provenance import read_sidecar
 from stillmake.artifacts.quality import check_image, thresholds_for, worst_level
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.files import atomic_write_bytes, atomic_write_json
+from stillmake.rubric import verdict_lines
+from stillmake.stages.critique import critique_drafts
 
 if TYPE_CHECKING:
     from stillmake.stages.job import Job
@@ -61,12 +64,17 @@ def run(job: Job) -> None:
     report = review(
         ctx["shot"], ctx.get("title", ""), ctx.get("lighting"), images, ctx.get("thresholds")
     )
+    if ctx.get("critique"):
+        critique_drafts(job, ctx["critique"], report["drafts"], images)
     sheet = contact_sheet(
         images,
         shot=ctx["shot"],
         title=ctx.get("title", ""),
         labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
         flags=[d["flags"] for d in report["drafts"]],
+        notes=[verdict_lines(d["critique"]) for d in report["drafts"]]
+        if ctx.get("critique")
+        else None,
     )
     atomic_write_json(job.output["json"], report)
     atomic_write_bytes(job.output["sheet"], sheet)
