@@ -171,3 +171,30 @@ def test_processes_asking_for_one_request_at_once_pay_once(tmp_path, fake_openai
     assert fake_openai.count("/images/generations") == 1
     lines = [json.loads(x) for x in (tmp_path / "runs/ledger.jsonl").read_text().splitlines()]
     assert sorted(e["outcome"] for e in lines) == ["cache_hit", "cache_hit", "paid"]
+
+
+# -- shared storage paths -----------------------------------------------------------------
+
+
+def test_cache_and_ledger_live_where_storage_says_for_the_build_and_the_cli(workflow, tmp_path):
+    wf = workflow
+    shared = tmp_path / "shared"
+    config = wf.path("config.yaml")
+    config.write_text(
+        config.read_text()
+        .replace("cache: runs/cache", f"cache: {shared}/cache")
+        .replace("ledger: runs/ledger.jsonl", f"ledger: {shared}/ledger.jsonl")
+    )
+    wf.snakemake("drafts")
+    assert not wf.path("runs/cache").exists() and not wf.path("runs/ledger.jsonl").exists()
+    lines = [json.loads(x) for x in (shared / "ledger.jsonl").read_text().splitlines()]
+    assert [e["outcome"] for e in lines] == ["paid"] * 5
+    assert len(list((shared / "cache").glob("*/*/response.json"))) == 5
+    # the CLI reads the same ledger: a paid line there is what status adds up
+    Ledger(shared / "ledger.jsonl").append(
+        {"outcome": "paid", "shot": "s1", "pass": "final", "cost_usd": 0.5, "time": "now"}
+    )
+    status = json.loads(wf.stillmake("status", "--json").stdout)
+    assert status["spent_usd"] == 0.5, status
+    again = wf.snakemake("drafts", "-F")  # from the shared cache at $0
+    assert "5 cache hit(s)" in again.stderr
