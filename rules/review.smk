@@ -4,6 +4,7 @@
 rule review_sheet:
     input:
         drafts=rules.draft.output.images,
+        refs=review_refs,
         stamp=request_stamp("review_sheet"),
     output:
         sheet=report(

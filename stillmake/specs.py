@@ -185,7 +185,23 @@ class BuildSpecs:
             "title": s.title,
             "lighting": s.lighting,
             "thresholds": self.config.get("quality") or {},
+            "characters": self.characters(shot),
+            "pick": self.selections[shot].pick,  # the sheet marks a weak pick before its edits
         }
+
+    def characters(self, shot: str) -> dict[str, list[str]]:
+        """{character: its reference images} for the shot: what identity is measured against."""
+        return {
+            cid: [self._rel(r) for r in self.production.characters[cid].refs]
+            for cid in self.production.shot(shot).characters
+        }
+
+    def review_refs(self, shot: str) -> list[str]:
+        """The shot's character references that exist: inputs of its review, so a changed
+        reference re-measures identity (a missing one is reported by the review)."""
+        return [
+            r for refs in self.characters(shot).values() for r in refs if (self.root / r).is_file()
+        ]
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -229,6 +245,9 @@ class BuildSpecs:
         spec["step"] = step
         spec["protect_unmasked"] = bool(self.config["edit"].get("protect_unmasked"))
         spec["feather_px"] = int(self.config["edit"].get("feather_px", 8))
+        spec["refuse_weak"] = bool(self.config["edit"].get("refuse_weak"))
+        spec["characters"] = self.characters(shot)
+        spec["thresholds"] = self.config.get("quality") or {}
         return spec
 
     def edit_inputs(self, shot: str, step: int) -> dict:

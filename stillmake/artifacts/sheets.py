@@ -8,7 +8,12 @@ from collections.abc import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
+COLOURS = {
+    "pass": (60, 170, 90),
+    "warn": (235, 170, 40),
+    "fail": (220, 50, 50),
+    "note": (110, 110, 120),  # not a judgement: "picked", "identity not measured (preview)"
+}
 BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
 
 
@@ -65,7 +70,7 @@ def _sheet(
         if labels:
             lines.append(((MUTED, None), labels[i]))
         shown = [f for f in (flags[i] if flags else []) if f["level"] != "pass"]
-        if flags and not shown:
+        if flags and all(f["level"] == "note" for f in shown):
             lines.append(((FG, "pass"), "all checks pass"))
         for f in shown:
             for j, part in enumerate(_wrap(probe, f["message"], small, thumb_width - 24)):
