@@ -138,11 +138,8 @@ def reference_descriptors(path: str | os.PathLike[str]) -> list[np.ndarray]:
     return _ref_cache[key]
 
 
-def _not_measured(note: str, *, warn: bool = False, character: str | None = None) -> dict:
-    flags = []
-    if warn:
-        flags = [Flag("warn", "identity", None, f"{character}: {note}" if character else note)]
-    return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": flags}
+def _not_measured(note: str) -> dict:
+    return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": []}
 
 
 def judge(
@@ -171,19 +168,21 @@ def judge(
     if thresholds is None:
         thresholds = thresholds_for(None)
     refs: dict[str, list[np.ndarray]] = {}
+    unusable: list[Flag] = []  # a character whose references show no face: said, not judged
     for name, paths in characters.items():
         paths = [Path(p) for p in paths]
-        if not paths:
-            continue
         found = [p for p in paths if p.is_file()]
         descriptors = [d for p in found for d in reference_descriptors(p)]
-        if not descriptors:
-            what = ", ".join(map(str, paths))
+        if descriptors:
+            refs[name] = descriptors
+        elif paths:
             why = "not found" if not found else "shows no face"
+            what = ", ".join(map(str, paths))
             note = f"identity not measured: reference {what} {why}"
-            return _not_measured(note, warn=True, character=name)
-        refs[name] = descriptors
+            unusable.append(Flag("warn", "identity", None, f"{name}: {note}"))
     if not refs:
+        if unusable:
+            return {**_not_measured(unusable[0].message.partition(": ")[2]), "flags": unusable}
         return _not_measured("no character references in the prompts file")
     rgb = image if isinstance(image, np.ndarray) else load_rgb(image)
     faces = find_faces(rgb)
@@ -192,7 +191,7 @@ def judge(
         "note": "",
         "faces": len(faces),
         "characters": {},
-        "flags": [],
+        "flags": unusable,
         "descriptors": {},
     }
     for name, descriptors in refs.items():

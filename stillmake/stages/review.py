@@ -72,7 +72,8 @@ def sheet_lines(report: dict) -> list[list[dict]]:
     for d in report["drafts"]:
         lines = list(d["flags"])
         ident = d.get("identity") or {}
-        if not ident.get("measured") and ident.get("note", "").startswith("identity"):
+        said = any(f["metric"] == "identity" for f in lines)
+        if not said and not ident.get("measured") and ident.get("note", "").startswith("identity"):
             lines.append({"level": "note", "message": ident["note"]})
         if d["k"] == report.get("pick"):
             weak = report.get("weak_pick")
