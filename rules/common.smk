@@ -120,7 +120,7 @@ def edit_inputs(wildcards):
 
 def review_refs(wildcards):
     """The shot's character references: a changed one re-measures its identity."""
-    return BUILD.review_refs(wildcards.shot)
+    return BUILD.existing_refs(wildcards.shot)
 
 
 def final_inputs(wildcards):

@@ -196,12 +196,12 @@ class BuildSpecs:
             for cid in self.production.shot(shot).characters
         }
 
-    def review_refs(self, shot: str) -> list[str]:
-        """The shot's character references that exist: inputs of its review, so a changed
-        reference re-measures identity (a missing one is reported by the review)."""
-        return [
-            r for refs in self.characters(shot).values() for r in refs if (self.root / r).is_file()
-        ]
+    def existing_refs(self, *shots: str) -> list[str]:
+        """The shots' character references that exist: inputs of their review (and of the
+        manifest's gate), so a changed reference re-measures identity (a missing one is
+        reported, not a missing input)."""
+        refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
+        return [r for r in refs if (self.root / r).is_file()]
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -372,6 +372,7 @@ class BuildSpecs:
                 "size": self.config["final"]["size"],
                 "thresholds": self.config["quality"],
                 "shots": self.locked_shots,
+                "characters": {s: self.characters(s) for s in self.locked_shots},
             }
         raise ValueError(f"no request stamp for rule {rule}; known: {', '.join(STAMPED_RULES)}")
 

@@ -3,6 +3,9 @@ resizes passes; two different people fail. tests/data/faces/README.md names the 
 
 from __future__ import annotations
 
+import io
+import json
+import logging
 import threading
 from pathlib import Path
 
@@ -13,6 +16,10 @@ from PIL import Image, ImageOps
 from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.quality import thresholds_for
+from stillmake.errors import GuardrailError
+from stillmake.stages.edit import drift, weak_source
+from stillmake.stages.job import Job
+from stillmake.stages.manifest import gate
 from stillmake.stages.review import review, sheet_lines
 
 FACES = Path(__file__).parent / "data" / "faces"
@@ -151,10 +158,6 @@ def test_across_shots_names_the_outlier(thresholds):
 
 def draft(path: Path, im: Image.Image, backend: str = "openai@http://127.0.0.1") -> Path:
     """A draft as the draft stage leaves it: the image and its provenance sidecar."""
-    import io
-
-    buf = io.BytesIO()
-    im.save(buf, "PNG")
     record = {
         "fingerprint": "f" * 16,
         "model": "gpt-image-2.6-flare",
@@ -165,7 +168,7 @@ def draft(path: Path, im: Image.Image, backend: str = "openai@http://127.0.0.1")
         "cache_hit": False,
         "image_sha256": "",
     }
-    write_image(path, buf.getvalue(), record)
+    write_image(path, png_bytes(im), record)
     return path
 
 
@@ -212,3 +215,73 @@ def test_review_of_preview_drafts_says_not_measured(tmp_path):
     assert d["identity"]["note"] == "identity not measured (preview)"
     assert not any(f["metric"] == "identity" for f in d["flags"])
     assert {"level": "note", "message": "identity not measured (preview)"} in sheet_lines(report)[0]
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def edit_job(source: Path, refuse_weak: bool) -> Job:
+    step = {
+        "step": 1,
+        "refuse_weak": refuse_weak,
+        "characters": {"leyla": [str(PEOPLE["hopper"])]},
+        "thresholds": {"default": {"cast_b": None}},  # Hopper's navy uniform reads cool
+    }
+    params = {"step": step, "context": {"lighting": None}}
+    log = logging.getLogger("test.edit")
+    return Job("edit", "s1", None, params, {"source": str(source)}, {}, None, log)
+
+
+def test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift(tmp_path, caplog):
+    weak = draft(tmp_path / "weak.png", in_frame(photo("collins")))
+    with pytest.raises(GuardrailError) as refused:
+        weak_source(edit_job(weak, refuse_weak=True))
+    message = str(refused.value)
+    assert f"shot s1 edit step 1: its source {weak} fails the gate (" in message
+    assert "leyla: identity drift (distance 0." in message and "edit.refuse_weak is on" in message
+    with caplog.at_level(logging.WARNING, logger="test.edit"):
+        weak_source(edit_job(weak, refuse_weak=False))  # warned, not refused
+    assert "a weak candidate" in caplog.text and "refuse_weak" not in caplog.text
+
+    good = draft(tmp_path / "good.png", in_frame(photo("hopper")))
+    job = edit_job(good, refuse_weak=True)
+    gated = weak_source(job)  # the same face: edited without a word
+    record = drift(job, png_bytes(in_frame(photo("collins"))), gated, "openai@http://127.0.0.1")
+    assert record["source_distance"]["leyla"] <= 0.45  # the edit drifted the face:
+    assert record["characters"]["leyla"]["distance"] > 0.6
+    assert [f["level"] for f in record["flags"]] == ["fail"]
+
+
+def test_gate_compares_each_characters_finals_and_names_the_outlier(tmp_path):
+    finals = {
+        "s1": photo("hopper"),
+        "s2": regrade(photo("hopper")),
+        "s3": photo("collins"),  # identity drift across shots
+    }
+    entries = []
+    for shot, im in finals.items():
+        path = tmp_path / f"{shot}.png"
+        in_frame(im, (2560, 1440)).save(path)
+        entries.append(
+            {
+                "shot": shot,
+                "path": str(path),
+                "lighting": None,
+                "backend": "openai@x",
+                "pixels": "2560x1440",
+            }
+        )
+    refs = {"leyla": [str(PEOPLE["hopper"])]}
+    report = gate(entries, {"default": {"cast_b": None}}, {s: refs for s in finals})
+    leyla = report["identity"]["leyla"]
+    assert leyla["outlier"] == "s3" and leyla["pairs"]["s1 vs s2"] <= 0.45
+    assert report["shots"]["s1"]["identity"]["characters"]["leyla"]["distance"] <= 0.45
+    s3 = {f["metric"]: f for f in report["shots"]["s3"]["flags"]}
+    assert s3["identity"]["level"] == "fail" and s3["identity_across_shots"]["level"] == "fail"
+    assert "outlier s3" in s3["identity_across_shots"]["message"]
+    assert report["shots"]["s3"]["worst"] == "fail" and report["worst"] == "fail"
+    assert "identity_across_shots" not in {f["metric"] for f in report["shots"]["s1"]["flags"]}
+    json.dumps(report)  # what gate.json holds: no descriptors left in it

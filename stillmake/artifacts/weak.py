@@ -37,15 +37,29 @@ def gate_image(
     characters: dict[str, list[str]],
     backend: str | None,
 ) -> dict:
-    """Pixels and identity of one image: {"metrics", "flags", "identity", "worst"}."""
+    """The whole gate on one image, pixels and identity: `check_image`'s record plus
+    "identity", and "descriptors" (the faces matched, for comparing across shots; not JSON)."""
     thresholds = thresholds_for(lighting, overrides or None)
     checked = check_image(path, lighting=lighting, thresholds=thresholds)
     judged = identity.judge(path, characters, thresholds, backend=backend)
     flags = checked["flags"] + identity.flags_json(judged)
     return {
-        "metrics": checked["metrics"],
+        **checked,
         "flags": flags,
         "identity": identity.to_json(judged),
         "worst": worst(flags),
         "descriptors": judged.get("descriptors", {}),
     }
+
+
+def refusal(shot: str, step: int, source: str, gated: dict) -> str | None:
+    """Why an edit step must not be paid for: its source fails the gate."""
+    failed = failures(gated["flags"])
+    if not failed:
+        return None
+    return (
+        f"shot {shot} edit step {step}: its source {source} fails the gate "
+        f"({'; '.join(failed)}): a weak candidate, and edit.refuse_weak is on. Re-pick "
+        f"(`stillmake pick {shot} K`, see runs/review/{shot}.png), reroll, or set "
+        f"edit.refuse_weak: false to edit it anyway"
+    )
