@@ -6,8 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 
+from PIL import Image
+
+from stillmake.files import atomic_write_json
+from stillmake.stages.review import review
 from tests.conftest import PROMPTS
-from tests.test_identity import PEOPLE
+from tests.test_identity import PEOPLE, draft, in_frame, photo
 from tests.test_rebuild_e2e import jobs_in_dry_run
 
 
@@ -47,3 +51,27 @@ def test_a_changed_reference_rebuilds_only_its_characters_reviews(workflow, fake
     assert jobs_in_dry_run(wf.snakemake(*args, env=env).stdout) == []
     shutil.copy(PEOPLE["collins"], wf.path(ref))  # the nurse is recast
     assert jobs_in_dry_run(wf.snakemake(*args, env=env).stdout) == [("review_sheet", "s2")]
+
+
+def test_status_and_plan_warn_of_a_weak_pick_before_its_edits(workflow):
+    """s3 is picked (draft 1) with two edit steps to pay for; its draft 1 is not Leyla."""
+    wf = workflow
+    with Image.open(PEOPLE["hopper"]) as im:
+        im.convert("RGB").save(wf.path("runs/input/refs/leyla_ref.png"))  # Leyla, recast
+    drafts = [
+        draft(wf.path(f"runs/drafts/s3/draft_{k}.png"), in_frame(photo(who)))
+        for k, who in ((1, "collins"), (2, "hopper"), (3, "hopper"))
+    ]
+    refs = {"leyla": [str(wf.path("runs/input/refs/leyla_ref.png"))]}
+    report = review("s3", "", "fluorescent", drafts, None, refs, pick=1)
+    atomic_write_json(wf.path("runs/review/s3.json"), report)
+
+    warned = wf.stillmake("status").stderr
+    line = next(ln for ln in warned.splitlines() if ln.startswith("warning: s3: "))
+    assert "picked draft 1 fails the gate (" in line and "leyla: identity drift" in line
+    assert "its 2 edit step(s) are paid on it (edit.refuse_weak: true refuses them)" in line
+    refused = wf.stillmake("status", "-C", "edit.refuse_weak=true").stderr
+    assert "edit.refuse_weak is on: its 2 edit step(s) will be refused" in refused
+    planned = wf.stillmake("plan").stderr
+    assert "warning: s3: picked draft 1 fails the gate (" in planned
+    assert not any(ln.startswith("warning: s1: ") for ln in planned.splitlines())
