@@ -19,6 +19,7 @@ from pathlib import Path
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.quality import thresholds_for
 from stillmake.errors import InputError, ModelError
 from stillmake.files import atomic_write_text
 from stillmake.images import input_problem
@@ -36,7 +37,7 @@ from stillmake.inputs.models import (
 )
 from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
-from stillmake.inputs.settings import Settings
+from stillmake.inputs.settings import CONFIG_FILE, Settings
 
 STAMPED_RULES = ("draft", "review_sheet", "select", "edit_step", "final", "manifest")
 
@@ -110,6 +111,7 @@ class BuildSpecs:
         )
         self._check_refs()
         self._check_limits()
+        self._check_thresholds()
         self._params: dict[tuple, dict] = {}
 
     # -- shots ---------------------------------------------------------------
@@ -466,6 +468,17 @@ class BuildSpecs:
                         raise InputError(
                             str(exc), file=self.prompts_path, shot=shot, key="size"
                         ) from None
+
+    def _check_thresholds(self) -> None:
+        """`quality:` overrides (pixels and identity) are read by review, edit and gate jobs:
+        a bad one stops the build before any job, naming config.yaml and its key."""
+        overrides = self.config.get("quality") or {}
+        tags = {"default", *(self.production.shot(s).lighting for s in self.shots)}
+        for tag in sorted(t for t in tags | set(overrides if isinstance(overrides, dict) else ())):
+            try:
+                thresholds_for(tag, overrides)
+            except InputError as exc:
+                raise InputError(exc.detail, file=CONFIG_FILE, key=exc.key) from None
 
     def _check_refs(self) -> None:
         for shot in self.shots:
