@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.quality import thresholds_for
+from stillmake.artifacts.sheets import contact_sheet
 from stillmake.errors import GuardrailError
 from stillmake.stages.edit import drift, weak_source
 from stillmake.stages.job import Job
@@ -180,7 +181,8 @@ def test_review_flags_a_drifted_face_with_its_distance_and_a_weak_pick(tmp_path)
         draft(tmp_path / "draft_1.png", in_frame(regrade(photo("hopper")))),
         draft(tmp_path / "draft_2.png", in_frame(photo("collins"))),  # the face drifted
     ]
-    report = review("s1", "Corridor", "fluorescent", drafts, None, {"leyla": [str(ref)]}, pick=2)
+    no_cast = {"default": {"cast_b": None}}  # Hopper's navy uniform reads as a cool cast
+    report = review("s1", "Corridor", "fluorescent", drafts, no_cast, {"leyla": [str(ref)]}, pick=2)
     one, two = report["drafts"]
     assert one["identity"]["characters"]["leyla"]["distance"] <= 0.45
     assert two["identity"]["faces"] >= 1
@@ -200,8 +202,12 @@ def test_review_flags_a_drifted_face_with_its_distance_and_a_weak_pick(tmp_path)
     lines = sheet_lines(report)
     assert lines[1][0] == {"level": "fail", "message": report["weak_pick"]}
     assert drifted[0] in lines[1]  # what the sheet draws under draft 2
-    # draft 1 is the same face; Hopper's navy uniform reads as a cool cast, judged off here
-    no_cast = {"default": {"cast_b": None}}
+    sheet = np.asarray(
+        Image.open(io.BytesIO(contact_sheet(drafts, shot="s1", title="", flags=lines)))
+    )
+    red = (sheet[..., 0] > 200) & (sheet[..., 1] < 80) & (sheet[..., 2] < 80)
+    below = red[56 + 288 :]  # the lines under the 512x288 thumbnails, not the photos
+    assert not below[:, :528].any() and below[:, 544:560].any()  # draft 2's fail markers only
     assert (
         review("s1", "", None, drafts, no_cast, {"leyla": [str(ref)]}, pick=1)["weak_pick"] is None
     )

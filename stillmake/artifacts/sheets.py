@@ -69,8 +69,13 @@ def _sheet(
         lines = []
         if labels:
             lines.append(((MUTED, None), labels[i]))
-        shown = [f for f in (flags[i] if flags else []) if f["level"] != "pass"]
-        if flags and all(f["level"] == "note" for f in shown):
+        # what is wrong, and identity always: the distance is what the eye checks first
+        shown = [
+            f
+            for f in (flags[i] if flags else [])
+            if f["level"] != "pass" or f.get("metric") == "identity"
+        ]
+        if flags and all(f["level"] in ("note", "pass") for f in shown):
             lines.append(((FG, "pass"), "all checks pass"))
         for f in shown:
             for j, part in enumerate(_wrap(probe, f["message"], small, thumb_width - 24)):
