@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -291,3 +293,17 @@ def test_gate_compares_each_characters_finals_and_names_the_outlier(tmp_path):
     assert report["shots"]["s3"]["worst"] == "fail" and report["worst"] == "fail"
     assert "identity_across_shots" not in {f["metric"] for f in report["shots"]["s1"]["flags"]}
     json.dumps(report)  # what gate.json holds: no descriptors left in it
+
+
+def test_without_dlib_every_report_says_identity_was_not_measured():
+    """An install without the identity packages (pip --no-deps): said, never skipped."""
+    code = (
+        "import sys; sys.modules['dlib'] = None\n"  # what `import dlib` meets when absent
+        "import numpy as np\n"
+        "from stillmake.artifacts import identity\n"
+        "r = identity.judge(np.zeros((64, 64, 3), np.uint8), {'leyla': ['x.png']})\n"
+        "print(r['note'])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == identity.MISSING
+    assert identity.MISSING.startswith("identity not measured: ")

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb, thresholds_for
+from stillmake.errors import IdentityUnavailable
 from stillmake.files import sha256_file
 
 DETECT_SIDE = 1536
@@ -47,10 +48,6 @@ PREVIEW = "identity not measured (preview)"
 _lock = threading.Lock()
 _models: dict | None = None
 _ref_cache: dict[str, list[np.ndarray]] = {}  # reference sha256 -> its face descriptors
-
-
-class IdentityUnavailable(RuntimeError):
-    """dlib or the model files are not installed: identity is reported as not measured."""
 
 
 def models_dir() -> Path:
