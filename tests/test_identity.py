@@ -114,7 +114,7 @@ def test_no_face_is_a_warning_and_preview_is_not_measured(thresholds):
     assert identity.judge(blank, {}, thresholds)["flags"] == []  # no characters: nothing to say
 
 
-def test_a_reference_without_a_face_or_missing_says_so(tmp_path, thresholds):
+def test_a_reference_without_a_face_missing_or_broken_says_so(tmp_path, thresholds):
     faceless = tmp_path / "stand_in.png"
     Image.new("RGB", (512, 768), (200, 160, 140)).save(faceless)
     image = rgb(photo("hopper"))
@@ -124,6 +124,10 @@ def test_a_reference_without_a_face_or_missing_says_so(tmp_path, thresholds):
     assert f"reference {faceless} shows no face" in judged["flags"][0].message
     judged = identity.judge(image, {"leyla": [tmp_path / "gone.png"]}, thresholds)
     assert "gone.png not found" in judged["note"]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(PEOPLE["hopper"].read_bytes()[:5000])  # a JPEG cut short
+    judged = identity.judge(image, {"leyla": [broken]}, thresholds)  # said, not a crash
+    assert f"reference {broken} is not a whole image" in judged["flags"][0].message
 
 
 def test_threads_share_the_models_and_get_the_same_distances(thresholds):

@@ -32,6 +32,7 @@ from PIL import Image
 from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb, thresholds_for
 from stillmake.errors import IdentityUnavailable
 from stillmake.files import sha256_file
+from stillmake.images import input_problem
 
 DETECT_SIDE = 1536
 JITTERS = 1  # embedding re-samples: 1 is deterministic and ~0.07 s a face
@@ -138,6 +139,19 @@ def reference_descriptors(path: str | os.PathLike[str]) -> list[np.ndarray]:
     return _ref_cache[key]
 
 
+def _reference(path: Path) -> tuple[list[np.ndarray], str | None]:
+    """A reference's face descriptors, or why it has none usable (None: no face in it)."""
+    if not path.is_file():
+        return [], "not found"
+    problem = input_problem(path)
+    if problem:
+        return [], problem
+    try:
+        return reference_descriptors(path), None
+    except (OSError, ValueError, SyntaxError) as exc:  # a JPEG cut short passes verify()
+        return [], f"is not a whole image ({exc})"
+
+
 def _not_measured(note: str) -> dict:
     return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": []}
 
@@ -171,14 +185,15 @@ def judge(
     unusable: list[Flag] = []  # a character whose references show no face: said, not judged
     for name, paths in characters.items():
         paths = [Path(p) for p in paths]
-        found = [p for p in paths if p.is_file()]
-        descriptors = [d for p in found for d in reference_descriptors(p)]
+        problems, descriptors = {}, []
+        for p in paths:
+            found, problems[p] = _reference(p)
+            descriptors += found
         if descriptors:
             refs[name] = descriptors
         elif paths:
-            why = "not found" if not found else "shows no face"
-            what = ", ".join(map(str, paths))
-            note = f"identity not measured: reference {what} {why}"
+            why = "; ".join(f"{p} {problem or 'shows no face'}" for p, problem in problems.items())
+            note = f"identity not measured: reference {why}"
             unusable.append(Flag("warn", "identity", None, f"{name}: {note}"))
     if not refs:
         if unusable:
