@@ -20,7 +20,7 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.quality import thresholds_for
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.errors import GuardrailError
-from stillmake.stages.edit import drift, weak_source
+from stillmake.stages.edit import drift, gate_source
 from stillmake.stages.job import Job
 from stillmake.stages.manifest import gate
 from stillmake.stages.review import review, sheet_lines
@@ -250,17 +250,17 @@ def edit_job(source: Path, refuse_weak: bool) -> Job:
 def test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift(tmp_path, caplog):
     weak = draft(tmp_path / "weak.png", in_frame(photo("collins")))
     with pytest.raises(GuardrailError) as refused:
-        weak_source(edit_job(weak, refuse_weak=True))
+        gate_source(edit_job(weak, refuse_weak=True))
     message = str(refused.value)
     assert f"shot s1 edit step 1: its source {weak} fails the gate (" in message
     assert "leyla: identity drift (distance 0." in message and "edit.refuse_weak is on" in message
     with caplog.at_level(logging.WARNING, logger="test.edit"):
-        weak_source(edit_job(weak, refuse_weak=False))  # warned, not refused
-    assert "a weak candidate" in caplog.text and "refuse_weak" not in caplog.text
+        gate_source(edit_job(weak, refuse_weak=False))  # warned, not refused
+    assert "a weak candidate (edit.refuse_weak: true refuses it)" in caplog.text
 
     good = draft(tmp_path / "good.png", in_frame(photo("hopper")))
     job = edit_job(good, refuse_weak=True)
-    gated = weak_source(job)  # the same face: edited without a word
+    gated = gate_source(job)  # the same face: edited without a word
     record = drift(job, png_bytes(in_frame(photo("collins"))), gated, "openai@http://127.0.0.1")
     assert record["source_distance"]["leyla"] <= 0.45  # the edit drifted the face:
     assert record["characters"]["leyla"]["distance"] > 0.6

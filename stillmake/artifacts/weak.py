@@ -52,14 +52,12 @@ def gate_image(
     }
 
 
-def refusal(shot: str, step: int, source: str, gated: dict) -> str | None:
-    """Why an edit step must not be paid for: its source fails the gate."""
+def weak_source(shot: str, step: int, source: str, gated: dict) -> str | None:
+    """Why an edit step's source is a weak candidate (it fails the gate); None if not."""
     failed = failures(gated["flags"])
     if not failed:
         return None
     return (
         f"shot {shot} edit step {step}: its source {source} fails the gate "
-        f"({'; '.join(failed)}): a weak candidate, and edit.refuse_weak is on. Re-pick "
-        f"(`stillmake pick {shot} K`, see runs/review/{shot}.png), reroll, or set "
-        f"edit.refuse_weak: false to edit it anyway"
+        f"({'; '.join(failed)}): a weak candidate"
     )

@@ -13,7 +13,7 @@ from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.quality import edit_leak, load_rgb, thresholds_for
 from stillmake.artifacts.records import image_record
-from stillmake.artifacts.weak import gate_image, refusal
+from stillmake.artifacts.weak import gate_image, weak_source
 from stillmake.errors import GuardrailError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import composite_outside, editable_area, load_mask, region_mask
@@ -46,7 +46,7 @@ def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: i
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
 
 
-def weak_source(job: Job) -> dict:
+def gate_source(job: Job) -> dict:
     """The gate on the step's source, before it is paid for: the seed's "avoid repeated
     high-fidelity edits on weak candidates". A warning, or with edit.refuse_weak a refusal."""
     step, shot, path = job.params["step"], job.shot, str(job.input["source"])
@@ -57,11 +57,14 @@ def weak_source(job: Job) -> dict:
         step.get("characters") or {},
         read_sidecar(path).get("backend"),
     )
-    why = refusal(shot, step["step"], path, gated)
+    why = weak_source(shot, step["step"], path, gated)
     if why and step.get("refuse_weak"):
-        raise GuardrailError(why)
+        raise GuardrailError(
+            f"{why}, and edit.refuse_weak is on. Re-pick (`stillmake pick {shot} K`, see "
+            f"runs/review/{shot}.png), reroll, or set edit.refuse_weak: false to edit it anyway"
+        )
     if why:
-        job.logger.warning("%s", why.partition(", and edit.refuse_weak is on")[0])
+        job.logger.warning("%s (edit.refuse_weak: true refuses it)", why)
     return gated
 
 
@@ -84,7 +87,7 @@ def run(job: Job) -> None:
     step = job.params["step"]
     context = job.params["context"]
     shot = job.shot
-    gated = weak_source(job)
+    gated = gate_source(job)
     source = raw_image(job.input["source"])
     refs = [raw_image(p) for p in job.input.get("refs", [])]
     mask = build_mask(step, image_size(source), shot)
