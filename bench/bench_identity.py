@@ -15,7 +15,6 @@ import argparse
 import io
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,21 +22,16 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_quality import best  # noqa: E402
+from common import machine  # noqa: E402
+
 from stillmake.artifacts import identity  # noqa: E402
 from tests.test_identity import PEOPLE, VARIANTS, in_frame, photo  # noqa: E402
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
-
 def timing(repeat: int) -> None:
     identity.available()  # load the models once, as a build does
+    print(machine())
     print("size       faces  decode PNG  identity (best of", repeat, ")")
     for size in ((1536, 864), (2560, 1440)):
         frame = in_frame(photo("hopper"), size)
@@ -45,8 +39,8 @@ def timing(repeat: int) -> None:
         frame.save(buf, "PNG")
         png = buf.getvalue()
         rgb = np.asarray(frame)
-        decode = best_of(lambda png=png: Image.open(io.BytesIO(png)).convert("RGB"), repeat)
-        ident = best_of(lambda rgb=rgb: identity.find_faces(rgb), repeat)
+        decode = best(lambda png=png: Image.open(io.BytesIO(png)).convert("RGB"), repeat)
+        ident = best(lambda rgb=rgb: identity.find_faces(rgb), repeat)
         faces = len(identity.find_faces(rgb))
         print(f"{size[0]}x{size[1]}  {faces:5d}  {decode:9.3f}s  {ident:8.3f}s")
 
