@@ -71,6 +71,8 @@ def test_status_and_plan_warn_of_a_weak_pick_before_its_edits(workflow):
     line = next(ln for ln in warned.splitlines() if ln.startswith("warning: s3: "))
     assert "picked draft 1 fails the gate (" in line and "leyla: identity drift" in line
     assert "its 2 edit step(s) are paid on it (edit.refuse_weak: true refuses them)" in line
+    rows = {r["shot"]: r for r in json.loads(wf.stillmake("status", "--json").stdout)["shots"]}
+    assert rows["s3"]["weak_pick"] in line and rows["s1"]["weak_pick"] is None
     refused = wf.stillmake("status", "-C", "edit.refuse_weak=true").stderr
     assert "edit.refuse_weak is on: its 2 edit step(s) will be refused" in refused
     planned = wf.stillmake("plan").stderr
