@@ -152,17 +152,18 @@ def _step(wildcards):
     return step
 
 
-def review_refs(wildcards):
-    """Character references a critique sends (none unless the critique is on)."""
-    return BUILD.review_refs(wildcards.shot)
-
-
 def edit_inputs(wildcards):
     step = _step(wildcards)
     return {
         **BUILD.edit_inputs(wildcards.shot, step),
         "stamp": request_stamp("edit_step")(wildcards),
     }
+
+
+def review_refs(wildcards):
+    """The shot's character references: a changed one re-measures its identity (and
+    re-asks the critique, which sends them)."""
+    return BUILD.existing_refs(wildcards.shot)
 
 
 def final_inputs(wildcards):

@@ -1,5 +1,6 @@
-# Contact sheet + quality metrics per shot, from that shot's drafts only; with the
-# opt-in critique, a vision model's verdicts on each draft (an API call: api=1).
+# Contact sheet + quality metrics per shot (pixels, and identity against the shot's
+# character references), from that shot's drafts only; with the opt-in critique, a
+# vision model's verdicts on each draft (an API call: api=1).
 
 
 rule review_sheet:

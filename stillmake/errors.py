@@ -58,6 +58,10 @@ class StalePick(StillmakeError):
     """A pick was made on drafts that have since changed."""
 
 
+class IdentityUnavailable(StillmakeError):
+    """dlib or its model files are not installed: identity is reported as not measured."""
+
+
 class GuardrailError(StillmakeError):
     """A request the playbook forbids (high quality before a shortlist)."""
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.quality import thresholds_for
 from stillmake.errors import InputError, ModelError
 from stillmake.files import atomic_write_text
 from stillmake.images import input_problem
@@ -36,7 +37,7 @@ from stillmake.inputs.models import (
 )
 from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
-from stillmake.inputs.settings import Settings
+from stillmake.inputs.settings import CONFIG_FILE, Settings
 from stillmake.rubric import RUBRIC_VERSION, brief
 
 STAMPED_RULES = ("draft", "review_sheet", "select", "edit_step", "final", "manifest")
@@ -111,6 +112,7 @@ class BuildSpecs:
         )
         self._check_refs()
         self._check_limits()
+        self._check_thresholds()
         self._params: dict[tuple, dict] = {}
 
     # -- shots ---------------------------------------------------------------
@@ -186,6 +188,8 @@ class BuildSpecs:
             "title": s.title,
             "lighting": s.lighting,
             "thresholds": self.config.get("quality") or {},
+            "characters": self.characters(shot),
+            "pick": self.selections[shot].pick,  # the sheet marks a weak pick before its edits
         }
         if self.settings.critique["enabled"]:  # only then: turning it on reruns reviews only
             context["critique"] = self.critique_spec(shot)
@@ -222,6 +226,20 @@ class BuildSpecs:
         if not self.critique_active:
             return []
         return [self._rel(r) for r in self.character_refs(shot)]
+
+    def characters(self, shot: str) -> dict[str, list[str]]:
+        """{character: its reference images} for the shot: what identity is measured against."""
+        return {
+            cid: [self._rel(r) for r in self.production.characters[cid].refs]
+            for cid in self.production.shot(shot).characters
+        }
+
+    def existing_refs(self, *shots: str) -> list[str]:
+        """The shots' character references that exist: inputs of their review (and of the
+        manifest's gate), so a changed reference re-measures identity (a missing one is
+        reported, not a missing input)."""
+        refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
+        return [r for r in refs if (self.root / r).is_file()]
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -265,6 +283,9 @@ class BuildSpecs:
         spec["step"] = step
         spec["protect_unmasked"] = bool(self.config["edit"].get("protect_unmasked"))
         spec["feather_px"] = int(self.config["edit"].get("feather_px", 8))
+        spec["refuse_weak"] = bool(self.config["edit"].get("refuse_weak"))
+        spec["characters"] = self.characters(shot)
+        spec["thresholds"] = self.config.get("quality") or {}
         return spec
 
     def edit_inputs(self, shot: str, step: int) -> dict:
@@ -392,6 +413,7 @@ class BuildSpecs:
                 "size": self.config["final"]["size"],
                 "thresholds": self.config["quality"],
                 "shots": self.locked_shots,
+                "characters": {s: self.characters(s) for s in self.locked_shots},
             }
         raise ValueError(f"no request stamp for rule {rule}; known: {', '.join(STAMPED_RULES)}")
 
@@ -485,6 +507,17 @@ class BuildSpecs:
                         raise InputError(
                             str(exc), file=self.prompts_path, shot=shot, key="size"
                         ) from None
+
+    def _check_thresholds(self) -> None:
+        """`quality:` overrides (pixels and identity) are read by review, edit and gate jobs:
+        a bad one stops the build before any job, naming config.yaml and its key."""
+        overrides = self.config.get("quality") or {}
+        tags = {"default", *(self.production.shot(s).lighting for s in self.shots)}
+        for tag in sorted(t for t in tags | set(overrides if isinstance(overrides, dict) else ())):
+            try:
+                thresholds_for(tag, overrides)
+            except InputError as exc:
+                raise InputError(exc.detail, file=CONFIG_FILE, key=exc.key) from None
 
     def _check_refs(self) -> None:
         for shot in self.shots:

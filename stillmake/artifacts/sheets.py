@@ -9,7 +9,12 @@ from collections.abc import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
+COLOURS = {
+    "pass": (60, 170, 90),
+    "warn": (235, 170, 40),
+    "fail": (220, 50, 50),
+    "note": (110, 110, 120),  # not a judgement: "picked", "identity not measured (preview)"
+}
 BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
 
 
@@ -60,8 +65,13 @@ def text_blocks(
         lines = []
         if labels:
             lines.append(((MUTED, None), labels[i]))
-        shown = [f for f in (flags[i] if flags else []) if f["level"] != "pass"]
-        if flags and not shown:
+        # what is wrong, and identity always: the distance is what the eye checks first
+        shown = [
+            f
+            for f in (flags[i] if flags else [])
+            if f["level"] != "pass" or f.get("metric") == "identity"
+        ]
+        if flags and all(f["level"] in ("note", "pass") for f in shown):
             lines.append(((FG, "pass"), "all checks pass"))
         for f in shown:
             lines += wrapped(f["level"], f["message"], FG)
