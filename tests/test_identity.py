@@ -20,6 +20,7 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.quality import thresholds_for
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.errors import GuardrailError
+from stillmake.inputs.settings import Settings, defaults
 from stillmake.stages.edit import drift, gate_source
 from stillmake.stages.job import Job
 from stillmake.stages.manifest import gate
@@ -244,7 +245,8 @@ def edit_job(source: Path, refuse_weak: bool) -> Job:
     }
     params = {"step": step, "context": {"lighting": None}}
     log = logging.getLogger("test.edit")
-    return Job("edit", "s1", None, params, {"source": str(source)}, {}, None, log)
+    settings = Settings.from_config(defaults(), root=source.parent)
+    return Job("edit", "s1", settings, params, {"source": str(source)}, {}, None, log)
 
 
 def test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift(tmp_path, caplog):
