@@ -32,6 +32,19 @@ onerror:
     finish_build()
 
 
+# cheap: run on the host that plans the build, never queued on a cluster
+localrules:
+    all,
+    drafts,
+    edits,
+    review,
+    select,
+    selected,
+    manifest,
+    finals,
+    critical,
+
+
 rule all:
     default_target: True
     input:

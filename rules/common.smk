@@ -10,14 +10,21 @@ import time
 
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
+from stillmake.paths import PATTERNS
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.bridge import end_scheduler_timers, run_stage
 from stillmake.api.ledger import Ledger
 from stillmake.views.spend import build_summary
 from stillmake.specs import BuildSpecs, record_built
 
+# Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the
+# project is under the prefix: Snakemake prefixes the paths rules and input functions
+# give it, and the library reads and writes the same files under ROOT.
+ROOT = workflow.modifier.path_modifier.prefix or ""
+IN_MODULE = not workflow.modifier.is_main_snakefile()
+
 try:
-    BUILD = BuildSpecs(config)  # every input parsed and checked once, before any job
+    BUILD = BuildSpecs(config, root=ROOT or None)  # every input parsed and checked once
 except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -29,20 +36,45 @@ SHOTS = BUILD.shots
 RUN_STARTED = now_iso()
 os.environ.setdefault(BUILD_ENV, RUN_STARTED)  # groups this build's ledger lines
 
+# API requests in flight at once (every API rule declares api=1), unless --resources
+# api=N says otherwise: here, not in a profile, so a module host gets the cap too
+if "api" not in workflow.global_resources:
+    workflow.register_resource("api", config["openai"]["in_flight"])
+
 
 def finish_build():
-    """Runs at onsuccess/onerror: print what this build spent, then let the process exit."""
+    """At the end of a build: print what it spent, then let the process exit."""
     ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
     end_scheduler_timers()
 
 
 def check_credentials():
-    """Runs at `onstart`: a real build without a key stops before any job; -n and --summary pay nothing and need none."""
+    """At `onstart`: a real build without a key stops before any job; -n and --summary
+    pay nothing and need none."""
     try:
         BUILD.settings.require_credentials()
     except StillmakeError as exc:
         raise WorkflowError(str(exc)) from None
+
+
+_STARTED = []
+
+
+def before_jobs():
+    """In a module, whose own onstart/onsuccess/onerror Snakemake drops: once, when the
+    first job is planned (the host's hooks are all known by then), the key check, and
+    the spend summary chained onto the host's hooks."""
+    if not IN_MODULE or _STARTED or workflow.executor_plugin is None:
+        return
+    if workflow.dryrun or workflow.touch:
+        return
+    _STARTED.append(True)
+    if workflow.is_main_process:
+        check_credentials()
+    for hook in ("_onsuccess", "_onerror"):
+        host = getattr(workflow, hook)
+        setattr(workflow, hook, lambda log, host=host: (host(log), finish_build()))
 
 
 DRAFT_K = list(range(1, BUILD.draft_n + 1))
@@ -71,10 +103,13 @@ def run_job(stage, input, output, params, log, config, wildcards):
     were built from; a StillmakeError becomes one line in snakemake's output."""
     started = time.time()
     try:
-        run_stage(stage, input, output, params, log, config, wildcards)
+        run_stage(
+            stage, input, output, params, log, config, wildcards, root=ROOT or None
+        )
     except StillmakeError as exc:
         shot = getattr(wildcards, "shot", None)
-        raise JobFailed(f"{shot + ' ' if shot else ''}{stage} failed: {exc}") from None
+        where = f"{shot} " if shot else ""
+        raise JobFailed(f"{where}{stage} failed: {exc}") from None
     try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
         record_built(input.stamp, dict(params.items()), started)
     except OSError as exc:
@@ -96,8 +131,15 @@ def job_param(rule, name):
 
 
 def request_stamp(rule):
-    """The job's request stamp: rewritten only when the job's params change."""
-    return lambda wildcards: BUILD.request_stamp(*_job(rule, wildcards))
+    """The job's request stamp: rewritten only when the job's params change. Local to
+    the machine that plans the build (never in remote storage) and already under ROOT.
+    """
+
+    def stamp(wildcards):
+        before_jobs()
+        return local(os.path.join(ROOT, BUILD.request_stamp(*_job(rule, wildcards))))
+
+    return stamp
 
 
 def _step(wildcards):
@@ -114,29 +156,38 @@ def edit_inputs(wildcards):
     step = _step(wildcards)
     return {
         **BUILD.edit_inputs(wildcards.shot, step),
-        "stamp": BUILD.request_stamp("edit_step", wildcards.shot, step),
+        "stamp": request_stamp("edit_step")(wildcards),
     }
+
+
+def review_refs(wildcards):
+    """The shot's character references: a changed one re-measures its identity (and
+    re-asks the critique, which sends them)."""
+    return BUILD.existing_refs(wildcards.shot)
 
 
 def final_inputs(wildcards):
     return {
         **BUILD.final_inputs(wildcards.shot),
-        "stamp": BUILD.request_stamp("final", wildcards.shot),
+        "stamp": request_stamp("final")(wildcards),
     }
 
 
 # -- targets -------------------------------------------------------------------
-# A target is a rule's own output (rules.X.output) filled in per shot: these run
-# only once the rules below are defined.
+# A target is a rule's output pattern (stillmake.paths, pinned to the rules by
+# tests/test_paths.py) filled in per shot: plain paths, so Snakemake applies a module's
+# `prefix:` and a default storage provider to them once, as to every other path.
 
 
 def review_targets(shots=None):
-    return expand(rules.review_sheet.output, shot=shots or SHOTS)
+    return expand(PATTERNS["review_sheet"], shot=shots or SHOTS) + expand(
+        PATTERNS["review_json"], shot=shots or SHOTS
+    )
 
 
 def selected_targets(shots=None):
     shots = BUILD.picked_shots if shots is None else shots
-    return expand(rules.select.output.image, shot=shots)
+    return expand(PATTERNS["selected"], shot=shots)
 
 
 def edit_targets(shots=None):
@@ -145,7 +196,7 @@ def edit_targets(shots=None):
         target
         for shot in shots
         for target in expand(
-            rules.edit_step.output.image,
+            PATTERNS["edit_step"],
             shot=shot,
             step=range(1, BUILD.edit_count(shot) + 1),
         )
@@ -153,7 +204,7 @@ def edit_targets(shots=None):
 
 
 def final_targets(shots):
-    return expand(rules.final.output.image, shot=shots)
+    return expand(PATTERNS["final"], shot=shots)
 
 
 def require_locked(shots, target):
@@ -170,12 +221,12 @@ def require_locked(shots, target):
             f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
             f"or build `critical` / the default target."
         )
-    return final_targets(shots) + [rules.manifest.output.csv]
+    return final_targets(shots) + [PATTERNS["manifest_csv"]]
 
 
 def default_targets(wildcards):
     """Everything buildable now: each shot as far as its selection allows."""
     targets = review_targets() + selected_targets() + edit_targets()
     if BUILD.locked_shots:
-        targets += final_targets(BUILD.locked_shots) + [rules.manifest.output.csv]
+        targets += final_targets(BUILD.locked_shots) + [PATTERNS["manifest_csv"]]
     return targets

@@ -20,4 +20,4 @@ rule draft:
 
 rule drafts:
     input:
-        expand(rules.draft.output.images, shot=SHOTS),
+        expand(PATTERNS["draft"], shot=SHOTS, k=DRAFT_K),

@@ -28,6 +28,8 @@ rule final:
 rule manifest:
     input:
         finals=final_targets(BUILD.locked_shots),
+        sidecars=expand(PATTERNS["final_sidecar"], shot=BUILD.locked_shots),
+        refs=BUILD.existing_refs(*BUILD.locked_shots),
         stamp=request_stamp("manifest"),
     output:
         csv=report(
@@ -49,6 +51,7 @@ rule manifest:
         size=lookup(dpath="final/size", within=config),
         thresholds=config["quality"],
         shots=BUILD.locked_shots,
+        characters=job_param("manifest", "characters"),
     run:
         run_job("manifest", input, output, params, log, config, wildcards)
 

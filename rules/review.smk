@@ -1,10 +1,14 @@
-# Contact sheet + quality metrics per shot, from that shot's drafts only.
+# Contact sheet + quality metrics per shot (pixels, and identity against the shot's
+# character references), from that shot's drafts only; with the opt-in critique, a
+# vision model's verdicts on each draft (an API call: api=1).
 
 
 rule review_sheet:
     input:
         drafts=rules.draft.output.images,
+        sidecars=rules.draft.output.sidecars,
         stamp=request_stamp("review_sheet"),
+        refs=review_refs,
     output:
         sheet=report(
             "runs/review/{shot}.png",
@@ -16,6 +20,8 @@ rule review_sheet:
         json="runs/review/{shot}.json",
     log:
         "runs/logs/review/{shot}.log",
+    resources:
+        api=1 if BUILD.critique_active else 0,
     params:
         context=job_param("review_sheet", "context"),
     run:

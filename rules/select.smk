@@ -4,6 +4,7 @@
 rule select:
     input:
         drafts=rules.draft.output.images,
+        sidecars=rules.draft.output.sidecars,
         stamp=request_stamp("select"),
     output:
         image="runs/selected/{shot}.png",

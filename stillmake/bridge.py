@@ -8,6 +8,7 @@ of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -44,8 +45,10 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
         fh = logging.FileHandler(log_path, mode="w", encoding="utf-8")
         fh.setFormatter(fmt)
         logger.addHandler(fh)
+    # the console gets one line per job (its RESULT) and every warning; prompts and the
+    # rest stay in the job's log file
     console = logging.StreamHandler(sys.stderr)
-    console.setLevel(logging.INFO)
+    console.addFilter(lambda r: r.levelno >= logging.WARNING or getattr(r, "result", False))
     console.setFormatter(logging.Formatter("[stillmake] %(message)s"))
     logger.addHandler(console)
     return logger
@@ -59,6 +62,8 @@ def run_stage(
     log: Sequence[str],
     config: dict,
     wildcards: Any = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
 ) -> None:
     """Entry point of every rule's one-line `run:` block:
     `run_stage("draft", input, output, params, log, config, wildcards)`."""
@@ -70,7 +75,7 @@ def run_stage(
     job = Job(
         stage=stage,
         shot=shot,
-        settings=Settings.from_config(config),
+        settings=Settings.from_config(config, root),
         params=dict(params.items()) if hasattr(params, "items") else dict(params),
         input=_named(input),
         output=_named(output),

@@ -73,6 +73,10 @@ class ChangedMeanwhile(DecisionError):
     person making it looked: nothing is written, they look again."""
 
 
+class IdentityUnavailable(StillmakeError):
+    """dlib or its model files are not installed: identity is reported as not measured."""
+
+
 class GuardrailError(StillmakeError):
     """A request the playbook forbids (high quality before a shortlist)."""
 

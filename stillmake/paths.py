@@ -7,6 +7,9 @@ Everything in the library that names an output file takes it from here.
 
 from __future__ import annotations
 
+import os
+from pathlib import PurePath
+
 PATTERNS = {
     "draft": "runs/drafts/{shot}/draft_{k}.png",
     "draft_sidecar": "runs/drafts/{shot}/draft_{k}.json",
@@ -63,6 +66,11 @@ def edit_step(shot: str, step: int) -> str:
 
 def final(shot: str) -> str:
     return PATTERNS["final"].format(shot=shot)
+
+
+def sidecar(image: str | os.PathLike[str]) -> str:
+    """The JSON record written beside an image output (draft_1.png -> draft_1.json)."""
+    return str(PurePath(image).with_suffix(".json"))
 
 
 # Request stamps: one small file per job holding the digest of that job's params (its

@@ -19,6 +19,7 @@ from pathlib import Path
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.quality import thresholds_for
 from stillmake.errors import InputError, ModelError
 from stillmake.files import atomic_write_text
 from stillmake.images import input_problem
@@ -36,7 +37,8 @@ from stillmake.inputs.models import (
 )
 from stillmake.inputs.prompts import Production, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
-from stillmake.inputs.settings import Settings
+from stillmake.inputs.settings import CONFIG_FILE, Settings
+from stillmake.rubric import RUBRIC_VERSION, brief
 
 STAMPED_RULES = ("draft", "review_sheet", "select", "edit_step", "final", "manifest")
 
@@ -110,6 +112,7 @@ class BuildSpecs:
         )
         self._check_refs()
         self._check_limits()
+        self._check_thresholds()
         self._params: dict[tuple, dict] = {}
 
     # -- shots ---------------------------------------------------------------
@@ -180,12 +183,63 @@ class BuildSpecs:
 
     def review_context(self, shot: str) -> dict:
         s = self.production.shot(shot)
-        return {
+        context = {
             "shot": shot,
             "title": s.title,
             "lighting": s.lighting,
             "thresholds": self.config.get("quality") or {},
+            "characters": self.characters(shot),
+            "pick": self.selections[shot].pick,  # the sheet marks a weak pick before its edits
         }
+        if self.settings.critique["enabled"]:  # only then: turning it on reruns reviews only
+            context["critique"] = self.critique_spec(shot)
+        return context
+
+    # -- vision critique (opt-in) ----------------------------------------------
+    @property
+    def critique_active(self) -> bool:
+        """Enabled, on a backend that can judge: the preview's stand-ins get no opinion."""
+        return self.settings.critique["enabled"] and self.settings.backend != "preview"
+
+    def critique_spec(self, shot: str) -> dict:
+        """What a review job needs to ask a vision model about each draft of the shot."""
+        s, cfg = self.production.shot(shot), self.settings.critique
+        return {
+            "model": cfg["model"],
+            "reasoning": cfg["reasoning"],
+            "blocking": cfg["blocking"],
+            "rubric": RUBRIC_VERSION,
+            "backend": self._backend_identity,
+            "brief": brief(
+                project=self.production.project,
+                shot=shot,
+                title=s.title,
+                prompt=compose.shot_prompt(self.production, s),
+                beat=s.beat,
+                refs=len(self.character_refs(shot)),
+            ),
+            "refs": self.review_refs(shot),
+        }
+
+    def review_refs(self, shot: str) -> list[str]:
+        """The character references a critique sends with each draft: inputs of the review."""
+        if not self.critique_active:
+            return []
+        return [self._rel(r) for r in self.character_refs(shot)]
+
+    def characters(self, shot: str) -> dict[str, list[str]]:
+        """{character: its reference images} for the shot: what identity is measured against."""
+        return {
+            cid: [self._rel(r) for r in self.production.characters[cid].refs]
+            for cid in self.production.shot(shot).characters
+        }
+
+    def existing_refs(self, *shots: str) -> list[str]:
+        """The shots' character references that exist: inputs of their review (and of the
+        manifest's gate), so a changed reference re-measures identity (a missing one is
+        reported, not a missing input)."""
+        refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
+        return [r for r in refs if (self.root / r).is_file()]
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -231,14 +285,19 @@ class BuildSpecs:
         spec["step"] = step
         spec["protect_unmasked"] = bool(self.config["edit"].get("protect_unmasked"))
         spec["feather_px"] = int(self.config["edit"].get("feather_px", 8))
+        spec["refuse_weak"] = bool(self.config["edit"].get("refuse_weak"))
+        spec["characters"] = self.characters(shot)
+        spec["thresholds"] = self.config.get("quality") or {}
         return spec
 
     def edit_inputs(self, shot: str, step: int) -> dict:
-        """Files an edit step reads: its source, then reference images, then the mask."""
+        """Files an edit step reads: its source and the source's record, then reference
+        images, then the mask (every one declared, so a storage plugin stages it)."""
         e = self.selections[shot].edits[step - 1]
         source = paths.selected(shot) if step == 1 else paths.edit_step(shot, step - 1)
         files = {
             "source": source,
+            "source_sidecar": paths.sidecar(source),
             "refs": [self._rel(r) for r in self.character_refs(shot)]
             + [self._rel(r) for r in e.refs],
         }
@@ -291,11 +350,12 @@ class BuildSpecs:
         )
 
     def final_inputs(self, shot: str) -> dict:
-        if self.final_mode == "generate":
-            return {"candidate": self.candidate(shot), "refs": []}
+        candidate = self.candidate(shot)
+        refs = [] if self.final_mode == "generate" else self.character_refs(shot)
         return {
-            "candidate": self.candidate(shot),
-            "refs": [self._rel(r) for r in self.character_refs(shot)],
+            "candidate": candidate,
+            "candidate_sidecar": paths.sidecar(candidate),
+            "refs": [self._rel(r) for r in refs],
         }
 
     def final_spec(self, shot: str) -> dict:
@@ -362,6 +422,7 @@ class BuildSpecs:
                 "size": self.config["final"]["size"],
                 "thresholds": self.config["quality"],
                 "shots": self.locked_shots,
+                "characters": {s: self.characters(s) for s in self.locked_shots},
             }
         raise ValueError(f"no request stamp for rule {rule}; known: {', '.join(STAMPED_RULES)}")
 
@@ -465,10 +526,21 @@ class BuildSpecs:
                             str(exc), file=self.prompts_path, shot=shot, key="size"
                         ) from None
 
+    def _check_thresholds(self) -> None:
+        """`quality:` overrides (pixels and identity) are read by review, edit and gate jobs:
+        a bad one stops the build before any job, naming config.yaml and its key."""
+        overrides = self.config.get("quality") or {}
+        tags = {"default", *(self.production.shot(s).lighting for s in self.shots)}
+        for tag in sorted(t for t in tags | set(overrides if isinstance(overrides, dict) else ())):
+            try:
+                thresholds_for(tag, overrides)
+            except InputError as exc:
+                raise InputError(exc.detail, file=CONFIG_FILE, key=exc.key) from None
+
     def _check_refs(self) -> None:
         for shot in self.shots:
             for ref in self.character_refs(shot):
-                if (self.selections[shot].edits or self.locked(shot)) and not ref.is_file():
+                if self._sends_refs(shot) and not ref.is_file():
                     raise InputError(
                         f"reference image {ref} not found",
                         file=self.prompts_path,
@@ -476,7 +548,7 @@ class BuildSpecs:
                         key="characters",
                     )
         # references go to the API as they are: PNG, JPEG or WebP, and whole
-        needed = [s for s in self.shots if self.selections[s].edits or self.locked(s)]
+        needed = [s for s in self.shots if self._sends_refs(s)]
         for cid in dict.fromkeys(c for s in needed for c in self.production.shot(s).characters):
             for ref in self.production.characters[cid].refs:
                 problem = input_problem(ref)
@@ -486,3 +558,8 @@ class BuildSpecs:
                         file=self.prompts_path,
                         key=f"characters.{cid}.refs",
                     )
+
+    def _sends_refs(self, shot: str) -> bool:
+        """The shot's character references go to the API: edits, a final, a critique."""
+        sel = self.selections[shot]
+        return bool(sel.edits or sel.lock or self.critique_active)

@@ -313,6 +313,30 @@ CASES = [
         _config("draft: {model: gpt-image-2.7-flare}"),
         "key 'draft.model': unknown model 'gpt-image-2.7-flare'",
     ),
+    # -- vision critique (issue 12) --
+    (
+        "C16",
+        "config",
+        "critique by an image model",
+        _config("critique: {enabled: true, model: gpt-image-2}"),
+        "key 'critique.model': model 'gpt-image-2' cannot critique: it makes images",
+    ),
+    (
+        "C17",
+        "config",
+        "a vision model making images",
+        _config("draft: {model: gpt-6.1-terra}"),
+        "key 'draft.model': model 'gpt-6.1-terra' is a vision model: it judges images",
+    ),
+    # -- identity (issue 12) --
+    (
+        "C18",
+        "config",
+        "identity threshold that is not a number",
+        _config("quality: {default: {identity: {warn: close, fail: 0.6}}}"),
+        "config.yaml, key 'quality.default.identity': warn must be a number for identity, "
+        "got 'close'",
+    ),
     # -- selections and prompts files (issue 14) --
     (
         "S9",
@@ -541,6 +565,21 @@ CASES = [
 # time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
 RUNTIME = [
+    # -- vision critique (issue 12) --
+    (
+        "RC1",
+        "critique",
+        "the model refuses or answers off the schema (after retries): recorded, the review goes on",
+        "critique failed: the model refused to critique",
+        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+    ),
+    (
+        "RC2",
+        "critique",
+        "the same with `critique.blocking: true`: the review job fails",
+        "critique of draft 1 (blocking): the model refused to critique",
+        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+    ),
     # -- selections and prompts files (issue 14) --
     (
         "RS1",
@@ -742,6 +781,28 @@ RUNTIME = [
         "a job the user's input stopped (moderation) printed as a stack",
         "s4 draft failed: moderation refused the request",
         "tests/test_rebuild_truth.py::test_moderation_refusal_reads_as_one_line",
+    ),
+    # -- identity (issue 12) --
+    (
+        "RI1",
+        "drafts",
+        "no face found in a draft of a shot with a character: a warning, never a crash",
+        "nurse: no face found",
+        "tests/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
+    ),
+    (
+        "RI2",
+        "prompts",
+        "a character reference that shows no face: identity not measured, said on every draft",
+        "leyla: identity not measured: reference runs/input/refs/leyla_ref.png shows no face",
+        "tests/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
+    ),
+    (
+        "RI3",
+        "edits",
+        "an edit step on a pick that fails the gate, with edit.refuse_weak: true: refused",
+        "fails the gate (",
+        "tests/test_identity.py::test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift",
     ),
 ]
 

@@ -2,7 +2,10 @@
 
 JSON /v1/images/generations, multipart /v1/images/edits (`image[]` parts or a
 single `image`, optional `mask` or `markup`), base64 PNGs of the requested size,
-token `usage`, and error bodies in the API's shape. It knows each image model's
+token `usage`, and error bodies in the API's shape. JSON /v1/responses for the
+vision critique: `input_image` parts as data URLs, a strict `json_schema` text
+format, and a `response` object whose message holds verdicts derived from the
+first image's bytes, with Responses `usage` (reasoning tokens included). It knows each image model's
 rules (sizes, qualities, `complexity`, `input_fidelity`, `markup`, shutdown
 dates) and refuses what the real API would refuse. Faults (status codes,
 retry-after, moderation refusals, latency) can be injected in-process or over
@@ -88,6 +91,41 @@ def output_image_tokens(model: str, prompt: str, k: int, size: str, quality: str
         * (w * h / 1e6)
         * (1 + output_jitter(model, prompt, k, size, quality))
     )
+
+
+# -- vision critique (/v1/responses) ----------------------------------------------------
+# usage.input_tokens = text_tokens(all input_text, joined) + per input_image:
+#   RESPONSES_LOW_DETAIL_TOKENS at detail "low", else input_image_tokens(w, h)
+# usage.output_tokens = REASONING_TOKENS[effort] + text_tokens(the JSON answer)
+VISION_MODELS = ("gpt-6.1-terra",)
+REASONING_TOKENS = {
+    "none": 0,
+    "minimal": 64,
+    "low": 512,
+    "medium": 1536,
+    "high": 4096,
+    "xhigh": 8192,
+    "max": 12288,
+}
+RESPONSES_LOW_DETAIL_TOKENS = 85
+RESPONSES_FIELDS = {
+    "model",
+    "input",
+    "instructions",
+    "reasoning",
+    "text",
+    "store",
+    "max_output_tokens",
+    "metadata",
+    "user",
+    "safety_identifier",
+}
+
+
+def verdict_for(image: bytes, criterion: str) -> str:
+    """The fake's judgement: seeded by the image's bytes and the criterion (7:2:1)."""
+    b = hashlib.sha256(image + criterion.encode("utf-8")).digest()[0] % 10
+    return "pass" if b < 7 else ("warn" if b < 9 else "fail")
 
 
 # -- models ----------------------------------------------------------------------------
@@ -322,6 +360,8 @@ class FakeOpenAI:
         "broken_json",
         "no_usage",
         "missing_image",
+        "bad_verdict",  # /v1/responses: JSON that breaks the schema it was given
+        "refusal",  # /v1/responses: the model refuses (a `refusal` content part)
     )
 
     def corrupt_next(self, count: int, kind: str) -> None:
@@ -422,6 +462,8 @@ class FakeOpenAI:
                 type="image_generation_user_error",
                 code="moderation_blocked",
             )
+        if rec.path.endswith("/responses"):
+            return _critique(rec, self.today)
         edit = rec.path.endswith("/edits")
         p = _params(rec, edit, self.today)
         images = []
@@ -475,6 +517,21 @@ def _corrupted(payload: dict, kind: str) -> dict | bytes:
         return json.dumps(payload).encode("utf-8")[:200]
     if kind == "no_usage":
         return {k: v for k, v in payload.items() if k != "usage"}
+    if kind in ("bad_verdict", "refusal"):
+        part = (
+            {"type": "refusal", "refusal": "I'm sorry, I can't help with that."}
+            if kind == "refusal"
+            else {
+                "type": "output_text",
+                "text": '{"anatomy": {"verdict": "great"}}',
+                "annotations": [],
+            }
+        )
+        output = [
+            {**item, "content": [part]} if item["type"] == "message" else item
+            for item in payload["output"]
+        ]
+        return {**payload, "output": output}
     if kind == "missing_image":
         return {**payload, "data": payload["data"][:-1]}
     data = []
@@ -777,6 +834,139 @@ def _params(rec: Recorded, edit: bool, today: str) -> dict:
     return out
 
 
+def _critique(rec: Recorded, today: str) -> dict:
+    """POST /v1/responses: check the request as the API would, answer a `response`."""
+    body = rec.json or {}
+    for name in sorted(body):
+        if name not in RESPONSES_FIELDS:
+            raise ApiError(
+                400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
+            )
+    model = body.get("model")
+    if model not in VISION_MODELS:
+        raise ApiError(
+            404,
+            f"The model `{model}` does not exist or you do not have access to it.",
+            code="model_not_found",
+        )
+    effort = (body.get("reasoning") or {}).get("effort") or "medium"
+    if effort not in REASONING_TOKENS:
+        raise ApiError(
+            400,
+            f"Invalid value: '{effort}'. Supported values are: "
+            f"{', '.join(repr(e) for e in REASONING_TOKENS)}.",
+            param="reasoning.effort",
+            code="invalid_value",
+        )
+    fmt = ((body.get("text") or {}).get("format")) or {}
+    schema = fmt.get("schema")
+    if fmt.get("type") != "json_schema" or not isinstance(schema, dict) or not fmt.get("name"):
+        raise ApiError(
+            400,
+            "text.format must be a json_schema with a name and a schema.",
+            param="text.format",
+            code="invalid_value",
+        )
+    if fmt.get("strict") and schema.get("additionalProperties") is not False:
+        raise ApiError(
+            400,
+            "Invalid schema: In strict mode, 'additionalProperties' must be false.",
+            param="text.format.schema",
+            code="invalid_json_schema",
+        )
+    texts, images, image_tokens = [], [], 0
+    messages = body.get("input")
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": [{"type": "input_text", "text": messages}]}]
+    for message in messages or []:
+        for part in message.get("content") or []:
+            if part.get("type") == "input_text":
+                texts.append(part.get("text") or "")
+            elif part.get("type") == "input_image":
+                data, im = _data_url_image(part.get("image_url") or "")
+                images.append(data)
+                detail = part.get("detail", "auto")
+                image_tokens += (
+                    RESPONSES_LOW_DETAIL_TOKENS if detail == "low" else input_image_tokens(*im.size)
+                )
+            else:
+                raise ApiError(
+                    400,
+                    f"Invalid content type: '{part.get('type')}'.",
+                    param="input",
+                    code="invalid_value",
+                )
+    if not texts and not images:
+        raise ApiError(
+            400,
+            "Missing required parameter: 'input'.",
+            param="input",
+            code="missing_required_parameter",
+        )
+    first = images[0] if images else b""
+    tag = hashlib.sha256(first).hexdigest()[:6]
+    answer = {
+        name: {
+            "verdict": (v := verdict_for(first, name)),
+            "reason": f"{name} judged {v} by the fake for image {tag}",
+        }
+        for name in schema.get("properties", {})
+    }
+    text = json.dumps(answer)
+    text_in = text_tokens("\n".join(texts))
+    reasoning = REASONING_TOKENS[effort]
+    out = reasoning + text_tokens(text)
+    rid = hashlib.sha256(f"{time.time()}{text}".encode()).hexdigest()[:24]
+    return {
+        "id": f"resp_{rid}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": model,
+        "error": None,
+        "incomplete_details": None,
+        "reasoning": {"effort": effort, "summary": None},
+        "output": [
+            {"type": "reasoning", "id": f"rs_{rid}", "summary": []},
+            {
+                "type": "message",
+                "id": f"msg_{rid}",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": text, "annotations": []}],
+            },
+        ],
+        "usage": {
+            "input_tokens": text_in + image_tokens,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": out,
+            "output_tokens_details": {"reasoning_tokens": reasoning},
+            "total_tokens": text_in + image_tokens + out,
+        },
+    }
+
+
+def _data_url_image(url: str):
+    """An `input_image` part's data URL, decoded: (bytes, the opened image)."""
+    head, _, b64 = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise ApiError(
+            400,
+            "Invalid image_url: expected a base64 data URL.",
+            param="input",
+            code="invalid_value",
+        )
+    try:
+        data = base64.b64decode(b64, validate=True)
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except Exception:
+        raise ApiError(
+            400, "Invalid image data in image_url.", param="input", code="invalid_image"
+        ) from None
+    return data, im
+
+
 def _parse_multipart(content_type: str, body: bytes) -> tuple[dict, dict]:
     msg = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
@@ -853,7 +1043,7 @@ def _handler(fake: FakeOpenAI):
                 if not _authorized(auth, fake.basic_auth):
                     raise ApiError(401, "You didn't provide an API key.", code="invalid_api_key")
                 # routed by path: query parameters (api-version, a gateway's key) do not route
-                if rec.path not in ("/v1/images/generations", "/v1/images/edits"):
+                if rec.path not in ("/v1/images/generations", "/v1/images/edits", "/v1/responses"):
                     raise ApiError(404, f"Invalid URL (POST {self.path})")
                 payload = fake.answer(rec)
                 rec.status = 200

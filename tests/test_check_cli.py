@@ -85,7 +85,8 @@ def test_json_output(images):
     data = json.loads(r.stdout)
     assert [d["path"] for d in data] == [images["red"], images["clean"]]
     red = data[0]
-    assert set(red) == {"path", "size", "lighting", "metrics", "flags", "worst"}
+    assert set(red) == {"path", "size", "lighting", "metrics", "identity", "flags", "worst"}
+    assert red["identity"]["faces"] == 0 and not red["identity"]["measured"]  # no --ref
     assert (
         red["worst"] == "fail" and red["lighting"] == "red_emergency" and red["size"] == "150x100"
     )
@@ -163,3 +164,17 @@ def test_help_teaches_metrics_and_tags():
     ):
         assert word in out, word
     assert check.name == "check"
+
+
+def test_ref_measures_identity_and_fails_another_person():
+    from tests.test_identity import PEOPLE
+
+    same = run(str(PEOPLE["hopper"]), "--ref", str(PEOPLE["hopper"]), "--json")
+    (result,) = json.loads(same.stdout)
+    assert result["identity"]["characters"]["ref"]["distance"] == 0.0
+    assert [f["level"] for f in result["flags"] if f["metric"] == "identity"] == ["pass"]
+    other = run(str(PEOPLE["collins"]), "--ref", str(PEOPLE["hopper"]))
+    assert other.exit_code == 1
+    row = next(ln.split(None, 3) for ln in other.output.splitlines() if "identity" in ln[:12])
+    assert row[0] == "identity" and row[1].startswith("0.6") and row[2] == "FAIL"
+    assert row[3].startswith("ref: identity drift (distance 0.6")

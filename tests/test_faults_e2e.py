@@ -167,7 +167,8 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
     )
     deadline = time.monotonic() + 60
     while (
-        time.monotonic() < deadline and len(list(Cache(wf.path("runs/cache")).root.glob("*/*"))) < 3
+        time.monotonic() < deadline
+        and len(list(Cache(wf.path("runs/cache")).root.glob("*/*/response.json"))) < 3
     ):
         time.sleep(0.05)
     time.sleep(0.2)  # let more requests be in flight
@@ -175,7 +176,7 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
     proc.wait(timeout=30)
     killed_at = max((e["time"] for e in ledger(wf).entries()), default="")
     before = fake_openai.count()
-    received = {p.name for p in wf.path("runs/cache").glob("*/*") if not p.name.startswith(".")}
+    received = {p.parent.name for p in wf.path("runs/cache").glob("*/*/response.json")}
     assert before >= 3 and len(received) >= 3
 
     fake_openai.latency = 0.0

@@ -247,8 +247,9 @@ def test_a_reservation_of_a_dead_process_does_not_block(tmp_path):
 def test_budget_refusal_names_what_is_in_flight_and_how_to_clear_it(tmp_path):
     path = tmp_path / "ledger.jsonl"
     rid, _ = leave_dead_reservation(path, cost=0.3)
-    # made on another machine sharing runs/: its pid cannot be judged from here
-    edit_reservation(path, rid, host="render-node-7", pid=os.getpid())
+    # made on another machine sharing runs/ by a version without leases: its pid cannot be
+    # judged from here
+    edit_reservation(path, rid, host="render-node-7", lease_until=None, pid=os.getpid())
     ledger = Ledger(path, budget_usd=0.5)
     (res,) = ledger.reservations()
     assert res.state == "other host" and res.counted
@@ -272,7 +273,7 @@ def test_status_and_plan_list_reservations_in_flight(workflow):
     with ledger.reserve(0.105, "s2 draft"):
         (live,) = [r.rid for r in ledger.reservations() if r.state == "running"]
         remote, _ = leave_dead_reservation(path, cost=0.2, what="s3 edit 1")
-        edit_reservation(path, remote, host="render-node-7")
+        edit_reservation(path, remote, host="render-node-7", lease_until=None)
         # (a new reservation drops the dead ones it finds: this one is made last)
         dead, dead_pid = leave_dead_reservation(path, cost=0.3, what="s1 final")
         # and one whose pid now belongs to another process (PID 1 in a container)
@@ -309,7 +310,7 @@ def test_release_clears_stale_reservations_and_refuses_live_ones(workflow):
     with ledger.reserve(0.105, "s2 draft"):
         (live,) = [r.rid for r in ledger.reservations() if r.state == "running"]
         remote, _ = leave_dead_reservation(path, cost=0.2, what="s3 edit 1")
-        edit_reservation(path, remote, host="render-node-7")
+        edit_reservation(path, remote, host="render-node-7", lease_until=None)
         dead, _ = leave_dead_reservation(path, cost=0.3, what="s1 final")
 
         proc = workflow.stillmake("release", "--stale")
@@ -353,7 +354,7 @@ def test_without_proc_a_pid_is_judged_by_whether_it_exists(tmp_path, monkeypatch
 def test_plan_counts_the_budget_held_in_flight(workflow):
     path = workflow.path("runs/ledger.jsonl")
     remote, _ = leave_dead_reservation(path, cost=4.5, what="s1 final")
-    edit_reservation(path, remote, host="render-node-7")
+    edit_reservation(path, remote, host="render-node-7", lease_until=None)
     proc = workflow.stillmake("plan", "-C", "backend=openai", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert re.search(

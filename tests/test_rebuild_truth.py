@@ -323,9 +323,11 @@ finally:
 """
 
 
-def declared_closure() -> set[str]:
-    """The distributions `pip install -e .` brings: pyproject's dependencies and theirs."""
+def declared_closure(extra: list[str] = ()) -> set[str]:
+    """The distributions `pip install -e .` brings: pyproject's dependencies and theirs
+    (and those of `extra` requirements)."""
     deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    deps = [*deps, *extra]
     seen: set[str] = set()
     todo = [Requirement(d) for d in deps]
     while todo:
@@ -341,11 +343,19 @@ def declared_closure() -> set[str]:
     return seen
 
 
+def installed_plugins() -> list[str]:
+    """Snakemake plugins the test extra installs (executor, storage): Snakemake imports
+    every plugin it finds at start, as on any machine that has them installed."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    test = extra["optional-dependencies"]["test"]
+    return [r for r in test if re.match(r"snakemake-\w+-plugin-", Requirement(r).name)]
+
+
 def test_report_runs_on_what_pip_install_brings(workflow):
     """The README's `snakemake` and `snakemake --report report.html`, with nothing but
     what pyproject.toml declares (and what that requires) importable."""
     wf = workflow
-    declared = json.dumps(sorted(declared_closure()))
+    declared = json.dumps(sorted(declared_closure(installed_plugins())))
     for args in ([], ["--report", "report.html"]):
         proc = subprocess.run(
             [sys.executable, "-c", BLOCK_UNDECLARED, declared, *args],

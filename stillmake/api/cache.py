@@ -20,6 +20,7 @@ from stillmake.errors import CorruptFile
 from stillmake.files import sha256_bytes
 
 CORRUPT_DIR = ".corrupt"
+LOCKS_DIR = ".locks"
 
 
 class Cache:
@@ -28,6 +29,11 @@ class Cache:
 
     def entry(self, fingerprint: str) -> Path:
         return self.root / fingerprint[:2] / fingerprint
+
+    def lock_path(self, fingerprint: str) -> Path:
+        """The lock a job holds from asking the cache to storing the answer, so that one
+        request is paid once however many jobs, processes or hosts ask for it at once."""
+        return self.root / LOCKS_DIR / fingerprint[:2] / f"{fingerprint}.lock"
 
     def has(self, fingerprint: str) -> bool:
         return (self.entry(fingerprint) / "response.json").is_file()

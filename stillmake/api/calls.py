@@ -1,4 +1,10 @@
-"""The one path every image request takes: cache -> budget -> rate limit -> backend.
+"""The one path every paid request takes: cache -> budget -> rate limit -> backend.
+
+Images (ImageRequest) and vision critiques (CritiqueRequest, a text answer) alike.
+
+One request is paid once: a lock per fingerprint is held from the cache lookup to
+the cache store, so jobs asking for the same request at once (threads, processes,
+hosts sharing the cache) queue, and all but the first are answered by the cache.
 
 A request already paid for is answered from the cache; a paid response is in
 the cache before anything else is written, so a crash after it loses nothing.
@@ -23,11 +29,13 @@ from stillmake.api.cache import Cache
 from stillmake.api.ledger import PAID, Ledger
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
-from stillmake.api.requests import ImageRequest
+from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.api.retry import RetryPolicy, call_with_retries
 from stillmake.errors import BackendError, CorruptFile, StillmakeError
+from stillmake.files import locked
 from stillmake.images import check_answer
 from stillmake.inputs.guardrail import require_shortlist
+from stillmake.rubric import check_verdicts
 
 if TYPE_CHECKING:
     from stillmake.api.backends.base import BackendResponse
@@ -35,6 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
+RESULT = {"result": True}  # marks a log record as the job's one line on the console
 
 
 @dataclass
@@ -49,7 +58,7 @@ def now_iso() -> str:
 
 
 def obtain(
-    request: ImageRequest,
+    request: ImageRequest | CritiqueRequest,
     settings: Settings,
     *,
     shot: str,
@@ -61,10 +70,40 @@ def obtain(
     shortlisted: bool = False,
     logger: logging.Logger = log,
 ) -> Obtained:
-    require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
-    fingerprint = request.fingerprint()
+    if isinstance(request, ImageRequest):  # a critique's "quality" is its reasoning effort
+        require_shortlist(request.quality, shortlisted=shortlisted, shot=shot, pass_=pass_)
     cache = Cache(settings.cache_dir)
-    ledger = Ledger(settings.ledger_path, settings.budget_usd)
+    # held from the cache lookup to the cache store: a second asker waits, then hits
+    with locked(cache.lock_path(request.fingerprint())):
+        return _obtain(
+            request,
+            settings,
+            cache,
+            shot=shot,
+            pass_=pass_,
+            label=label,
+            images=images,
+            mask=mask,
+            markup=markup,
+            logger=logger,
+        )
+
+
+def _obtain(
+    request: ImageRequest | CritiqueRequest,
+    settings: Settings,
+    cache: Cache,
+    *,
+    shot: str,
+    pass_: str,
+    label: dict,
+    images: list[bytes] | None,
+    mask: bytes | None,
+    markup: bytes | None,
+    logger: logging.Logger,
+) -> Obtained:
+    fingerprint = request.fingerprint()
+    ledger = Ledger(settings.ledger_path, settings.budget_usd, lease_s=settings.lease_s)
     input_sizes = image_sizes(images)
     line = {
         "time": now_iso(),
@@ -101,6 +140,7 @@ def obtain(
             pass_,
             fingerprint,
             record.get("created"),
+            extra=RESULT,
         )
         return Obtained(cached_images, record, cached=True)
 
@@ -108,15 +148,17 @@ def obtain(
     line["estimate_usd"] = estimate.usd
     backend = make_backend(settings)
     policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
-    limiter = RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
+    limiter = _limiter(request, settings)
 
     def call() -> BackendResponse:
         if request.endpoint == "generate":
             response = backend.generate(request, label)
+        elif request.endpoint == "responses":
+            response = backend.critique(request, images or [])
         else:
             response = backend.edit(request, images or [], mask, label, markup=markup)
         try:
-            _check(response.images, request, decode=True)  # BadAnswer: a failed attempt
+            _check(response.images, response.text, request, decode=True)  # BadAnswer: retried
         except BackendError as exc:
             exc.usage = response.usage  # what the API says it spent on the bad answer
             raise
@@ -130,6 +172,7 @@ def obtain(
     with ledger.reserve(
         estimate.usd,
         f"{shot} {pass_} ({request.n}× {request.model} {request.quality} {request.size})",
+        request.backend,
     ) as settle:
         waited = limiter.acquire(request.n) if estimate.usd else 0.0
         start = time.monotonic()
@@ -167,6 +210,8 @@ def obtain(
             "meta": response.meta,
             "request": request.to_dict(),
         }
+        if response.text is not None:  # a critique's answer: kept whole, checked on load
+            record["text"] = response.text
         paid = {
             **line,
             "outcome": PAID,
@@ -191,7 +236,7 @@ def obtain(
             ) from None
         settle(paid)
     logger.info(
-        "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f)",
+        "%s %s: %d image(s) from %s in %.2fs, $%.3f (estimated $%.3f); this build so far $%.3f",
         shot,
         pass_,
         len(response.images),
@@ -199,11 +244,20 @@ def obtain(
         latency,
         cost,
         estimate.usd,
+        ledger.spent([e for e in ledger.entries() if e.get("build") == line["build"]]),
+        extra=RESULT,
     )
     return Obtained(response.images, record, cached=False)
 
 
-def _check(images: list[bytes], request: ImageRequest, *, decode: bool) -> None:
+def _check(
+    images: list[bytes], text: str | None, request: ImageRequest | CritiqueRequest, *, decode: bool
+) -> None:
+    """BadAnswer unless the answer is what the request asks for: verdicts to the rubric's
+    schema for a critique, else the images' count, format and size."""
+    if isinstance(request, CritiqueRequest):
+        check_verdicts(text)
+        return
     check_answer(
         images,
         n=request.n,
@@ -215,7 +269,7 @@ def _check(images: list[bytes], request: ImageRequest, *, decode: bool) -> None:
 
 def _from_cache(
     cache: Cache,
-    request: ImageRequest,
+    request: ImageRequest | CritiqueRequest,
     settings: Settings,
     *,
     shot: str,
@@ -230,7 +284,7 @@ def _from_cache(
         return None
     try:
         images, record = cache.load(fingerprint)
-        _check(images, request, decode=False)  # header + structure: no pixel decode
+        _check(images, record.get("text"), request, decode=False)  # no pixel decode
         return images, record
     except (CorruptFile, BackendError) as exc:
         why = getattr(exc, "why", None) or str(exc)
@@ -244,6 +298,15 @@ def _from_cache(
         _shown(aside, settings.root) if aside else "(already moved by another job)",
     )
     return None
+
+
+def _limiter(request: ImageRequest | CritiqueRequest, settings: Settings) -> RateLimiter:
+    """Images share openai.images_per_minute; critiques, a limit of their own
+    (critique.requests_per_minute), so judging drafts never slows making them."""
+    if isinstance(request, CritiqueRequest):
+        per_minute = settings.critique.get("requests_per_minute")
+        return RateLimiter(settings.rate_path.with_name(".rate.critique.json"), per_minute)
+    return RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
 
 
 def _shown(path: os.PathLike[str], root: os.PathLike[str]) -> str:

@@ -7,10 +7,15 @@ flight (reservations), so jobs racing under `-c 4` can never sum past it.
 Torn state never crashes a reader nor loses a record: a line cut short by a
 crash or a full disk is skipped and reported by its number (`read().damaged`),
 and a writer that finds the file not ending in a newline starts on a fresh line,
-so nothing already written is rewritten. A reservation records who made it
-(pid, the process's start time, host, boot); one whose process is gone, or
-whose pid now belongs to another process, no longer holds budget, and one from
-another host is kept (its pid means nothing here) until `stillmake release`.
+so nothing already written is rewritten.
+
+A reservation records who made it (pid, the process's start time, host, boot, pid
+namespace) and a lease, renewed while its request runs. Where its pid can be checked
+(this host, this boot, this pid namespace) one whose process is gone, or whose pid
+now belongs to another process, no longer holds budget. Made anywhere else (another
+host of a cluster, a job in its own container) its pid means nothing here: it holds
+budget until its lease runs out, so a live request elsewhere is never dropped and a
+dead one is reclaimed a lease later. Hosts' clocks must agree to well within a lease.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -31,14 +37,17 @@ from stillmake.files import atomic_write_json, locked, remove_stale_temps
 PAID = "paid"
 PROC = Path("/proc")  # Linux: process start times and the boot id; absent elsewhere
 RID_SHOWN = 8  # reservation ids are shown (and may be given) by this many characters
+LEASE_S = 60.0  # a reservation made elsewhere holds budget this long after its last renewal
 
-# reservation states: the first two hold budget
+# reservation states: the first three hold budget
 RUNNING = "running"
-OTHER_HOST = "other host"
+LEASED = "leased"  # made elsewhere (another host or pid namespace), lease not run out
+OTHER_HOST = "other host"  # made elsewhere by a version that wrote no lease: until released
 GONE = "process gone"
 REUSED = "pid reused"
 REBOOTED = "host rebooted"
-COUNTED = (RUNNING, OTHER_HOST)
+EXPIRED = "lease expired"
+COUNTED = (RUNNING, LEASED, OTHER_HOST)
 
 # the fields totals, summaries and estimates compute with: a line whose field has another
 # type is not a record (a hand edit), and is skipped rather than trusted
@@ -83,6 +92,8 @@ class Reservation:
     host: str | None
     time: float | None
     state: str
+    lease_until: float | None = None
+    backend: str | None = None  # where the request went: what `stillmake status` shows
 
     @property
     def counted(self) -> bool:
@@ -102,11 +113,18 @@ class Reservation:
 
 
 class Ledger:
-    def __init__(self, path: str | os.PathLike[str], budget_usd: float | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        budget_usd: float | None = None,
+        *,
+        lease_s: float = LEASE_S,
+    ):
         self.path = Path(path)
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
         self.reservations_path = self.path.with_name(f".{self.path.name}.inflight.json")
         self.budget_usd = budget_usd
+        self.lease_s = lease_s
 
     @property
     def shown(self) -> str:
@@ -197,7 +215,9 @@ class Ledger:
             ) from None
 
     @contextlib.contextmanager
-    def reserve(self, cost_usd: float, what: str) -> Iterator[Callable[[dict], None]]:
+    def reserve(
+        self, cost_usd: float, what: str, backend: str | None = None
+    ) -> Iterator[Callable[[dict], None]]:
         """Hold `cost_usd` of budget while a paid request is in flight.
 
         Yields a `settle(entry)` callable that writes the ledger line and
@@ -223,14 +243,22 @@ class Ledger:
             live[rid] = {
                 "cost_usd": cost_usd,
                 "what": what,
+                "backend": backend,
                 "pid": os.getpid(),
                 "started": process_start(os.getpid()),
                 "host": socket.gethostname(),
                 "boot": boot_id(),
+                "pidns": pid_namespace(),
                 "time": time.time(),
+                "lease_until": time.time() + self.lease_s,
             }
             self._write_reservations(live)
         settled = False
+        renewing = threading.Event()
+        renewer = threading.Thread(
+            target=self._renew, args=(rid, renewing), name=f"lease-{rid[:RID_SHOWN]}", daemon=True
+        )
+        renewer.start()
 
         def settle(entry: dict) -> None:
             nonlocal settled
@@ -242,14 +270,31 @@ class Ledger:
         try:
             yield settle
         finally:
+            renewing.set()
+            renewer.join()
             if not settled:
                 with locked(self.lock_path):
                     self._drop(rid)
 
+    def _renew(self, rid: str, done: threading.Event) -> None:
+        """Push the reservation's lease forward while its request runs (a third of a
+        lease at a time), so hosts that cannot see this process still count it."""
+        while not done.wait(self.lease_s / 3):
+            try:
+                with locked(self.lock_path):
+                    stored = self._stored_reservations()
+                    if rid not in stored:
+                        return
+                    stored[rid]["lease_until"] = time.time() + self.lease_s
+                    self._write_reservations(stored)
+            except OSError:
+                continue  # a busy or full disk: the next renewal tries again
+
     # -- reservations ----------------------------------------------------------
     def reservations(self) -> list[Reservation]:
-        """Every stored reservation, oldest first, with its state: `running` and
-        `other host` hold budget; `process gone`, `pid reused`, `host rebooted` do not."""
+        """Every stored reservation, oldest first, with its state: `running`, `leased`
+        and `other host` hold budget; `process gone`, `pid reused`, `host rebooted` and
+        `lease expired` do not."""
         stored = self._stored_reservations()
         found = [_judge(rid, r) for rid, r in stored.items()]
         return sorted(found, key=lambda r: (r.time or 0.0, r.rid))
@@ -384,6 +429,15 @@ def process_start(pid: int) -> int | None:
         return None
 
 
+def pid_namespace() -> str | None:
+    """The pid namespace this process sees pids in (`pid:[4026531836]`): a pid recorded
+    in another one (a container, `unshare --pid`) names a different process here."""
+    try:
+        return os.readlink(PROC / "self/ns/pid")
+    except OSError:
+        return None
+
+
 def boot_id() -> str | None:
     try:
         return (PROC / "sys/kernel/random/boot_id").read_text(encoding="utf-8").strip() or None
@@ -407,16 +461,26 @@ def _judge(rid: str, r: dict) -> Reservation:
     made = r.get("time") if isinstance(r.get("time"), int | float) else None
     cost = r.get("cost_usd") if isinstance(r.get("cost_usd"), int | float) else 0.0
     what = str(r.get("what") or "a paid request")
-    return Reservation(rid, float(cost), what, pid, host, made, _state(r, pid, host, made))
+    lease = r.get("lease_until") if isinstance(r.get("lease_until"), int | float) else None
+    state = _state(r, pid, host, made, lease)
+    backend = r.get("backend") if isinstance(r.get("backend"), str) else None
+    return Reservation(rid, float(cost), what, pid, host, made, state, lease, backend)
 
 
-def _state(r: dict, pid: int | None, host: str | None, made: float | None) -> str:
-    if host is not None and host != socket.gethostname():
-        return OTHER_HOST  # its pid means nothing here: kept, and shown
+def _state(
+    r: dict, pid: int | None, host: str | None, made: float | None, lease: float | None
+) -> str:
+    elsewhere = host is not None and host != socket.gethostname()
+    if not elsewhere and r.get("boot") and boot_id() and r["boot"] != boot_id():
+        return REBOOTED
+    ns = pid_namespace()
+    if elsewhere or (r.get("pidns") and ns and r["pidns"] != ns):
+        # its pid means nothing here: its lease says whether it is alive
+        if lease is None:
+            return OTHER_HOST  # written without a lease: kept until released
+        return LEASED if lease > time.time() else EXPIRED
     if pid is None or pid <= 0:
         return GONE
-    if r.get("boot") and boot_id() and r["boot"] != boot_id():
-        return REBOOTED
     if PROC.is_dir():
         now_started = process_start(pid)
         if now_started is None:
@@ -443,6 +507,13 @@ def _state(r: dict, pid: int | None, host: str | None, made: float | None) -> st
 
 def _refusal(r: Reservation) -> str:
     force = f"`stillmake release {r.short} --force`"
+    if r.state == LEASED:
+        left = age_text((r.lease_until or 0.0) - time.time())
+        return (
+            f"reservation {r.short} (${r.cost_usd:.3f} {r.what}) was made by pid {r.pid} on "
+            f"{r.host or 'another host'} in another process space; its lease is renewed while "
+            f"its request runs and runs out in {left} if it stops. To clear it now, {force}"
+        )
     if r.state == OTHER_HOST:
         return (
             f"reservation {r.short} (${r.cost_usd:.3f} {r.what}) was made on {r.host} by pid "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from stillmake.api.requests import ImageRequest
+from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import ModelError
 from stillmake.inputs.models import lookup, parse_size, prior
 
@@ -22,7 +22,7 @@ PREVIEW = "preview"
 MIN_OBSERVED_MP = 1e-6
 
 
-def is_free(request: ImageRequest) -> bool:
+def is_free(request: ImageRequest | CritiqueRequest) -> bool:
     """Preview renders cost nothing: the same path runs, at $0."""
     return request.backend.startswith(PREVIEW)
 
@@ -47,6 +47,13 @@ def token_usd(model_name: str, text: float, image_in: float, image_out: float) -
     ) / 1e6
 
 
+def io_usd(model_name: str, input_tokens: float, output_tokens: float) -> float:
+    """Vision models: every input token (text or image) at one rate, output (reasoning
+    included) at another."""
+    rates = lookup(model_name).pricing
+    return (input_tokens * rates["input"] + output_tokens * rates["output"]) / 1e6
+
+
 def per_image_usd(model_name: str, quality: str, size: str, n: int) -> float:
     """1.x models: a price per output image (auto is planned at the dearest case)."""
     prices = lookup(model_name).pricing
@@ -55,11 +62,16 @@ def per_image_usd(model_name: str, quality: str, size: str, n: int) -> float:
     return (square if size != "auto" and w == h else other) * n
 
 
-def bill(request: ImageRequest, usage: dict | None) -> float | None:
+def bill(request: ImageRequest | CritiqueRequest, usage: dict | None) -> float | None:
     """USD for one response from its `usage`; None when a token-priced answer has none."""
     if is_free(request):
         return 0.0
     model = lookup(request.model)
+    if model.kind == "vision":
+        if not usage:
+            return None
+        tokens = (usage.get("input_tokens") or 0, usage.get("output_tokens") or 0)
+        return round(io_usd(request.model, *tokens), 6)
     if not model.token_priced:
         return round(per_image_usd(request.model, request.quality, request.size, request.n), 6)
     if not usage:
@@ -89,6 +101,10 @@ class Estimator:
         self.out = defaultdict(lambda: [0.0, 0.0])  # (model, quality) -> [tokens, mp]
         self.inp = defaultdict(lambda: [0.0, 0.0])  # model -> [tokens, mp]
         self.text = [0.0, 0.0]  # [tokens, chars]
+        # critiques: (model, reasoning) -> [output tokens, answers]; model -> [input tokens
+        # observed, input tokens the prior predicted] (Responses usage does not split them)
+        self.critique_out = defaultdict(lambda: [0.0, 0.0])
+        self.critique_in = defaultdict(lambda: [0.0, 0.0])
         for e in entries:
             self._learn(e)
 
@@ -98,6 +114,9 @@ class Estimator:
             return
         model = lookup_base(e.get("model"))
         if model is None:
+            return
+        if e.get("endpoint") == "responses":
+            self._learn_critique(model, e, usage)
             return
         details = usage.get("input_tokens_details") or {}
         out_mp = e.get("output_megapixels") or 0.0
@@ -113,6 +132,33 @@ class Estimator:
         if e.get("prompt_chars") and details.get("text_tokens"):
             self.text[0] += details["text_tokens"]
             self.text[1] += e["prompt_chars"]
+
+    def _learn_critique(self, model: str, e: dict, usage: dict) -> None:
+        out = self.critique_out[(model, e.get("quality"))]
+        out[0] += usage.get("output_tokens") or 0
+        out[1] += 1
+        inp = self.critique_in[model]
+        inp[0] += usage.get("input_tokens") or 0
+        inp[1] += sum(_critique_prior_input(e.get("prompt_chars") or 0, e.get("input_megapixels")))
+
+    def _critique(
+        self, request: CritiqueRequest, input_sizes: Sequence[tuple[int, int]]
+    ) -> Estimate:
+        """A critique: the prior's input tokens (brief + images) scaled by what the ledger
+        observed for the model, and the observed output tokens per answer at this effort."""
+        model = lookup_base(request.model)
+        text, image = _critique_prior_input(
+            len(request.prompt), sum(megapixels(s) for s in input_sizes)
+        )
+        observed, predicted = self.critique_in.get(model, (0.0, 0.0))
+        scale = observed / predicted if predicted else 1.0
+        tokens, answers = self.critique_out.get((model, request.reasoning), (0.0, 0.0))
+        if answers:
+            out, basis = tokens / answers, "ledger"
+        else:
+            out, basis = float(prior()["critique_output_tokens"][request.reasoning]), "prior"
+        usd = 0.0 if is_free(request) else io_usd(request.model, (text + image) * scale, out)
+        return Estimate(round(usd, 6), round(out), round(image * scale), round(text * scale), basis)
 
     def output_tokens_per_mp(self, model: str, quality: str) -> tuple[float, str]:
         tokens, mp = self.out.get((lookup_base(model), quality), (0.0, 0.0))
@@ -130,9 +176,12 @@ class Estimator:
         return 1.0 / prior()["text_chars_per_token"]
 
     def estimate(
-        self, request: ImageRequest, input_sizes: Sequence[tuple[int, int]] = ()
+        self, request: ImageRequest | CritiqueRequest, input_sizes: Sequence[tuple[int, int]] = ()
     ) -> Estimate:
-        """Before the call: what it will cost. `input_sizes` are the edit's input images."""
+        """Before the call: what it will cost. `input_sizes` are the edit's (or the
+        critique's) input images."""
+        if isinstance(request, CritiqueRequest):
+            return self._critique(request, input_sizes)
         per_mp, basis = self.output_tokens_per_mp(request.model, request.quality)
         out_size = (
             parse_size(request.size)
@@ -157,6 +206,12 @@ class Estimator:
         return Estimate(
             round(usd, 6), round(out_tokens), round(in_tokens), round(text_tokens), basis
         )
+
+
+def _critique_prior_input(chars: int, image_mp: float | None) -> tuple[float, float]:
+    """(text, image) input tokens of a critique as the prior sees them."""
+    p = prior()
+    return chars / p["text_chars_per_token"], (image_mp or 0.0) * p["input_image_tokens_per_mp"]
 
 
 def lookup_base(name: str | None) -> str | None:

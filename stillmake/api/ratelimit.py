@@ -1,4 +1,9 @@
-"""Images-per-minute limiter shared by every job on the machine (file + lock)."""
+"""Images-per-minute limiter shared by every job that sees its file (file + lock).
+
+Its state is the window itself: (time, images) entries that leave it after a minute,
+so an entry from a job that died, here or on another host, frees itself; nothing
+holds a slot by pid. The file lives beside the ledger (`storage.ledger`), so jobs on
+several hosts sharing a budget share the cap too."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from stillmake.files import locked
+from stillmake.files import atomic_write_json, locked
 
 WINDOW_S = 60.0
 
@@ -37,7 +42,7 @@ class RateLimiter:
                 used = sum(n for _, n in window)
                 if not window or used + images <= self.limit:
                     window.append((now, images))
-                    self.path.write_text(json.dumps(window), encoding="utf-8")
+                    atomic_write_json(self.path, window)
                     return waited
                 # wait until enough of the oldest entries leave the window
                 need = used + images - self.limit

@@ -1,7 +1,8 @@
-"""ImageRequest: the one description of an Images API call.
+"""ImageRequest: the one description of an Images API call; CritiqueRequest: the one
+description of a vision critique (Responses API).
 
-Everything that changes the pixels a call returns is a field here, so the
-fingerprint of a request is the cache key and the identity of what was paid for.
+Everything that changes what a call returns is a field here, so the fingerprint of
+a request is the cache key and the identity of what was paid for.
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ class ImageRequest:
     def fingerprint(self) -> str:
         """Stable digest of everything that determines the result."""
         fields = {k: v for k, v in asdict(self).items() if not (k in self._OPTIONAL and v is None)}
-        body = json.dumps({"v": FINGERPRINT_VERSION, **fields}, sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]
+        return _digest(fields)
 
     def to_dict(self) -> dict:
         """The request as job params; `markup` only when set, so the params (and request
@@ -69,3 +69,50 @@ class ImageRequest:
     @property
     def width_height(self) -> tuple[int, int]:
         return parse_size(self.size)
+
+
+@dataclass(frozen=True)
+class CritiqueRequest:
+    """A vision model's verdicts on one image, against a rubric: the same call path as an
+    image (cache, budget, rate limit, retries, ledger) with a text answer instead of images.
+
+    `size` is the judged image's, for the ledger; `quality` reads as the reasoning effort
+    wherever the call path and the ledger name a request's quality."""
+
+    model: str
+    prompt: str  # the brief as sent: rubric, the shot's prompt and beat
+    reasoning: str
+    rubric: str  # stillmake.rubric.RUBRIC_VERSION
+    size: str
+    backend: str
+    inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256: the image, then references
+    endpoint: str = "responses"
+    n: int = 1
+
+    @classmethod
+    def from_spec(cls, spec: dict, *, size: str, inputs: Iterable[str]) -> CritiqueRequest:
+        """The critique of one image, as a review job's critique spec (specs.py) asks it."""
+        return cls(
+            model=spec["model"],
+            prompt=spec["brief"],
+            reasoning=spec["reasoning"],
+            rubric=spec["rubric"],
+            size=size,
+            backend=spec["backend"],
+            inputs=tuple(inputs),
+        )
+
+    @property
+    def quality(self) -> str:
+        return self.reasoning
+
+    def fingerprint(self) -> str:
+        return _digest(asdict(self))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "inputs": list(self.inputs)}
+
+
+def _digest(fields: dict) -> str:
+    body = json.dumps({"v": FINGERPRINT_VERSION, **fields}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]

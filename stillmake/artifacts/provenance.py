@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterable
 from pathlib import Path
 
+from stillmake import paths
 from stillmake.errors import CorruptFile, StillmakeError
 from stillmake.files import atomic_write_bytes, atomic_write_json
 from stillmake.images import ACCEPTED, PNG_SIGNATURE, image_format
@@ -154,7 +155,7 @@ def write_image(path: str | os.PathLike[str], png: bytes, record: dict) -> None:
 
 
 def sidecar_path(path: str | os.PathLike[str]) -> Path:
-    return Path(path).with_suffix(".json")
+    return Path(paths.sidecar(path))
 
 
 def read_sidecar(path: str | os.PathLike[str]) -> dict:

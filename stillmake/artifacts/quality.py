@@ -84,6 +84,10 @@ METRICS: dict[str, tuple[str, str]] = {
         "max",
         "finals: largest a*b* distance between the casts of shots sharing a lighting tag",
     ),
+    "identity": (
+        "max",
+        "face distance to the character's reference (128-D embedding); same person <= 0.6",
+    ),
 }
 
 # Each metric: {"warn": bound, "fail": bound} ([low, high] for range metrics).
@@ -98,6 +102,7 @@ DEFAULT_THRESHOLDS: dict[str, dict] = {
         "leak_mean": {"warn": 1.0, "fail": 4.0},
         "changed_fraction_outside": {"warn": 0.005, "fail": 0.05},
         "temperature_spread": {"warn": 8.0, "fail": 16.0},
+        "identity": {"warn": 0.45, "fail": 0.6},  # 0.6: the embedding's same-person bound
     },
     # slight green institutional cast is the intent; skin must stay natural
     "fluorescent": {
@@ -435,6 +440,8 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
             text = "edit left everything outside the mask untouched"
     elif metric == "changed_fraction_outside":
         text = f"edit changed {_pct(value)} of the pixels outside the mask"
+    elif metric == "identity":
+        text = f"{'identity drift' if level != 'pass' else 'same face'} (distance {value:.2f})"
     elif metric == "temperature_spread":
         text = f"colour temperature differs by {value:.1f} across {tag} shots"
     else:

@@ -1,4 +1,5 @@
-"""Contact sheets: a shot's drafts side by side, numbered, with their quality flags."""
+"""Contact sheets: a shot's drafts side by side, numbered, with their quality flags
+(and, with the opt-in critique, a vision model's verdicts under them)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ from collections.abc import Iterable
 
 from PIL import Image, ImageDraw, ImageFont
 
-COLOURS = {"pass": (60, 170, 90), "warn": (235, 170, 40), "fail": (220, 50, 50)}
+COLOURS = {
+    "pass": (60, 170, 90),
+    "warn": (235, 170, 40),
+    "fail": (220, 50, 50),
+    "note": (110, 110, 120),  # not a judgement: "picked", "identity not measured (preview)"
+}
 BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
 
 
@@ -37,6 +43,44 @@ def _wrap(
     return lines + ([line] if line else [])
 
 
+def text_blocks(
+    count: int,
+    *,
+    labels: list[str] | None,
+    flags: list[list[dict]] | None,
+    notes: list[list[dict]] | None = None,
+    width: int = 512,
+) -> list[list[tuple[tuple, str]]]:
+    """The text under each image, line by line: ((colour, level dot or None), text).
+    Flags not passed, then notes ({level or None, message}: a critique's verdicts)."""
+    small = ImageFont.load_default(size=15)
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def wrapped(level: str | None, message: str, colour: tuple) -> list[tuple[tuple, str]]:
+        parts = _wrap(probe, message, small, width - 24)
+        return [((colour, level if j == 0 else None), part) for j, part in enumerate(parts)]
+
+    blocks = []
+    for i in range(count):
+        lines = []
+        if labels:
+            lines.append(((MUTED, None), labels[i]))
+        # what is wrong, and identity always: the distance is what the eye checks first
+        shown = [
+            f
+            for f in (flags[i] if flags else [])
+            if f["level"] != "pass" or f.get("metric") == "identity"
+        ]
+        if flags and all(f["level"] in ("note", "pass") for f in shown):
+            lines.append(((FG, "pass"), "all checks pass"))
+        for f in shown:
+            lines += wrapped(f["level"], f["message"], FG)
+        for note in notes[i] if notes else []:
+            lines += wrapped(note["level"], note["message"], FG if note["level"] else MUTED)
+        blocks.append(lines)
+    return blocks
+
+
 def _sheet(
     images: Iterable[bytes | bytearray | str | os.PathLike[str]],
     *,
@@ -45,6 +89,7 @@ def _sheet(
     flags: list[list[dict]] | None,
     thumb_width: int,
     numbers: list[str],
+    notes: list[list[dict]] | None = None,
 ) -> bytes:
     thumbs = []
     for src in images:
@@ -58,19 +103,7 @@ def _sheet(
         ImageFont.load_default(size=24),
         ImageFont.load_default(size=40),
     )
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    blocks = []
-    for i in range(len(thumbs)):
-        lines = []
-        if labels:
-            lines.append(((MUTED, None), labels[i]))
-        shown = [f for f in (flags[i] if flags else []) if f["level"] != "pass"]
-        if flags and not shown:
-            lines.append(((FG, "pass"), "all checks pass"))
-        for f in shown:
-            for j, part in enumerate(_wrap(probe, f["message"], small, thumb_width - 24)):
-                lines.append(((FG, f["level"] if j == 0 else None), part))
-        blocks.append(lines)
+    blocks = text_blocks(len(thumbs), labels=labels, flags=flags, notes=notes, width=thumb_width)
     text_h = max((len(b) for b in blocks), default=0) * 20 + pad
     width = pad + len(thumbs) * (thumb_width + pad)
     sheet = Image.new("RGB", (max(width, 480), head + th + text_h + pad), BG)
@@ -100,6 +133,7 @@ def contact_sheet(
     title: str,
     labels: list[str] | None = None,
     flags: list[list[dict]] | None = None,
+    notes: list[list[dict]] | None = None,
     thumb_width: int = 512,
 ) -> bytes:
     heading = f"{shot} - {title}" if title else shot
@@ -108,6 +142,7 @@ def contact_sheet(
         heading=heading,
         labels=labels,
         flags=flags,
+        notes=notes,
         thumb_width=thumb_width,
         numbers=[str(i) for i in range(1, len(images) + 1)],
     )

@@ -8,12 +8,14 @@ from pathlib import Path
 import click
 from PIL import Image
 
+from stillmake.artifacts import identity
 from stillmake.artifacts.quality import (
     DEFAULT_THRESHOLDS,
     LEVELS,
     METRICS,
     check_image,
     thresholds_for,
+    worst,
 )
 from stillmake.errors import StillmakeError
 
@@ -50,6 +52,12 @@ in its provenance (PNG chunk or sidecar .json); other images by `default`.
 Threshold overrides under `quality:` in ./config.yaml apply, as in the build.
 
 \b
+Identity: with --ref REF (repeatable), the face in each IMAGE that best
+matches REF is measured (distance of 128-D face embeddings; pass <= 0.45,
+warn <= 0.6, fail above: `quality: {{default: {{identity: ...}}}}` overrides).
+Without --ref, the faces found are counted. No face found is a warning.
+
+\b
 Exit status: 0 every image passes or warns, 1 some image fails,
 2 an image is missing or unreadable (or the config is broken).
 
@@ -58,6 +66,7 @@ Examples:
   stillmake check runs/final/*.png
   stillmake check runs/final/s4.png --lighting red_emergency
   stillmake check draft.png --json | jq '.[0].metrics'
+  stillmake check runs/final/s1.png --ref runs/input/refs/leyla_ref.png
 """
 
 
@@ -98,8 +107,37 @@ def _value(metric: str, value: float | None) -> str:
     return f"{value:+.1f}" if metric.startswith("cast_") else f"{value:.1f}"
 
 
+def _identity(path: Path, refs: tuple[str, ...], thresholds: dict) -> tuple[dict, list[dict]]:
+    """The identity record and flags of one image: against --ref, else its faces counted."""
+    unavailable = identity.available()
+    if unavailable:
+        return {"measured": False, "note": unavailable, "faces": None, "characters": {}}, []
+    if refs:
+        judged = identity.judge(path, {"ref": refs}, thresholds)
+        return identity.to_json(judged), identity.flags_json(judged)
+    faces = identity.find_faces(identity.load_rgb(path))
+    record = {"measured": False, "note": "no --ref: faces counted", "faces": len(faces)}
+    return {**record, "characters": {}}, []
+
+
+def _identity_rows(result: dict) -> list[tuple[str, str, str, str]]:
+    """The table's identity rows: faces found, then each identity flag, or why none."""
+    ident = result["identity"]
+    rows = []
+    if ident["faces"] is not None:
+        rows.append(("faces", str(ident["faces"]), "-", ""))
+    for f in result["flags"]:
+        if f["metric"] == "identity":
+            value = "-" if f["value"] is None else f"{f['value']:.3f}"
+            note = f["message"] if f["level"] != "pass" else ""
+            rows.append(("identity", value, MARK[f["level"]], note))
+    if not ident["measured"] and ident["note"].startswith("identity") and len(rows) <= 1:
+        rows.append(("identity", "-", "-", ident["note"]))
+    return rows
+
+
 def _table(result: dict) -> list[str]:
-    flags = {f["metric"]: f for f in result["flags"]}
+    flags = {f["metric"]: f for f in result["flags"] if f["metric"] != "identity"}
     lines = [
         f"{result['path']}  {result['size']}  lighting: {result['lighting'] or 'default'}"
         f"{' (' + result['lighting_from'] + ')' if result['lighting_from'] else ''}"
@@ -111,6 +149,7 @@ def _table(result: dict) -> list[str]:
         level = MARK[flag["level"]] if flag else "-"
         note = flag["message"] if flag and flag["level"] != "pass" else ""
         rows.append((metric, _value(metric, value), level, note))
+    rows += _identity_rows(result)
     w0 = max(len(r[0]) for r in rows)
     w1 = max(len(r[1]) for r in rows)
     for name, value, level, note in rows:
@@ -130,13 +169,25 @@ def _table(result: dict) -> list[str]:
     f"in config.yaml. Default: each image's own tag from its provenance.",
 )
 @click.option(
+    "--ref",
+    "refs",
+    multiple=True,
+    metavar="REF",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A reference photo of the person who should be in every IMAGE (repeatable: "
+    "the nearest counts). Measures identity; without it, faces are only counted.",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
     help="Print a JSON list, one object per image: path, size, lighting, metrics, "
-    "flags [{level, metric, value, message}], worst.",
+    "identity {measured, note, faces, characters}, flags [{level, metric, value, "
+    "message}], worst.",
 )
-def check(images: tuple[str, ...], lighting: str | None, as_json: bool) -> None:
+def check(
+    images: tuple[str, ...], lighting: str | None, refs: tuple[str, ...], as_json: bool
+) -> None:
     overrides = _config_overrides()
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:
@@ -163,6 +214,8 @@ def check(images: tuple[str, ...], lighting: str | None, as_json: bool) -> None:
             raise click.BadParameter(
                 f"{image}: not a readable image ({exc})", param_hint="IMAGE"
             ) from None
+        ident, ident_flags = _identity(path, refs, thresholds)
+        flags = result["flags"] + ident_flags
         results.append(
             {
                 "path": result["path"],
@@ -170,8 +223,9 @@ def check(images: tuple[str, ...], lighting: str | None, as_json: bool) -> None:
                 "lighting": tag,
                 "lighting_from": source if source != "--lighting" else None,
                 "metrics": result["metrics"],
-                "flags": result["flags"],
-                "worst": result["worst"],
+                "identity": ident,
+                "flags": flags,
+                "worst": worst(flags),
             }
         )
     if as_json:

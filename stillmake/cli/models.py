@@ -27,6 +27,8 @@ COLUMNS = (
 def _price(pricing: dict) -> str:
     if pricing.get("kind") == "tokens":
         return f"${pricing['text_in']:g}/${pricing['image_in']:g}/${pricing['image_out']:g} per 1M"
+    if pricing.get("kind") == "io_tokens":
+        return f"${pricing['input']:g} in/${pricing['output']:g} out per 1M"
     if pricing.get("kind") == "per_image":
         return "per image: " + "/".join(f"${v[1]:g}" for q, v in pricing.items() if q != "kind")
     return "-"
@@ -43,7 +45,8 @@ def model_rows(on: date | None = None) -> list[dict]:
                 "model": m.name,
                 "status": status,
                 "sizes": m.sizes or "-",
-                "qualities": ",".join(m.qualities) or "-",
+                "qualities": ",".join(m.qualities)
+                or (f"reasoning {','.join(m.reasoning)}" if m.reasoning else "-"),
                 "complexity": "yes" if m.complexity else "-",
                 "markup": "yes" if m.markup else "-",
                 "fidelity": ",".join(m.input_fidelity) or "omit",
@@ -58,7 +61,8 @@ LEGEND = (
     f"sizes: classic = {', '.join(CLASSIC_SIZES)}; flexible = classic or any WxH, both "
     f"sides divisible by 16, aspect 1:3..3:1, at most 3840x2160, at least 655,360 px\n"
     "price: text in / image in / image out, USD per 1M tokens (billed from usage); "
-    "per image: low/medium/high, non-square"
+    "per image: low/medium/high, non-square; vision models (the opt-in critique): "
+    "any token in / out"
 )
 
 

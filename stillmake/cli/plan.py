@@ -18,6 +18,7 @@ from stillmake.cli.common import (
 )
 from stillmake.views.plan import Planner, pending_outputs, total
 from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
+from stillmake.views.status import weak_warnings
 
 COLUMNS = (
     "shot",
@@ -50,7 +51,9 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
     says how far the last paid build's plan was from its bill. Requests in
     flight (budget reserved by a running build) are listed and count
     against the budget; `stillmake release` clears one that is not running.
-    Exit status 2 when spent + in flight + plan would pass budget_usd.
+    A shot whose pick fails the gate (a weak candidate) is warned about before
+    its edits are paid. Exit status 2 when spent + in flight + plan would pass
+    budget_usd.
     Examples:
       stillmake plan                     # the default target
       stillmake plan finals              # finals of every shot (all must be locked)
@@ -64,6 +67,9 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
     entries = read.entries
     reservations = ledger.reservations()
     planned = Planner(specs, Estimator(entries)).plan(pending_outputs(targets, overrides))
+    edited = dict.fromkeys(p.shot for p in planned if p.paid and p.pass_ != "draft")
+    for warning in weak_warnings(specs, edited):
+        click.echo(f"warning: {warning}", err=True)
     spent, cost, budget = ledger.spent(entries), total(planned), specs.settings.budget_usd
     held = inflight_usd(reservations)
     accuracy = plan_accuracy(entries)

@@ -20,7 +20,7 @@ from stillmake.views.spend import (
     damage_warnings,
     inflight_usd,
 )
-from stillmake.views.status import status_rows
+from stillmake.views.status import status_rows, weak_warnings
 
 COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
 
@@ -34,7 +34,8 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
 
     \b
     pick shows STALE when the drafts changed since the pick, (unbound) when the
-    pick was typed by hand without `stillmake pick`. Spend comes from
+    pick was typed by hand without `stillmake pick`. A pick that fails the gate
+    (pixels or identity, from its review) is warned about as a weak candidate. Spend comes from
     runs/ledger.jsonl (paid requests only; cache hits cost $0); a line of it
     that a crash or a full disk cut short is named in a warning and skipped.
     Requests in flight (budget reserved, not yet billed) are listed with
@@ -43,6 +44,8 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
     """
     specs = load_specs(overrides)
     echo_warnings(specs)
+    for warning in weak_warnings(specs):
+        click.echo(f"warning: {warning}", err=True)
     ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
     read = ledger.read()
     reservations = ledger.reservations()

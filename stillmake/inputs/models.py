@@ -57,6 +57,8 @@ class Model:
     replacement: str | None = None
     released: date | None = None
     note: str = ""
+    kind: str = "image"  # "image" makes images; "vision" judges them (the critique)
+    reasoning: tuple[str, ...] = ()  # vision models: the reasoning efforts they take
 
     @property
     def base(self) -> str:
@@ -115,7 +117,7 @@ def models() -> dict[str, Model]:
     out = {}
     for name, raw in _table()["models"].items():
         raw = dict(raw)
-        for key in ("qualities", "input_fidelity", "snapshots"):
+        for key in ("qualities", "input_fidelity", "snapshots", "reasoning"):
             raw[key] = tuple(raw.get(key) or ())
         out[name] = Model(name=name, **raw)
     return out
@@ -184,6 +186,12 @@ def check_request(
     """Raise ModelError if the model does not take these settings."""
     model = get_model(model_name)
     at = f" ({where})" if where else ""
+    if model.kind != "image":
+        raise ModelError(
+            f"model '{model.name}' is a {model.kind} model: it judges images, it does not "
+            f"make them{at}; choose an image model (see `stillmake models`)",
+            "model",
+        )
     problem = model.size_problem(size)
     if problem:
         raise ModelError(f"model '{model.name}' does not take size '{size}'{at}: {problem}", "size")
@@ -205,6 +213,25 @@ def check_request(
         raise ModelError(
             f"model '{model.name}' does not take complexity{at}; only the gpt-image-2.6 models do",
             "complexity",
+        )
+    return model
+
+
+def check_critique(model_name: str, reasoning: str) -> Model:
+    """Raise ModelError unless the model judges images and takes this reasoning effort."""
+    model = get_model(model_name)
+    if model.kind != "vision":
+        vision = [m.name for m in models().values() if m.kind == "vision"]
+        raise ModelError(
+            f"model '{model.name}' cannot critique: it makes images, it does not judge them; "
+            f"use a vision model ({', '.join(vision)})",
+            "model",
+        )
+    if reasoning not in model.reasoning:
+        raise ModelError(
+            f"model '{model.name}' does not take reasoning '{reasoning}'; choose one of "
+            f"{', '.join(model.reasoning)}",
+            "reasoning",
         )
     return model
 

@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
@@ -20,7 +21,14 @@ import yaml
 
 from stillmake.errors import InputError, ModelError, StillmakeError
 from stillmake.inputs.guardrail import draft_quality_problem
-from stillmake.inputs.models import check_request, get_model, lifecycle_warning, lookup, parse_size
+from stillmake.inputs.models import (
+    check_critique,
+    check_request,
+    get_model,
+    lifecycle_warning,
+    lookup,
+    parse_size,
+)
 from stillmake.inputs.schemas import load_schema
 
 DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -148,6 +156,11 @@ class Settings:
         return self.config["openai"]
 
     @property
+    def critique(self) -> dict:
+        """The opt-in vision critique: {enabled, model, reasoning, blocking, ...}."""
+        return self.config["critique"]
+
+    @property
     def budget_usd(self) -> float | None:
         return self.config["budget_usd"]
 
@@ -159,17 +172,27 @@ class Settings:
     def runs(self) -> Path:
         return self.root / "runs"
 
+    @cached_property
+    def storage(self) -> dict:
+        """`storage:` with the schema's defaults under what the config gives."""
+        return {**defaults()["storage"], **(self.config.get("storage") or {})}
+
     @property
     def cache_dir(self) -> Path:
-        return self.runs / "cache"
+        return self.root / self.storage["cache"]  # an absolute path stays as given
 
     @property
     def ledger_path(self) -> Path:
-        return self.runs / "ledger.jsonl"
+        return self.root / self.storage["ledger"]
 
     @property
     def rate_path(self) -> Path:
-        return self.runs / ".rate.json"
+        """Beside the ledger: builds that share a budget share the images-per-minute cap."""
+        return self.ledger_path.with_name(".rate.json")
+
+    @property
+    def lease_s(self) -> float:
+        return float(self.storage["lease_s"])
 
     def base_url(self) -> str:
         """The URL the client connects to, credentials and all: never write it down;
@@ -228,11 +251,26 @@ class Settings:
             except ModelError as exc:
                 # edits run at the drafts' size: a size problem there is draft.size's
                 owner = "draft" if exc.setting == "size" and pass_ == "edit" else pass_
-                raise InputError(str(exc), file=CONFIG_FILE, key=f"{owner}.{exc.setting}") from None
+                key = f"{owner}.{exc.setting}"
+                if exc.setting == "model" and not cfg.get("model"):
+                    key = "model"
+                raise InputError(str(exc), file=CONFIG_FILE, key=key) from None
         problem = draft_quality_problem(self.config["draft"]["quality"])
         if problem:
             raise InputError(problem, file=CONFIG_FILE, key="draft.quality")
-        return warnings + self._size_warnings()
+        return warnings + self._critique_warnings() + self._size_warnings()
+
+    def _critique_warnings(self) -> list[str]:
+        """The critique's model must judge images and take the reasoning effort asked for."""
+        cfg = self.critique
+        if not cfg["enabled"]:
+            return []
+        try:
+            check_critique(cfg["model"], cfg["reasoning"])
+        except ModelError as exc:
+            raise InputError(str(exc), file=CONFIG_FILE, key=f"critique.{exc.setting}") from None
+        warning = lifecycle_warning(cfg["model"])
+        return [warning] if warning else []
 
     def _size_warnings(self) -> list[str]:
         final, draft = self.config["final"]["size"], self.config["draft"]["size"]

@@ -1,4 +1,5 @@
-"""One module per rule; STAGES is the table the Snakemake bridge dispatches on."""
+"""One module per rule (critique.py: the opt-in critique the review runs); STAGES is the
+table the Snakemake bridge dispatches on."""
 
 from __future__ import annotations
 

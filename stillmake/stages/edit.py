@@ -9,9 +9,12 @@ from PIL import Image
 
 from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
-from stillmake.artifacts.quality import edit_leak, load_rgb
+from stillmake.artifacts.quality import edit_leak, load_rgb, thresholds_for
 from stillmake.artifacts.records import image_record
+from stillmake.artifacts.weak import gate_image, weak_source
+from stillmake.errors import GuardrailError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import (
     composite_outside,
@@ -30,13 +33,19 @@ def image_size(png: bytes) -> tuple[int, int]:
         return im.size
 
 
-def build_mask(step: dict, size: tuple[int, int], shot: str) -> bytes | None:
-    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable)."""
+def build_mask(
+    step: dict, size: tuple[int, int], shot: str, mask_file: str | None = None
+) -> bytes | None:
+    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable).
+    The mask is read from `mask_file`, the job's declared input (where a storage plugin
+    or a module prefix put it); errors name the path as selections.yaml gives it."""
     key = f"edits[{step['step']}]"
     if step.get("region"):
         return region_mask(step["region"], size)
     if step.get("mask"):
-        return load_mask(step["mask"], size, shot=shot, key=f"{key}.mask")
+        return load_mask(
+            mask_file or step["mask"], size, file=step["mask"], shot=shot, key=f"{key}.mask"
+        )
     return None
 
 
@@ -49,16 +58,61 @@ def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: i
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
 
 
+def gate_source(job: Job) -> dict:
+    """The gate on the step's source, before it is paid for: the seed's "avoid repeated
+    high-fidelity edits on weak candidates". A warning, or with edit.refuse_weak a refusal."""
+    step, shot, path = job.params["step"], job.shot, str(job.input["source"])
+    gated = gate_image(
+        path,
+        job.params["context"].get("lighting"),
+        step.get("thresholds"),
+        job.references(step.get("characters")),
+        read_sidecar(path).get("backend"),
+    )
+    why = weak_source(shot, step["step"], path, gated)
+    if why and step.get("refuse_weak"):
+        raise GuardrailError(
+            f"{why}, and edit.refuse_weak is on. Re-pick (`stillmake pick {shot} K`, see "
+            f"runs/review/{shot}.png), reroll, or set edit.refuse_weak: false to edit it anyway"
+        )
+    if why:
+        job.logger.warning("%s (edit.refuse_weak: true refuses it)", why)
+    return gated
+
+
+def drift(job: Job, result: bytes, source: dict, backend: str) -> dict:
+    """Did the edit drift the face? The result's identity beside its source's distances."""
+    step = job.params["step"]
+    thresholds = thresholds_for(job.params["context"].get("lighting"), step.get("thresholds"))
+    judged = identity.judge(
+        load_rgb(io.BytesIO(result)),
+        job.references(step.get("characters")),
+        thresholds,
+        backend=backend,
+    )
+    before = source["identity"]["characters"]
+    return {
+        **identity.to_json(judged),
+        "flags": identity.flags_json(judged),
+        "source_distance": {name: c["distance"] for name, c in before.items()},
+    }
+
+
 def run(job: Job) -> None:
     step = job.params["step"]
     context = job.params["context"]
     shot = job.shot
+    gated = gate_source(job)
     source = raw_image(job.input["source"])
     refs = [raw_image(p) for p in job.input.get("refs", [])]
-    mask = build_mask(step, image_size(source), shot)
+    mask = build_mask(step, image_size(source), shot, job.input.get("mask"))
     markup = (
         load_markup(
-            step["markup"], image_size(source), shot=shot, key=f"edits[{step['step']}].markup"
+            job.input.get("markup") or step["markup"],
+            image_size(source),
+            file=step["markup"],
+            shot=shot,
+            key=f"edits[{step['step']}].markup",
         )
         if step.get("markup")
         else None
@@ -106,6 +160,7 @@ def run(job: Job) -> None:
         + [f"step {step['step']}"],
         "protect_unmasked": bool(step.get("protect_unmasked") and mask is not None),
         "edit_leak": leak,
+        "identity": drift(job, result, gated, request.backend),
     }
     write_image(job.output["image"], result, record)
     job.logger.info(

@@ -6,6 +6,7 @@ neither imports the other."""
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,3 +23,11 @@ class Job:
     output: dict
     log_path: Path | None
     logger: logging.Logger = field(default=None)
+
+    def references(self, characters: dict[str, list[str]] | None) -> dict[str, list[str]]:
+        """{character: its reference images}, as params name them (relative to the project)
+        -> where this job finds them (under a module's prefix, when there is one)."""
+        return {
+            name: [os.path.relpath(self.settings.root / ref) for ref in refs]
+            for name, refs in (characters or {}).items()
+        }

@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
+from stillmake.api.calls import RESULT
+from stillmake.artifacts.identity import across_shots
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.artifacts.quality import (
-    check_image,
     consistency_flags,
     flags_to_json,
     thresholds_for,
     worst,
     worst_level,
 )
+from stillmake.artifacts.weak import gate_image
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 
@@ -76,27 +78,41 @@ def rows(finals: list) -> list[dict]:
     return out
 
 
-def gate(entries: list[dict], overrides: dict | None = None) -> dict:
-    """Per-final quality flags plus colour-temperature consistency per lighting tag."""
-    shots, groups = {}, defaultdict(dict)
+def gate(
+    entries: list[dict], overrides: dict | None = None, characters: dict | None = None
+) -> dict:
+    """Per-final quality flags (pixels and identity), colour-temperature consistency per
+    lighting tag, and each character's identity across the finals it appears in."""
+    shots, groups, faces = {}, defaultdict(dict), {}
     for e in entries:
         lighting = e.get("lighting")
-        checked = check_image(e["path"], lighting, thresholds_for(lighting, overrides))
+        cast = (characters or {}).get(e["shot"]) or {}
+        checked = gate_image(e["path"], lighting, overrides, cast, e.get("backend"))
+        faces[e["shot"]] = checked.pop("descriptors")
         shots[e["shot"]] = {"lighting": lighting, **checked}
         groups[lighting][e["shot"]] = checked["metrics"]
     consistency = {}
     for lighting, group in groups.items():
-        flags = consistency_flags(group, lighting, thresholds_for(lighting, overrides))
-        consistency[lighting or "untagged"] = flags_to_json(flags)
+        flags = flags_to_json(
+            consistency_flags(group, lighting, thresholds_for(lighting, overrides))
+        )
+        consistency[lighting or "untagged"] = flags
         for shot in group:
-            shots[shot]["flags"] += flags_to_json(flags)
-            shots[shot]["worst"] = worst(shots[shot]["flags"])
+            shots[shot]["flags"] += flags
+    across = across_shots(faces, thresholds_for(None, overrides))
+    for entry in across.values():
+        # the outlier carries the disagreement; with two finals, both do
+        for shot in [entry["outlier"]] if entry["outlier"] else entry["shots"]:
+            shots[shot]["flags"] += entry["flags"]
+    for shot in shots.values():
+        shot["worst"] = worst(shot["flags"])
     sizes = sorted({e["pixels"] for e in entries})
     return {
         "sizes": sizes,
         "one_size": len(sizes) <= 1,
         "shots": shots,
         "consistency": consistency,
+        "identity": across,
         "worst": worst_level(s["worst"] for s in shots.values()),
     }
 
@@ -110,7 +126,10 @@ def check_sizes(entries: list[dict], size: str) -> None:
 def run(job: Job) -> None:
     entries = rows(job.input["finals"])
     check_sizes(entries, job.params["size"])
-    report = gate(entries, job.params.get("thresholds"))
+    characters = {
+        shot: job.references(cast) for shot, cast in (job.params.get("characters") or {}).items()
+    }
+    report = gate(entries, job.params.get("thresholds"), characters)
     for e in entries:
         e["gate"] = report["shots"][e["shot"]]["worst"]
     buf = io.StringIO()
@@ -121,5 +140,9 @@ def run(job: Job) -> None:
     atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())
     job.logger.info(
-        "manifest: %d finals, %s, gate %s", len(entries), job.params["size"], report["worst"]
+        "manifest: %d finals, %s, gate %s",
+        len(entries),
+        job.params["size"],
+        report["worst"],
+        extra=RESULT,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from stillmake.api.calls import RESULT
 from stillmake.artifacts.picks import changed_since_drafted, current_drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar, sidecar_path, write_image
 from stillmake.errors import StalePick, StillmakeError
@@ -93,4 +94,4 @@ def run(job: Job) -> None:
     if retouched:
         record["retouched"] = retouched
     write_image(job.output["image"], png, record)
-    job.logger.info("%s: selected draft %d of drafts %s", spec["shot"], k, current)
+    job.logger.info("%s: selected draft %d of drafts %s", spec["shot"], k, current, extra=RESULT)

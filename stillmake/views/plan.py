@@ -24,6 +24,7 @@ import yaml
 from stillmake import paths
 from stillmake.api.cache import Cache
 from stillmake.api.pricing import Estimator, image_sizes
+from stillmake.api.requests import CritiqueRequest
 from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
@@ -137,6 +138,8 @@ class Planner:
             shas = [image_sha256(p) if Path(p).is_file() else None for p in draft_paths]
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
+        if specs.critique_active and paths.review_json(shot) in pending:
+            planned += self._critiques(shot, draft_paths)
         sel = specs.selections[shot]
         if sel.pick is None:
             return planned
@@ -175,6 +178,38 @@ class Planner:
                 self._lookup(shot, "final", request, specs.final_inputs(shot)["refs"])[0]
             )
         return planned
+
+    def _critiques(self, shot: str, draft_paths: list[str]) -> list[PlannedRequest]:
+        """One critique per draft: cached or not once the draft's pixels are known (built,
+        or predicted from the cache), else counted as paid."""
+        spec = self.specs.critique_spec(shot)
+        refs = [raw_image(r) for r in spec["refs"]]
+        size = self.specs.draft_size(shot)
+        sizes = [parse_size(size), *image_sizes(refs)]
+        items = []
+        for k, path in enumerate(draft_paths, start=1):
+            sha = self._images.get(path)
+            inputs = [sha, *map(sha256_bytes, refs)] if sha else []
+            request = CritiqueRequest.from_spec(spec, size=size, inputs=inputs)
+            fp = request.fingerprint() if sha else None
+            estimate = self.estimator.estimate(request, sizes)
+            items.append(
+                PlannedRequest(
+                    shot,
+                    f"critique{k}",
+                    request.endpoint,
+                    request.model,
+                    1,
+                    size,
+                    request.reasoning,
+                    estimate.usd,
+                    fp,
+                    bool(fp) and self.cache.has(fp),
+                    "" if sha else "inputs not built yet",
+                    estimate.basis,
+                )
+            )
+        return items
 
     def _blocked(self, shot: str, pending: set[str], why: str) -> list[PlannedRequest]:
         """Downstream of a stale pick nothing runs: list it, priced, but not as spend."""

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from stillmake.api.ledger import PAID, DamagedLine, Ledger, LedgerRead, Reservation, age_text
 from stillmake.errors import StillmakeError
 
-INFLIGHT_COLUMNS = ("reservation", "usd", "what", "pid", "host", "age", "state")
+INFLIGHT_COLUMNS = ("reservation", "usd", "what", "pid", "host", "age", "state", "backend")
 RELEASE_HINT = (
     "a reservation holds budget until its request settles; `running` and `other host` ones "
     "count. To clear one whose request is not running any more: stillmake release --stale "
@@ -47,6 +47,7 @@ def inflight_rows(reservations: Iterable[Reservation]) -> list[dict]:
             "reservation": r.short,
             "usd": f"${r.cost_usd:.3f}",
             "what": r.what,
+            "backend": r.backend or "?",
             "pid": r.pid if r.pid is not None else "?",
             "host": r.host or "?",
             "age": age_text(r.age_s()),

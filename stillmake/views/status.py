@@ -12,6 +12,7 @@ from stillmake import paths
 from stillmake.api.ledger import Ledger
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.quality import worst_level
+from stillmake.artifacts.weak import weak_pick
 
 if TYPE_CHECKING:
     from stillmake.specs import BuildSpecs
@@ -74,6 +75,31 @@ def worst_flag(shot: str, gate: dict | None) -> str:
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
+def pick_weakness(specs: BuildSpecs, shot: str) -> str | None:
+    """Why the shot's pick is a weak candidate, from its review's flags; None if it is not."""
+    review = _read_json(Path(paths.review_json(shot)))
+    return weak_pick(review, specs.selections[shot].pick)
+
+
+def weak_warnings(specs: BuildSpecs, shots: Iterable[str] | None = None) -> list[str]:
+    """The seed's "avoid repeated high-fidelity edits on weak candidates": one line per
+    shot whose pick fails the gate (from its review), before its edits are paid."""
+    out = []
+    for shot in specs.shots if shots is None else shots:
+        weak = pick_weakness(specs, shot)
+        if not weak:
+            continue
+        n = specs.edit_count(shot)
+        if not n:
+            then = "fix or re-pick it before it is locked"
+        elif specs.config["edit"].get("refuse_weak"):
+            then = f"edit.refuse_weak is on: its {n} edit step(s) will be refused"
+        else:
+            then = f"its {n} edit step(s) are paid on it (edit.refuse_weak: true refuses them)"
+        out.append(f"{shot}: {weak}; {then}")
+    return out
+
+
 def status_rows(
     specs: BuildSpecs,
     entries: Iterable[dict] | None = None,
@@ -97,6 +123,7 @@ def status_rows(
                 "edits": f"{done}/{specs.edit_count(shot)}",
                 "locked": "yes" if specs.locked(shot) else "no",
                 "flag": worst_flag(shot, gate),
+                "weak_pick": pick_weakness(specs, shot),
                 "spend_usd": round(spend.get(shot, 0.0), 4),
             }
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from stillmake.api.requests import ImageRequest
+from stillmake.api.requests import CritiqueRequest, ImageRequest
 
 PREVIEW_IDENTITY = "preview"  # the offline renderer's part of every fingerprint
 
@@ -15,6 +15,7 @@ class BackendResponse:
     images: list[bytes]  # PNG bytes, one per requested image, in order
     usage: dict | None = None
     meta: dict = field(default_factory=dict)  # size/quality/output_format the server reports
+    text: str | None = None  # a critique's answer (its JSON verdicts); images stay empty
 
 
 class Backend(Protocol):
@@ -34,3 +35,5 @@ class Backend(Protocol):
         label: dict,
         markup: bytes | None = None,
     ) -> BackendResponse: ...
+
+    def critique(self, request: CritiqueRequest, images: list[bytes]) -> BackendResponse: ...

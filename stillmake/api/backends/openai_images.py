@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from stillmake.api.backends.base import BackendResponse
-from stillmake.api.requests import ImageRequest
+from stillmake.api.backends.responses import critique_kwargs, critique_response
+from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import BackendError, BadAnswer, ModerationBlocked
 from stillmake.images import upload
 from stillmake.inputs.settings import redact_url
@@ -96,17 +97,46 @@ class OpenAIBackend:
             kwargs["complexity"] = request.complexity
         return self._call(self.client.images.edit, **kwargs)
 
+    def critique(self, request: CritiqueRequest, images: list[bytes]) -> BackendResponse:
+        """A vision model's verdicts through the Responses API (client.responses.create)."""
+        return self._scrubbed(
+            lambda: critique_response(
+                self._send(self.client.responses.create, **critique_kwargs(request, images))
+            )
+        )
+
     def _call(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
+        return self._scrubbed(lambda: self._answer(method, **kwargs))
+
+    def _scrubbed(self, answer: Callable[[], BackendResponse]) -> BackendResponse:
         try:
-            return self._answer(method, **kwargs)
+            return answer()
         except BackendError as exc:
             exc.args = (self._scrub(str(exc)),)  # a server may echo the URL's secrets
             raise
 
     def _answer(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
+        resp = self._send(method, **kwargs)
+        images = []
+        for k, item in enumerate(getattr(resp, "data", None) or [], start=1):
+            if not getattr(item, "b64_json", None):
+                continue  # counted by the answer check: fewer images than asked for
+            try:
+                images.append(base64.b64decode(item.b64_json, validate=True))
+            except (binascii.Error, ValueError):
+                raise BadAnswer(
+                    f"image {k} of {kwargs['n']} in the API's answer is not valid base64"
+                ) from None
+        usage = getattr(resp, "usage", None)
+        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
+        meta = {k: getattr(resp, k, None) for k in ("size", "quality", "output_format", "created")}
+        return BackendResponse(images=images, usage=usage, meta=meta)
+
+    def _send(self, method: Callable[..., Any], **kwargs: Any) -> Any:
+        """The client's answer, or the BackendError its failure means (retryable or not)."""
         openai = self._openai
         try:
-            resp = method(**kwargs)
+            return method(**kwargs)
         except openai.APIStatusError as exc:
             raise _status_error(exc) from None
         except openai.APITimeoutError:
@@ -125,23 +155,9 @@ class OpenAIBackend:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # a 200 that is not JSON
             raise BadAnswer(f"the API's answer is not valid JSON ({exc})") from None
         except openai.APIResponseValidationError as exc:
-            raise BadAnswer(f"the API's answer is not an images response ({exc})") from None
+            raise BadAnswer(f"the API's answer is not the response asked for ({exc})") from None
         except openai.OpenAIError as exc:
             raise BackendError(f"the openai client failed: {exc}") from None
-        images = []
-        for k, item in enumerate(getattr(resp, "data", None) or [], start=1):
-            if not getattr(item, "b64_json", None):
-                continue  # counted by the answer check: fewer images than asked for
-            try:
-                images.append(base64.b64decode(item.b64_json, validate=True))
-            except (binascii.Error, ValueError):
-                raise BadAnswer(
-                    f"image {k} of {kwargs['n']} in the API's answer is not valid base64"
-                ) from None
-        usage = getattr(resp, "usage", None)
-        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
-        meta = {k: getattr(resp, k, None) for k in ("size", "quality", "output_format", "created")}
-        return BackendResponse(images=images, usage=usage, meta=meta)
 
     def _scrub(self, text: str) -> str:
         for secret in self._secrets:

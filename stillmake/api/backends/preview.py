@@ -15,7 +15,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from stillmake.api.backends.base import PREVIEW_IDENTITY, BackendResponse
 from stillmake.api.pricing import image_sizes, synthetic_usage
-from stillmake.api.requests import ImageRequest
+from stillmake.api.requests import CritiqueRequest, ImageRequest
+from stillmake.errors import BackendError
 
 # (top colour, bottom colour, accent) per lighting tag, 0..255
 PALETTES = {
@@ -231,6 +232,10 @@ class PreviewBackend:
             usage=synthetic_usage(request, image_sizes(images)),
             meta=self._meta(request),
         )
+
+    def critique(self, request: CritiqueRequest, images: list[bytes]) -> BackendResponse:
+        """No opinion on a stand-in: the review stage does not ask (it says "not run")."""
+        raise BackendError("the preview backend does not critique images")
 
     @staticmethod
     def _meta(request: ImageRequest) -> dict:

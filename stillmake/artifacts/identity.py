@@ -1,0 +1,268 @@
+"""Face identity against a character's reference images: the seed's first gate item.
+
+dlib's HOG face detector, its 5-point landmarks and its ResNet face embedding (128-D;
+two photos of one person are usually within 0.6 of each other). The weights ship in
+the `face-recognition-models` package and the code in `dlib-bin`'s prebuilt wheel:
+nothing is downloaded at run time. The package is never imported (its __init__ needs
+pkg_resources, which current setuptools no longer ships): its `.dat` files are found
+through its import spec.
+
+Cost: the detector runs on a copy whose long side is at most DETECT_SIDE (1536, the
+drafts' size: finals are shrunk to it, so a framing finds the same faces at draft and
+final size) without upsampling, about 0.1-0.2 s an image on one core; faces smaller
+than about 70 px at that scale (a far figure in a wide shot) are not found and say so.
+The embedding is taken on the full-size image. The models are loaded once per process
+and every call into them holds one lock: jobs run as threads of one process, and dlib's
+objects shared across threads without one gave different distances.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb, thresholds_for
+from stillmake.errors import IdentityUnavailable
+from stillmake.files import sha256_file
+from stillmake.images import input_problem
+
+DETECT_SIDE = 1536
+JITTERS = 1  # embedding re-samples: 1 is deterministic and ~0.07 s a face
+MODEL_FILES = {
+    "landmarks": "shape_predictor_5_face_landmarks.dat",  # public domain (not the 68-point)
+    "encoder": "dlib_face_recognition_resnet_model_v1.dat",  # public domain
+}
+MISSING = (
+    "identity not measured: dlib-bin and face-recognition-models are not installed "
+    "(pip install -e .)"
+)
+PREVIEW = "identity not measured (preview)"
+
+_lock = threading.Lock()
+_models: dict | None = None
+_ref_cache: dict[str, list[np.ndarray]] = {}  # reference sha256 -> its face descriptors
+
+
+def models_dir() -> Path:
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or not spec.submodule_search_locations:
+        raise IdentityUnavailable(MISSING)
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _load() -> dict:
+    """The detector, landmark model and encoder, loaded once (call with _lock held)."""
+    global _models
+    if _models is None:
+        try:
+            import dlib
+        except ImportError:
+            raise IdentityUnavailable(MISSING) from None
+        where = models_dir()
+        files = {k: where / name for k, name in MODEL_FILES.items()}
+        missing = [str(p) for p in files.values() if not p.is_file()]
+        if missing:
+            raise IdentityUnavailable(f"{MISSING} (missing {', '.join(missing)})")
+        _models = {
+            "detector": dlib.get_frontal_face_detector(),
+            "landmarks": dlib.shape_predictor(str(files["landmarks"])),
+            "encoder": dlib.face_recognition_model_v1(str(files["encoder"])),
+            "rectangle": dlib.rectangle,
+        }
+    return _models
+
+
+def available() -> str | None:
+    """None when identity can be measured, else the sentence every report shows."""
+    try:
+        with _lock:
+            _load()
+    except IdentityUnavailable as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the image's pixels
+    descriptor: np.ndarray  # 128 floats
+
+    @property
+    def area(self) -> int:
+        return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
+
+
+def find_faces(rgb: np.ndarray) -> list[Face]:
+    """Every frontal face in an HxWx3 uint8 image, with its 128-D descriptor."""
+    rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    scale = min(1.0, DETECT_SIDE / max(h, w))
+    small = rgb
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        small = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+    faces = []
+    with _lock:
+        m = _load()
+        for r in m["detector"](small, 0):
+            box = (
+                max(0, round(r.left() / scale)),
+                max(0, round(r.top() / scale)),
+                min(w - 1, round(r.right() / scale)),
+                min(h - 1, round(r.bottom() / scale)),
+            )
+            shape = m["landmarks"](rgb, m["rectangle"](*box))
+            vec = m["encoder"].compute_face_descriptor(rgb, shape, JITTERS)
+            faces.append(Face(box, np.array(vec, dtype=np.float64)))
+    return faces
+
+
+def distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b))
+
+
+def reference_descriptors(path: str | os.PathLike[str]) -> list[np.ndarray]:
+    """The largest face of a reference image (a ref sheet's main portrait), cached by
+    content so every job of a build reads each reference once; [] when it has none."""
+    key = sha256_file(path)
+    if key not in _ref_cache:
+        faces = sorted(find_faces(load_rgb(path)), key=lambda f: f.area, reverse=True)
+        _ref_cache[key] = [faces[0].descriptor] if faces else []
+    return _ref_cache[key]
+
+
+def _reference(path: Path) -> tuple[list[np.ndarray], str | None]:
+    """A reference's face descriptors, or why it has none usable (None: no face in it)."""
+    if not path.is_file():
+        return [], "not found"
+    problem = input_problem(path)
+    if problem:
+        return [], problem
+    try:
+        return reference_descriptors(path), None
+    except (OSError, ValueError, SyntaxError) as exc:  # a JPEG cut short passes verify()
+        return [], f"is not a whole image ({exc})"
+
+
+def _not_measured(note: str) -> dict:
+    return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": []}
+
+
+def judge(
+    image: str | os.PathLike[str] | np.ndarray,
+    characters: dict[str, Iterable[str | os.PathLike[str]]],
+    thresholds: dict | None = None,
+    *,
+    backend: str | None = None,
+) -> dict:
+    """Identity of one image against each character's references.
+
+    Returns {"measured", "note", "faces", "characters": {name: {"distance", "box",
+    "refs"}}, "flags": [Flag], "descriptors": {name: best face's descriptor}}: per
+    character, the distance of the best-matching face to the nearest of its references,
+    judged by the `identity` thresholds (pass <= 0.45, warn <= 0.6, fail above). No face
+    where a character should be is a warn, never an error; a preview image, a shot
+    without characters or a missing install is "not measured", never a warning.
+    """
+    if not characters:
+        return _not_measured("no characters in this shot")
+    if backend == "preview":
+        return _not_measured(PREVIEW)
+    unavailable = available()
+    if unavailable:
+        return _not_measured(unavailable)
+    if thresholds is None:
+        thresholds = thresholds_for(None)
+    refs: dict[str, list[np.ndarray]] = {}
+    unusable: list[Flag] = []  # a character whose references show no face: said, not judged
+    for name, paths in characters.items():
+        paths = [Path(p) for p in paths]
+        problems, descriptors = {}, []
+        for p in paths:
+            found, problems[p] = _reference(p)
+            descriptors += found
+        if descriptors:
+            refs[name] = descriptors
+        elif paths:
+            why = "; ".join(f"{p} {problem or 'shows no face'}" for p, problem in problems.items())
+            note = f"identity not measured: reference {why}"
+            unusable.append(Flag("warn", "identity", None, f"{name}: {note}"))
+    if not refs:
+        if unusable:
+            return {**_not_measured(unusable[0].message.partition(": ")[2]), "flags": unusable}
+        return _not_measured("no character references in the prompts file")
+    rgb = image if isinstance(image, np.ndarray) else load_rgb(image)
+    faces = find_faces(rgb)
+    result = {
+        "measured": True,
+        "note": "",
+        "faces": len(faces),
+        "characters": {},
+        "flags": unusable,
+        "descriptors": {},
+    }
+    for name, descriptors in refs.items():
+        if not faces:
+            result["flags"].append(Flag("warn", "identity", None, f"{name}: no face found"))
+            continue
+        best = min(faces, key=lambda f: min(distance(f.descriptor, d) for d in descriptors))
+        d = round(min(distance(best.descriptor, r) for r in descriptors), 4)
+        result["characters"][name] = {
+            "distance": d,
+            "box": list(best.box),
+            "refs": len(descriptors),
+        }
+        result["descriptors"][name] = best.descriptor
+        for flag in evaluate({"identity": d}, None, thresholds):
+            result["flags"].append(replace(flag, message=f"{name}: {flag.message}"))
+    return result
+
+
+def to_json(result: dict) -> dict:
+    """The record of `judge` as review JSON, sidecars and the gate keep it (its flags go
+    with the image's other flags: `flags_json`)."""
+    return {k: result[k] for k in ("measured", "note", "faces", "characters")}
+
+
+def flags_json(result: dict) -> list[dict]:
+    return flags_to_json(result["flags"])
+
+
+def across_shots(descriptors: dict[str, dict[str, np.ndarray]], thresholds: dict) -> dict:
+    """Each character's pairwise distances between the finals it appears in
+    ({shot: {character: descriptor}}), the largest judged like one image against its
+    reference, and the outlier (three finals or more): the shot farthest on average
+    from the others. The seed: identity identical across shots."""
+    out = {}
+    for name in sorted({n for per in descriptors.values() for n in per}):
+        shots = {s: per[name] for s, per in sorted(descriptors.items()) if name in per}
+        pairs = {
+            f"{a} vs {b}": round(distance(shots[a], shots[b]), 4) for a, b in combinations(shots, 2)
+        }
+        entry = {"shots": list(shots), "pairs": pairs, "outlier": None, "flags": []}
+        if pairs:
+            widest = max(pairs, key=pairs.get)
+            text = f"{name} across finals: largest face distance {pairs[widest]:.2f} ({widest})"
+            if len(shots) > 2:
+                mean = {
+                    s: sum(distance(v, w) for t, w in shots.items() if t != s) / (len(shots) - 1)
+                    for s, v in shots.items()
+                }
+                entry["outlier"] = max(mean, key=mean.get)
+                text += f"; outlier {entry['outlier']} (mean {mean[entry['outlier']]:.2f})"
+            for flag in evaluate({"identity": pairs[widest]}, None, thresholds):
+                allowed = flag.message.partition("; ")[2]
+                message = f"{text}; {allowed}" if flag.level != "pass" and allowed else text
+                entry["flags"].append(
+                    asdict(replace(flag, metric="identity_across_shots", message=message))
+                )
+        out[name] = entry
+    return out

@@ -1,0 +1,63 @@
+"""The seed's guardrail "avoid repeated high-fidelity edits on weak candidates", measured.
+
+A candidate is weak when the gate fails it: a pixel metric or identity. The review sheet,
+`stillmake plan` and `stillmake status` warn about a weak pick before its edits are
+paid; with `edit.refuse_weak: true` the edit stage refuses to edit one.
+"""
+
+from __future__ import annotations
+
+import os
+
+from stillmake.artifacts import identity
+from stillmake.artifacts.quality import check_image, thresholds_for, worst
+
+
+def failures(flags: list[dict]) -> list[str]:
+    """The failing flags' messages, worst first as the gate listed them."""
+    return [f["message"] for f in flags if f.get("level") == "fail"]
+
+
+def weak_pick(review: dict | None, pick: int | None) -> str | None:
+    """What makes the picked draft weak, from its review JSON; None when it passes the
+    gate (or nothing is known yet)."""
+    if not review or pick is None:
+        return None
+    draft = next((d for d in review.get("drafts", []) if d.get("k") == pick), None)
+    failed = failures(draft.get("flags", [])) if draft else []
+    if not failed:
+        return None
+    return f"picked draft {pick} fails the gate ({'; '.join(failed)}): a weak candidate"
+
+
+def gate_image(
+    path: str | os.PathLike[str],
+    lighting: str | None,
+    overrides: dict | None,
+    characters: dict[str, list[str]],
+    backend: str | None,
+) -> dict:
+    """The whole gate on one image, pixels and identity: `check_image`'s record plus
+    "identity", and "descriptors" (the faces matched, for comparing across shots; not JSON)."""
+    thresholds = thresholds_for(lighting, overrides or None)
+    checked = check_image(path, lighting=lighting, thresholds=thresholds)
+    judged = identity.judge(path, characters, thresholds, backend=backend)
+    flags = checked["flags"] + identity.flags_json(judged)
+    return {
+        **checked,
+        "flags": flags,
+        "identity": identity.to_json(judged),
+        "worst": worst(flags),
+        "descriptors": judged.get("descriptors", {}),
+    }
+
+
+def weak_source(shot: str, step: int, source: str, gated: dict) -> str | None:
+    """Why an edit step's source is a weak candidate (it fails the gate); None if not."""
+    failed = failures(gated["flags"])
+    if not failed:
+        return None
+    return (
+        f"shot {shot} edit step {step}: its source {source} fails the gate "
+        f"({'; '.join(failed)}): a weak candidate"
+    )

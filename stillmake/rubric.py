@@ -1,0 +1,112 @@
+"""The vision critique's rubric: the seed's quick quality gate, for what no pixel metric sees.
+
+Face identity and highlights are measured (artifacts/quality.py and the identity
+metric); these criteria are judged by a vision model instead. Its answer must be
+JSON that matches VERDICT_SCHEMA exactly: anything else is a bad answer (retried,
+never cached, never shown as a verdict). RUBRIC_VERSION is part of every critique's
+fingerprint: change the criteria or the brief, and bump it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+
+from stillmake.errors import BadAnswer
+
+RUBRIC_VERSION = "seed-gate/1"
+LEVELS = ("pass", "warn", "fail")
+
+# criterion -> what the model judges (the seed's gate, minus what pixels measure)
+CRITERIA: dict[str, str] = {
+    "anatomy": "realistic anatomy: hands (count the fingers), limbs, faces and bodies are "
+    "whole and plausible",
+    "action": "one primary readable action in frame: what the character does reads at a glance",
+    "background": "the background supports the story beat without stealing focus",
+    "spatial_logic": "spatial logic: perspective, scale, contact with floors and objects, "
+    "and the layout of the set make physical sense",
+    "lighting": "lighting matches the scene's intent (the lighting line of the prompt) in "
+    "direction, colour temperature and mood",
+}
+
+VERDICT_SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": list(CRITERIA),
+    "properties": {
+        name: {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["verdict", "reason"],
+            "properties": {
+                "verdict": {"type": "string", "enum": list(LEVELS)},
+                "reason": {"type": "string"},
+            },
+        }
+        for name in CRITERIA
+    },
+}
+SCHEMA_NAME = "draft_critique"
+
+
+def brief(*, project: str, shot: str, title: str, prompt: str, beat: str, refs: int) -> str:
+    """The text sent beside the images: what to judge, against which intent, how to answer."""
+    lines = [
+        f"You review a draft still for the film {project!r}, shot {shot}"
+        + (f" ({title!r})" if title else "")
+        + ". Judge the first image only.",
+    ]
+    if refs:
+        lines.append(
+            f"The {refs} image(s) after it are character references: who the characters are, "
+            "not part of the frame."
+        )
+    if beat:
+        lines.append(f"Story beat: {beat}")
+    lines += [f"The prompt the draft was made from:\n{prompt}", "Criteria:"]
+    lines += [f"- {name}: {what}" for name, what in CRITERIA.items()]
+    lines.append(
+        "For every criterion answer pass, warn or fail, with one line of reason an art "
+        "director can act on (name what is wrong and where)."
+    )
+    return "\n".join(lines)
+
+
+def check_verdicts(text: str | None) -> dict:
+    """The model's answer as {criterion: {verdict, reason}}, or BadAnswer saying why not."""
+    if not text:
+        raise BadAnswer("the critique has no text (no output_text in the answer)")
+    try:
+        verdicts = json.loads(text)
+    except ValueError as exc:
+        raise BadAnswer(f"the critique is not valid JSON ({exc})") from None
+    try:
+        jsonschema.validate(verdicts, VERDICT_SCHEMA)
+    except jsonschema.ValidationError as exc:
+        where = "/".join(map(str, exc.absolute_path)) or "the answer"
+        raise BadAnswer(
+            f"the critique does not match its schema at {where}: {exc.message}"
+        ) from None
+    return verdicts
+
+
+def verdict_lines(critique: dict) -> list[dict]:
+    """What a contact sheet shows of one draft's critique: a heading marking it as a
+    model's opinion, then every criterion not passed ({level, message}, like a flag)."""
+    model = critique.get("model", "?")
+    if critique.get("status") != "done":
+        why = critique.get("why", "")
+        return [{"level": None, "message": f"critique {critique.get('status')}: {why}"}]
+    lines = [{"level": None, "message": f"model's opinion ({model}):"}]
+    shown = [(n, v) for n, v in critique["verdicts"].items() if v["verdict"] != "pass"]
+    if not shown:
+        return lines + [{"level": "pass", "message": "all criteria pass"}]
+    return lines + [
+        {"level": v["verdict"], "message": f"{name}: {' '.join(v['reason'].split())}"}
+        for name, v in shown
+    ]
+
+
+def worst_verdict(verdicts: dict) -> str:
+    return max((v["verdict"] for v in verdicts.values()), key=LEVELS.index, default="pass")
