@@ -319,7 +319,12 @@ def test_after_a_write_the_board_says_what_snakemake_would_rebuild(board):
             time.sleep(0.2)
         assert data["plan_state"] == "ready", data.get("plan_error")
         s4 = {s["id"]: s for s in data["shots"]}["s4"]
-        assert s4["plan"]["rebuild"] == ["runs/selected/s4.png"]
+        # the sheet marks the pick (and whether it is weak): the review is redrawn, $0
+        assert s4["plan"]["rebuild"] == [
+            "runs/review/s4.png",
+            "runs/review/s4.json",
+            "runs/selected/s4.png",
+        ]
         s1 = {s["id"]: s for s in data["shots"]}["s1"]
         assert s1["plan"]["rebuild"] == [
             "runs/selected/s1.png",
