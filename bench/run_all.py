@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["scheduling", "dag_scale", "rebuild", "preview", "quality", "identity"]
+BENCHES = ["scheduling", "dag_scale", "rebuild", "preview", "quality", "identity", "cluster"]
 
 
 def main(argv=None):
