@@ -410,9 +410,11 @@ CASES = [
         "selections",
         "step reference outside the workflow",
         _selections(
-            "s1: {pick: 1, edits: [{change: x, refs: [../../../../../../../etc/passwd]}]}\n"
+            "s1: {pick: 1, edits: [{change: x, refs: "
+            "[../../../../../../../../../../../../etc/passwd]}]}\n"
         ),
-        "key 'edits[1].refs': reference image '../../../../../../../etc/passwd' (/etc/passwd) is "
+        "key 'edits[1].refs': reference image "
+        "'../../../../../../../../../../../../etc/passwd' (/etc/passwd) is "
         "outside the workflow directory",
     ),
     (
