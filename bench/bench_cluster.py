@@ -27,7 +27,7 @@ def build(profile: str | None, latency: float) -> tuple[float, int, str]:
     with FakeOpenAI(latency=latency) as server:
         run = snakemake(wf, *args, env=api_env(server))
         requests = server.count()
-    submitted = len(re.findall(r"Submitted job \d+ with external jobid", run.text))
+    submitted = len(re.findall(r"Submitted (?:group )?job \S+ with external jobid", run.text))
     assert "23 of 23 steps (100%) done" in run.text, run.text[-2000:]
     return run.wall, submitted, f"{requests} paid requests"
 
