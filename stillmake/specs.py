@@ -96,6 +96,8 @@ class BuildSpecs:
     def __init__(self, config: dict, root: str | os.PathLike[str] | None = None):
         self.config = config
         self.root = Path(root) if root else Path.cwd()
+        self._rels: dict[str, str] = {}  # memos: files the inputs name, resolved once
+        self._refs_found: dict[str, bool] = {}
         self.settings = Settings.from_config(config, self.root)
         # relative to the workflow directory, as the user wrote them (errors quote them)
         base = Path(root) if root else Path()
@@ -239,7 +241,14 @@ class BuildSpecs:
         manifest's gate), so a changed reference re-measures identity (a missing one is
         reported, not a missing input)."""
         refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
-        return [r for r in refs if (self.root / r).is_file()]
+        return [r for r in refs if self._ref_exists(r)]
+
+    def _ref_exists(self, ref: str) -> bool:
+        """Asked once per reference per build, not once per job that reads it."""
+        found = self._refs_found.get(ref)
+        if found is None:
+            found = self._refs_found[ref] = (self.root / ref).is_file()
+        return found
 
     # -- selection -----------------------------------------------------------
     def select_spec(self, shot: str) -> dict:
@@ -380,10 +389,17 @@ class BuildSpecs:
         return best_fidelity(model)
 
     def _rel(self, path: Path) -> str:
-        try:
-            return str(Path(path).resolve().relative_to(self.root.resolve()))
-        except ValueError:
-            return str(path)
+        """A file the inputs name, relative to the project (resolved once per build: the
+        same references are named by many jobs)."""
+        key = str(path)
+        rel = self._rels.get(key)
+        if rel is None:
+            try:
+                rel = str(Path(path).resolve().relative_to(self.root.resolve()))
+            except ValueError:
+                rel = key
+            self._rels[key] = rel
+        return rel
 
     # -- request stamps --------------------------------------------------------
     def job_params(self, rule: str, shot: str | None = None, step: int | None = None) -> dict:
