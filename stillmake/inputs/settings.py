@@ -168,10 +168,6 @@ class Settings:
         """The pass's own `model`, else the top-level one."""
         return self.config[pass_].get("model") or self.config["model"]
 
-    @property
-    def runs(self) -> Path:
-        return self.root / "runs"
-
     @cached_property
     def storage(self) -> dict:
         """`storage:` with the schema's defaults under what the config gives."""

@@ -10,8 +10,8 @@ from stillmake.errors import StillmakeError
 
 INFLIGHT_COLUMNS = ("reservation", "usd", "what", "pid", "host", "age", "state", "backend")
 RELEASE_HINT = (
-    "a reservation holds budget until its request settles; `running` and `other host` ones "
-    "count. To clear one whose request is not running any more: stillmake release --stale "
+    "a reservation holds budget until its request settles; `running`, `leased` and `other host` "
+    "ones count. To clear one whose request is not running any more: stillmake release --stale "
     "(every dead one), stillmake release RID --force (a running one, or one from another host)"
 )
 
