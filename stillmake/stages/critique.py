@@ -39,10 +39,7 @@ def critique_one(job: Job, spec: dict, draft: dict, path: Path) -> dict:
     shown = {"model": model, "opinion": f"model's opinion ({model})"}
     if spec["backend"] == PREVIEW_IDENTITY:
         return {**shown, "status": "not run", "why": NOT_ON_PREVIEW}
-    # the references as the job's declared inputs (where a module prefix or a storage
-    # plugin put them), in the order the spec names them
-    refs = job.input.get("refs") or spec["refs"]
-    sent = [raw_image(path), *(raw_image(ref) for ref in refs)]
+    sent = [raw_image(path), *(raw_image(ref) for ref in job.found(spec["refs"]))]
     request = CritiqueRequest.from_spec(
         spec, size=draft["size"], inputs=(sha256_bytes(data) for data in sent)
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,10 +25,11 @@ class Job:
     log_path: Path | None
     logger: logging.Logger = field(default=None)
 
+    def found(self, paths: Iterable[str]) -> list[str]:
+        """Files as params name them (relative to the project) -> where this job finds
+        them (under a module's prefix, when there is one)."""
+        return [os.path.relpath(self.settings.root / path) for path in paths]
+
     def references(self, characters: dict[str, list[str]] | None) -> dict[str, list[str]]:
-        """{character: its reference images}, as params name them (relative to the project)
-        -> where this job finds them (under a module's prefix, when there is one)."""
-        return {
-            name: [os.path.relpath(self.settings.root / ref) for ref in refs]
-            for name, refs in (characters or {}).items()
-        }
+        """{character: its reference images}, found as `found` finds files."""
+        return {name: self.found(refs) for name, refs in (characters or {}).items()}
