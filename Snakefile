@@ -2,16 +2,15 @@
 # drafts -> review -> selected -> edits -> finals, one job per shot per pass.
 
 
-from snakemake.utils import min_version, validate
-from stillmake.inputs.schemas import schema_path
+from snakemake.utils import min_version
+from stillmake.paths import CONFIG_FILE
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
-
-
-validate(config, schema_path("config.schema.yaml"))
+# config.yaml, then --configfile and --config; checked against
+# stillmake/data/schemas/config.schema.yaml (defaults filled in) in rules/common.smk
+configfile: CONFIG_FILE
 
 
 report: "report/workflow.rst"

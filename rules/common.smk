@@ -1,8 +1,9 @@
-# Loads prompts and selections once; input functions and shot lists for every rule.
-# A shot's request reaches its jobs as params, never through a shared file's mtime,
-# so editing one shot rebuilds that shot alone. Each job's params are also on disk as
-# its request stamp (runs/.params/), an input of that job only: a changed request
-# reruns its job by the mtime rule alone, with or without .snakemake/.
+# Loads config, prompts and selections once; input functions and shot lists for every rule.
+# A shot's request reaches its jobs as params (the planner's typed job requests,
+# stillmake/planner/jobs.py), never through a shared file's mtime, so editing one shot
+# rebuilds that shot alone. Each job's params are also on disk as its request stamp
+# (runs/.params/), an input of that job only: a changed request reruns its job by the
+# mtime rule alone, with or without .snakemake/.
 
 import os
 import sys
@@ -12,10 +13,12 @@ from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
 from stillmake.paths import PATTERNS
 from stillmake.api.calls import BUILD_ENV, now_iso
-from stillmake.bridge import end_scheduler_timers, run_stage
 from stillmake.api.ledger import Ledger
+from stillmake.bridge import end_scheduler_timers, run_stage
+from stillmake.inputs.config import workflow_config
+from stillmake.planner.build import load_build
+from stillmake.planner.stamps import record_built
 from stillmake.views.spend import build_summary
-from stillmake.specs import BuildSpecs, record_built
 
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the
 # project is under the prefix: Snakemake prefixes the paths rules and input functions
@@ -24,7 +27,9 @@ ROOT = workflow.modifier.path_modifier.prefix or ""
 IN_MODULE = not workflow.modifier.is_main_snakefile()
 
 try:
-    BUILD = BuildSpecs(config, root=ROOT or None)  # every input parsed and checked once
+    # config.yaml (+ --configfile, --config) checked against the schema, defaults filled in
+    CONFIG = workflow_config(config, ROOT)
+    BUILD = load_build(CONFIG)  # every input parsed and checked once; every job planned
 except StillmakeError as exc:
     raise WorkflowError(str(exc)) from None
 
@@ -39,12 +44,12 @@ os.environ.setdefault(BUILD_ENV, RUN_STARTED)  # groups this build's ledger line
 # API requests in flight at once (every API rule declares api=1), unless --resources
 # api=N says otherwise: here, not in a profile, so a module host gets the cap too
 if "api" not in workflow.global_resources:
-    workflow.register_resource("api", config["openai"]["in_flight"])
+    workflow.register_resource("api", CONFIG.openai.in_flight)
 
 
 def finish_build():
     """At the end of a build: print what it spent, then let the process exit."""
-    ledger = Ledger(BUILD.settings.ledger_path, BUILD.settings.budget_usd)
+    ledger = Ledger(CONFIG.ledger_path, CONFIG.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
     end_scheduler_timers()
 
@@ -52,8 +57,10 @@ def finish_build():
 def check_credentials():
     """At `onstart`: a real build without a key stops before any job; -n and --summary
     pay nothing and need none."""
+    from stillmake.api.endpoint import require_credentials
+
     try:
-        BUILD.settings.require_credentials()
+        require_credentials(CONFIG)
     except StillmakeError as exc:
         raise WorkflowError(str(exc)) from None
 
@@ -98,18 +105,16 @@ class JobFailed(WorkflowError):
     __traceback__ = property(lambda self: None, lambda self, value: None)
 
 
-def run_job(stage, input, output, params, log, config, wildcards):
-    """Every rule's run: block: the stage, then the record of the request its outputs
-    were built from; a StillmakeError becomes one line in snakemake's output."""
+def run_job(rule, input, output, params, log, wildcards):
+    """Every rule's run: block: the rule's stage, then the record of the request its
+    outputs were built from; a StillmakeError becomes one line in snakemake's output."""
     started = time.time()
     try:
-        run_stage(
-            stage, input, output, params, log, config, wildcards, root=ROOT or None
-        )
+        run_stage(rule, input, output, params, log, CONFIG, wildcards)
     except StillmakeError as exc:
         shot = getattr(wildcards, "shot", None)
         where = f"{shot} " if shot else ""
-        raise JobFailed(f"{where}{stage} failed: {exc}") from None
+        raise JobFailed(f"{where}{BUILD.job_type(rule).PASS} failed: {exc}") from None
     try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
         record_built(input.stamp, dict(params.items()), started)
     except OSError as exc:
@@ -125,9 +130,10 @@ def _job(rule, wildcards):
     return rule, getattr(wildcards, "shot", None), step
 
 
-def job_param(rule, name):
-    """One of a job's params, as its request stamp digests them."""
-    return lambda wildcards: BUILD.job_params(*_job(rule, wildcards))[name]
+def planned(rule, name):
+    """One field of the job's typed request (stillmake/planner/jobs.py): a param of
+    the rule, so a change to it reruns that job."""
+    return lambda wildcards: BUILD.params(*_job(rule, wildcards))[name]
 
 
 def request_stamp(rule):
@@ -147,15 +153,15 @@ def _step(wildcards):
     if not 1 <= step <= BUILD.edit_count(wildcards.shot):
         raise WorkflowError(
             f"shot {wildcards.shot} declares {BUILD.edit_count(wildcards.shot)} edit step(s) "
-            f"in {config['selections']}; there is no step {step}"
+            f"in {CONFIG.selections}; there is no step {step}"
         )
     return step
 
 
 def edit_inputs(wildcards):
-    step = _step(wildcards)
+    """The step's source and its record, references, mask or markup; its stamp."""
     return {
-        **BUILD.edit_inputs(wildcards.shot, step),
+        **BUILD.edit(wildcards.shot, _step(wildcards)).inputs(),
         "stamp": request_stamp("edit_step")(wildcards),
     }
 
@@ -167,8 +173,9 @@ def review_refs(wildcards):
 
 
 def final_inputs(wildcards):
+    """The candidate and its record, the character references; its stamp."""
     return {
-        **BUILD.final_inputs(wildcards.shot),
+        **BUILD.final(wildcards.shot).inputs(),
         "stamp": request_stamp("final")(wildcards),
     }
 

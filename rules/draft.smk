@@ -12,10 +12,11 @@ rule draft:
     resources:
         api=1,
     params:
-        request=job_param("draft", "request"),
-        context=job_param("draft", "context"),
+        request=planned("draft", "request"),
+        negative=planned("draft", "negative"),
+        lighting=planned("draft", "lighting"),
     run:
-        run_job("draft", input, output, params, log, config, wildcards)
+        run_job("draft", input, output, params, log, wildcards)
 
 
 rule drafts:

@@ -12,11 +12,23 @@ rule edit_step:
     resources:
         api=1,
     params:
-        request=job_param("edit_step", "request"),
-        step=job_param("edit_step", "step"),
-        context=job_param("edit_step", "context"),
+        request=planned("edit_step", "request"),
+        change=planned("edit_step", "change"),
+        keep=planned("edit_step", "keep"),
+        region=planned("edit_step", "region"),
+        mask=planned("edit_step", "mask"),
+        markup=planned("edit_step", "markup"),
+        refs=planned("edit_step", "refs"),
+        character_refs=planned("edit_step", "character_refs"),
+        protect_unmasked=planned("edit_step", "protect_unmasked"),
+        feather_px=planned("edit_step", "feather_px"),
+        refuse_weak=planned("edit_step", "refuse_weak"),
+        characters=planned("edit_step", "characters"),
+        thresholds=planned("edit_step", "thresholds"),
+        negative=planned("edit_step", "negative"),
+        lighting=planned("edit_step", "lighting"),
     run:
-        run_job("edit", input, output, params, log, config, wildcards)
+        run_job("edit_step", input, output, params, log, wildcards)
 
 
 rule edits:

@@ -18,11 +18,16 @@ rule final:
     resources:
         api=1,
     params:
-        request=job_param("final", "request"),
-        spec=job_param("final", "spec"),
-        context=job_param("final", "context"),
+        request=planned("final", "request"),
+        mode=planned("final", "mode"),
+        pick=planned("final", "pick"),
+        steps=planned("final", "steps"),
+        title=planned("final", "title"),
+        refs=planned("final", "refs"),
+        negative=planned("final", "negative"),
+        lighting=planned("final", "lighting"),
     run:
-        run_job("final", input, output, params, log, config, wildcards)
+        run_job("final", input, output, params, log, wildcards)
 
 
 rule manifest:
@@ -48,12 +53,12 @@ rule manifest:
     log:
         "runs/logs/final/manifest.log",
     params:
-        size=lookup(dpath="final/size", within=config),
-        thresholds=config["quality"],
-        shots=BUILD.locked_shots,
-        characters=job_param("manifest", "characters"),
+        size=planned("manifest", "size"),
+        thresholds=planned("manifest", "thresholds"),
+        shots=planned("manifest", "shots"),
+        characters=planned("manifest", "characters"),
     run:
-        run_job("manifest", input, output, params, log, config, wildcards)
+        run_job("manifest", input, output, params, log, wildcards)
 
 
 rule finals:

@@ -21,11 +21,16 @@ rule review_sheet:
     log:
         "runs/logs/review/{shot}.log",
     resources:
-        api=1 if BUILD.critique_active else 0,
+        api=1 if CONFIG.critique_active else 0,
     params:
-        context=job_param("review_sheet", "context"),
+        title=planned("review_sheet", "title"),
+        lighting=planned("review_sheet", "lighting"),
+        thresholds=planned("review_sheet", "thresholds"),
+        characters=planned("review_sheet", "characters"),
+        pick=planned("review_sheet", "pick"),
+        critique=planned("review_sheet", "critique"),
     run:
-        run_job("review", input, output, params, log, config, wildcards)
+        run_job("review_sheet", input, output, params, log, wildcards)
 
 
 rule review:

@@ -12,9 +12,11 @@ rule select:
     log:
         "runs/logs/select/{shot}.log",
     params:
-        spec=job_param("select", "spec"),
+        pick=planned("select", "pick"),
+        drafts=planned("select", "drafts"),
+        rejects=planned("select", "rejects"),
     run:
-        run_job("select", input, output, params, log, config, wildcards)
+        run_job("select", input, output, params, log, wildcards)
 
 
 rule selected:

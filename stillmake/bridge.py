@@ -8,7 +8,6 @@ of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +16,8 @@ from typing import Any
 
 from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
-from stillmake.inputs.settings import Settings
+from stillmake.inputs.config import Config
+from stillmake.planner.jobs import JOB_TYPES
 from stillmake.stages import STAGES
 from stillmake.stages.job import Job
 
@@ -55,28 +55,28 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
 
 
 def run_stage(
-    stage: str,
+    rule: str,
     input: Iterable[str],
     output: Iterable[str],
     params: Any,
     log: Sequence[str],
-    config: dict,
+    config: Config,
     wildcards: Any = None,
-    *,
-    root: str | os.PathLike[str] | None = None,
 ) -> None:
-    """Entry point of every rule's one-line `run:` block:
-    `run_stage("draft", input, output, params, log, config, wildcards)`."""
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage}")
+    """Entry point of every rule's one-line `run:` block: the rule's stage, handed the
+    job's typed request (rebuilt from its params: what Snakemake recorded is what runs)."""
+    if rule not in STAGES:
+        raise ValueError(f"unknown rule {rule}; known: {', '.join(STAGES)}")
     shot = getattr(wildcards, "shot", None) if wildcards is not None else None
+    step = int(wildcards.step) if hasattr(wildcards, "step") else None
+    kind = JOB_TYPES[rule]
     log_path = Path(log[0]) if log else None
-    logger = _job_logger(stage, shot, log_path)
+    logger = _job_logger(kind.PASS, shot, log_path)
     job = Job(
-        stage=stage,
+        stage=kind.PASS,
         shot=shot,
-        settings=Settings.from_config(config, root),
-        params=dict(params.items()) if hasattr(params, "items") else dict(params),
+        config=config,
+        planned=kind.from_params(dict(params.items()), shot=shot, step=step),
         input=_named(input),
         output=_named(output),
         log_path=log_path,
@@ -85,9 +85,9 @@ def run_stage(
     for path in job.output["_"]:
         remove_stale_temps(path)
     try:
-        STAGES[stage](job)
+        STAGES[rule](job)
     except StillmakeError as exc:
-        logger.error("%s failed: %s", f"{shot} {stage}" if shot else stage, exc)
+        logger.error("%s failed: %s", f"{shot} {kind.PASS}" if shot else kind.PASS, exc)
         raise
     finally:
         for h in list(logger.handlers):

@@ -38,7 +38,7 @@ from stillmake.inputs.selections import (
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
 
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import Build
 
 REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
 
@@ -53,9 +53,9 @@ class Written:
     value: str | int | None = None
 
 
-def current_drafts(specs: BuildSpecs, shot: str) -> str:
+def current_drafts(build: Build, shot: str) -> str:
     """The fingerprint a pick binds to: the shot's drafts as they are on disk now."""
-    drafts = paths.drafts(shot, specs.draft_n)
+    drafts = paths.drafts(shot, build.draft_n)
     current = current_drafts_fingerprint(drafts)
     if current is None:
         missing = next(p for p in drafts if not Path(p).is_file())
@@ -66,38 +66,38 @@ def current_drafts(specs: BuildSpecs, shot: str) -> str:
     return current
 
 
-def would_load(specs: BuildSpecs) -> Callable[[str], object]:
+def would_load(build: Build) -> Callable[[str], object]:
     """The check an edit must pass before it is written: the new text loads as the build
     would load it (every shot known, picks in range, masks and references in place)."""
 
     def check(text: str) -> object:
         return load_selections(
-            specs.selections_path,
-            shots=specs.shots,
-            draft_n=specs.draft_n,
-            root=specs.root,
+            build.config.selections_path,
+            shots=build.shots,
+            draft_n=build.draft_n,
+            root=build.config.root,
             text=text,
         )
 
     return check
 
 
-def check_shots(specs: BuildSpecs, shots: Sequence[str]) -> None:
-    unknown = [s for s in shots if s not in specs.shots]
+def check_shots(build: Build, shots: Sequence[str]) -> None:
+    unknown = [s for s in shots if s not in build.shots]
     if unknown:
         raise DecisionError(
-            f"unknown shot(s) {', '.join(unknown)}; the prompts file has {', '.join(specs.shots)}",
+            f"unknown shot(s) {', '.join(unknown)}; the prompts file has {', '.join(build.shots)}",
             param="SHOT",
         )
 
 
-def check_draft(specs: BuildSpecs, k: int, what: str = "pick", param: str = "K") -> None:
-    if not 1 <= k <= specs.draft_n:
-        raise DecisionError(f"{what} {k} is outside 1..{specs.draft_n} (draft.n)", param=param)
+def check_draft(build: Build, k: int, what: str = "pick", param: str = "K") -> None:
+    if not 1 <= k <= build.draft_n:
+        raise DecisionError(f"{what} {k} is outside 1..{build.draft_n} (draft.n)", param=param)
 
 
 def _apply(
-    specs: BuildSpecs,
+    build: Build,
     shot: str,
     change: Callable[[CommentedMap], None],
     seen: str | None,
@@ -109,18 +109,18 @@ def _apply(
     def guarded(doc: CommentedMap) -> None:
         if seen is not None and entry_digest(doc, shot) != seen:
             raise ChangedMeanwhile(
-                f"shot {shot} changed in {specs.selections_path} since this page read it "
+                f"shot {shot} changed in {build.config.selections_path} since this page read it "
                 "(by hand, by a stillmake command or from another tab); nothing was written: "
                 "look at it again and redo the change"
             )
         change(doc)
 
-    text = update_selections(specs.selections_path, guarded, check=would_load(specs))
-    return Written(entry_digest(parse_document(text, specs.selections_path), shot), value)
+    text = update_selections(build.config.selections_path, guarded, check=would_load(build))
+    return Written(entry_digest(parse_document(text, build.config.selections_path), shot), value)
 
 
-def _drafts_as_seen(specs: BuildSpecs, shot: str, drafts_seen: str | None) -> str:
-    current = current_drafts(specs, shot)
+def _drafts_as_seen(build: Build, shot: str, drafts_seen: str | None) -> str:
+    current = current_drafts(build, shot)
     if drafts_seen is not None and drafts_seen != current:
         raise ChangedMeanwhile(
             f"the drafts of {shot} changed since they were shown (shown {drafts_seen}, now "
@@ -130,7 +130,7 @@ def _drafts_as_seen(specs: BuildSpecs, shot: str, drafts_seen: str | None) -> st
 
 
 def pick(
-    specs: BuildSpecs,
+    build: Build,
     shot: str,
     k: int,
     rejects: dict[int, str] | None = None,
@@ -139,21 +139,23 @@ def pick(
     drafts_seen: str | None = None,
 ) -> Written:
     """Pick draft k of `shot`, bound to the drafts on disk (their fingerprint: `value`)."""
-    check_shots(specs, [shot])
-    check_draft(specs, k)
+    check_shots(build, [shot])
+    check_draft(build, k)
     rejects = rejects or {}
-    bad = [kk for kk in rejects if not 1 <= kk <= specs.draft_n or kk == k]
+    bad = [kk for kk in rejects if not 1 <= kk <= build.draft_n or kk == k]
     if bad:
         raise DecisionError(
-            f"cannot reject draft {bad[0]} (outside 1..{specs.draft_n} or the pick itself)",
+            f"cannot reject draft {bad[0]} (outside 1..{build.draft_n} or the pick itself)",
             param="--reject",
         )
-    fp = _drafts_as_seen(specs, shot, drafts_seen)
-    return _apply(specs, shot, pick_change(shot, k, fp, rejects, specs.selections_path), seen, fp)
+    fp = _drafts_as_seen(build, shot, drafts_seen)
+    return _apply(
+        build, shot, pick_change(shot, k, fp, rejects, build.config.selections_path), seen, fp
+    )
 
 
 def reject(
-    specs: BuildSpecs,
+    build: Build,
     shot: str,
     k: int,
     reason: str,
@@ -161,49 +163,49 @@ def reject(
     seen: str | None = None,
 ) -> Written:
     """Record why draft k of `shot` lost."""
-    check_shots(specs, [shot])
-    check_draft(specs, k, "rejected draft")
+    check_shots(build, [shot])
+    check_draft(build, k, "rejected draft")
     reason = " ".join(reason.split())
     if not reason:
         raise DecisionError(
             f"say why draft {k} of {shot} is rejected (e.g. identity drift)", param="--reject"
         )
-    if specs.selections[shot].pick == k:
+    if build.selections[shot].pick == k:
         raise DecisionError(f"draft {k} of {shot} is the pick: pick another draft first")
-    return _apply(specs, shot, reject_change(shot, k, reason, specs.selections_path), seen)
+    return _apply(build, shot, reject_change(shot, k, reason, build.config.selections_path), seen)
 
 
 def set_locked(
-    specs: BuildSpecs, shots: Sequence[str], locked: bool, *, seen: str | None = None
+    build: Build, shots: Sequence[str], locked: bool, *, seen: str | None = None
 ) -> Written | None:
     """Lock picked shots (finalists), or unlock shots. `seen` (and what is returned) is
     for one shot; several are written at once, unguarded, and return None."""
-    check_shots(specs, shots)
-    unpicked = [s for s in shots if not specs.picked(s)]
+    check_shots(build, shots)
+    unpicked = [s for s in shots if not build.picked(s)]
     if locked and unpicked:
         raise DecisionError(
             f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
         )
-    change = lock_change(list(shots), locked, specs.selections_path)
+    change = lock_change(list(shots), locked, build.config.selections_path)
     if len(shots) == 1:
-        return _apply(specs, shots[0], change, seen)
+        return _apply(build, shots[0], change, seen)
     if seen is not None:
         raise ValueError("seen guards one shot's entry; give one shot")
-    update_selections(specs.selections_path, change, check=would_load(specs))
+    update_selections(build.config.selections_path, change, check=would_load(build))
     return None
 
 
-def reroll(specs: BuildSpecs, shot: str, *, seen: str | None = None) -> Written:
+def reroll(build: Build, shot: str, *, seen: str | None = None) -> Written:
     """Ask for fresh drafts of `shot` (its `reroll` one up: the new one is `value`).
     A locked shot is refused: unlock it first. A pick stays, and goes stale when the
     new drafts are built (the select job and the board say so): re-pick then."""
-    check_shots(specs, [shot])
-    if specs.locked(shot):
+    check_shots(build, [shot])
+    if build.locked(shot):
         raise DecisionError(
             f"{shot} is locked (a finalist): unlock it before asking for fresh drafts"
         )
-    change = reroll_change(shot, specs.selections_path)
-    return _apply(specs, shot, change, seen, specs.reroll(shot) + 1)
+    change = reroll_change(shot, build.config.selections_path)
+    return _apply(build, shot, change, seen, build.reroll(shot) + 1)
 
 
 def normal_region(box: Sequence[float]) -> list[float]:
@@ -219,7 +221,7 @@ def normal_region(box: Sequence[float]) -> list[float]:
 MARKUP_DIR = "markup"  # beside selections.yaml: the strokes the board saves for edit steps
 
 
-def save_markup(specs: BuildSpecs, shot: str, png: bytes) -> Path:
+def save_markup(build: Build, shot: str, png: bytes) -> Path:
     """Keep a markup drawn on the board as markup/{shot}_{digest}.png beside the selections
     (named by its content: the same strokes are one file). Checked as the loader checks
     it, and the size of the image it was drawn on (the drafts' size)."""
@@ -229,7 +231,7 @@ def save_markup(specs: BuildSpecs, shot: str, png: bytes) -> Path:
 
     from stillmake.inputs.models import parse_size
 
-    want = parse_size(specs.draft_size(shot))
+    want = parse_size(build.draft_size(shot))
     try:
         with Image.open(io.BytesIO(png)) as im:
             fmt, size = im.format, im.size
@@ -240,13 +242,13 @@ def save_markup(specs: BuildSpecs, shot: str, png: bytes) -> Path:
             f"the markup must be a PNG of {want[0]}x{want[1]} (the image it is drawn on), "
             f"not a {fmt} of {size[0]}x{size[1]}"
         )
-    folder = Path(specs.selections_path).parent / MARKUP_DIR
+    folder = Path(build.config.selections_path).parent / MARKUP_DIR
     path = folder / f"{shot}_{hashlib.sha256(png).hexdigest()[:12]}.png"
     made = not path.is_file()
     if made:
         atomic_write_bytes(path, png)
     try:
-        check_markup(path, file=specs.selections_path, shot=shot)
+        check_markup(path, file=build.config.selections_path, shot=shot)
     except InputError:
         if made:
             path.unlink(missing_ok=True)
@@ -255,7 +257,7 @@ def save_markup(specs: BuildSpecs, shot: str, png: bytes) -> Path:
 
 
 def add_step(
-    specs: BuildSpecs,
+    build: Build,
     shot: str,
     change: str,
     keep: str = "",
@@ -266,11 +268,11 @@ def add_step(
 ) -> Written:
     """Append an edit step (one change) to `shot` (its number: `value`): the whole frame,
     a region box, or a markup (strokes; edit models that take one)."""
-    check_shots(specs, [shot])
+    check_shots(build, [shot])
     change = change.strip()
     if not change:
-        raise DecisionError(f"say what step {specs.edit_count(shot) + 1} of {shot} changes")
-    if not specs.picked(shot):
+        raise DecisionError(f"say what step {build.edit_count(shot) + 1} of {shot} changes")
+    if not build.picked(shot):
         raise DecisionError(f"{shot} has no pick yet: edits start from the picked draft")
     step: dict = {"change": change}
     if keep.strip():
@@ -281,23 +283,23 @@ def add_step(
         step["region"] = normal_region(region)
     saved = None
     if markup is not None:
-        if not specs.takes_markup:
+        if not build.takes_markup:
             raise DecisionError(
-                f"edit model '{specs.model_for('edit')}' does not take a markup "
+                f"edit model '{build.model_for('edit')}' does not take a markup "
                 "(gpt-image-2.5 and later do): draw a box instead"
             )
-        saved = save_markup(specs, shot, markup)
-        step["markup"] = saved.relative_to(Path(specs.selections_path).parent).as_posix()
-    change_ = step_change(shot, step, specs.selections_path)
+        saved = save_markup(build, shot, markup)
+        step["markup"] = saved.relative_to(Path(build.config.selections_path).parent).as_posix()
+    change_ = step_change(shot, step, build.config.selections_path)
     try:
-        return _apply(specs, shot, change_, seen, specs.edit_count(shot) + 1)
+        return _apply(build, shot, change_, seen, build.edit_count(shot) + 1)
     except BaseException:
-        if saved is not None and not _named_in(specs, saved):
+        if saved is not None and not _named_in(build, saved):
             saved.unlink(missing_ok=True)  # refused: leave no stray file
         raise
 
 
-def _named_in(specs: BuildSpecs, path: Path) -> bool:
+def _named_in(build: Build, path: Path) -> bool:
     """Whether selections.yaml (as on disk) names this markup file in some step."""
-    text = Path(specs.selections_path).read_text(encoding="utf-8")
+    text = Path(build.config.selections_path).read_text(encoding="utf-8")
     return path.name in text

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import PurePath
 
+CONFIG_FILE = "config.yaml"  # the workflow's config (the Snakefile's `configfile:`)
+
 PATTERNS = {
     "draft": "runs/drafts/{shot}/draft_{k}.png",
     "draft_sidecar": "runs/drafts/{shot}/draft_{k}.json",

@@ -334,8 +334,7 @@ CASES = [
         "config",
         "identity threshold that is not a number",
         _config("quality: {default: {identity: {warn: close, fail: 0.6}}}"),
-        "config.yaml, key 'quality.default.identity': warn must be a number for identity, "
-        "got 'close'",
+        "config.yaml, key 'quality.default.identity.warn': 'close' is not of type 'number'",
     ),
     # -- selections and prompts files (issue 14) --
     (

@@ -13,7 +13,18 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "profiles", "report"]
+from stillmake.inputs.config import Config, validated  # noqa: E402
 from tests.fake_openai import FAKE_KEY  # noqa: E402  (a made-up key the secrets test greps for)
+
+
+def config_for(root=".", **keys) -> Config:
+    """A Config as the build reads it: the schema's defaults under `keys` (nested
+    sections merged as Snakemake merges --config), relative paths under `root`."""
+    from snakemake.utils import update_config
+
+    data = {"prompts": "p.json", "selections": "s.yaml"}
+    update_config(data, keys)
+    return Config.from_validated(validated(data), root)
 
 
 def copy_workflow(dest: Path) -> Path:

@@ -23,14 +23,14 @@ from PIL import Image
 from stillmake.api import calls
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.cache import Cache
+from stillmake.api.endpoint import redact_url
 from stillmake.api.ledger import Ledger
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.inputs.settings import Settings, defaults, redact_url
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, config_for
 from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
@@ -54,10 +54,11 @@ def api(tmp_path, fake_openai, monkeypatch, fast_retries):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
 
     def make(max_retries=2, base_url=None):
-        config = defaults()
-        config.update(backend="openai", prompts="p.json", selections="s.yaml")
-        config["openai"].update(base_url=base_url or fake_openai.url, max_retries=max_retries)
-        return Settings.from_config(config, root=tmp_path)
+        return config_for(
+            tmp_path,
+            backend="openai",
+            openai={"base_url": base_url or fake_openai.url, "max_retries": max_retries},
+        )
 
     return make
 
@@ -181,9 +182,7 @@ def test_answer_without_usage_is_billed_at_the_estimate(api, fake_openai):
 
 def test_preview_answers_pass_the_same_check(tmp_path):
     """The check is on the call path, not in one backend: preview answers go through it."""
-    config = defaults()
-    config.update(prompts="p.json", selections="s.yaml")
-    settings = Settings.from_config(config, root=tmp_path)
+    settings = config_for(tmp_path)
     got = obtain(settings, request_for(settings, n=1, size="1024x1024"))
     assert decoded(got.images[0]).size == (1024, 1024)
     assert ledger_lines(settings)[0]["attempts"] == 1

@@ -17,8 +17,10 @@ from stillmake.api.retry import RetryPolicy
 from stillmake.artifacts.sheets import text_blocks
 from stillmake.errors import BadAnswer, BudgetExceeded, InputError, ModelError
 from stillmake.files import sha256_bytes
+from stillmake.inputs.config import CritiqueConfig
 from stillmake.inputs.models import check_critique, check_request
-from stillmake.inputs.settings import Settings, defaults
+from stillmake.planner.build import load_build
+from stillmake.planner.preflight import check_config
 from stillmake.rubric import (
     CRITERIA,
     RUBRIC_VERSION,
@@ -28,10 +30,9 @@ from stillmake.rubric import (
     verdict_lines,
     worst_verdict,
 )
-from stillmake.specs import BuildSpecs
 from stillmake.stages.critique import NOT_ON_PREVIEW, critique_one
 from stillmake.stages.job import Job
-from tests.conftest import FAKE_KEY, REPO
+from tests.conftest import FAKE_KEY, REPO, config_for
 from tests.fake_openai import make_png, verdict_for
 
 API = "openai@http://127.0.0.1:1/v1"
@@ -185,45 +186,46 @@ def test_models_are_kept_to_their_kind():
         check_request("gpt-6.1-terra", size="1536x864", quality="medium")
 
 
-def config(**critique_cfg) -> dict:
-    cfg = defaults()
-    cfg.update(
-        prompts="runs/input/the_trace.image_prompts.refined.json",
-        selections="runs/input/selections.yaml",
+def config(root=REPO, backend="preview", budget_usd=5.0, **critique_cfg):
+    return config_for(
+        root,
+        prompts=str(REPO / "runs/input/the_trace.image_prompts.refined.json"),
+        selections=str(REPO / "runs/input/selections.yaml"),
+        backend=backend,
+        budget_usd=budget_usd,
+        critique=critique_cfg,
     )
-    cfg["critique"].update(critique_cfg)
-    return cfg
 
 
 def test_off_by_default_and_review_params_unchanged_until_turned_on():
-    off = BuildSpecs(config(), REPO)
-    assert off.settings.critique == {
-        "enabled": False,
-        "model": "gpt-6.1-terra",
-        "reasoning": "low",
-        "blocking": False,
-        "requests_per_minute": None,
-    }
-    assert "critique" not in off.job_params("review_sheet", "s1")["context"]
+    off = load_build(config())
+    assert off.config.critique == CritiqueConfig(
+        enabled=False,
+        model="gpt-6.1-terra",
+        reasoning="low",
+        blocking=False,
+        requests_per_minute=None,
+    )
+    assert off.params("review_sheet", "s1")["critique"] is None
     assert off.review_refs("s1") == []
-    on = BuildSpecs({**config(enabled=True), "backend": "openai"}, REPO)
-    spec = on.job_params("review_sheet", "s1")["context"]["critique"]
+    on = load_build(config(enabled=True, backend="openai"))
+    spec = on.params("review_sheet", "s1")["critique"]
     assert spec["refs"] == ["runs/input/refs/leyla_ref.png"] == on.review_refs("s1")
     assert "Leyla notices a line of wet footprints" in spec["brief"]  # s1's beat
     assert spec["rubric"] == RUBRIC_VERSION and spec["backend"].startswith("openai@")
     with pytest.raises(InputError, match="key 'critique.reasoning'"):
-        Settings.from_config(config(enabled=True, reasoning="huge"), REPO).check()
+        check_config(config(enabled=True, reasoning="huge"))
 
 
 def test_preview_backend_gets_no_opinion():
     """A stand-in image is not judged: no call, no ledger line, said on the sheet."""
-    specs = BuildSpecs(config(enabled=True), REPO)
-    spec = specs.critique_spec("s1")
+    build = load_build(config(enabled=True))
+    spec = build.critique_spec("s1")
     job = Job(
         "review",
         "s1",
-        specs.settings,
-        {"context": {"shot": "s1"}},
+        build.config,
+        build.review("s1"),
         {},
         {},
         None,
@@ -247,10 +249,13 @@ def on_fake(tmp_path, fake_openai, monkeypatch):
     )
 
     def make(budget=5.0):
-        cfg = config(enabled=True)
-        cfg.update(backend="openai", budget_usd=budget)
-        cfg["openai"]["base_url"] = fake_openai.url
-        return Settings.from_config(cfg, root=tmp_path)
+        return config_for(
+            tmp_path,
+            backend="openai",
+            budget_usd=budget,
+            critique={"enabled": True},
+            openai={"base_url": fake_openai.url},
+        )
 
     return make
 

@@ -5,13 +5,13 @@ import pytest
 from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import GuardrailError
-from stillmake.inputs.settings import Settings, defaults, load_config
-from stillmake.specs import BuildSpecs
-from tests.conftest import copy_workflow
+from stillmake.inputs.config import load_config
+from stillmake.planner.build import load_build
+from tests.conftest import config_for, copy_workflow
 
 
 def test_obtain_refuses_high_quality_before_a_shortlist(tmp_path):
-    settings = Settings.from_config(defaults(), root=tmp_path)
+    settings = config_for(tmp_path)
     req = ImageRequest("generate", "gpt-image-1.5", "p", 1, "1536x1024", "high")
     with pytest.raises(GuardrailError, match="shot s4: no final at quality 'high' before a pick"):
         obtain(req, settings, shot="s4", pass_="final", label={})
@@ -22,7 +22,7 @@ def test_obtain_refuses_high_quality_before_a_shortlist(tmp_path):
 
 def test_final_request_needs_a_pick(tmp_path, monkeypatch):
     monkeypatch.chdir(copy_workflow(tmp_path / "wf"))
-    specs = BuildSpecs(load_config("config.yaml"))
-    assert specs.final_request("s3").quality == "high"
+    build = load_build(load_config())
+    assert build.final("s3").request.quality == "high"
     with pytest.raises(GuardrailError, match="shot s4: no final .* before a pick"):
-        specs.final_request("s4")
+        build.final("s4")

@@ -15,16 +15,18 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from stillmake.api.requests import ImageRequest
 from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.quality import thresholds_for
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.errors import GuardrailError
-from stillmake.inputs.settings import Settings, defaults
+from stillmake.planner.jobs import EditJob
 from stillmake.stages.edit import drift, gate_source
 from stillmake.stages.job import Job
 from stillmake.stages.manifest import gate
 from stillmake.stages.review import review, sheet_lines
+from tests.conftest import config_for
 
 FACES = Path(__file__).parent / "data" / "faces"
 PEOPLE = {"collins": FACES / "collins.jpg", "hopper": FACES / "hopper.jpg"}
@@ -237,16 +239,28 @@ def png_bytes(im: Image.Image) -> bytes:
 
 
 def edit_job(source: Path, refuse_weak: bool) -> Job:
-    step = {
-        "step": 1,
-        "refuse_weak": refuse_weak,
-        "characters": {"leyla": [str(PEOPLE["hopper"])]},
-        "thresholds": {"default": {"cast_b": None}},  # Hopper's navy uniform reads cool
-    }
-    params = {"step": step, "context": {"lighting": None}}
+    edit = EditJob(
+        shot="s1",
+        step=1,
+        request=ImageRequest("edit", "gpt-image-2.6-sunburst", "p", 1, "1536x864", "medium"),
+        change="a change",
+        keep="",
+        region=None,
+        mask=None,
+        markup=None,
+        refs=[],
+        character_refs=[],
+        protect_unmasked=False,
+        feather_px=8,
+        refuse_weak=refuse_weak,
+        characters={"leyla": [str(PEOPLE["hopper"])]},
+        thresholds={"default": {"cast_b": None}},  # Hopper's navy uniform reads cool
+        negative="",
+        lighting=None,
+    )
     log = logging.getLogger("test.edit")
-    settings = Settings.from_config(defaults(), root=source.parent)
-    return Job("edit", "s1", settings, params, {"source": str(source)}, {}, None, log)
+    config = config_for(source.parent)
+    return Job("edit", "s1", config, edit, {"source": str(source)}, {}, None, log)
 
 
 def test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift(tmp_path, caplog):

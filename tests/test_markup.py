@@ -12,9 +12,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from stillmake.errors import InputError
+from stillmake.inputs.config import load_config
 from stillmake.inputs.selections import load_selections
-from stillmake.inputs.settings import load_config
-from stillmake.specs import BuildSpecs
+from stillmake.planner.build import load_build
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
 
@@ -76,11 +76,11 @@ def test_loader_checks_a_markup(tmp_path, make, step, words):
 def test_a_markup_needs_an_edit_model_that_takes_one(workflow, monkeypatch):
     monkeypatch.chdir(workflow.root)
     with_markup_step(workflow, "close the tap")
-    specs = BuildSpecs(load_config("config.yaml"))
-    assert specs.selections["s2"].edits[0].markup.name == "s2.png"
-    assert specs.edit_inputs("s2", 1)["markup"] == "runs/input/markup/s2.png"
+    build = load_build(load_config())
+    assert build.selections["s2"].edits[0].markup.name == "s2.png"
+    assert build.edit("s2", 1).inputs()["markup"] == "runs/input/markup/s2.png"
     with pytest.raises(InputError) as exc:
-        BuildSpecs(load_config("config.yaml", ["edit.model=gpt-image-2"]))
+        load_build(load_config(overrides=["edit.model=gpt-image-2"]))
     assert "shot s2, key 'edits[1].markup': edit model 'gpt-image-2' does not take a markup" in str(
         exc.value
     )

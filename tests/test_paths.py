@@ -118,19 +118,19 @@ def test_functions_fill_the_patterns():
     )
 
 
-def test_specs_chain_through_the_table(monkeypatch):
-    from stillmake.inputs.settings import load_config
-    from stillmake.specs import BuildSpecs
+def test_planned_jobs_chain_through_the_table(monkeypatch):
+    from stillmake.inputs.config import load_config
+    from stillmake.planner.build import load_build
     from tests.conftest import REPO
 
     monkeypatch.chdir(REPO)
-    specs = BuildSpecs(load_config("config.yaml"))
-    assert specs.select_spec("s3")["review"] == paths.review_sheet("s3")
-    assert specs.edit_inputs("s3", 1)["source"] == paths.selected("s3")
-    assert specs.edit_inputs("s3", 2)["source"] == paths.edit_step("s3", 1)
-    n = specs.edit_count("s3")
-    assert specs.candidate("s3") == (paths.edit_step("s3", n) if n else paths.selected("s3"))
-    assert specs.candidate("s2") == paths.selected("s2")  # picked, no edit steps
+    build = load_build(load_config())
+    assert build.select("s3").review == paths.review_sheet("s3")
+    assert build.edit("s3", 1).inputs()["source"] == paths.selected("s3")
+    assert build.edit("s3", 2).inputs()["source"] == paths.edit_step("s3", 1)
+    n = build.edit_count("s3")
+    assert build.final("s3").candidate == (paths.edit_step("s3", n) if n else paths.selected("s3"))
+    assert build.final("s2").candidate == paths.selected("s2")  # picked, no edit steps
 
 
 def test_current_drafts_fingerprint(tmp_path, monkeypatch):

@@ -109,15 +109,15 @@ def workdir(tmp_path, monkeypatch):
     from stillmake.api.backends.preview import PreviewBackend
     from stillmake.artifacts.provenance import write_image
     from stillmake.files import sha256_bytes
-    from stillmake.inputs.settings import load_config
-    from stillmake.specs import BuildSpecs
+    from stillmake.inputs.config import load_config
+    from stillmake.planner.build import load_build
     from tests.conftest import copy_workflow
 
     wf = copy_workflow(tmp_path / "wf")
     monkeypatch.chdir(wf)
-    specs = BuildSpecs(load_config("config.yaml"))
+    build = load_build(load_config())
     for shot in ("s2", "s3"):
-        req = specs.draft_request(shot)
+        req = build.draft(shot).request
         for k, png in enumerate(PreviewBackend().generate(req, {"shot": shot}).images, 1):
             write_image(
                 f"runs/drafts/{shot}/draft_{k}.png",

@@ -70,12 +70,12 @@ def add_shots(root: Path, ids: list[str]) -> None:
 
 
 def build_picks(ids: list[str]) -> dict[str, tuple]:
-    """Picks as the build reads them (the Snakefile's BuildSpecs, from the cwd)."""
-    from stillmake.inputs.settings import load_config
-    from stillmake.specs import BuildSpecs
+    """Picks as the build reads them (the Snakefile's planner, from the cwd)."""
+    from stillmake.inputs.config import load_config
+    from stillmake.planner.build import load_build
 
-    specs = BuildSpecs(load_config("config.yaml"))
-    return {sid: (specs.selections[sid].pick, specs.selections[sid].drafts) for sid in ids}
+    build = load_build(load_config())
+    return {sid: (build.selections[sid].pick, build.selections[sid].drafts) for sid in ids}
 
 
 # -- 1. concurrent writers ----------------------------------------------------

@@ -20,7 +20,7 @@ from stillmake.api.backends.factory import backend_identity
 from stillmake.api.ledger import Ledger, pid_namespace
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import BudgetExceeded
-from stillmake.inputs.settings import Settings, defaults
+from tests.conftest import config_for
 from tests.test_ledger_safety import edit_reservation, inflight_file, leave_dead_reservation
 
 UNSHARE = shutil.which("unshare")
@@ -129,9 +129,7 @@ def test_a_live_request_in_its_own_pid_namespace_is_never_dropped(tmp_path):
 
 
 def _settings(root, url):
-    config = {**defaults(), "prompts": "p.json", "selections": "s.yaml", "backend": "openai"}
-    config["openai"] = {**config["openai"], "base_url": url, "max_retries": 0}
-    return Settings.from_config(config, root=root)
+    return config_for(root, backend="openai", openai={"base_url": url, "max_retries": 0})
 
 
 def _ask(root, url, out):

@@ -39,7 +39,7 @@ from stillmake.rubric import check_verdicts
 
 if TYPE_CHECKING:
     from stillmake.api.backends.base import BackendResponse
-    from stillmake.inputs.settings import Settings
+    from stillmake.inputs.config import Config
 
 log = logging.getLogger("stillmake")
 BUILD_ENV = "STILLMAKE_BUILD"  # set once per snakemake run: groups its ledger lines
@@ -59,7 +59,7 @@ def now_iso() -> str:
 
 def obtain(
     request: ImageRequest | CritiqueRequest,
-    settings: Settings,
+    settings: Config,
     *,
     shot: str,
     pass_: str,
@@ -91,7 +91,7 @@ def obtain(
 
 def _obtain(
     request: ImageRequest | CritiqueRequest,
-    settings: Settings,
+    settings: Config,
     cache: Cache,
     *,
     shot: str,
@@ -103,7 +103,7 @@ def _obtain(
     logger: logging.Logger,
 ) -> Obtained:
     fingerprint = request.fingerprint()
-    ledger = Ledger(settings.ledger_path, settings.budget_usd, lease_s=settings.lease_s)
+    ledger = Ledger(settings.ledger_path, settings.budget_usd, lease_s=settings.storage.lease_s)
     input_sizes = image_sizes(images)
     line = {
         "time": now_iso(),
@@ -147,7 +147,7 @@ def _obtain(
     estimate = Estimator(ledger.entries()).estimate(request, input_sizes)
     line["estimate_usd"] = estimate.usd
     backend = make_backend(settings)
-    policy = RetryPolicy(max_retries=int(settings.openai.get("max_retries", 4)))
+    policy = RetryPolicy(max_retries=settings.openai.max_retries)
     limiter = _limiter(request, settings)
 
     def call() -> BackendResponse:
@@ -270,7 +270,7 @@ def _check(
 def _from_cache(
     cache: Cache,
     request: ImageRequest | CritiqueRequest,
-    settings: Settings,
+    settings: Config,
     *,
     shot: str,
     pass_: str,
@@ -300,13 +300,13 @@ def _from_cache(
     return None
 
 
-def _limiter(request: ImageRequest | CritiqueRequest, settings: Settings) -> RateLimiter:
+def _limiter(request: ImageRequest | CritiqueRequest, settings: Config) -> RateLimiter:
     """Images share openai.images_per_minute; critiques, a limit of their own
     (critique.requests_per_minute), so judging drafts never slows making them."""
     if isinstance(request, CritiqueRequest):
-        per_minute = settings.critique.get("requests_per_minute")
+        per_minute = settings.critique.requests_per_minute
         return RateLimiter(settings.rate_path.with_name(".rate.critique.json"), per_minute)
-    return RateLimiter(settings.rate_path, settings.openai.get("images_per_minute"))
+    return RateLimiter(settings.rate_path, settings.openai.images_per_minute)
 
 
 def _shown(path: os.PathLike[str], root: os.PathLike[str]) -> str:

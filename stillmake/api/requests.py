@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 
+from stillmake.files import sha256_bytes
 from stillmake.inputs.models import parse_size
 
 FINGERPRINT_VERSION = 1
@@ -66,6 +67,18 @@ class ImageRequest:
     ) -> ImageRequest:
         return replace(self, inputs=tuple(inputs), mask=mask, markup=markup)
 
+    def bound(
+        self, images: Iterable[bytes], mask: bytes | None = None, markup: bytes | None = None
+    ) -> ImageRequest:
+        """The request with the hashes of the images it sends (source first), its mask
+        and its markup: what the cache and the ledger know it by. The edit and final
+        stages and `stillmake plan` all bind inputs here."""
+        return self.with_inputs(
+            (sha256_bytes(i) for i in images),
+            mask=sha256_bytes(mask) if mask else None,
+            markup=sha256_bytes(markup) if markup else None,
+        )
+
     @property
     def width_height(self) -> tuple[int, int]:
         return parse_size(self.size)
@@ -88,19 +101,6 @@ class CritiqueRequest:
     inputs: tuple[str, ...] = field(default_factory=tuple)  # sha256: the image, then references
     endpoint: str = "responses"
     n: int = 1
-
-    @classmethod
-    def from_spec(cls, spec: dict, *, size: str, inputs: Iterable[str]) -> CritiqueRequest:
-        """The critique of one image, as a review job's critique spec (specs.py) asks it."""
-        return cls(
-            model=spec["model"],
-            prompt=spec["brief"],
-            reasoning=spec["reasoning"],
-            rubric=spec["rubric"],
-            size=size,
-            backend=spec["backend"],
-            inputs=tuple(inputs),
-        )
 
     @property
     def quality(self) -> str:

@@ -6,7 +6,7 @@ every image says how it was made in the same words.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from stillmake.api.requests import ImageRequest
 from stillmake.files import sha256_bytes
@@ -16,16 +16,24 @@ if TYPE_CHECKING:
 
 
 def image_record(
-    request: ImageRequest, obtained: Obtained, context: dict, *, k: int, png: bytes
-) -> dict:
+    request: ImageRequest,
+    obtained: Obtained,
+    *,
+    shot: str,
+    pass_: str,
+    negative: str,
+    lighting: str | None,
+    k: int,
+    png: bytes,
+) -> dict[str, Any]:
     record = obtained.record
     return {
-        "shot": context["shot"],
-        "pass": context["pass"],
+        "shot": shot,
+        "pass": pass_,
         "k": k,
         "prompt": request.prompt,
-        "negative": context.get("negative", ""),
-        "lighting": context.get("lighting"),
+        "negative": negative,
+        "lighting": lighting,
         "model": request.model,
         "size": request.size,
         "quality": request.quality,

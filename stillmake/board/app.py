@@ -29,6 +29,8 @@ from stillmake.board.files import DraftDigests, Thumbs, inside_runs
 from stillmake.board.planner import PlanWorker
 from stillmake.decisions import Written
 from stillmake.errors import ChangedMeanwhile, StillmakeError
+from stillmake.inputs.config import ONLY_CONFIG_YAML, ConfigSources
+from stillmake.planner.build import Build
 
 TOKEN_HEADER = "X-Stillmake-Token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
@@ -62,42 +64,42 @@ def _opt_text(body: dict, key: str) -> str | None:
     return _text(value, key) if value is not None else None
 
 
-def _pick(specs: object, b: dict) -> tuple[Written, str]:
+def _pick(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     done = decisions.pick(
-        specs, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
+        build, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
     )
     return done, f"{b['shot']}: picked draft {k} of drafts {done.value}"
 
 
-def _reject(specs: object, b: dict) -> tuple[Written, str]:
+def _reject(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     reason = _text(b.get("reason"), "reason")
-    done = decisions.reject(specs, b["shot"], k, reason, seen=_opt_text(b, "seen"))
+    done = decisions.reject(build, b["shot"], k, reason, seen=_opt_text(b, "seen"))
     return done, f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
 
 
-def _lock(specs: object, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(specs, [b["shot"]], True, seen=_opt_text(b, "seen"))
+def _lock(build: Build, b: dict) -> tuple[Written, str]:
+    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"))
     return done, f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
 
 
-def _unlock(specs: object, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(specs, [b["shot"]], False, seen=_opt_text(b, "seen"))
+def _unlock(build: Build, b: dict) -> tuple[Written, str]:
+    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"))
     return done, f"{b['shot']}: unlocked"
 
 
-def _reroll(specs: object, b: dict) -> tuple[Written, str]:
-    done = decisions.reroll(specs, b["shot"], seen=_opt_text(b, "seen"))
+def _reroll(build: Build, b: dict) -> tuple[Written, str]:
+    done = decisions.reroll(build, b["shot"], seen=_opt_text(b, "seen"))
     return done, f"{b['shot']}: reroll {done.value}: the next build drafts it afresh"
 
 
-def _edit(specs: object, b: dict) -> tuple[Written, str]:
+def _edit(build: Build, b: dict) -> tuple[Written, str]:
     region = b.get("region")
     if region is not None and (not isinstance(region, list) or len(region) != 4):
         raise StillmakeError(f"a region is four numbers [x0, y0, x1, y1], not {region!r}")
     done = decisions.add_step(
-        specs,
+        build,
         b["shot"],
         _text(b.get("change"), "change"),
         _text(b.get("keep"), "keep"),
@@ -123,7 +125,7 @@ def _png_data_url(value: object) -> bytes | None:
         raise StillmakeError("the markup sent is not valid base64") from None
 
 
-ACTIONS: dict[str, Callable[[object, dict], tuple[Written, str]]] = {
+ACTIONS: dict[str, Callable[[Build, dict], tuple[Written, str]]] = {
     "pick": _pick,
     "reject": _reject,
     "lock": _lock,
@@ -133,9 +135,15 @@ ACTIONS: dict[str, Callable[[object, dict], tuple[Written, str]]] = {
 }
 
 
-def create_app(root: str | Path | None = None, *, token: str | None = None) -> Flask:
+def create_app(
+    root: str | Path | None = None,
+    *,
+    token: str | None = None,
+    sources: ConfigSources = ONLY_CONFIG_YAML,
+) -> Flask:
     """The board for the project in `root` (the current directory: the library reads
-    paths relative to it, as every `stillmake` command does)."""
+    paths relative to it, as every `stillmake` command does), with the config read from
+    `sources` as `stillmake review` was given them."""
     root = Path(root or ".").resolve()
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # `/runs//etc/passwd` is refused, not redirected
@@ -145,11 +153,11 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
     thumbs = Thumbs()
     digests = DraftDigests()
 
-    def state() -> tuple[object, str]:
-        specs = view.load_specs()
-        return specs, view.version(root, Path(specs.selections_path), specs.prompts_path)
+    def state() -> tuple[Build, str]:
+        build = view.load_build(sources)
+        return build, view.version(root, build.config)
 
-    worker = PlanWorker(state)
+    worker = PlanWorker(state, sources)
     app.extensions["stillmake_plan"] = worker
 
     @app.before_request
@@ -217,21 +225,18 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
     @app.get("/api/version")
     def api_version() -> Response:
         try:
-            specs_paths = view.input_paths()
+            config = sources.load()
         except StillmakeError:
-            specs_paths = (Path("runs/input/selections.yaml"), None)
-        return jsonify(
-            version=view.version(root, *specs_paths),
-            plan=worker.generation,
-        )
+            config = None
+        return jsonify(version=view.version(root, config), plan=worker.generation)
 
     @app.get("/api/board")
     def api_board() -> Response:
         try:
-            specs, basis = state()
+            build, basis = state()
             if worker.latest is None or worker.latest.basis != basis:
                 worker.ask()
-            return jsonify(view.board(specs, worker.latest, basis, worker.busy, digests))
+            return jsonify(view.board(build, worker.latest, basis, worker.busy, digests))
         except StillmakeError as exc:  # a file that does not load (or changed mid-read)
             return jsonify(error=str(exc))
 
@@ -244,8 +249,7 @@ def create_app(root: str | Path | None = None, *, token: str | None = None) -> F
         if not isinstance(body, dict) or not isinstance(body.get("shot"), str):
             return jsonify(error='send JSON like {"shot": "s3", ...}'), 400
         try:
-            specs = view.load_specs()
-            done, message = do(specs, body)
+            done, message = do(view.load_build(sources), body)
         except ChangedMeanwhile as exc:
             return jsonify(error=str(exc), reload=True), 409
         except StillmakeError as exc:

@@ -11,9 +11,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.errors import StillmakeError
+
+if TYPE_CHECKING:
+    from stillmake.inputs.config import ConfigSources
+    from stillmake.planner.build import Build
 
 
 @dataclass
@@ -27,31 +32,31 @@ class Plan:
     seconds: float = 0.0
 
 
-def shot_files(specs: object, shot: str) -> list[str]:
+def shot_files(build: Build, shot: str) -> list[str]:
     """Every output file of one shot, in build order (what `snakemake -n` could rebuild)."""
     return [
-        *paths.drafts(shot, specs.draft_n),
+        *paths.drafts(shot, build.draft_n),
         paths.review_sheet(shot),
         paths.review_json(shot),
         paths.selected(shot),
-        *(paths.edit_step(shot, j) for j in range(1, specs.edit_count(shot) + 1)),
+        *(paths.edit_step(shot, j) for j in range(1, build.edit_count(shot) + 1)),
         paths.final(shot),
     ]
 
 
-def make_plan(specs: object, basis: str) -> Plan:
+def make_plan(build: Build, basis: str, sources: ConfigSources) -> Plan:
     """The plan of jobs and of spend for the default target, split by shot."""
     from stillmake.api.ledger import Ledger
     from stillmake.api.pricing import Estimator
-    from stillmake.views.plan import Planner, pending_outputs
+    from stillmake.views.plan import SpendPlanner, pending_outputs
 
     started = time.monotonic()
-    pending = pending_outputs(["all"])
-    entries = Ledger(specs.settings.ledger_path).entries()
-    planned = Planner(specs, Estimator(entries)).plan(pending)
+    pending = pending_outputs(["all"], sources)
+    entries = Ledger(build.config.ledger_path).entries()
+    planned = SpendPlanner(build, Estimator(entries)).plan(pending)
     plan = Plan(basis=basis)
-    for shot in specs.shots:
-        plan.rebuild[shot] = [f for f in shot_files(specs, shot) if f in pending]
+    for shot in build.shots:
+        plan.rebuild[shot] = [f for f in shot_files(build, shot) if f in pending]
         plan.requests[shot] = [p.to_dict() for p in planned if p.shot == shot]
     plan.seconds = round(time.monotonic() - started, 2)
     return plan
@@ -60,8 +65,9 @@ def make_plan(specs: object, basis: str) -> Plan:
 class PlanWorker:
     """One background thread keeping `latest` up to date with the inputs on disk."""
 
-    def __init__(self, load: Callable[[], tuple[object, str]]):
-        self._load = load  # -> (specs, basis): the inputs as they are, and their digest
+    def __init__(self, load: Callable[[], tuple[Build, str]], sources: ConfigSources):
+        self._load = load  # -> (build, basis): the inputs as they are, and their digest
+        self._sources = sources
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self.latest: Plan | None = None
@@ -95,8 +101,8 @@ class PlanWorker:
             self.busy = True
             basis = ""  # the inputs the plan (or its error) is for; "" if they did not load
             try:
-                specs, basis = self._load()
-                plan = make_plan(specs, basis)
+                build, basis = self._load()
+                plan = make_plan(build, basis, self._sources)
             except StillmakeError as exc:
                 plan = Plan(basis=basis, error=str(exc))
             except Exception as exc:  # noqa: BLE001  (a plan that fails must not end the board)

@@ -16,30 +16,23 @@ from stillmake import paths
 from stillmake.api.ledger import Ledger
 from stillmake.artifacts.picks import changed_since_drafted
 from stillmake.board.files import DraftDigests, tree_signature
+from stillmake.inputs.config import ONLY_CONFIG_YAML, Config, ConfigSources
 from stillmake.inputs.selections import entry_digest, read_document
+from stillmake.paths import CONFIG_FILE
 from stillmake.views.status import status_rows
 
 if TYPE_CHECKING:
     from stillmake.board.planner import Plan
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import Build
 
 BUILT = ("runs/drafts", "runs/review", "runs/selected", "runs/edits", "runs/final")
 
 
-def load_specs() -> BuildSpecs:
+def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
     """The project in the current directory, as `stillmake` commands load it."""
-    from stillmake.inputs.settings import load_config
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import load_build as plan
 
-    return BuildSpecs(load_config("config.yaml"))
-
-
-def input_paths() -> tuple[Path, Path]:
-    """selections.yaml and the prompts file, from config.yaml alone (no specs: cheap)."""
-    from stillmake.inputs.settings import load_config
-
-    config = load_config("config.yaml")
-    return Path(config["selections"]), Path(config["prompts"])
+    return plan(sources.load())
 
 
 def _stamp(path: Path) -> list:
@@ -50,13 +43,15 @@ def _stamp(path: Path) -> list:
         return [None, None]
 
 
-def version(root: Path, selections: Path, prompts: Path | None) -> str:
-    """Changes whenever a decision, an input or a built file changes (cheap: stats only)."""
-    parts = [_stamp(root / "config.yaml"), _stamp(selections)]
-    if prompts is not None:
-        parts.append(_stamp(prompts))
+def version(root: Path, config: Config | None) -> str:
+    """Changes whenever a decision, an input or a built file changes (cheap: stats only).
+    `config` None: it does not load (the config file's own stamp still changes)."""
+    parts = [_stamp(root / CONFIG_FILE)]
+    if config is not None:
+        parts += [_stamp(config.selections_path), _stamp(config.prompts_path)]
     parts.append(tree_signature(root, BUILT))
-    parts.append(_stamp(root / "runs/ledger.jsonl"))
+    if config is not None:
+        parts.append(_stamp(config.ledger_path))
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
@@ -73,12 +68,12 @@ def _read_json(path: str) -> dict:
         return {}
 
 
-def _stale(specs: BuildSpecs, shot: str, current: str | None) -> str | None:
+def _stale(build: Build, shot: str, current: str | None) -> str | None:
     """Why the shot's pick no longer names the drafts it was made on (None if it does)."""
-    sel = specs.selections[shot]
+    sel = build.selections[shot]
     if sel.pick is None or not sel.drafts or current is None or current == sel.drafts:
         return None
-    drafts = paths.drafts(shot, specs.draft_n)
+    drafts = paths.drafts(shot, build.draft_n)
     retouched = [str(p) for p in changed_since_drafted(drafts)]
     why = (
         f"{', '.join(retouched)} changed since drafted (retouched by hand?)"
@@ -91,11 +86,11 @@ def _stale(specs: BuildSpecs, shot: str, current: str | None) -> str | None:
     )
 
 
-def _drafts(specs: BuildSpecs, shot: str) -> list[dict]:
+def _drafts(build: Build, shot: str) -> list[dict]:
     review = {d.get("k"): d for d in _read_json(paths.review_json(shot)).get("drafts", [])}
-    sel = specs.selections[shot]
+    sel = build.selections[shot]
     out = []
-    for k, path in enumerate(paths.drafts(shot, specs.draft_n), start=1):
+    for k, path in enumerate(paths.drafts(shot, build.draft_n), start=1):
         r = review.get(k, {})
         out.append(
             {
@@ -111,25 +106,25 @@ def _drafts(specs: BuildSpecs, shot: str) -> list[dict]:
     return out
 
 
-def _edits(specs: BuildSpecs, shot: str) -> list[dict]:
+def _edits(build: Build, shot: str) -> list[dict]:
     steps = []
-    for j, step in enumerate(specs.selections[shot].edits, start=1):
+    for j, step in enumerate(build.selections[shot].edits, start=1):
         out = paths.edit_step(shot, j)
         steps.append(
             {
                 "step": j,
-                **{k: v for k, v in step.spec().items() if v},
+                **{k: v for k, v in step.as_written().items() if v},
                 "url": image_url(out) if Path(out).is_file() else None,
             }
         )
     return steps
 
 
-def edit_source(specs: BuildSpecs, shot: str) -> dict:
+def edit_source(build: Build, shot: str) -> dict:
     """The image the next edit step is drawn on: the picked draft for step 1, else the
     last step's output (once it is built)."""
-    sel = specs.selections[shot]
-    n = specs.edit_count(shot)
+    sel = build.selections[shot]
+    n = build.edit_count(shot)
     if sel.pick is None:
         return {"url": None, "what": "no pick yet"}
     path = paths.draft(shot, sel.pick) if n == 0 else paths.edit_step(shot, n)
@@ -142,20 +137,18 @@ def edit_source(specs: BuildSpecs, shot: str) -> dict:
     return {"url": image_url(path), "what": what}
 
 
-def board(
-    specs: BuildSpecs, plan: Plan | None, basis: str, busy: bool, digests: DraftDigests
-) -> dict:
+def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: DraftDigests) -> dict:
     """The whole page's data. `plan` is shown only if it was made for `basis` (now)."""
-    ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
+    ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     entries = ledger.entries()
-    rows = {r["shot"]: r for r in status_rows(specs, entries, digests.fingerprint)}
-    doc = read_document(specs.selections_path)
+    rows = {r["shot"]: r for r in status_rows(build, entries, digests.fingerprint)}
+    doc = read_document(build.config.selections_path)
     current_plan = plan if plan is not None and plan.basis == basis else None
     shots = []
-    for shot in specs.shots:
-        s = specs.production.shot(shot)
-        sel = specs.selections[shot]
-        current = digests.fingerprint(paths.drafts(shot, specs.draft_n))
+    for shot in build.shots:
+        s = build.production.shot(shot)
+        sel = build.selections[shot]
+        current = digests.fingerprint(paths.drafts(shot, build.draft_n))
         item = {
             "id": shot,
             "title": s.title,
@@ -164,15 +157,15 @@ def board(
             "status": rows[shot],
             "pick": sel.pick,
             "bound": sel.drafts,
-            "stale": _stale(specs, shot, current),
+            "stale": _stale(build, shot, current),
             "drafts_fp": current,
             "review_sheet": image_url(paths.review_sheet(shot))
             if Path(paths.review_sheet(shot)).is_file()
             else None,
-            "drafts": _drafts(specs, shot),
+            "drafts": _drafts(build, shot),
             "reroll": sel.reroll,
-            "edits": _edits(specs, shot),
-            "edit_source": edit_source(specs, shot),
+            "edits": _edits(build, shot),
+            "edit_source": edit_source(build, shot),
             "lock": sel.lock,
             "seen": entry_digest(doc, shot),
             "spend_usd": rows[shot]["spend_usd"],
@@ -187,14 +180,14 @@ def board(
             }
         shots.append(item)
     return {
-        "project": specs.production.project,
-        "backend": specs.settings.backend,
-        "models": {p: specs.model_for(p) for p in ("draft", "edit", "final")},
-        "draft_n": specs.draft_n,
-        "takes_markup": specs.takes_markup,
-        "selections": str(specs.selections_path),
+        "project": build.production.project,
+        "backend": build.config.backend,
+        "models": {p: build.model_for(p) for p in ("draft", "edit", "final")},
+        "draft_n": build.draft_n,
+        "takes_markup": build.takes_markup,
+        "selections": str(build.config.selections_path),
         "spent_usd": round(ledger.spent(entries), 4),
-        "budget_usd": specs.settings.budget_usd,
+        "budget_usd": build.config.budget_usd,
         "plan_state": (
             "error"
             if current_plan is not None and current_plan.error

@@ -17,7 +17,10 @@ from stillmake.artifacts.quality import (
     thresholds_for,
     worst,
 )
+from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
+from stillmake.inputs.config import ConfigSources
+from stillmake.paths import CONFIG_FILE
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
@@ -87,13 +90,13 @@ def _provenance_lighting(path: Path) -> str | None:
     return lighting if isinstance(lighting, str) and lighting else None
 
 
-def _config_overrides() -> dict | None:
-    if not Path("config.yaml").is_file():
+def _config_overrides(sources: ConfigSources) -> dict | None:
+    """The `quality:` thresholds of the workflow here, as the build reads them (none
+    outside a workflow directory)."""
+    if not Path(CONFIG_FILE).is_file():
         return None
-    from stillmake.inputs.settings import load_config
-
     try:
-        return load_config("config.yaml").get("quality") or None
+        return dict(sources.load().quality) or None
     except StillmakeError as exc:
         raise click.UsageError(f"cannot read threshold overrides: {exc}") from None
 
@@ -185,10 +188,15 @@ def _table(result: dict) -> list[str]:
     "identity {measured, note, faces, characters}, flags [{level, metric, value, "
     "message}], worst.",
 )
+@config_options
 def check(
-    images: tuple[str, ...], lighting: str | None, refs: tuple[str, ...], as_json: bool
+    images: tuple[str, ...],
+    lighting: str | None,
+    refs: tuple[str, ...],
+    as_json: bool,
+    sources: ConfigSources,
 ) -> None:
-    overrides = _config_overrides()
+    overrides = _config_overrides(sources)
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:
         raise click.BadParameter(

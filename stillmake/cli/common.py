@@ -1,16 +1,16 @@
-"""What every command needs: the workflow's config and specs, and user-facing errors."""
+"""What every command needs: the workflow's config and build, and user-facing errors."""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
 from stillmake.api.ledger import Ledger, LedgerRead, Reservation
 from stillmake.errors import DecisionError, StillmakeError
-from stillmake.inputs.settings import load_config
+from stillmake.inputs.config import ONLY_CONFIG_YAML, PASSES, ConfigSources
 from stillmake.views.spend import (
     INFLIGHT_COLUMNS,
     RELEASE_HINT,
@@ -20,19 +20,40 @@ from stillmake.views.spend import (
 )
 
 if TYPE_CHECKING:
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import Build
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-config_option = click.option(
-    "--config",
-    "-C",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a config key as `snakemake --config` would (e.g. backend=openai). Repeatable.",
-)
+
+def config_options(fn: Callable[..., _R]) -> Callable[..., _R]:
+    """`--configfile FILE` and `--config/-C KEY=VALUE`, read as `snakemake` reads them
+    (config.yaml first, then each file, then each override): the command gets them as
+    `sources` and reads, and hands on to any `snakemake` it runs, the same config."""
+
+    @functools.wraps(fn)
+    def wrapper(
+        *args: Any, configfiles: tuple[str, ...], overrides: tuple[str, ...], **kw: Any
+    ) -> _R:
+        return fn(*args, sources=ConfigSources(tuple(configfiles), tuple(overrides)), **kw)
+
+    wrapper = click.option(
+        "--config",
+        "-C",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key as `snakemake --config` does, dotted keys too "
+        "(e.g. -C backend=openai -C draft.size=1536x640). Repeatable.",
+    )(wrapper)
+    return click.option(
+        "--configfile",
+        "configfiles",
+        multiple=True,
+        type=click.Path(dir_okay=False, exists=True),
+        metavar="FILE",
+        help="A config file merged over config.yaml, as `snakemake --configfile` does. Repeatable.",
+    )(wrapper)
 
 
 def user_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -53,10 +74,11 @@ def user_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
-def load_specs(overrides: Iterable[str] = ()) -> BuildSpecs:
-    from stillmake.specs import BuildSpecs
+def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
+    """The project in the current directory, planned as `snakemake` would plan it."""
+    from stillmake.planner.build import load_build as plan
 
-    return BuildSpecs(load_config("config.yaml", overrides))
+    return plan(sources.load())
 
 
 def table(rows: list[dict], columns: Sequence[str]) -> str:
@@ -67,15 +89,13 @@ def table(rows: list[dict], columns: Sequence[str]) -> str:
     )
 
 
-def models_line(specs: BuildSpecs) -> str:
+def models_line(build: Build) -> str:
     """`models draft gpt-image-2.6-flare, edit ..., final ...`: which model each pass uses."""
-    from stillmake.inputs.settings import PASSES
-
-    return "models " + ", ".join(f"{p} {specs.model_for(p)}" for p in PASSES)
+    return "models " + ", ".join(f"{p} {build.model_for(p)}" for p in PASSES)
 
 
-def echo_warnings(specs: BuildSpecs) -> None:
-    for warning in specs.warnings:
+def echo_warnings(build: Build) -> None:
+    for warning in build.warnings:
         click.echo(f"warning: {warning}", err=True)
 
 

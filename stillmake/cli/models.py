@@ -7,9 +7,9 @@ from datetime import date
 
 import click
 
-from stillmake.cli.common import config_option, echo_warnings, load_specs, table, user_errors
+from stillmake.cli.common import config_options, echo_warnings, load_build, table, user_errors
+from stillmake.inputs.config import PASSES, ConfigSources
 from stillmake.inputs.models import CLASSIC_SIZES, models, today
-from stillmake.inputs.settings import PASSES
 
 COLUMNS = (
     "model",
@@ -68,9 +68,9 @@ LEGEND = (
 
 @click.command("models")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-@config_option
+@config_options
 @user_errors
-def models_command(as_json: bool, overrides: tuple[str, ...]) -> None:
+def models_command(as_json: bool, sources: ConfigSources) -> None:
     """The models stillmake knows: sizes, qualities, token rates, shutdown dates.
 
     \b
@@ -83,8 +83,8 @@ def models_command(as_json: bool, overrides: tuple[str, ...]) -> None:
     3840x2160 (above 2560x1440 experimental), at least 655,360 pixels.
     """
     rows = model_rows()
-    specs = load_specs(overrides)
-    passes = {p: specs.model_for(p) for p in PASSES}
+    build = load_build(sources)
+    passes = {p: build.model_for(p) for p in PASSES}
     if as_json:
         click.echo(
             json.dumps({"today": today().isoformat(), "models": rows, "passes": passes}, indent=2)
@@ -95,4 +95,4 @@ def models_command(as_json: bool, overrides: tuple[str, ...]) -> None:
         f"\n{LEGEND}\nas of {today()}; this workflow: "
         + ", ".join(f"{p} {m}" for p, m in passes.items())
     )
-    echo_warnings(specs)
+    echo_warnings(build)

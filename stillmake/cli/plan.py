@@ -9,14 +9,15 @@ import click
 from stillmake.api.ledger import Ledger
 from stillmake.api.pricing import Estimator
 from stillmake.cli.common import (
-    config_option,
+    config_options,
     echo_ledger_state,
     echo_warnings,
-    load_specs,
+    load_build,
     table,
     user_errors,
 )
-from stillmake.views.plan import Planner, pending_outputs, total
+from stillmake.inputs.config import ConfigSources
+from stillmake.views.plan import SpendPlanner, pending_outputs, total
 from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
 from stillmake.views.status import weak_warnings
 
@@ -37,9 +38,9 @@ COLUMNS = (
 @click.command("plan")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-@config_option
+@config_options
 @user_errors
-def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) -> None:
+def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> None:
     """List the requests `snakemake [TARGET]` would pay for, with a USD estimate.
 
     \b
@@ -60,17 +61,17 @@ def plan(targets: tuple[str, ...], as_json: bool, overrides: tuple[str, ...]) ->
       stillmake plan critical -C backend=openai
       stillmake plan -C draft.size=1536x640 -C final.model=gpt-image-2
     """
-    specs = load_specs(overrides)
-    echo_warnings(specs)
-    ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
+    build = load_build(sources)
+    echo_warnings(build)
+    ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     read = ledger.read()
     entries = read.entries
     reservations = ledger.reservations()
-    planned = Planner(specs, Estimator(entries)).plan(pending_outputs(targets, overrides))
+    planned = SpendPlanner(build, Estimator(entries)).plan(pending_outputs(targets, sources))
     edited = dict.fromkeys(p.shot for p in planned if p.paid and p.pass_ != "draft")
-    for warning in weak_warnings(specs, edited):
+    for warning in weak_warnings(build, edited):
         click.echo(f"warning: {warning}", err=True)
-    spent, cost, budget = ledger.spent(entries), total(planned), specs.settings.budget_usd
+    spent, cost, budget = ledger.spent(entries), total(planned), build.config.budget_usd
     held = inflight_usd(reservations)
     accuracy = plan_accuracy(entries)
     over = budget is not None and spent + held + cost > budget + 1e-9

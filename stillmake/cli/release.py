@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from stillmake.api.ledger import Ledger, describe
-from stillmake.cli.common import config_option, user_errors
+from stillmake.cli.common import config_options, user_errors
 from stillmake.errors import LedgerError
-from stillmake.inputs.settings import Settings, load_config
+from stillmake.inputs.config import ConfigSources
 
 
 @click.command("release")
@@ -29,10 +29,10 @@ from stillmake.inputs.settings import Settings, load_config
     is_flag=True,
     help="Also clear a reservation that is running on this host or was made on another host.",
 )
-@config_option
+@config_options
 @user_errors
 def release(
-    rids: tuple[str, ...], stale: bool, every: bool, force: bool, overrides: tuple[str, ...]
+    rids: tuple[str, ...], stale: bool, every: bool, force: bool, sources: ConfigSources
 ) -> None:
     """Clear budget reserved by paid requests that are not in flight any more.
 
@@ -52,7 +52,7 @@ def release(
       stillmake release --all --force      # clear every one: no build may be running
     Exit status 1 when a reservation is refused or not found.
     """
-    ledger = Ledger(Settings.from_config(load_config("config.yaml", overrides)).ledger_path)
+    ledger = Ledger(sources.load().ledger_path)
     if not (rids or stale or every):
         found = ledger.reservations()
         if not found:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from stillmake.cli.common import user_errors
+from stillmake.cli.common import config_options, user_errors
+from stillmake.inputs.config import ConfigSources
 
 
 @click.command("review")
@@ -16,8 +17,9 @@ from stillmake.cli.common import user_errors
     help="Port on 127.0.0.1 (0: any free port).",
 )
 @click.option("--no-open", is_flag=True, help="Do not open a browser; print the URL only.")
+@config_options
 @user_errors
-def review(port: int, no_open: bool) -> None:
+def review(port: int, no_open: bool, sources: ConfigSources) -> None:
     """Serve the review board on 127.0.0.1: every shot's drafts with their flags,
     stage, spend and plan; pick, reject, lock, reroll and mark edit steps by clicking.
 
@@ -28,8 +30,8 @@ def review(port: int, no_open: bool) -> None:
     """
     from stillmake.board.app import create_app
     from stillmake.board.server import serve
-    from stillmake.board.view import load_specs
+    from stillmake.board.view import load_build
 
-    load_specs()  # a project that does not load says so here, not in the page
+    load_build(sources)  # a project that does not load says so here, not in the page
     # a port already taken: werkzeug says so and exits 1 (`--port 0` takes any free port)
-    serve(create_app(), port, open_browser=not no_open, say=click.echo)
+    serve(create_app(sources=sources), port, open_browser=not no_open, say=click.echo)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import click
 
 from stillmake import decisions, paths
-from stillmake.cli.common import config_option, load_specs, user_errors
+from stillmake.cli.common import config_options, load_build, user_errors
+from stillmake.inputs.config import ConfigSources
 
 
 def parse_reject(value: str) -> tuple[int, str]:
@@ -31,9 +32,9 @@ def parse_reject(value: str) -> tuple[int, str]:
     metavar="K:REASON",
     help="Record why a draft was rejected (repeatable): -r '1:identity drift'.",
 )
-@config_option
+@config_options
 @user_errors
-def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+def pick(shot: str, k: int, reject: tuple[str, ...], sources: ConfigSources) -> None:
     """Choose draft K of SHOT, bound to the drafts you are looking at.
 
     \b
@@ -42,9 +43,9 @@ def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...])
     another model or backend) the select step stops and asks you to re-pick.
     Example:  stillmake pick s3 2 -r '1:identity drift' -r '3:clipped highlights'
     """
-    specs = load_specs(overrides)
+    build = load_build(sources)
     rejects = dict(parse_reject(r) for r in reject)
-    fp = decisions.pick(specs, shot, k, rejects).value
+    fp = decisions.pick(build, shot, k, rejects).value
     click.echo(
         f"{shot}: picked draft {k} of drafts {fp}"
         + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else "")
@@ -57,19 +58,19 @@ def pick(shot: str, k: int, reject: tuple[str, ...], overrides: tuple[str, ...])
 
 @click.command("lock")
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
-@config_option
+@config_options
 @user_errors
-def lock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+def lock(shots: tuple[str, ...], sources: ConfigSources) -> None:
     """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
-    decisions.set_locked(load_specs(overrides), shots, True)
+    decisions.set_locked(load_build(sources), shots, True)
     click.echo(f"locked {', '.join(shots)}; `stillmake plan finals` shows what the finals cost")
 
 
 @click.command("unlock")
 @click.argument("shots", nargs=-1, required=True, metavar="SHOT...")
-@config_option
+@config_options
 @user_errors
-def unlock(shots: tuple[str, ...], overrides: tuple[str, ...]) -> None:
+def unlock(shots: tuple[str, ...], sources: ConfigSources) -> None:
     """Take shots off the finalist list (their finals are no longer built)."""
-    decisions.set_locked(load_specs(overrides), shots, False)
+    decisions.set_locked(load_build(sources), shots, False)
     click.echo(f"unlocked {', '.join(shots)}")

@@ -8,14 +8,15 @@ import click
 
 from stillmake.api.ledger import Ledger
 from stillmake.cli.common import (
-    config_option,
+    config_options,
     echo_ledger_state,
     echo_warnings,
-    load_specs,
+    load_build,
     models_line,
     table,
     user_errors,
 )
+from stillmake.inputs.config import ConfigSources
 from stillmake.views.spend import (
     damage_warnings,
     inflight_usd,
@@ -27,9 +28,9 @@ COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_u
 
 @click.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print the rows as JSON.")
-@config_option
+@config_options
 @user_errors
-def status(as_json: bool, overrides: tuple[str, ...]) -> None:
+def status(as_json: bool, sources: ConfigSources) -> None:
     """Per shot: stage reached, pick, edits done/declared, lock, worst flag, spend.
 
     \b
@@ -42,14 +43,14 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
     their pid, host and age; `stillmake release` clears one that is not
     running any more.
     """
-    specs = load_specs(overrides)
-    echo_warnings(specs)
-    for warning in weak_warnings(specs):
+    build = load_build(sources)
+    echo_warnings(build)
+    for warning in weak_warnings(build):
         click.echo(f"warning: {warning}", err=True)
-    ledger = Ledger(specs.settings.ledger_path, specs.settings.budget_usd)
+    ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     read = ledger.read()
     reservations = ledger.reservations()
-    rows = status_rows(specs, read.entries)
+    rows = status_rows(build, read.entries)
     spent = ledger.spent(read.entries)
     if as_json:
         for warning in damage_warnings(ledger, read):
@@ -59,7 +60,7 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
                 {
                     "shots": rows,
                     "spent_usd": spent,
-                    "budget_usd": specs.settings.budget_usd,
+                    "budget_usd": build.config.budget_usd,
                     "inflight_usd": inflight_usd(reservations),
                     "inflight": [r.to_dict() for r in reservations],
                     "ledger_damaged": [d.to_dict() for d in read.damaged],
@@ -69,29 +70,29 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
         )
         return
     click.echo(table(rows, COLUMNS))
-    budget = specs.settings.budget_usd
+    budget = build.config.budget_usd
     echo_ledger_state(ledger, read, reservations)
     click.echo(
         f"\nspent ${spent:.2f}"
         + (f" of budget ${budget:.2f}" if budget is not None else "")
-        + f" · backend {specs.settings.backend} · "
-        + models_line(specs)
+        + f" · backend {build.config.backend} · "
+        + models_line(build)
     )
 
 
 @click.command("validate")
-@config_option
+@config_options
 @user_errors
-def validate(overrides: tuple[str, ...]) -> None:
+def validate(sources: ConfigSources) -> None:
     """Check config.yaml, the prompts file and selections.yaml without building.
 
     Exit status 0 when everything loads; otherwise the first problem, naming
     the file, the shot and the key.
     """
-    specs = load_specs(overrides)
-    echo_warnings(specs)
+    build = load_build(sources)
+    echo_warnings(build)
     click.echo(
-        f"ok: {len(specs.shots)} shots, {len(specs.picked_shots)} picked, "
-        f"{len(specs.locked_shots)} locked; {models_line(specs)}, "
-        f"backend {specs.settings.backend}"
+        f"ok: {len(build.shots)} shots, {len(build.picked_shots)} picked, "
+        f"{len(build.locked_shots)} locked; {models_line(build)}, "
+        f"backend {build.config.backend}"
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import difflib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -54,6 +56,14 @@ def validate(
     raise InputError(_describe(err), file=file, shot=shot, key=key)
 
 
+def fill_and_validate(data: dict, schema_name: str, *, file: str | os.PathLike[str]) -> None:
+    """`validate`, filling in the schema's defaults first (nested sections too), as
+    `snakemake.utils.validate(..., set_default=True)` does."""
+    for _error in _Filling(load_schema(schema_name)).iter_errors(data):
+        pass  # filled in as a side effect; `validate` reports the errors in the user's terms
+    validate(data, schema_name, file=file)
+
+
 def _is_integer(_checker: object, instance: object) -> bool:
     """A whole number as written: `2`, not `2.0` (JSON Schema's default counts 2.0 as an
     integer; `pick: 2.0` then passed every check and crashed the select job)."""
@@ -64,6 +74,21 @@ _Validator = jsonschema.validators.extend(
     jsonschema.Draft202012Validator,
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
 )
+
+
+def _set_defaults(
+    validator: jsonschema.protocols.Validator, properties: dict, instance: object, schema: dict
+) -> Iterator[jsonschema.ValidationError]:
+    """A section's missing keys from the schema's `default`s (a copy of each)."""
+    if isinstance(instance, dict):
+        for name, sub in properties.items():
+            if "default" in sub and name not in instance:
+                instance[name] = copy.deepcopy(sub["default"])
+    yield from _PROPERTIES(validator, properties, instance, schema)
+
+
+_PROPERTIES = _Validator.VALIDATORS["properties"]
+_Filling = jsonschema.validators.extend(_Validator, {"properties": _set_defaults})
 
 
 def _error_rank(err: jsonschema.ValidationError) -> tuple[int, str]:
@@ -82,6 +107,16 @@ def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return err
 
 
+def _known_keys(err: jsonschema.ValidationError) -> str:
+    """For a key the schema does not know: the nearest known one, else them all."""
+    known = list(err.schema.get("properties") or ())
+    extra = [k for k in err.instance if k not in known] if isinstance(err.instance, dict) else []
+    if not known or not extra:
+        return ""
+    near = difflib.get_close_matches(str(extra[0]), known, n=1)
+    return f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(known)}"
+
+
 def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
@@ -91,7 +126,7 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "minLength":
         return "must not be empty"
     if err.validator == "additionalProperties":
-        return err.message
+        return err.message + _known_keys(err)
     if err.validator == "type" and isinstance(err.instance, float) and err.instance.is_integer():
         return f"{err.message}: write {int(err.instance)}, without the decimal point"
     if err.validator == "enum":

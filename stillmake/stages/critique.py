@@ -15,38 +15,38 @@ from typing import TYPE_CHECKING
 
 from stillmake.api.backends.base import PREVIEW_IDENTITY
 from stillmake.api.calls import obtain
-from stillmake.api.requests import CritiqueRequest
 from stillmake.artifacts.provenance import raw_image
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.rubric import check_verdicts, worst_verdict
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import CritiqueSpec, ReviewJob
     from stillmake.stages.job import Job
 
 NOT_ON_PREVIEW = "preview backend: a stand-in image gets no opinion"
 
 
-def critique_drafts(job: Job, spec: dict, drafts: list[dict], images: list[Path]) -> None:
+def critique_drafts(
+    job: Job[ReviewJob], spec: CritiqueSpec, drafts: list[dict], images: list[Path]
+) -> None:
     """Add each draft's `critique` (status, verdicts, cost) to its review entry."""
     for draft, path in zip(drafts, images, strict=True):
         draft["critique"] = critique_one(job, spec, draft, path)
 
 
-def critique_one(job: Job, spec: dict, draft: dict, path: Path) -> dict:
-    shot = job.params["context"]["shot"]
-    model = spec["model"]
+def critique_one(job: Job[ReviewJob], spec: CritiqueSpec, draft: dict, path: Path) -> dict:
+    shot = job.planned.shot
+    model = spec.model
     shown = {"model": model, "opinion": f"model's opinion ({model})"}
-    if spec["backend"] == PREVIEW_IDENTITY:
+    if spec.backend == PREVIEW_IDENTITY:
         return {**shown, "status": "not run", "why": NOT_ON_PREVIEW}
-    sent = [raw_image(path), *(raw_image(ref) for ref in job.found(spec["refs"]))]
-    request = CritiqueRequest.from_spec(
-        spec, size=draft["size"], inputs=(sha256_bytes(data) for data in sent)
-    )
+    sent = [raw_image(path), *(raw_image(ref) for ref in job.found(spec.refs))]
+    request = spec.request(size=draft["size"], inputs=(sha256_bytes(data) for data in sent))
     try:
         obtained = obtain(
             request,
-            job.settings,
+            job.config,
             shot=shot,
             pass_=f"critique{draft['k']}",
             label={},
@@ -54,7 +54,7 @@ def critique_one(job: Job, spec: dict, draft: dict, path: Path) -> dict:
             logger=job.logger,
         )
     except StillmakeError as exc:
-        if spec["blocking"]:
+        if spec.blocking:
             raise StillmakeError(f"critique of draft {draft['k']} (blocking): {exc}") from None
         job.logger.warning("%s critique of draft %d failed: %s", shot, draft["k"], exc)
         return {**shown, "status": "failed", "why": str(exc)}

@@ -8,45 +8,22 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from stillmake.api.calls import obtain
-from stillmake.api.requests import ImageRequest
 from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.quality import edit_leak, load_rgb, thresholds_for
 from stillmake.artifacts.records import image_record
 from stillmake.artifacts.weak import gate_image, weak_source
 from stillmake.errors import GuardrailError
-from stillmake.files import sha256_bytes
-from stillmake.inputs.masks import (
-    composite_outside,
-    editable_area,
-    load_markup,
-    load_mask,
-    region_mask,
-)
+from stillmake.inputs.masks import composite_outside, editable_area
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import EditJob
     from stillmake.stages.job import Job
 
 
 def image_size(png: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(png)) as im:
         return im.size
-
-
-def build_mask(
-    step: dict, size: tuple[int, int], shot: str, mask_file: str | None = None
-) -> bytes | None:
-    """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 = editable).
-    The mask is read from `mask_file`, the job's declared input (where a storage plugin
-    or a module prefix put it); errors name the path as selections.yaml gives it."""
-    key = f"edits[{step['step']}]"
-    if step.get("region"):
-        return region_mask(step["region"], size)
-    if step.get("mask"):
-        return load_mask(
-            mask_file or step["mask"], size, file=step["mask"], shot=shot, key=f"{key}.mask"
-        )
-    return None
 
 
 def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: int) -> dict | None:
@@ -58,35 +35,36 @@ def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: i
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
 
 
-def gate_source(job: Job) -> dict:
+def gate_source(job: Job[EditJob]) -> dict:
     """The gate on the step's source, before it is paid for: the seed's "avoid repeated
     high-fidelity edits on weak candidates". A warning, or with edit.refuse_weak a refusal."""
-    step, shot, path = job.params["step"], job.shot, str(job.input["source"])
+    edit, path = job.planned, str(job.input["source"])
     gated = gate_image(
         path,
-        job.params["context"].get("lighting"),
-        step.get("thresholds"),
-        job.references(step.get("characters")),
+        edit.lighting,
+        edit.thresholds,
+        job.references(edit.characters),
         read_sidecar(path).get("backend"),
     )
-    why = weak_source(shot, step["step"], path, gated)
-    if why and step.get("refuse_weak"):
+    why = weak_source(edit.shot, edit.step, path, gated)
+    if why and edit.refuse_weak:
         raise GuardrailError(
-            f"{why}, and edit.refuse_weak is on. Re-pick (`stillmake pick {shot} K`, see "
-            f"runs/review/{shot}.png), reroll, or set edit.refuse_weak: false to edit it anyway"
+            f"{why}, and edit.refuse_weak is on. Re-pick (`stillmake pick {edit.shot} K`, see "
+            f"runs/review/{edit.shot}.png), reroll, or set edit.refuse_weak: false to edit it "
+            "anyway"
         )
     if why:
         job.logger.warning("%s (edit.refuse_weak: true refuses it)", why)
     return gated
 
 
-def drift(job: Job, result: bytes, source: dict, backend: str) -> dict:
+def drift(job: Job[EditJob], result: bytes, source: dict, backend: str) -> dict:
     """Did the edit drift the face? The result's identity beside its source's distances."""
-    step = job.params["step"]
-    thresholds = thresholds_for(job.params["context"].get("lighting"), step.get("thresholds"))
+    edit = job.planned
+    thresholds = thresholds_for(edit.lighting, edit.thresholds)
     judged = identity.judge(
         load_rgb(io.BytesIO(result)),
-        job.references(step.get("characters")),
+        job.references(edit.characters),
         thresholds,
         backend=backend,
     )
@@ -98,42 +76,27 @@ def drift(job: Job, result: bytes, source: dict, backend: str) -> dict:
     }
 
 
-def run(job: Job) -> None:
-    step = job.params["step"]
-    context = job.params["context"]
-    shot = job.shot
+def run(job: Job[EditJob]) -> None:
+    edit = job.planned
     gated = gate_source(job)
     source = raw_image(job.input["source"])
-    refs = [raw_image(p) for p in job.input.get("refs", [])]
-    mask = build_mask(step, image_size(source), shot, job.input.get("mask"))
-    markup = (
-        load_markup(
-            job.input.get("markup") or step["markup"],
-            image_size(source),
-            file=step["markup"],
-            shot=shot,
-            key=f"edits[{step['step']}].markup",
-        )
-        if step.get("markup")
-        else None
-    )
-    request = ImageRequest.from_dict(job.params["request"]).with_inputs(
-        [sha256_bytes(source)] + [sha256_bytes(r) for r in refs],
-        mask=sha256_bytes(mask) if mask else None,
-        markup=sha256_bytes(markup) if markup else None,
-    )
+    refs = [raw_image(p) for p in job.input["refs"]]
+    size = image_size(source)
+    mask = edit.mask_png(size, job.input.get("mask"))
+    markup = edit.markup_png(size, job.input.get("markup"))
+    request = edit.request.bound([source, *refs], mask, markup)
     label = {
-        "shot": shot,
+        "shot": edit.shot,
         "pass": "edit",
-        "step": step["step"],
-        "change": step["change"],
-        "lighting": context.get("lighting"),
+        "step": edit.step,
+        "change": edit.change,
+        "lighting": edit.lighting,
     }
     obtained = obtain(
         request,
-        job.settings,
-        shot=shot,
-        pass_=f"edit{step['step']}",
+        job.config,
+        shot=edit.shot,
+        pass_=f"edit{edit.step}",
         label=label,
         images=[source, *refs],
         mask=mask,
@@ -142,31 +105,40 @@ def run(job: Job) -> None:
         logger=job.logger,
     )
     result = obtained.images[0]
-    if step.get("protect_unmasked") and mask is not None:
-        result = composite_outside(source, result, mask, feather_px=step["feather_px"])
-    leak = measure_leak(source, result, mask, step.get("feather_px", 8))
+    if edit.protect_unmasked and mask is not None:
+        result = composite_outside(source, result, mask, feather_px=edit.feather_px)
+    leak = measure_leak(source, result, mask, edit.feather_px)
     source_side = read_sidecar(job.input["source"])
     record = {
-        **image_record(request, obtained, context, k=1, png=result),
-        "step": step["step"],
-        "change": step["change"],
-        "keep": step["keep"],
-        "region": step.get("region"),
-        "mask_file": step.get("mask"),
-        "markup_file": step.get("markup"),
-        "refs": list(job.input.get("refs", [])),
+        **image_record(
+            request,
+            obtained,
+            shot=edit.shot,
+            pass_="edit",
+            negative=edit.negative,
+            lighting=edit.lighting,
+            k=1,
+            png=result,
+        ),
+        "step": edit.step,
+        "change": edit.change,
+        "keep": edit.keep,
+        "region": edit.region,
+        "mask_file": edit.mask,
+        "markup_file": edit.markup,
+        "refs": list(job.input["refs"]),
         "source": str(job.input["source"]),
         "chain": source_side.get("chain", [f"draft {source_side.get('k')}"])
-        + [f"step {step['step']}"],
-        "protect_unmasked": bool(step.get("protect_unmasked") and mask is not None),
+        + [f"step {edit.step}"],
+        "protect_unmasked": bool(edit.protect_unmasked and mask is not None),
         "edit_leak": leak,
         "identity": drift(job, result, gated, request.backend),
     }
     write_image(job.output["image"], result, record)
     job.logger.info(
         "%s step %d: %s%s",
-        shot,
-        step["step"],
-        step["change"],
+        edit.shot,
+        edit.step,
+        edit.change,
         f" (leak mean {leak['leak_mean']:.2f})" if leak else "",
     )

@@ -5,50 +5,49 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stillmake.api.calls import obtain
-from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.records import image_record
-from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import FinalJob
     from stillmake.stages.job import Job
 
 
-def run(job: Job) -> None:
-    spec = job.params["spec"]
-    context = job.params["context"]
-    shot = job.shot
-    request = ImageRequest.from_dict(job.params["request"])
+def run(job: Job[FinalJob]) -> None:
+    final = job.planned
+    request = final.request
     images = []
     if request.endpoint == "edit":
-        images = [raw_image(job.input["candidate"])] + [
-            raw_image(p) for p in job.input.get("refs", [])
-        ]
-        request = request.with_inputs([sha256_bytes(i) for i in images])
-    label = {
-        "shot": shot,
-        "pass": "final",
-        "lighting": context.get("lighting"),
-        "title": spec.get("title"),
-    }
+        images = [raw_image(job.input["candidate"])] + [raw_image(p) for p in job.input["refs"]]
+        request = request.bound(images)
+    label = {"shot": final.shot, "pass": "final", "lighting": final.lighting, "title": final.title}
     obtained = obtain(
         request,
-        job.settings,
-        shot=shot,
+        job.config,
+        shot=final.shot,
         pass_="final",
         label=label,
         images=images,
-        shortlisted=spec.get("pick") is not None,
+        shortlisted=final.pick is not None,
         logger=job.logger,
     )
     candidate = read_sidecar(job.input["candidate"])
     chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
     record = {
-        **image_record(request, obtained, context, k=1, png=obtained.images[0]),
-        "mode": spec["mode"],
+        **image_record(
+            request,
+            obtained,
+            shot=final.shot,
+            pass_="final",
+            negative=final.negative,
+            lighting=final.lighting,
+            k=1,
+            png=obtained.images[0],
+        ),
+        "mode": final.mode,
         "candidate": str(job.input["candidate"]),
         "chain": chain + ["final"],
-        "pick": spec["pick"],
-        "title": spec.get("title", ""),
+        "pick": final.pick,
+        "title": final.title,
     }
     write_image(job.output["image"], obtained.images[0], record)

@@ -7,29 +7,34 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
-from stillmake.inputs.settings import Settings
+from stillmake.inputs.config import Config
+from stillmake.planner.jobs import JobRequest
+
+Files = dict[str, Any]  # name -> path or [paths]; "_": every path, in order
+_J = TypeVar("_J", bound=JobRequest)
 
 
 @dataclass
-class Job:
+class Job(Generic[_J]):
     stage: str
     shot: str | None
-    settings: Settings
-    params: dict
-    input: dict
-    output: dict
+    config: Config
+    planned: _J  # the job's typed request, as the planner made it (from the rule's params)
+    input: Files
+    output: Files
     log_path: Path | None
-    logger: logging.Logger = field(default=None)
+    logger: logging.Logger
 
     def found(self, paths: Iterable[str]) -> list[str]:
         """Files as params name them (relative to the project) -> where this job finds
         them (under a module's prefix, when there is one)."""
-        return [os.path.relpath(self.settings.root / path) for path in paths]
+        return [os.path.relpath(self.config.root / path) for path in paths]
 
-    def references(self, characters: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    def references(self, characters: Mapping[str, list[str]] | None) -> dict[str, list[str]]:
         """{character: its reference images}, found as `found` finds files."""
         return {name: self.found(refs) for name, refs in (characters or {}).items()}

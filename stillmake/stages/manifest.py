@@ -24,6 +24,7 @@ from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import ManifestJob
     from stillmake.stages.job import Job
 
 COLUMNS = [
@@ -123,13 +124,12 @@ def check_sizes(entries: list[dict], size: str) -> None:
         raise StillmakeError(f"finals must all be {size}; these are not: {', '.join(wrong)}")
 
 
-def run(job: Job) -> None:
+def run(job: Job[ManifestJob]) -> None:
+    manifest = job.planned
     entries = rows(job.input["finals"])
-    check_sizes(entries, job.params["size"])
-    characters = {
-        shot: job.references(cast) for shot, cast in (job.params.get("characters") or {}).items()
-    }
-    report = gate(entries, job.params.get("thresholds"), characters)
+    check_sizes(entries, manifest.size)
+    characters = {shot: job.references(cast) for shot, cast in manifest.characters.items()}
+    report = gate(entries, manifest.thresholds, characters)
     for e in entries:
         e["gate"] = report["shots"][e["shot"]]["worst"]
     buf = io.StringIO()
@@ -137,12 +137,12 @@ def run(job: Job) -> None:
     writer.writeheader()
     writer.writerows(entries)
     atomic_write_json(job.output["gate"], report)
-    atomic_write_json(job.output["json"], {"size": job.params["size"], "finals": entries})
+    atomic_write_json(job.output["json"], {"size": manifest.size, "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())
     job.logger.info(
         "manifest: %d finals, %s, gate %s",
         len(entries),
-        job.params["size"],
+        manifest.size,
         report["worst"],
         extra=RESULT,
     )

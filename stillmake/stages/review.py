@@ -17,6 +17,7 @@ from stillmake.rubric import verdict_lines
 from stillmake.stages.critique import critique_drafts
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import ReviewJob
     from stillmake.stages.job import Job
 
 
@@ -86,38 +87,36 @@ def sheet_lines(report: dict) -> list[list[dict]]:
     return out
 
 
-def run(job: Job) -> None:
-    ctx = job.params["context"]
+def run(job: Job[ReviewJob]) -> None:
+    asked = job.planned
     images = [Path(p) for p in job.input["drafts"]]
     report = review(
-        ctx["shot"],
-        ctx.get("title", ""),
-        ctx.get("lighting"),
+        asked.shot,
+        asked.title,
+        asked.lighting,
         images,
-        ctx.get("thresholds"),
-        job.references(ctx.get("characters")),
-        ctx.get("pick"),
+        asked.thresholds,
+        job.references(asked.characters),
+        asked.pick,
     )
-    if ctx.get("critique"):
-        critique_drafts(job, ctx["critique"], report["drafts"], images)
+    if asked.critique:
+        critique_drafts(job, asked.critique, report["drafts"], images)
     sheet = contact_sheet(
         images,
-        shot=ctx["shot"],
-        title=ctx.get("title", ""),
+        shot=asked.shot,
+        title=asked.title,
         labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
         flags=sheet_lines(report),
-        notes=[verdict_lines(d["critique"]) for d in report["drafts"]]
-        if ctx.get("critique")
-        else None,
+        notes=[verdict_lines(d["critique"]) for d in report["drafts"]] if asked.critique else None,
     )
     atomic_write_json(job.output["json"], report)
     atomic_write_bytes(job.output["sheet"], sheet)
     job.logger.info(
         "%s review: drafts %s, worst flag %s",
-        ctx["shot"],
+        asked.shot,
         report["drafts_fingerprint"],
         report["worst"],
         extra=RESULT,
     )
     if report["weak_pick"]:
-        job.logger.warning("%s: %s", ctx["shot"], report["weak_pick"])
+        job.logger.warning("%s: %s", asked.shot, report["weak_pick"])

@@ -8,6 +8,7 @@ an intended input; the selected image's provenance then names it under `retouche
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake.api.calls import RESULT
@@ -17,15 +18,16 @@ from stillmake.errors import StalePick, StillmakeError
 from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
+    from stillmake.planner.jobs import SelectJob
     from stillmake.stages.job import Job
 
 
-def _retouch_message(spec: dict, changed: list, current: str | None) -> str:
-    shot, pick, review = spec["shot"], spec["pick"], spec["review"]
+def _retouch_message(select: SelectJob, changed: list[Path], current: str | None) -> str:
+    shot, pick, review = select.shot, select.pick, select.review
     files = ", ".join(str(p) for p in changed)
     side = sidecar_path(changed[0])
-    if spec.get("drafts"):
-        made = f"pick {pick} was made on drafts {spec['drafts']}, they are now {current}"
+    if select.drafts:
+        made = f"pick {pick} was made on drafts {select.drafts}, they are now {current}"
     else:
         made = f"pick {pick} is not bound to drafts (typed by hand)"
     return (
@@ -37,40 +39,41 @@ def _retouch_message(spec: dict, changed: list, current: str | None) -> str:
     )
 
 
-def check_pick(spec: dict, drafts: list) -> str | None:
+def check_pick(select: SelectJob, drafts: list[str]) -> str | None:
     """Return the current drafts fingerprint (from the pixels on disk); raise StalePick if
     the pick is bound to other drafts, or if a draft was changed by hand since the pick."""
-    shot, pick = spec["shot"], spec["pick"]
+    shot, pick = select.shot, select.pick
     if pick is None:
         raise StillmakeError(
-            f"shot {shot} has no pick yet: look at {spec['review']} and run "
+            f"shot {shot} has no pick yet: look at {select.review} and run "
             f"`stillmake pick {shot} K`"
         )
     current = current_drafts_fingerprint(drafts)
-    bound = spec.get("drafts")
+    bound = select.drafts
     if bound == current and bound:
         return current  # picked on the drafts exactly as they are, retouched or not
     changed = changed_since_drafted(drafts)
     if changed:
-        raise StalePick(_retouch_message(spec, changed, current))
+        raise StalePick(_retouch_message(select, changed, current))
     if bound and bound != current:
         raise StalePick(
             f"shot {shot}: pick {pick} was made on drafts {bound}, but the drafts are "
             f"now {current} (prompt, reroll, model or backend changed). Look at "
-            f"{spec['review']} and re-pick with `stillmake pick {shot} K`."
+            f"{select.review} and re-pick with `stillmake pick {shot} K`."
         )
     return current
 
 
-def run(job: Job) -> None:
-    spec = job.params["spec"]
+def run(job: Job[SelectJob]) -> None:
+    select = job.planned
     drafts = job.input["drafts"]
-    current = check_pick(spec, drafts)
-    k = spec["pick"]
-    if not spec.get("drafts"):
+    current = check_pick(select, drafts)
+    k = select.pick
+    assert k is not None  # check_pick refused an unpicked shot
+    if not select.drafts:
         job.logger.warning(
             "%s: pick %d is not bound to drafts %s; `stillmake pick` binds it",
-            spec["shot"],
+            select.shot,
             k,
             current,
         )
@@ -78,7 +81,7 @@ def run(job: Job) -> None:
     if retouched:
         job.logger.warning(
             "%s: building on drafts changed by hand since they were drafted: %s",
-            spec["shot"],
+            select.shot,
             ", ".join(retouched),
         )
     png = raw_image(drafts[k - 1])
@@ -88,10 +91,10 @@ def run(job: Job) -> None:
         "pick": k,
         "drafts": current,
         "source": str(drafts[k - 1]),
-        "rejects": spec.get("reject") or {},
+        "rejects": select.rejects,
         "image_sha256": sha256_bytes(png),  # the pixels selected, retouched or not
     }
     if retouched:
         record["retouched"] = retouched
     write_image(job.output["image"], png, record)
-    job.logger.info("%s: selected draft %d of drafts %s", spec["shot"], k, current, extra=RESULT)
+    job.logger.info("%s: selected draft %d of drafts %s", select.shot, k, current, extra=RESULT)

@@ -15,29 +15,25 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import yaml
 
 from stillmake import paths
 from stillmake.api.cache import Cache
 from stillmake.api.pricing import Estimator, image_sizes
-from stillmake.api.requests import CritiqueRequest
 from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.inputs.masks import load_markup, load_mask, region_mask
+from stillmake.inputs.config import ONLY_CONFIG_YAML, ConfigSources
 from stillmake.inputs.models import parse_size
-from stillmake.inputs.settings import nest_overrides
 
 if TYPE_CHECKING:
     from stillmake.api.requests import ImageRequest
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import Build
+    from stillmake.planner.jobs import CritiqueSpec, EditJob, FinalJob
 
-API_RULES = ("draft", "edit_step", "final")
 PENDING = ("update pending", "missing")
 
 
@@ -69,21 +65,16 @@ class PlannedRequest:
 
 def pending_outputs(
     targets: Sequence[str] = (),
-    overrides: Sequence[str] = (),
+    sources: ConfigSources = ONLY_CONFIG_YAML,
     snakemake: Sequence[str] | None = None,
 ) -> set[str]:
-    """Output files Snakemake would (re)build for these targets.
-
-    Overrides travel as a config file, not `--config`: Snakemake's `--config` takes no
-    dotted keys (`draft.size=...`), while a file merges into nested sections."""
+    """Output files Snakemake would (re)build for these targets, with the config the
+    command itself read (`sources`)."""
     cmd = snakemake or [sys.executable, "-m", "snakemake"]
     # targets before the options: `--quiet` takes a list and would swallow them
     cmd = [*cmd, *(targets or ["all"]), "--summary"]
     with tempfile.TemporaryDirectory(prefix="stillmake-plan-") as tmp:
-        if overrides:
-            extra = Path(tmp) / "overrides.yaml"
-            extra.write_text(yaml.safe_dump(nest_overrides(overrides)), encoding="utf-8")
-            cmd += ["--configfile", str(extra)]
+        cmd += sources.snakemake_args(tmp)
         proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise StillmakeError(
@@ -111,86 +102,81 @@ def snakemake_error(output: str, most: int = 12) -> str:
     return "\n".join(lines[-most:])
 
 
-class Planner:
-    def __init__(self, specs: BuildSpecs, estimator: Estimator | None = None):
-        self.specs = specs
+class SpendPlanner:
+    """Follows each pending job's request (from the planner) through the cache, in
+    dependency order, predicting the pixels each step will have."""
+
+    def __init__(self, build: Build, estimator: Estimator | None = None):
+        self.build = build
         self.estimator = estimator or Estimator()
-        self.cache = Cache(specs.settings.cache_dir)
+        self.cache = Cache(build.config.cache_dir)
         self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
 
     def plan(self, pending: set[str]) -> list[PlannedRequest]:
         out = []
-        for shot in self.specs.shots:
+        for shot in self.build.shots:
             out += self._shot(shot, pending)
         return out
 
     # -- per shot, in dependency order ----------------------------------------
     def _shot(self, shot: str, pending: set[str]) -> list[PlannedRequest]:
-        specs = self.specs
+        build = self.build
         planned = []
-        draft_paths = paths.drafts(shot, specs.draft_n)
-        request = specs.draft_request(shot)
+        draft_paths = paths.drafts(shot, build.draft_n)
         if draft_paths[0] in pending:
-            item, shas = self._lookup(shot, "draft", request)
+            item, shas = self._lookup(shot, "draft", build.draft(shot).request)
             planned.append(item)
         else:
             # the drafts' pixels, as the select job compares them (a retouch shows)
             shas = [image_sha256(p) if Path(p).is_file() else None for p in draft_paths]
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
-        if specs.critique_active and paths.review_json(shot) in pending:
-            planned += self._critiques(shot, draft_paths)
-        sel = specs.selections[shot]
-        if sel.pick is None:
+        review = build.review(shot)
+        if review.critique is not None and build.config.critique_active:
+            if paths.review_json(shot) in pending:
+                planned += self._critiques(shot, review.critique, draft_paths)
+        select = build.select(shot)
+        if select.pick is None:
             return planned
         selected = paths.selected(shot)
         if selected in pending:
             known = all(shas or [None])
-            if sel.drafts and known and drafts_fingerprint(shas) != sel.drafts:
+            if select.drafts and known and drafts_fingerprint(shas) != select.drafts:
                 return planned + self._blocked(shot, pending, "stale pick")
-            self._images[selected] = self._images[draft_paths[sel.pick - 1]]
+            self._images[selected] = self._images[draft_paths[select.pick - 1]]
         else:
             self._images[selected] = self._existing(selected)
-        for j in range(1, specs.edit_count(shot) + 1):
+        for j in range(1, build.edit_count(shot) + 1):
+            edit = build.edit(shot, j)
             path = paths.edit_step(shot, j)
             if path in pending:
-                request = self._with_inputs(
-                    specs.edit_request(shot, j),
-                    specs.edit_inputs(shot, j),
-                    specs.edit_step_spec(shot, j),
-                    shot,
-                )
                 item, shas = self._lookup(
-                    shot, f"edit{j}", request, specs.edit_inputs(shot, j)["refs"]
+                    shot, f"edit{j}", self._bound_edit(edit), edit.character_refs + edit.refs
                 )
-                if specs.edit_step_spec(shot, j)["protect_unmasked"]:
+                if edit.protect_unmasked:
                     shas = None  # composited after the call: not predictable from the cache
                 planned.append(item)
                 self._images[path] = shas[0] if shas else None
             else:
                 self._images[path] = self._existing(path)
-        final = paths.final(shot)
-        if final in pending:
-            request = specs.final_request(shot)
-            if request.endpoint == "edit":
-                request = self._with_inputs(request, specs.final_inputs(shot), None, shot)
-            planned.append(
-                self._lookup(shot, "final", request, specs.final_inputs(shot)["refs"])[0]
-            )
+        final = build.final(shot)
+        if paths.final(shot) in pending:
+            planned.append(self._lookup(shot, "final", self._bound_final(final), final.refs)[0])
         return planned
 
-    def _critiques(self, shot: str, draft_paths: list[str]) -> list[PlannedRequest]:
+    def _critiques(
+        self, shot: str, spec: CritiqueSpec, draft_paths: list[str]
+    ) -> list[PlannedRequest]:
         """One critique per draft: cached or not once the draft's pixels are known (built,
         or predicted from the cache), else counted as paid."""
-        spec = self.specs.critique_spec(shot)
-        refs = [raw_image(r) for r in spec["refs"]]
-        size = self.specs.draft_size(shot)
+        refs = [raw_image(r) for r in spec.refs]
+        size = self.build.draft_size(shot)
         sizes = [parse_size(size), *image_sizes(refs)]
         items = []
         for k, path in enumerate(draft_paths, start=1):
             sha = self._images.get(path)
             inputs = [sha, *map(sha256_bytes, refs)] if sha else []
-            request = CritiqueRequest.from_spec(spec, size=size, inputs=inputs)
+            request = spec.request(size=size, inputs=inputs)
             fp = request.fingerprint() if sha else None
             estimate = self.estimator.estimate(request, sizes)
             items.append(
@@ -213,42 +199,44 @@ class Planner:
 
     def _blocked(self, shot: str, pending: set[str], why: str) -> list[PlannedRequest]:
         """Downstream of a stale pick nothing runs: list it, priced, but not as spend."""
-        items = []
-        for j in range(1, self.specs.edit_count(shot) + 1):
+        build, items = self.build, []
+        for j in range(1, build.edit_count(shot) + 1):
             if paths.edit_step(shot, j) in pending:
-                items.append(
-                    self._unknown(shot, f"edit{j}", self.specs.edit_request(shot, j), "blocked")
-                )
+                edit = build.edit(shot, j)
+                items.append(self._item(shot, f"edit{j}", edit.request, None, False, "blocked"))
         if paths.final(shot) in pending:
-            items.append(self._unknown(shot, "final", self.specs.final_request(shot), "blocked"))
+            items.append(
+                self._item(shot, "final", build.final(shot).request, None, False, "blocked")
+            )
         return items
 
-    # -- helpers ----------------------------------------------------------------
-    def _with_inputs(
-        self, request: ImageRequest, inputs: dict, step: dict | None, shot: str
-    ) -> ImageRequest | None:
-        source = self._images.get(inputs.get("source") or inputs.get("candidate"))
+    # -- the requests with their inputs bound, as the stages bind them ---------------
+    def _bound_edit(self, edit: EditJob) -> ImageRequest | None:
+        source = self._images.get(edit.source)
         if source is None:
             return None
-        shas = [source] + [sha256_bytes(raw_image(r)) for r in inputs.get("refs", [])]
-        mask = markup = None
-        size = parse_size(self.specs.draft_size(shot))
-        if step and (step.get("region") or step.get("mask")):
-            png = (
-                region_mask(step["region"], size)
-                if step.get("region")
-                else load_mask(step["mask"], size)
-            )
-            mask = sha256_bytes(png)
-        if step and step.get("markup"):
-            markup = sha256_bytes(load_markup(step["markup"], size))
-        return request.with_inputs(shas, mask=mask, markup=markup)
+        size = parse_size(self.build.draft_size(edit.shot))
+        refs = [raw_image(r) for r in edit.character_refs + edit.refs]
+        mask, markup = edit.mask_png(size), edit.markup_png(size)
+        request = edit.request.bound(refs, mask, markup)
+        return replace(request, inputs=(source, *request.inputs))
 
+    def _bound_final(self, final: FinalJob) -> ImageRequest | None:
+        if final.request.endpoint != "edit":
+            return final.request
+        candidate = self._images.get(final.candidate)
+        if candidate is None:
+            return None
+        request = final.request.bound(raw_image(r) for r in final.refs)
+        return replace(request, inputs=(candidate, *request.inputs))
+
+    # -- helpers ----------------------------------------------------------------
     def _lookup(
         self, shot: str, pass_: str, request: ImageRequest | None, refs: Iterable[str] = ()
     ) -> tuple[PlannedRequest, list[str] | None]:
         if request is None:  # inputs are built by this same run: unknown until then
-            return self._unknown(shot, pass_, None, "inputs not built yet"), None
+            unbound = self._unbound(shot, pass_)
+            return self._item(shot, pass_, unbound, None, False, "inputs not built yet", refs), None
         fp = request.fingerprint()
         cached = self.cache.has(fp)
         shas = None
@@ -256,6 +244,11 @@ class Planner:
             _, record = self.cache.load(fp)
             shas = record["sha256"]
         return self._item(shot, pass_, request, fp, cached, refs=refs), shas
+
+    def _unbound(self, shot: str, pass_: str) -> ImageRequest:
+        if pass_ == "final":
+            return self.build.final(shot).request
+        return self.build.edit(shot, int(pass_[4:])).request
 
     def _item(
         self,
@@ -290,25 +283,12 @@ class Planner:
         if request.endpoint != "edit":
             return []
         if refs is None:
-            inputs = (
-                self.specs.final_inputs(shot)
-                if pass_ == "final"
-                else self.specs.edit_inputs(shot, int(pass_[4:]))
-            )
-            refs = inputs["refs"]
-        return [parse_size(self.specs.draft_size(shot)), *image_sizes(map(raw_image, refs))]
-
-    def _unknown(
-        self, shot: str, pass_: str, request: ImageRequest | None, note: str
-    ) -> PlannedRequest:
-        specs = self.specs
-        if request is None:
-            request = (
-                specs.final_request(shot)
-                if pass_ == "final"
-                else specs.edit_request(shot, int(pass_[4:]))
-            )
-        return self._item(shot, pass_, request, None, False, note)
+            if pass_ == "final":
+                refs = self.build.final(shot).refs
+            else:
+                edit = self.build.edit(shot, int(pass_[4:]))
+                refs = edit.character_refs + edit.refs
+        return [parse_size(self.build.draft_size(shot)), *image_sizes(map(raw_image, refs))]
 
     @staticmethod
     def _existing(path: str | os.PathLike[str]) -> str | None:

@@ -15,7 +15,7 @@ from stillmake.artifacts.quality import worst_level
 from stillmake.artifacts.weak import weak_pick
 
 if TYPE_CHECKING:
-    from stillmake.specs import BuildSpecs
+    from stillmake.planner.build import Build
 
 
 def _read_json(path: Path) -> Any:
@@ -37,22 +37,22 @@ DraftsFingerprint = Callable[[list[str]], "str | None"]
 
 
 def pick_state(
-    specs: BuildSpecs, shot: str, fingerprint: DraftsFingerprint = current_drafts_fingerprint
+    build: Build, shot: str, fingerprint: DraftsFingerprint = current_drafts_fingerprint
 ) -> str:
-    sel = specs.selections[shot]
+    sel = build.selections[shot]
     if sel.pick is None:
         return "-"
     if not sel.drafts:
         return f"{sel.pick} (unbound)"
-    current = fingerprint(paths.drafts(shot, specs.draft_n))
+    current = fingerprint(paths.drafts(shot, build.draft_n))
     if current is not None and current != sel.drafts:
         return f"{sel.pick} STALE"
     return str(sel.pick)
 
 
-def stage_reached(specs: BuildSpecs, shot: str) -> tuple[str, int]:
+def stage_reached(build: Build, shot: str) -> tuple[str, int]:
     steps_done = sum(
-        1 for j in range(1, specs.edit_count(shot) + 1) if Path(paths.edit_step(shot, j)).is_file()
+        1 for j in range(1, build.edit_count(shot) + 1) if Path(paths.edit_step(shot, j)).is_file()
     )
     if Path(paths.final(shot)).is_file():
         return "final", steps_done
@@ -75,24 +75,24 @@ def worst_flag(shot: str, gate: dict | None) -> str:
     return worst_level((review.get("worst"), final.get("worst")), default="-")
 
 
-def pick_weakness(specs: BuildSpecs, shot: str) -> str | None:
+def pick_weakness(build: Build, shot: str) -> str | None:
     """Why the shot's pick is a weak candidate, from its review's flags; None if it is not."""
     review = _read_json(Path(paths.review_json(shot)))
-    return weak_pick(review, specs.selections[shot].pick)
+    return weak_pick(review, build.selections[shot].pick)
 
 
-def weak_warnings(specs: BuildSpecs, shots: Iterable[str] | None = None) -> list[str]:
+def weak_warnings(build: Build, shots: Iterable[str] | None = None) -> list[str]:
     """The seed's "avoid repeated high-fidelity edits on weak candidates": one line per
     shot whose pick fails the gate (from its review), before its edits are paid."""
     out = []
-    for shot in specs.shots if shots is None else shots:
-        weak = pick_weakness(specs, shot)
+    for shot in build.shots if shots is None else shots:
+        weak = pick_weakness(build, shot)
         if not weak:
             continue
-        n = specs.edit_count(shot)
+        n = build.edit_count(shot)
         if not n:
             then = "fix or re-pick it before it is locked"
-        elif specs.config["edit"].get("refuse_weak"):
+        elif build.config.edit.refuse_weak:
             then = f"edit.refuse_weak is on: its {n} edit step(s) will be refused"
         else:
             then = f"its {n} edit step(s) are paid on it (edit.refuse_weak: true refuses them)"
@@ -101,29 +101,29 @@ def weak_warnings(specs: BuildSpecs, shots: Iterable[str] | None = None) -> list
 
 
 def status_rows(
-    specs: BuildSpecs,
+    build: Build,
     entries: Iterable[dict] | None = None,
     fingerprint: DraftsFingerprint = current_drafts_fingerprint,
 ) -> list[dict]:
     """One row per shot. `entries`: the ledger's records, if already read; `fingerprint`:
     how the drafts' fingerprint is taken (the review board remembers it per file)."""
     if entries is None:
-        entries = Ledger(specs.settings.ledger_path).entries()
+        entries = Ledger(build.config.ledger_path).entries()
     spend = spend_by_shot(entries)
     gate = _read_json(Path(paths.GATE))  # read once, not once per shot
     rows = []
-    for shot in specs.shots:
-        stage, done = stage_reached(specs, shot)
+    for shot in build.shots:
+        stage, done = stage_reached(build, shot)
         rows.append(
             {
                 "shot": shot,
-                "title": specs.production.shot(shot).title,
+                "title": build.production.shot(shot).title,
                 "stage": stage,
-                "pick": pick_state(specs, shot, fingerprint),
-                "edits": f"{done}/{specs.edit_count(shot)}",
-                "locked": "yes" if specs.locked(shot) else "no",
+                "pick": pick_state(build, shot, fingerprint),
+                "edits": f"{done}/{build.edit_count(shot)}",
+                "locked": "yes" if build.locked(shot) else "no",
                 "flag": worst_flag(shot, gate),
-                "weak_pick": pick_weakness(specs, shot),
+                "weak_pick": pick_weakness(build, shot),
                 "spend_usd": round(spend.get(shot, 0.0), 4),
             }
         )

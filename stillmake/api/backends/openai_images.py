@@ -20,10 +20,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from stillmake.api.backends.base import BackendResponse
 from stillmake.api.backends.responses import critique_kwargs, critique_response
+from stillmake.api.endpoint import redact_url
 from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import BackendError, BadAnswer, ModerationBlocked
 from stillmake.images import upload
-from stillmake.inputs.settings import redact_url
 
 if TYPE_CHECKING:
     import openai

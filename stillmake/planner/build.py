@@ -1,0 +1,372 @@
+"""The one planner: config + prompts + selections -> every job's typed request.
+
+`load_build` reads the inputs once and checks them before any job (preflight.py);
+`Build` then answers, per job, what it asks for (jobs.py), memoised, so the rules'
+params, the stages, `stillmake plan`, `status` and the review board all read the same
+requests: nothing downstream re-derives them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from stillmake import paths
+from stillmake.api.backends.factory import backend_identity
+from stillmake.api.requests import ImageRequest
+from stillmake.inputs import compose
+from stillmake.inputs.config import Config
+from stillmake.inputs.guardrail import require_shortlist
+from stillmake.inputs.models import best_fidelity, lookup
+from stillmake.inputs.prompts import Production, Shot, load_prompts
+from stillmake.inputs.selections import Selection, load_selections
+from stillmake.planner.jobs import (
+    JOB_TYPES,
+    Characters,
+    CritiqueSpec,
+    DraftJob,
+    EditJob,
+    FinalJob,
+    JobRequest,
+    ManifestJob,
+    ReviewJob,
+    SelectJob,
+)
+from stillmake.rubric import RUBRIC_VERSION, brief
+
+JobKey = tuple[str, str | None, int | None]  # (rule, shot, step)
+
+
+@dataclass
+class Build:
+    """Every shot's jobs, planned from the inputs as they were read."""
+
+    config: Config
+    production: Production
+    selections: dict[str, Selection]
+    warnings: list[str] = field(default_factory=list)
+    _jobs: dict[JobKey, JobRequest] = field(default_factory=dict, repr=False)
+    _params: dict[JobKey, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _rels: dict[str, str] = field(default_factory=dict, repr=False)
+    _refs_found: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    # -- shots and decisions ----------------------------------------------------------
+    @cached_property
+    def shots(self) -> list[str]:
+        return self.production.shot_ids
+
+    def shot(self, shot: str) -> Shot:
+        return self.production.shot(shot)
+
+    @property
+    def draft_n(self) -> int:
+        return self.config.draft.n
+
+    def draft_size(self, shot: str) -> str:
+        """A shot's own size, else draft.size: its drafts' and edits' size."""
+        return self.shot(shot).size or self.config.draft.size
+
+    def reroll(self, shot: str) -> int:
+        return self.selections[shot].reroll
+
+    def picked(self, shot: str) -> bool:
+        return self.selections[shot].pick is not None
+
+    def locked(self, shot: str) -> bool:
+        return self.selections[shot].lock
+
+    def edit_count(self, shot: str) -> int:
+        return len(self.selections[shot].edits)
+
+    @cached_property
+    def picked_shots(self) -> list[str]:
+        return [s for s in self.shots if self.picked(s)]
+
+    @cached_property
+    def locked_shots(self) -> list[str]:
+        return [s for s in self.shots if self.locked(s)]
+
+    def unlocked(self, shots: Iterable[str]) -> list[str]:
+        return [s for s in shots if not self.locked(s)]
+
+    def model_for(self, pass_: str) -> str:
+        return self.config.model_for(pass_)  # type: ignore[arg-type]
+
+    @property
+    def takes_markup(self) -> bool:
+        """Whether the edit pass's model takes a markup (strokes drawn over the source)."""
+        return lookup(self.model_for("edit")).markup
+
+    @cached_property
+    def backend(self) -> str:
+        """The backend's identity: part of every request, so a preview never stands in
+        for an API image."""
+        return backend_identity(self.config)
+
+    # -- files the inputs name ----------------------------------------------------------
+    def rel(self, path: Path) -> str:
+        """A file the inputs name, relative to the project (resolved once per build: the
+        same references are named by many jobs)."""
+        key = str(path)
+        rel = self._rels.get(key)
+        if rel is None:
+            try:
+                rel = str(Path(path).resolve().relative_to(self.config.root.resolve()))
+            except ValueError:
+                rel = key
+            self._rels[key] = rel
+        return rel
+
+    def character_refs(self, shot: str) -> list[Path]:
+        return self.production.refs_for(self.shot(shot))
+
+    def characters(self, shot: str) -> Characters:
+        """{character: its reference images} for the shot: what identity is measured against."""
+        return {
+            cid: [self.rel(r) for r in self.production.characters[cid].refs]
+            for cid in self.shot(shot).characters
+        }
+
+    def existing_refs(self, *shots: str) -> list[str]:
+        """The shots' character references that exist: inputs of their review (and of the
+        manifest's gate), so a changed reference re-measures identity (a missing one is
+        reported, not a missing input)."""
+        refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
+        return [r for r in refs if self._ref_exists(r)]
+
+    def _ref_exists(self, ref: str) -> bool:
+        found = self._refs_found.get(ref)
+        if found is None:
+            found = self._refs_found[ref] = (self.config.root / ref).is_file()
+        return found
+
+    # -- the jobs ---------------------------------------------------------------------
+    def job(self, rule: str, shot: str | None = None, step: int | None = None) -> JobRequest:
+        """One job's typed request (planned once per build)."""
+        key = (rule, shot, step)
+        job = self._jobs.get(key)
+        if job is None:
+            job = self._jobs[key] = self._plan(rule, shot, step)
+        return job
+
+    def params(self, rule: str, shot: str | None = None, step: int | None = None) -> dict[str, Any]:
+        """One job's params, as its rule hands them to Snakemake (made once per build)."""
+        key = (rule, shot, step)
+        params = self._params.get(key)
+        if params is None:
+            params = self._params[key] = self.job(rule, shot, step).params()
+        return params
+
+    @staticmethod
+    def job_type(rule: str) -> type[JobRequest]:
+        return JOB_TYPES[rule]
+
+    def _plan(self, rule: str, shot: str | None, step: int | None) -> JobRequest:
+        if rule == "manifest":
+            return self._manifest()
+        assert shot is not None
+        if rule == "edit_step":
+            assert step is not None
+            return self._edit(shot, step)
+        planners = {
+            "draft": self._draft,
+            "review_sheet": self._review,
+            "select": self._select,
+            "final": self._final,
+        }
+        return planners[rule](shot)
+
+    def draft(self, shot: str) -> DraftJob:
+        return self.job("draft", shot)  # type: ignore[return-value]
+
+    def review(self, shot: str) -> ReviewJob:
+        return self.job("review_sheet", shot)  # type: ignore[return-value]
+
+    def select(self, shot: str) -> SelectJob:
+        return self.job("select", shot)  # type: ignore[return-value]
+
+    def edit(self, shot: str, step: int) -> EditJob:
+        return self.job("edit_step", shot, step)  # type: ignore[return-value]
+
+    def final(self, shot: str) -> FinalJob:
+        return self.job("final", shot)  # type: ignore[return-value]
+
+    def manifest(self) -> ManifestJob:
+        return self.job("manifest")  # type: ignore[return-value]
+
+    def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
+        cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
+        return ImageRequest(
+            model=self.model_for(pass_),
+            quality=cfg.quality,
+            output_format=self.config.output_format,
+            moderation=self.config.moderation,
+            backend=self.backend,
+            complexity=cfg.complexity,
+            **fields,
+        )
+
+    def _context(self, shot: str) -> dict[str, Any]:
+        s = self.shot(shot)
+        return {"negative": compose.negative(self.production, s), "lighting": s.lighting}
+
+    def _draft(self, shot: str) -> DraftJob:
+        request = self._image_request(
+            "draft",
+            endpoint="generate",
+            prompt=compose.shot_prompt(self.production, self.shot(shot)),
+            n=self.draft_n,
+            size=self.draft_size(shot),
+            reroll=self.reroll(shot),
+        )
+        return DraftJob(shot=shot, request=request, **self._context(shot))
+
+    def _review(self, shot: str) -> ReviewJob:
+        s = self.shot(shot)
+        return ReviewJob(
+            shot=shot,
+            title=s.title,
+            lighting=s.lighting,
+            thresholds=dict(self.config.quality),
+            characters=self.characters(shot),
+            pick=self.selections[shot].pick,
+            critique=self.critique_spec(shot) if self.config.critique.enabled else None,
+        )
+
+    def critique_spec(self, shot: str) -> CritiqueSpec:
+        s, cfg = self.shot(shot), self.config.critique
+        return CritiqueSpec(
+            model=cfg.model,
+            reasoning=cfg.reasoning,
+            blocking=cfg.blocking,
+            rubric=RUBRIC_VERSION,
+            backend=self.backend,
+            brief=brief(
+                project=self.production.project,
+                shot=shot,
+                title=s.title,
+                prompt=compose.shot_prompt(self.production, s),
+                beat=s.beat,
+                refs=len(self.character_refs(shot)),
+            ),
+            refs=self.review_refs(shot),
+        )
+
+    def review_refs(self, shot: str) -> list[str]:
+        """The character references a critique sends with each draft: inputs of the review."""
+        if not self.config.critique_active:
+            return []
+        return [self.rel(r) for r in self.character_refs(shot)]
+
+    def _select(self, shot: str) -> SelectJob:
+        sel = self.selections[shot]
+        return SelectJob(
+            shot=shot,
+            pick=sel.pick,
+            drafts=sel.drafts,
+            rejects={str(k): v for k, v in sel.reject.items()},
+        )
+
+    def edit_prompt(self, shot: str, step: int) -> str:
+        return compose.edit_prompt(
+            self.production, self.shot(shot), self.selections[shot].edits[step - 1]
+        )
+
+    def _edit(self, shot: str, step: int) -> EditJob:
+        e = self.selections[shot].edits[step - 1]
+        cfg = self.config.edit
+        request = self._image_request(
+            "edit",
+            endpoint="edit",
+            prompt=self.edit_prompt(shot, step),
+            n=1,
+            size=self.draft_size(shot),
+            input_fidelity=self._fidelity("edit", cfg.input_fidelity),
+        )
+        return EditJob(
+            shot=shot,
+            step=step,
+            request=request,
+            change=e.change,
+            keep=e.keep,
+            region=list(e.region) if e.region else None,
+            mask=self.rel(e.mask) if e.mask else None,
+            markup=self.rel(e.markup) if e.markup else None,
+            refs=[self.rel(r) for r in e.refs],
+            character_refs=[self.rel(r) for r in self.character_refs(shot)],
+            protect_unmasked=cfg.protect_unmasked,
+            feather_px=cfg.feather_px,
+            refuse_weak=cfg.refuse_weak,
+            characters=self.characters(shot),
+            thresholds=dict(self.config.quality),
+            **self._context(shot),
+        )
+
+    def _final(self, shot: str) -> FinalJob:
+        """n=1, high quality, the one final size; mode edit renders the candidate."""
+        cfg = self.config.final
+        require_shortlist(cfg.quality, shortlisted=self.picked(shot), shot=shot, pass_="final")
+        edit = cfg.mode == "edit"
+        request = self._image_request(
+            "final",
+            endpoint="edit" if edit else "generate",
+            prompt=compose.final_prompt(self.production, self.shot(shot), cfg.mode),
+            n=1,
+            size=cfg.size,
+            input_fidelity=self._fidelity("final", "high") if edit else None,
+        )
+        return FinalJob(
+            shot=shot,
+            request=request,
+            mode=cfg.mode,
+            pick=self.selections[shot].pick,
+            steps=self.edit_count(shot),
+            title=self.shot(shot).title,
+            refs=[self.rel(r) for r in self.character_refs(shot)] if edit else [],
+            **self._context(shot),
+        )
+
+    def _manifest(self) -> ManifestJob:
+        return ManifestJob(
+            size=self.config.final.size,
+            thresholds=dict(self.config.quality),
+            shots=list(self.locked_shots),
+            characters={s: self.characters(s) for s in self.locked_shots},
+        )
+
+    def _fidelity(self, pass_: str, wanted: str | None) -> str | None:
+        """The wanted input_fidelity where the pass's model takes it; omitted for the 2.x
+        family, which keeps reference detail on its own and refuses the parameter."""
+        model = self.model_for(pass_)
+        if wanted in lookup(model).input_fidelity:
+            return wanted
+        return best_fidelity(model)
+
+    # -- request stamps ---------------------------------------------------------------
+    def request_stamp(self, rule: str, shot: str | None = None, step: int | None = None) -> str:
+        """The job's request stamp (runs/.params/...), brought up to date: an input of the
+        job, so a changed request reruns exactly that job, .snakemake/ or not."""
+        from stillmake.planner.stamps import sync_stamp
+
+        stamp = paths.request_stamp(rule, shot, step)
+        sync_stamp(self.config.root / stamp, self.params(rule, shot, step))
+        return stamp
+
+
+def load_build(config: Config) -> Build:
+    """Read the prompts and the selections named by the config, check everything a job
+    would otherwise find only after earlier passes were paid for, and plan."""
+    from stillmake.planner import preflight
+
+    warnings = preflight.check_config(config)
+    production = load_prompts(config.prompts_path)
+    preflight.check_shot_sizes(config, production)
+    selections = load_selections(
+        config.selections_path, shots=production.shot_ids, draft_n=config.draft.n
+    )
+    build = Build(config=config, production=production, selections=selections, warnings=warnings)
+    preflight.check_build(build)
+    return build

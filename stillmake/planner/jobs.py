@@ -1,0 +1,270 @@
+"""The typed request of each job: what one rule's job is asked to do, and the files it reads.
+
+One dataclass per rule. Its fields are the job's params (Snakemake reruns the job when
+one changes, and its request stamp digests them); `params()` is the plain form the rule
+hands Snakemake, `from_params` the typed form a stage gets back; `inputs()` the files
+the job reads (each declared, so a storage plugin stages it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
+
+from stillmake import paths
+from stillmake.api.requests import CritiqueRequest, ImageRequest
+from stillmake.inputs.masks import load_markup, load_mask, region_mask
+
+Characters = dict[str, list[str]]  # character id -> its reference images (project-relative)
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """What every job request shares: its rule, its shot, and the two plain forms."""
+
+    RULE: ClassVar[str]  # the rule whose jobs it describes
+    PASS: ClassVar[str]  # the pass, as messages and logs name it
+
+    def params(self) -> dict[str, Any]:
+        """The job's params as the rule passes them: plain values Snakemake can record
+        (a typed field in its dict form); the shot and step are wildcards, not params."""
+        return {
+            f.name: _plain(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in ("shot", "step")
+        }
+
+    @classmethod
+    def from_params(
+        cls: type[_J], params: Mapping[str, Any], shot: str | None = None, step: int | None = None
+    ) -> _J:
+        """The typed request back from a job's params (and its wildcards)."""
+        hints = typing.get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "shot":
+                values["shot"] = shot
+            elif f.name == "step":
+                values["step"] = step
+            else:
+                values[f.name] = _typed(hints[f.name], params[f.name])
+        return cls(**values)
+
+
+_J = TypeVar("_J", bound=JobRequest)
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, ImageRequest | CritiqueSpec):
+        return value.to_dict()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _typed(kind: object, value: Any) -> Any:
+    if kind is ImageRequest:
+        return ImageRequest.from_dict(value)
+    if kind in (CritiqueSpec, CritiqueSpec | None):
+        return CritiqueSpec.from_dict(value) if value is not None else None
+    return value
+
+
+@dataclass(frozen=True)
+class CritiqueSpec:
+    """What a review job needs to ask a vision model about each draft of its shot."""
+
+    model: str
+    reasoning: str
+    blocking: bool
+    rubric: str
+    backend: str
+    brief: str
+    refs: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CritiqueSpec:
+        return cls(**data)
+
+    def request(self, *, size: str, inputs: typing.Iterable[str]) -> CritiqueRequest:
+        """The critique of one image (its sha256, then the references')."""
+        return CritiqueRequest(
+            model=self.model,
+            prompt=self.brief,
+            reasoning=self.reasoning,
+            rubric=self.rubric,
+            size=size,
+            backend=self.backend,
+            inputs=tuple(inputs),
+        )
+
+
+@dataclass(frozen=True)
+class DraftJob(JobRequest):
+    """Pass 1: one images.generate call (n drafts) for the shot."""
+
+    RULE: ClassVar[str] = "draft"
+    PASS: ClassVar[str] = "draft"
+    shot: str
+    request: ImageRequest
+    negative: str
+    lighting: str | None
+
+
+@dataclass(frozen=True)
+class ReviewJob(JobRequest):
+    """The shot's contact sheet and metrics, from its drafts only."""
+
+    RULE: ClassVar[str] = "review_sheet"
+    PASS: ClassVar[str] = "review"
+    shot: str
+    title: str
+    lighting: str | None
+    thresholds: dict[str, Any]
+    characters: Characters
+    pick: int | None  # the sheet marks a weak pick before its edits are paid
+    critique: CritiqueSpec | None  # only when enabled: turning it on reruns reviews only
+
+
+@dataclass(frozen=True)
+class SelectJob(JobRequest):
+    """The hand-picked draft, refused when the drafts it was picked on changed."""
+
+    RULE: ClassVar[str] = "select"
+    PASS: ClassVar[str] = "select"
+    shot: str
+    pick: int | None
+    drafts: str | None  # the fingerprint of the drafts the pick was made on
+    rejects: dict[str, str]
+
+    @property
+    def review(self) -> str:
+        return paths.review_sheet(self.shot)
+
+
+@dataclass(frozen=True)
+class EditJob(JobRequest):
+    """One consistency edit (one change) on the previous step's image."""
+
+    RULE: ClassVar[str] = "edit_step"
+    PASS: ClassVar[str] = "edit"
+    shot: str
+    step: int
+    request: ImageRequest  # without its inputs' hashes: the job binds them (bind_inputs)
+    change: str
+    keep: str
+    region: list[float] | None
+    mask: str | None
+    markup: str | None
+    refs: list[str]  # the step's own references
+    character_refs: list[str]
+    protect_unmasked: bool
+    feather_px: int
+    refuse_weak: bool
+    characters: Characters
+    thresholds: dict[str, Any]
+    negative: str
+    lighting: str | None
+
+    @property
+    def source(self) -> str:
+        """Step 1 edits the selected draft; step j the output of step j-1."""
+        return (
+            paths.selected(self.shot)
+            if self.step == 1
+            else paths.edit_step(self.shot, self.step - 1)
+        )
+
+    @property
+    def key(self) -> str:
+        """The step as selections.yaml names it in messages."""
+        return f"edits[{self.step}]"
+
+    def mask_png(self, size: tuple[int, int], mask_file: str | None = None) -> bytes | None:
+        """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 =
+        editable). The mask is read from `mask_file` where the job found it (a storage
+        plugin or a module prefix); errors name it as selections.yaml gives it."""
+        if self.region:
+            return region_mask(self.region, size)
+        if self.mask:
+            return load_mask(
+                mask_file or self.mask, size, file=self.mask, shot=self.shot, key=f"{self.key}.mask"
+            )
+        return None
+
+    def markup_png(self, size: tuple[int, int], markup_file: str | None = None) -> bytes | None:
+        """The strokes drawn over the source, at its size (models that take a markup)."""
+        if not self.markup:
+            return None
+        return load_markup(
+            markup_file or self.markup,
+            size,
+            file=self.markup,
+            shot=self.shot,
+            key=f"{self.key}.markup",
+        )
+
+    def inputs(self) -> dict[str, str | list[str]]:
+        """Its source and the source's record, the references, then mask or markup."""
+        files: dict[str, str | list[str]] = {
+            "source": self.source,
+            "source_sidecar": paths.sidecar(self.source),
+            "refs": [*self.character_refs, *self.refs],
+        }
+        if self.mask:
+            files["mask"] = self.mask
+        if self.markup:
+            files["markup"] = self.markup
+        return files
+
+
+@dataclass(frozen=True)
+class FinalJob(JobRequest):
+    """The final: n=1, high quality, the one final size, from the candidate."""
+
+    RULE: ClassVar[str] = "final"
+    PASS: ClassVar[str] = "final"
+    shot: str
+    request: ImageRequest  # mode edit: without its inputs' hashes (the job binds them)
+    mode: str
+    pick: int | None
+    steps: int
+    title: str
+    refs: list[str]  # the character references sent with the candidate (mode edit)
+    negative: str
+    lighting: str | None
+
+    @property
+    def candidate(self) -> str:
+        """The image the final is rendered from: the last edit step, else the selected draft."""
+        return paths.edit_step(self.shot, self.steps) if self.steps else paths.selected(self.shot)
+
+    def inputs(self) -> dict[str, str | list[str]]:
+        return {
+            "candidate": self.candidate,
+            "candidate_sidecar": paths.sidecar(self.candidate),
+            "refs": list(self.refs),
+        }
+
+
+@dataclass(frozen=True)
+class ManifestJob(JobRequest):
+    """The final log and the gate over every locked shot's final."""
+
+    RULE: ClassVar[str] = "manifest"
+    PASS: ClassVar[str] = "manifest"
+    size: str
+    thresholds: dict[str, Any]
+    shots: list[str]
+    characters: dict[str, Characters]
+
+
+JOB_TYPES: dict[str, type[JobRequest]] = {
+    cls.RULE: cls for cls in (DraftJob, ReviewJob, SelectJob, EditJob, FinalJob, ManifestJob)
+}
