@@ -14,7 +14,8 @@ from stillmake.errors import StillmakeError
 from stillmake.paths import PATTERNS
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.api.ledger import Ledger
-from stillmake.bridge import end_scheduler_timers, run_stage
+from stillmake.bridge import run_stage
+from stillmake import snakemake_internals as internals
 from stillmake.inputs.config import workflow_config
 from stillmake.planner.build import load_build
 from stillmake.planner.stamps import record_built
@@ -23,8 +24,8 @@ from stillmake.views.spend import build_summary
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the
 # project is under the prefix: Snakemake prefixes the paths rules and input functions
 # give it, and the library reads and writes the same files under ROOT.
-ROOT = workflow.modifier.path_modifier.prefix or ""
-IN_MODULE = not workflow.modifier.is_main_snakefile()
+ROOT = internals.module_prefix(workflow)
+IN_MODULE = internals.in_module(workflow)
 
 try:
     # config.yaml (+ --configfile, --config) checked against the schema, defaults filled in
@@ -43,15 +44,14 @@ os.environ.setdefault(BUILD_ENV, RUN_STARTED)  # groups this build's ledger line
 
 # API requests in flight at once (every API rule declares api=1), unless --resources
 # api=N says otherwise: here, not in a profile, so a module host gets the cap too
-if "api" not in workflow.global_resources:
-    workflow.register_resource("api", CONFIG.openai.in_flight)
+internals.cap_resource(workflow, "api", CONFIG.openai.in_flight)
 
 
 def finish_build():
     """At the end of a build: print what it spent, then let the process exit."""
     ledger = Ledger(CONFIG.ledger_path, CONFIG.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
-    end_scheduler_timers()
+    internals.end_scheduler_timers()
 
 
 def check_credentials():
@@ -72,16 +72,12 @@ def before_jobs():
     """In a module, whose own onstart/onsuccess/onerror Snakemake drops: once, when the
     first job is planned (the host's hooks are all known by then), the key check, and
     the spend summary chained onto the host's hooks."""
-    if not IN_MODULE or _STARTED or workflow.executor_plugin is None:
-        return
-    if workflow.dryrun or workflow.touch:
+    if not IN_MODULE or _STARTED or not internals.runs_jobs(workflow):
         return
     _STARTED.append(True)
-    if workflow.is_main_process:
+    if internals.is_main_process(workflow):
         check_credentials()
-    for hook in ("_onsuccess", "_onerror"):
-        host = getattr(workflow, hook)
-        setattr(workflow, hook, lambda log, host=host: (host(log), finish_build()))
+    internals.chain_build_end(workflow, finish_build)
 
 
 DRAFT_K = list(range(1, BUILD.draft_n + 1))
@@ -95,16 +91,6 @@ wildcard_constraints:
 # -- jobs ----------------------------------------------------------------------
 
 
-class JobFailed(WorkflowError):
-    """A job stopped by what the user gave it (a refusal, the budget, a stale pick ...).
-
-    Snakemake prints an exception raised in a run: block with the frames it passed
-    through; this one reads as having none, so the user sees the one line that says
-    what to do. Any other exception (a bug) keeps its stack."""
-
-    __traceback__ = property(lambda self: None, lambda self, value: None)
-
-
 def run_job(rule, input, output, params, log, wildcards):
     """Every rule's run: block: the rule's stage, then the record of the request its
     outputs were built from; a StillmakeError becomes one line in snakemake's output."""
@@ -114,7 +100,7 @@ def run_job(rule, input, output, params, log, wildcards):
     except StillmakeError as exc:
         shot = getattr(wildcards, "shot", None)
         where = f"{shot} " if shot else ""
-        raise JobFailed(f"{where}{BUILD.job_type(rule).PASS} failed: {exc}") from None
+        raise internals.JobFailed(f"{where}{BUILD.job_type(rule).PASS} failed: {exc}") from None
     try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
         record_built(input.stamp, dict(params.items()), started)
     except OSError as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,30 +93,3 @@ def run_stage(
         for h in list(logger.handlers):
             h.close()
             logger.removeHandler(h)
-
-
-SCHEDULER_TIMER_SOURCE = "snakemake/scheduling"
-
-
-def end_scheduler_timers() -> int:
-    """Cancel Snakemake's pending scheduler re-check timers once the build is over.
-
-    Snakemake's JobScheduler re-evaluates after a resource timespan with a
-    non-daemon `threading.Timer`; at the end of a build it only delays exit by
-    up to a second. Only timers whose callback was defined in Snakemake's
-    scheduling code are cancelled (tests pin that Snakemake still makes them);
-    returns how many.
-    """
-    cancelled = 0
-    for thread in threading.enumerate():
-        if isinstance(thread, threading.Timer) and _defined_in(
-            thread.function, SCHEDULER_TIMER_SOURCE
-        ):
-            thread.cancel()
-            cancelled += 1
-    return cancelled
-
-
-def _defined_in(fn: Callable[..., object], source: str) -> bool:
-    code = getattr(fn, "__code__", None)
-    return code is not None and source in code.co_filename.replace("\\", "/")
