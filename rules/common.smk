@@ -12,14 +12,11 @@ import time
 from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
 from stillmake.paths import PATTERNS
-from stillmake.api.calls import BUILD_ENV, now_iso
-from stillmake.api.ledger import Ledger
-from stillmake.bridge import run_stage
 from stillmake import snakemake_internals as internals
+from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
 from stillmake.planner.build import load_build
 from stillmake.planner.stamps import record_built
-from stillmake.views.spend import build_summary
 
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the
 # project is under the prefix: Snakemake prefixes the paths rules and input functions
@@ -49,6 +46,9 @@ internals.cap_resource(workflow, "api", CONFIG.openai.in_flight)
 
 def finish_build():
     """At the end of a build: print what it spent, then let the process exit."""
+    from stillmake.api.ledger import Ledger
+    from stillmake.views.spend import build_summary
+
     ledger = Ledger(CONFIG.ledger_path, CONFIG.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
     internals.end_scheduler_timers()
@@ -94,15 +94,19 @@ wildcard_constraints:
 def run_job(rule, input, output, params, log, wildcards):
     """Every rule's run: block: the rule's stage, then the record of the request its
     outputs were built from; a StillmakeError becomes one line in snakemake's output."""
+    from stillmake.bridge import run_stage  # the stages: imported by the first job only
+
     started = time.time()
     try:
         run_stage(rule, input, output, params, log, CONFIG, wildcards)
     except StillmakeError as exc:
         shot = getattr(wildcards, "shot", None)
         where = f"{shot} " if shot else ""
-        raise internals.JobFailed(f"{where}{BUILD.job_type(rule).PASS} failed: {exc}") from None
+        raise internals.JobFailed(
+            f"{where}{BUILD.job_type(rule).PASS} failed: {exc}"
+        ) from None
     try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
-        record_built(input.stamp, dict(params.items()), started)
+        record_built(input.stamp, params.job, started)
     except OSError as exc:
         print(f"stillmake: warning: {exc}", file=sys.stderr)
 
@@ -116,10 +120,12 @@ def _job(rule, wildcards):
     return rule, getattr(wildcards, "shot", None), step
 
 
-def planned(rule, name):
-    """One field of the job's typed request (stillmake/planner/jobs.py): a param of
-    the rule, so a change to it reruns that job."""
-    return lambda wildcards: BUILD.params(*_job(rule, wildcards))[name]
+def planned(rule):
+    """The job's typed request (stillmake/planner/jobs.py) in its plain form: the rule's
+    one param, so a change to any of its fields reruns that job. (One param, not one per
+    field: Snakemake calls every params function of every job while it plans the DAG.)
+    """
+    return internals.per_job(lambda wildcards: BUILD.params(*_job(rule, wildcards)))
 
 
 def request_stamp(rule):
@@ -131,7 +137,7 @@ def request_stamp(rule):
         before_jobs()
         return local(os.path.join(ROOT, BUILD.request_stamp(*_job(rule, wildcards))))
 
-    return stamp
+    return internals.per_job(stamp)
 
 
 def _step(wildcards):
@@ -144,22 +150,25 @@ def _step(wildcards):
     return step
 
 
+@internals.per_job
 def edit_inputs(wildcards):
-    """The step's source and its record, references, mask or markup; its stamp."""
+    """The step's source, references, mask or markup; its stamp."""
     return {
         **BUILD.edit(wildcards.shot, _step(wildcards)).inputs(),
         "stamp": request_stamp("edit_step")(wildcards),
     }
 
 
+@internals.per_job
 def review_refs(wildcards):
     """The shot's character references: a changed one re-measures its identity (and
     re-asks the critique, which sends them)."""
     return BUILD.existing_refs(wildcards.shot)
 
 
+@internals.per_job
 def final_inputs(wildcards):
-    """The candidate and its record, the character references; its stamp."""
+    """The candidate (its record travels inside it), the character references; its stamp."""
     return {
         **BUILD.final(wildcards.shot).inputs(),
         "stamp": request_stamp("final")(wildcards),
@@ -202,18 +211,10 @@ def final_targets(shots):
 
 def require_locked(shots, target):
     """Fail at DAG time, before any paid call, naming every shot that is not locked."""
-    unknown = [s for s in shots if s not in SHOTS]
-    if unknown:
-        raise WorkflowError(
-            f"target '{target}' names shots not in the prompts file: {', '.join(unknown)}"
-        )
-    unlocked = BUILD.unlocked(shots)
-    if unlocked:
-        raise WorkflowError(
-            f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}. "
-            f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
-            f"or build `critical` / the default target."
-        )
+    try:
+        BUILD.require_locked(shots, target)
+    except StillmakeError as exc:
+        raise WorkflowError(str(exc)) from None
     return final_targets(shots) + [PATTERNS["manifest_csv"]]
 
 

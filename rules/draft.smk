@@ -12,9 +12,8 @@ rule draft:
     resources:
         api=1,
     params:
-        request=planned("draft", "request"),
-        negative=planned("draft", "negative"),
-        lighting=planned("draft", "lighting"),
+        # DraftJob: request (model, prompt, n, size, quality, reroll, backend), negative, lighting
+        job=planned("draft"),
     run:
         run_job("draft", input, output, params, log, wildcards)
 

@@ -18,14 +18,9 @@ rule final:
     resources:
         api=1,
     params:
-        request=planned("final", "request"),
-        mode=planned("final", "mode"),
-        pick=planned("final", "pick"),
-        steps=planned("final", "steps"),
-        title=planned("final", "title"),
-        refs=planned("final", "refs"),
-        negative=planned("final", "negative"),
-        lighting=planned("final", "lighting"),
+        # FinalJob: request (mode edit: the candidate's), mode, pick, steps, title, refs,
+        # negative, lighting
+        job=planned("final"),
     run:
         run_job("final", input, output, params, log, wildcards)
 
@@ -33,7 +28,6 @@ rule final:
 rule manifest:
     input:
         finals=final_targets(BUILD.locked_shots),
-        sidecars=expand(PATTERNS["final_sidecar"], shot=BUILD.locked_shots),
         refs=BUILD.existing_refs(*BUILD.locked_shots),
         stamp=request_stamp("manifest"),
     output:
@@ -53,10 +47,8 @@ rule manifest:
     log:
         "runs/logs/final/manifest.log",
     params:
-        size=planned("manifest", "size"),
-        thresholds=planned("manifest", "thresholds"),
-        shots=planned("manifest", "shots"),
-        characters=planned("manifest", "characters"),
+        # ManifestJob: size, thresholds, shots, characters
+        job=planned("manifest"),
     run:
         run_job("manifest", input, output, params, log, wildcards)
 

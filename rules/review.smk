@@ -6,7 +6,6 @@
 rule review_sheet:
     input:
         drafts=rules.draft.output.images,
-        sidecars=rules.draft.output.sidecars,
         stamp=request_stamp("review_sheet"),
         refs=review_refs,
     output:
@@ -23,12 +22,8 @@ rule review_sheet:
     resources:
         api=1 if CONFIG.critique_active else 0,
     params:
-        title=planned("review_sheet", "title"),
-        lighting=planned("review_sheet", "lighting"),
-        thresholds=planned("review_sheet", "thresholds"),
-        characters=planned("review_sheet", "characters"),
-        pick=planned("review_sheet", "pick"),
-        critique=planned("review_sheet", "critique"),
+        # ReviewJob: title, lighting, thresholds, characters, pick, critique
+        job=planned("review_sheet"),
     run:
         run_job("review_sheet", input, output, params, log, wildcards)
 

@@ -4,7 +4,6 @@
 rule select:
     input:
         drafts=rules.draft.output.images,
-        sidecars=rules.draft.output.sidecars,
         stamp=request_stamp("select"),
     output:
         image="runs/selected/{shot}.png",
@@ -12,9 +11,8 @@ rule select:
     log:
         "runs/logs/select/{shot}.log",
     params:
-        pick=planned("select", "pick"),
-        drafts=planned("select", "drafts"),
-        rejects=planned("select", "rejects"),
+        # SelectJob: pick, drafts (the fingerprint it was made on), rejects
+        job=planned("select"),
     run:
         run_job("select", input, output, params, log, wildcards)
 

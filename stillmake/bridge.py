@@ -76,7 +76,7 @@ def run_stage(
         stage=kind.PASS,
         shot=shot,
         config=config,
-        planned=kind.from_params(dict(params.items()), shot=shot, step=step),
+        planned=kind.from_params(params.job, shot=shot, step=step),
         input=_named(input),
         output=_named(output),
         log_path=log_path,

@@ -23,9 +23,8 @@ from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.errors import ChangedMeanwhile, DecisionError, InputError
 from stillmake.files import atomic_write_bytes
 from stillmake.inputs.masks import check_markup
-from stillmake.inputs.selections import (
-    entry_digest,
-    load_selections,
+from stillmake.inputs.selections import entry_digest, load_selections
+from stillmake.inputs.selections.write import (
     lock_change,
     parse_document,
     pick_change,

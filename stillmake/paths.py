@@ -82,6 +82,7 @@ def sidecar(image: str | os.PathLike[str]) -> str:
 # runs/.params/s3/draft.json". Beside each, `.built` records what the outputs were built
 # from. Not rule outputs, so not in PATTERNS.
 REQUEST_STAMPS = "runs/.params"
+PIXEL_DIGESTS = "runs/.params/pixels.json"  # built images' digests by file identity (digests.py)
 _STAMP_NAMES = {
     "draft": "draft",
     "review_sheet": "review",

@@ -53,6 +53,32 @@ def chain_build_end(workflow: Any, finish: Callable[[], None]) -> None:
         setattr(workflow, hook, lambda log, host=host: (host(log), finish()))
 
 
+# -- input and params functions Snakemake need not inspect ---------------------------
+# Snakemake inspects the signature of every input and params function at every call (to
+# see which of wildcards, input, output, threads ... it takes): for thousands of jobs with
+# a few functions each, that is a large part of planning the DAG. Its own ioutils declare
+# a function's parameters once instead (snakemake.common.overwrite_function_params); the
+# workflow's per-job functions take the wildcards only, and say so the same way.
+
+
+def _wildcards_only(wildcards: Any) -> None:
+    """The signature every per-job function of the workflow has."""
+
+
+_WILDCARDS_ONLY = None
+
+
+def per_job(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` (of the wildcards alone), declared so: Snakemake skips inspecting it."""
+    from snakemake.common import get_function_params, overwrite_function_params
+
+    global _WILDCARDS_ONLY
+    if _WILDCARDS_ONLY is None:
+        _WILDCARDS_ONLY = get_function_params(_wildcards_only)
+    overwrite_function_params(fn, _WILDCARDS_ONLY)
+    return fn
+
+
 # -- a resource cap a module host keeps ------------------------------------------------
 # `--resources api=N` in a profile does not reach a host that uses the workflow as a
 # module; registering the resource from the workflow does, unless the command line set it.

@@ -18,8 +18,8 @@ from PIL import Image, ImageOps
 from stillmake.api.requests import ImageRequest
 from stillmake.artifacts import identity
 from stillmake.artifacts.provenance import write_image
-from stillmake.artifacts.quality import thresholds_for
 from stillmake.artifacts.sheets import contact_sheet
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.errors import GuardrailError
 from stillmake.planner.jobs import EditJob
 from stillmake.stages.edit import drift, gate_source

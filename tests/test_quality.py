@@ -10,7 +10,6 @@ import pytest
 from PIL import Image, ImageFilter
 
 from stillmake.artifacts.quality import (
-    DEFAULT_THRESHOLDS,
     Flag,
     check_image,
     consistency_flags,
@@ -19,9 +18,9 @@ from stillmake.artifacts.quality import (
     flags_to_json,
     measure,
     temperature_spread,
-    thresholds_for,
     worst,
 )
+from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.errors import InputError
 from stillmake.inputs.masks import composite_outside, editable_area, region_mask
 
@@ -492,3 +491,15 @@ def test_check_image(tmp_path):
     red[:20, :150] = (255, 60, 40)
     Image.fromarray(red).save(path)
     assert check_image(path, "red_emergency")["worst"] == "fail"
+
+
+def test_the_config_schema_describes_every_metric_as_the_gate_judges_it():
+    """`quality:` overrides are described by the config schema, metric by metric: the
+    same names as METRICS, ranges ([low, high]) exactly where the gate judges a range."""
+    from stillmake.inputs.schemas import load_schema
+
+    described = load_schema("config.schema.yaml")["$defs"]["metrics"]["properties"]
+    assert set(described) == set(METRICS)
+    for metric, (kind, _meaning) in METRICS.items():
+        ref = described[metric]["$ref"]
+        assert ref.endswith("range_bounds" if kind == "range" else "/bounds"), (metric, ref)

@@ -23,7 +23,8 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.cli.main import cli
 from stillmake.errors import InputError
 from stillmake.files import sha256_bytes
-from stillmake.inputs.selections import load_selections, read_document
+from stillmake.inputs.selections import load_selections
+from stillmake.inputs.selections.write import read_document
 from tests.bad_inputs import PROMPTS, SELECTIONS
 from tests.conftest import assert_located
 
@@ -128,7 +129,7 @@ def test_concurrent_picks_and_locks_lose_nothing(workflow, monkeypatch):
 def test_hand_edit_saved_while_a_pick_writes_is_kept(workflow, monkeypatch):
     """A save by an editor between the read and the write is not overwritten: the
     update starts again on what is on disk."""
-    from stillmake.inputs.selections import update_selections
+    from stillmake.inputs.selections.write import update_selections
 
     monkeypatch.chdir(workflow.root)
     sel = workflow.path(SELECTIONS)
@@ -149,7 +150,7 @@ def test_hand_edit_saved_while_a_pick_writes_is_kept(workflow, monkeypatch):
 
 def test_refused_update_writes_nothing(workflow, monkeypatch):
     """RS1: an edit whose result would not load is refused; the file keeps its bytes."""
-    from stillmake.inputs.selections import update_selections
+    from stillmake.inputs.selections.write import update_selections
 
     monkeypatch.chdir(workflow.root)
     sel = workflow.path(SELECTIONS)
@@ -173,7 +174,7 @@ def test_file_that_keeps_changing_is_not_overwritten(workflow, monkeypatch):
     """RS2: an editor saving over and over while an edit runs: the edit gives up (a
     bounded number of tries) and the editor's last save stays on disk."""
     from stillmake.errors import StillmakeError
-    from stillmake.inputs.selections import update_selections
+    from stillmake.inputs.selections.write import update_selections
 
     monkeypatch.chdir(workflow.root)
     sel = workflow.path(SELECTIONS)

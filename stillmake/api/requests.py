@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from stillmake.files import sha256_bytes
 from stillmake.inputs.models import parse_size
@@ -50,7 +50,7 @@ class ImageRequest:
     def to_dict(self) -> dict:
         """The request as job params; `markup` only when set, so the params (and request
         stamps) of every job stamped before it existed are unchanged."""
-        d = asdict(self)
+        d = {name: getattr(self, name) for name in _IMAGE_FIELDS}  # asdict deep-copies
         d["inputs"] = list(self.inputs)
         if d["markup"] is None:
             del d["markup"]
@@ -82,6 +82,9 @@ class ImageRequest:
     @property
     def width_height(self) -> tuple[int, int]:
         return parse_size(self.size)
+
+
+_IMAGE_FIELDS = tuple(f.name for f in fields(ImageRequest))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb, thresholds_for
+from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.errors import IdentityUnavailable
 from stillmake.files import sha256_file
 from stillmake.images import input_problem

@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from stillmake.artifacts.provenance import raw_image, read_sidecar, sidecar_path
+from stillmake.artifacts.provenance import embedded_record, raw_image, read_sidecar, sidecar_path
 from stillmake.files import sha256_bytes
 
 FINGERPRINT_LEN = 12
@@ -48,11 +48,15 @@ def current_drafts_fingerprint(draft_paths: Iterable[str | os.PathLike[str]]) ->
 def changed_since_drafted(draft_paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     """The drafts whose pixels are no longer what was drafted (retouched by hand, or
     overwritten): their bytes, provenance chunks aside, differ from the `image_sha256`
-    their sidecar recorded. Drafts without an image or a sidecar are left out."""
+    their record (inside the PNG, else its sidecar) says they were drafted with. Drafts
+    without an image or a record are left out."""
     changed = []
     for p in (Path(p) for p in draft_paths):
-        if not (p.is_file() and sidecar_path(p).is_file()):
+        if not p.is_file():
             continue
-        if read_sidecar(p).get("image_sha256") != image_sha256(p):
+        record = embedded_record(p.read_bytes())
+        if record is None and sidecar_path(p).is_file():
+            record = read_sidecar(p)  # an editor dropped the record it carried
+        if record is not None and record.get("image_sha256") != image_sha256(p):
             changed.append(p)
     return changed

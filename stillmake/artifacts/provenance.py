@@ -181,3 +181,45 @@ def read_png_record(path: str | os.PathLike[str]) -> dict:
 
     with Image.open(path) as im:
         return json.loads(im.text["stillmake"])
+
+
+def embedded_record(data: bytes) -> dict | None:
+    """The record write_image put inside a PNG (the `stillmake` iTXt chunk right after
+    IHDR), or None when the image carries none (an editor dropped it, or not ours)."""
+    if not data.startswith(PNG_SIGNATURE):
+        return None
+    pos = len(PNG_SIGNATURE)
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if kind in (b"IDAT", b"IEND"):
+            return None  # ours come before the pixels
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"iTXt" and body.startswith(b"stillmake\x00"):
+            text = body.split(b"\x00", 5)[-1]
+            try:
+                record = json.loads(text.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                return None
+            return record if isinstance(record, dict) else None
+        pos += 12 + length
+    return None
+
+
+def read_record(path: str | os.PathLike[str]) -> dict:
+    """The provenance record of an image this build wrote, from the image itself: it
+    travels inside the PNG, so a job declares (and a storage plugin stages) the image
+    alone. The sidecar beside it, where there is one, must be whole (CorruptFile names
+    it and the command that rebuilds it), and stands in for a record an image editor
+    dropped."""
+    side = sidecar_path(path)
+    beside = read_sidecar(path) if side.is_file() else None
+    record = embedded_record(Path(path).read_bytes())
+    if record is not None:
+        return record
+    if beside is not None:
+        return beside
+    raise CorruptFile(
+        f"{path}: carries no provenance record and has no sidecar; "
+        f"{_remedy(path, 'an image this build wrote')}"
+    )

@@ -17,19 +17,17 @@ bench/bench_quality.py). Clip, crush, sharpness and mean luminance use every pix
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from numbers import Real
 from typing import IO, TYPE_CHECKING, SupportsFloat
 
 import numpy as np
 from PIL import Image
 
-from stillmake.errors import InputError
+from stillmake.artifacts.thresholds import METRICS, thresholds_for
 from stillmake.inputs.masks import grow
 
 if TYPE_CHECKING:
@@ -60,67 +58,6 @@ CAST_SAMPLE = 65_536  # the rounds look at about this many pixels of the L* band
 MIDTONE_L = (25.0, 75.0)
 LAB_STEP = 2  # Lab statistics on every LAB_STEP-th pixel in each direction
 _EPS = 1e-3  # float32 luminance of (250, 250, 250) may land a hair below 250
-
-# metric -> (how it is judged, what it means). "max": bad above the bounds;
-# "min": bad below; "range": bounds are [low, high] and bad outside.
-METRICS: dict[str, tuple[str, str]] = {
-    "highlight_clip": ("max", "share of pixels with luminance >= 250 (blown whites)"),
-    "clip_r": ("max", "share of pixels with red at 254-255 (clipped red lights)"),
-    "clip_g": ("max", "share of pixels with green at 254-255"),
-    "clip_b": ("max", "share of pixels with blue at 254-255"),
-    "shadow_crush": ("max", "share of pixels with luminance <= 5 (crushed blacks)"),
-    "cast_a": ("range", "mean Lab a* of the frame's neutrals as rendered: - green, + magenta"),
-    "cast_b": (
-        "range",
-        "mean Lab b* of the frame's neutrals as rendered: - cool/blue, + warm/yellow",
-    ),
-    "midtone_separation": ("min", "spread (std) of L* among midtones L* 25-75; low = flat"),
-    "sharpness": ("min", "variance of the Laplacian of luminance; low = soft"),
-    "mean_luma": ("range", "mean luminance 0-255"),
-    "leak_mean": ("max", "edits: mean change outside the mask, 0-255"),
-    "leak_max": ("max", "edits: largest change of one pixel outside the mask, 0-255"),
-    "changed_fraction_outside": ("max", "edits: share of outside pixels changed by more than 2"),
-    "temperature_spread": (
-        "max",
-        "finals: largest a*b* distance between the casts of shots sharing a lighting tag",
-    ),
-    "identity": (
-        "max",
-        "face distance to the character's reference (128-D embedding); same person <= 0.6",
-    ),
-}
-
-# Each metric: {"warn": bound, "fail": bound} ([low, high] for range metrics).
-# A value exactly on a bound is still on the good side of it.
-DEFAULT_THRESHOLDS: dict[str, dict] = {
-    "default": {
-        "highlight_clip": {"warn": 0.01, "fail": 0.04},
-        "shadow_crush": {"warn": 0.05, "fail": 0.15},
-        "cast_a": {"warn": [-4.0, 4.0], "fail": [-9.0, 9.0]},
-        "cast_b": {"warn": [-8.0, 10.0], "fail": [-16.0, 18.0]},
-        "sharpness": {"warn": 40.0, "fail": 8.0},
-        "leak_mean": {"warn": 1.0, "fail": 4.0},
-        "changed_fraction_outside": {"warn": 0.005, "fail": 0.05},
-        "temperature_spread": {"warn": 8.0, "fail": 16.0},
-        "identity": {"warn": 0.45, "fail": 0.6},  # 0.6: the embedding's same-person bound
-    },
-    # slight green institutional cast is the intent; skin must stay natural
-    "fluorescent": {
-        "cast_a": {"warn": [-8.0, 2.0], "fail": [-14.0, 6.0]},
-    },
-    # red practicals: keep highlight detail (no red clipping) and midtone separation
-    "red_emergency": {
-        "clip_r": {"warn": 0.01, "fail": 0.03},
-        "highlight_clip": {"warn": 0.005, "fail": 0.02},
-        "midtone_separation": {"warn": 8.0, "fail": 4.0},
-        "shadow_crush": {"warn": 0.12, "fail": 0.30},
-        "cast_a": {"warn": [-6.0, 60.0], "fail": [-12.0, 80.0]},
-        "cast_b": {"warn": [-20.0, 50.0], "fail": [-30.0, 70.0]},
-    },
-    "daylight": {
-        "cast_b": {"warn": [-6.0, 14.0], "fail": [-12.0, 22.0]},
-    },
-}
 
 LEVELS = ("pass", "warn", "fail")  # in order of severity
 
@@ -302,71 +239,6 @@ def edit_leak(
 
 
 # --------------------------------------------------------------------------- thresholds
-
-
-def _check_bounds(tag: str, metric: str, bounds: object) -> dict:
-    key = f"quality.{tag}.{metric}"
-    if metric not in METRICS:
-        raise InputError(f"unknown quality metric '{metric}'; known: {', '.join(METRICS)}", key=key)
-    if not isinstance(bounds, dict) or not set(bounds) <= {"warn", "fail"}:
-        raise InputError(f"expected {{warn: ..., fail: ...}}, got {bounds!r}", key=key)
-    kind = METRICS[metric][0]
-    for which, v in bounds.items():
-        if v is None:
-            continue
-        if kind == "range":
-            ok = (
-                isinstance(v, (list, tuple))
-                and len(v) == 2
-                and all(isinstance(x, Real) and not isinstance(x, bool) for x in v)
-                and v[0] <= v[1]
-            )
-            if not ok:
-                raise InputError(
-                    f"{which} must be a range [low, high] for {metric}, got {v!r}", key=key
-                )
-            bounds[which] = [float(v[0]), float(v[1])]
-        elif not isinstance(v, Real) or isinstance(v, bool):
-            raise InputError(f"{which} must be a number for {metric}, got {v!r}", key=key)
-        else:
-            bounds[which] = float(v)
-    return bounds
-
-
-def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
-    """Thresholds for one lighting tag: {metric: {"warn": ..., "fail": ...}}.
-
-    Layers, later wins per metric and per bound: built-in `default`, config
-    `quality.default`, built-in tag, config `quality.<tag>`. A metric set to null
-    in config is not judged. Unknown tags get the default layers only. Bad
-    overrides raise InputError naming `quality.<tag>.<metric>`.
-    """
-    tag = lighting or "default"
-    overrides = overrides or {}
-    if not isinstance(overrides, dict):
-        raise InputError(
-            f"expected {{lighting_tag: {{metric: {{warn:, fail:}}}}}}, got {overrides!r}",
-            key="quality",
-        )
-    layers = [DEFAULT_THRESHOLDS["default"], overrides.get("default")]
-    if tag != "default":
-        layers += [DEFAULT_THRESHOLDS.get(tag), overrides.get(tag)]
-    merged: dict[str, dict] = {}
-    for i, layer in enumerate(layers):
-        if not layer:
-            continue
-        if not isinstance(layer, dict):
-            raise InputError(
-                f"expected {{metric: {{warn:, fail:}}}}, got {layer!r}",
-                key=f"quality.{tag if i >= 2 else 'default'}",
-            )
-        for metric, bounds in layer.items():
-            if bounds is None:
-                merged.pop(metric, None)
-                continue
-            bounds = _check_bounds(tag if i >= 2 else "default", metric, copy.deepcopy(bounds))
-            merged.setdefault(metric, {}).update(bounds)
-    return merged
 
 
 def _level(kind: str, value: float, bounds: dict) -> str:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 
 from stillmake.artifacts import identity
-from stillmake.artifacts.quality import check_image, thresholds_for, worst
+from stillmake.artifacts.quality import check_image, worst
+from stillmake.artifacts.thresholds import thresholds_for
 
 
 def failures(flags: list[dict]) -> list[str]:

@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, abort, jsonify, request
 
 from stillmake import decisions
+from stillmake.artifacts.digests import PixelDigests
 from stillmake.board import view
-from stillmake.board.files import DraftDigests, Thumbs, inside_runs
+from stillmake.board.files import Thumbs, inside_runs
 from stillmake.board.planner import PlanWorker
 from stillmake.decisions import Written
 from stillmake.errors import ChangedMeanwhile, StillmakeError
@@ -151,13 +152,13 @@ def create_app(
     app.config["STILLMAKE_TOKEN"] = token or secrets.token_urlsafe(32)
     app.config["STILLMAKE_PORT"] = None  # set by `serve` once bound
     thumbs = Thumbs()
-    digests = DraftDigests()
+    digests = PixelDigests()
 
     def state() -> tuple[Build, str]:
         build = view.load_build(sources)
         return build, view.version(root, build.config)
 
-    worker = PlanWorker(state, sources)
+    worker = PlanWorker(state)
     app.extensions["stillmake_plan"] = worker
 
     @app.before_request

@@ -15,8 +15,6 @@ from pathlib import Path
 
 from PIL import Image
 
-from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
-
 THUMB_WIDTH = 480  # a draft as the board lays it out: three side by side
 _THUMBS_KEPT = 1024
 
@@ -93,35 +91,3 @@ def tree_signature(root: Path, folders: tuple[str, ...]) -> list:
                     sig.append((e.path, st.st_mtime_ns, st.st_size))
     sig.sort()
     return sig
-
-
-class DraftDigests:
-    """The drafts' fingerprint as `current_drafts_fingerprint` takes it (pixels on disk),
-    each image's digest remembered by path, inode, mtime and size: a board of 100 shots
-    hashes its 300 drafts once, not on every live update. A rebuilt or retouched draft
-    is a new file or a new mtime, so it is hashed again."""
-
-    def __init__(self, most: int = 8192):
-        self._kept: dict[tuple, str] = {}
-        self._most = most
-        self._lock = threading.Lock()
-
-    def _sha(self, path: Path) -> str:
-        st = path.stat()
-        key = (str(path), st.st_ino, st.st_mtime_ns, st.st_size)
-        with self._lock:
-            sha = self._kept.get(key)
-        if sha is None:
-            sha = image_sha256(path)
-            with self._lock:
-                if len(self._kept) >= self._most:
-                    self._kept.clear()
-                self._kept[key] = sha
-        return sha
-
-    def fingerprint(self, draft_paths: list[str]) -> str | None:
-        drafts = [Path(p) for p in draft_paths]
-        try:
-            return drafts_fingerprint([self._sha(p) for p in drafts])
-        except FileNotFoundError:
-            return None

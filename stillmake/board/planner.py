@@ -1,8 +1,9 @@
 """What the next build would do, shot by shot, worked out in the background.
 
-`snakemake --summary` (the plan of jobs) takes seconds, so it never runs on a page
-load: a write or a change on disk asks for a new plan; one worker thread makes it
-(asks coming in meanwhile are folded into one more run) and the page shows it when ready.
+The plan of jobs (planner/pending.py) and of spend (views/plan.py) read every draft's
+pixels through the cache, so they never run on a page load: a write or a change on disk
+asks for a new plan; one worker thread makes it (asks coming in meanwhile are folded
+into one more run) and the page shows it when ready.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from stillmake import paths
 from stillmake.errors import StillmakeError
 
 if TYPE_CHECKING:
-    from stillmake.inputs.config import ConfigSources
     from stillmake.planner.build import Build
 
 
@@ -44,14 +44,15 @@ def shot_files(build: Build, shot: str) -> list[str]:
     ]
 
 
-def make_plan(build: Build, basis: str, sources: ConfigSources) -> Plan:
+def make_plan(build: Build, basis: str) -> Plan:
     """The plan of jobs and of spend for the default target, split by shot."""
     from stillmake.api.ledger import Ledger
     from stillmake.api.pricing import Estimator
-    from stillmake.views.plan import SpendPlanner, pending_outputs
+    from stillmake.planner.pending import Pending
+    from stillmake.views.plan import SpendPlanner
 
     started = time.monotonic()
-    pending = pending_outputs(["all"], sources)
+    pending = Pending(build).outputs(["all"])
     entries = Ledger(build.config.ledger_path).entries()
     planned = SpendPlanner(build, Estimator(entries)).plan(pending)
     plan = Plan(basis=basis)
@@ -65,9 +66,8 @@ def make_plan(build: Build, basis: str, sources: ConfigSources) -> Plan:
 class PlanWorker:
     """One background thread keeping `latest` up to date with the inputs on disk."""
 
-    def __init__(self, load: Callable[[], tuple[Build, str]], sources: ConfigSources):
+    def __init__(self, load: Callable[[], tuple[Build, str]]):
         self._load = load  # -> (build, basis): the inputs as they are, and their digest
-        self._sources = sources
         self._wanted = threading.Event()
         self._lock = threading.Lock()
         self.latest: Plan | None = None
@@ -102,7 +102,7 @@ class PlanWorker:
             basis = ""  # the inputs the plan (or its error) is for; "" if they did not load
             try:
                 build, basis = self._load()
-                plan = make_plan(build, basis, self._sources)
+                plan = make_plan(build, basis)
             except StillmakeError as exc:
                 plan = Plan(basis=basis, error=str(exc))
             except Exception as exc:  # noqa: BLE001  (a plan that fails must not end the board)

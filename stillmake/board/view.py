@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.api.ledger import Ledger
+from stillmake.artifacts.digests import PixelDigests
 from stillmake.artifacts.picks import changed_since_drafted
-from stillmake.board.files import DraftDigests, tree_signature
+from stillmake.board.files import tree_signature
 from stillmake.inputs.config import ONLY_CONFIG_YAML, Config, ConfigSources
-from stillmake.inputs.selections import entry_digest, read_document
+from stillmake.inputs.selections import entry_digest
+from stillmake.inputs.selections.write import read_document
 from stillmake.paths import CONFIG_FILE
 from stillmake.views.status import status_rows
 
@@ -137,7 +139,7 @@ def edit_source(build: Build, shot: str) -> dict:
     return {"url": image_url(path), "what": what}
 
 
-def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: DraftDigests) -> dict:
+def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: PixelDigests) -> dict:
     """The whole page's data. `plan` is shown only if it was made for `basis` (now)."""
     ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     entries = ledger.entries()

@@ -10,13 +10,11 @@ from PIL import Image
 
 from stillmake.artifacts import identity
 from stillmake.artifacts.quality import (
-    DEFAULT_THRESHOLDS,
     LEVELS,
-    METRICS,
     check_image,
-    thresholds_for,
     worst,
 )
+from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
 from stillmake.inputs.config import ConfigSources

@@ -6,8 +6,10 @@ import json
 
 import click
 
+from stillmake import paths
 from stillmake.api.ledger import Ledger
 from stillmake.api.pricing import Estimator
+from stillmake.artifacts.digests import PixelDigests
 from stillmake.cli.common import (
     config_options,
     echo_ledger_state,
@@ -17,7 +19,8 @@ from stillmake.cli.common import (
     user_errors,
 )
 from stillmake.inputs.config import ConfigSources
-from stillmake.views.plan import SpendPlanner, pending_outputs, total
+from stillmake.planner.pending import Pending
+from stillmake.views.plan import SpendPlanner, total
 from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
 from stillmake.views.status import weak_warnings
 
@@ -67,7 +70,10 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
     read = ledger.read()
     entries = read.entries
     reservations = ledger.reservations()
-    planned = SpendPlanner(build, Estimator(entries)).plan(pending_outputs(targets, sources))
+    pending = Pending(build).outputs(targets)
+    digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
+    planned = SpendPlanner(build, Estimator(entries), digests).plan(pending)
+    digests.save()
     edited = dict.fromkeys(p.shot for p in planned if p.paid and p.pass_ != "draft")
     for warning in weak_warnings(build, edited):
         click.echo(f"warning: {warning}", err=True)

@@ -6,7 +6,9 @@ import json
 
 import click
 
+from stillmake import paths
 from stillmake.api.ledger import Ledger
+from stillmake.artifacts.digests import PixelDigests
 from stillmake.cli.common import (
     config_options,
     echo_ledger_state,
@@ -50,7 +52,9 @@ def status(as_json: bool, sources: ConfigSources) -> None:
     ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     read = ledger.read()
     reservations = ledger.reservations()
-    rows = status_rows(build, read.entries)
+    digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
+    rows = status_rows(build, read.entries, digests.fingerprint)
+    digests.save()
     spent = ledger.spent(read.entries)
     if as_json:
         for warning in damage_warnings(ledger, read):

@@ -234,11 +234,14 @@ def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def typed_value(text: str) -> Any:
-    """A `--config` value typed as Snakemake types it (int, float, bool, YAML, text;
-    empty: null)."""
-    from snakemake.cli import parse_config
-
-    return parse_config([f"value={text}"])["value"]
+    """A `-C KEY=VALUE` value typed as config.yaml would type it (`true`, `2`, `[a, b]`;
+    empty: null, as `snakemake --config` makes it)."""
+    if not text:
+        return None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, Any]:

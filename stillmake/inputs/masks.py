@@ -17,12 +17,14 @@ import os
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image, ImageFilter
 
 from stillmake.errors import InputError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 ALPHA_EDITABLE_BELOW = 128
 
@@ -110,6 +112,8 @@ def _png(im: Image.Image) -> bytes:
 
 def region_mask(region: Sequence[float], size: tuple[int, int]) -> bytes:
     """RGBA PNG of `size` (w, h): opaque black everywhere, alpha 0 inside the box."""
+    import numpy as np  # only where pixels are worked on: the build's plan needs none
+
     left, top, right, bottom = region_box(region, size)
     w, h = size
     rgba = np.zeros((h, w, 4), np.uint8)
@@ -241,6 +245,8 @@ def load_mask(
 
 def editable_area(mask_png: bytes) -> np.ndarray:
     """Bool HxW: True where the mask lets the edit paint (alpha < 128)."""
+    import numpy as np  # only where pixels are worked on: the build's plan needs none
+
     with Image.open(io.BytesIO(mask_png)) as im:
         if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
             return np.zeros((im.size[1], im.size[0]), bool)  # no alpha: nothing editable
@@ -248,6 +254,8 @@ def editable_area(mask_png: bytes) -> np.ndarray:
 
 
 def _grow_axis(m: np.ndarray, px: int, axis: int) -> np.ndarray:
+    import numpy as np  # only where pixels are worked on: the build's plan needs none
+
     m = np.moveaxis(m, axis, 0)
     n = m.shape[0]
     c = np.zeros((n + 1,) + m.shape[1:], np.int32)
@@ -259,6 +267,8 @@ def _grow_axis(m: np.ndarray, px: int, axis: int) -> np.ndarray:
 
 def grow(area: np.ndarray, px: int) -> np.ndarray:
     """Dilate a bool HxW area by `px` pixels (square neighbourhood), in O(pixels)."""
+    import numpy as np  # only where pixels are worked on: the build's plan needs none
+
     area = np.asarray(area, bool)
     if px <= 0 or not area.any():
         return area.copy()
@@ -276,6 +286,8 @@ def composite_outside(
     the editable area is bit-identical to the source. feather_px=0: hard edge.
     A result of another size is resized (Lanczos) to the source first.
     """
+    import numpy as np  # only where pixels are worked on: the build's plan needs none
+
     with Image.open(io.BytesIO(source_png)) as s, Image.open(io.BytesIO(result_png)) as r:
         source, result = s.convert("RGB"), r.convert("RGB")
     if result.size != source.size:

@@ -17,6 +17,7 @@ from typing import Any
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.errors import StillmakeError
 from stillmake.inputs import compose
 from stillmake.inputs.config import Config
 from stillmake.inputs.guardrail import require_shortlist
@@ -91,6 +92,23 @@ class Build:
 
     def unlocked(self, shots: Iterable[str]) -> list[str]:
         return [s for s in shots if not self.locked(s)]
+
+    def require_locked(self, shots: Iterable[str], target: str) -> None:
+        """A finals target names locked shots only: refused before any paid call, naming
+        every shot that is not locked."""
+        shots = list(shots)
+        unknown = [s for s in shots if s not in self.shots]
+        if unknown:
+            raise StillmakeError(
+                f"target '{target}' names shots not in the prompts file: {', '.join(unknown)}"
+            )
+        unlocked = self.unlocked(shots)
+        if unlocked:
+            raise StillmakeError(
+                f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}. "
+                f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
+                f"or build `critical` / the default target."
+            )
 
     def model_for(self, pass_: str) -> str:
         return self.config.model_for(pass_)  # type: ignore[arg-type]

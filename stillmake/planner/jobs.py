@@ -9,6 +9,7 @@ the job reads (each declared, so a storage plugin stages it).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any, ClassVar, TypeVar
 
 from stillmake import paths
 from stillmake.api.requests import CritiqueRequest, ImageRequest
-from stillmake.inputs.masks import load_markup, load_mask, region_mask
 
 Characters = dict[str, list[str]]  # character id -> its reference images (project-relative)
 
@@ -28,14 +28,14 @@ class JobRequest:
     RULE: ClassVar[str]  # the rule whose jobs it describes
     PASS: ClassVar[str]  # the pass, as messages and logs name it
 
+    def outputs(self) -> list[str]:
+        """The files the job writes (the rule's `output:`, as stillmake.paths names them)."""
+        raise NotImplementedError
+
     def params(self) -> dict[str, Any]:
         """The job's params as the rule passes them: plain values Snakemake can record
         (a typed field in its dict form); the shot and step are wildcards, not params."""
-        return {
-            f.name: _plain(getattr(self, f.name))
-            for f in dataclasses.fields(self)
-            if f.name not in ("shot", "step")
-        }
+        return {name: _plain(getattr(self, name)) for name in _param_names(type(self))}
 
     @classmethod
     def from_params(
@@ -55,6 +55,11 @@ class JobRequest:
 
 
 _J = TypeVar("_J", bound=JobRequest)
+
+
+@functools.cache
+def _param_names(cls: type[JobRequest]) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("shot", "step"))
 
 
 def _plain(value: object) -> Any:
@@ -116,6 +121,10 @@ class DraftJob(JobRequest):
     negative: str
     lighting: str | None
 
+    def outputs(self) -> list[str]:
+        images = paths.drafts(self.shot, self.request.n)
+        return images + [paths.sidecar(p) for p in images]
+
 
 @dataclass(frozen=True)
 class ReviewJob(JobRequest):
@@ -130,6 +139,9 @@ class ReviewJob(JobRequest):
     characters: Characters
     pick: int | None  # the sheet marks a weak pick before its edits are paid
     critique: CritiqueSpec | None  # only when enabled: turning it on reruns reviews only
+
+    def outputs(self) -> list[str]:
+        return [paths.review_sheet(self.shot), paths.review_json(self.shot)]
 
 
 @dataclass(frozen=True)
@@ -146,6 +158,9 @@ class SelectJob(JobRequest):
     @property
     def review(self) -> str:
         return paths.review_sheet(self.shot)
+
+    def outputs(self) -> list[str]:
+        return [paths.selected(self.shot), paths.sidecar(paths.selected(self.shot))]
 
 
 @dataclass(frozen=True)
@@ -186,10 +201,16 @@ class EditJob(JobRequest):
         """The step as selections.yaml names it in messages."""
         return f"edits[{self.step}]"
 
+    def outputs(self) -> list[str]:
+        image = paths.edit_step(self.shot, self.step)
+        return [image, paths.sidecar(image)]
+
     def mask_png(self, size: tuple[int, int], mask_file: str | None = None) -> bytes | None:
         """Region box or hand-made mask -> RGBA PNG at the source's size (alpha 0 =
         editable). The mask is read from `mask_file` where the job found it (a storage
         plugin or a module prefix); errors name it as selections.yaml gives it."""
+        from stillmake.inputs.masks import load_mask, region_mask  # numpy: only when drawn
+
         if self.region:
             return region_mask(self.region, size)
         if self.mask:
@@ -200,6 +221,8 @@ class EditJob(JobRequest):
 
     def markup_png(self, size: tuple[int, int], markup_file: str | None = None) -> bytes | None:
         """The strokes drawn over the source, at its size (models that take a markup)."""
+        from stillmake.inputs.masks import load_markup
+
         if not self.markup:
             return None
         return load_markup(
@@ -211,10 +234,9 @@ class EditJob(JobRequest):
         )
 
     def inputs(self) -> dict[str, str | list[str]]:
-        """Its source and the source's record, the references, then mask or markup."""
+        """Its source (its record travels inside it), the references, then mask or markup."""
         files: dict[str, str | list[str]] = {
-            "source": self.source,
-            "source_sidecar": paths.sidecar(self.source),
+            "source": self.source,  # its record travels inside it
             "refs": [*self.character_refs, *self.refs],
         }
         if self.mask:
@@ -245,10 +267,12 @@ class FinalJob(JobRequest):
         """The image the final is rendered from: the last edit step, else the selected draft."""
         return paths.edit_step(self.shot, self.steps) if self.steps else paths.selected(self.shot)
 
+    def outputs(self) -> list[str]:
+        return [paths.final(self.shot), paths.sidecar(paths.final(self.shot))]
+
     def inputs(self) -> dict[str, str | list[str]]:
         return {
-            "candidate": self.candidate,
-            "candidate_sidecar": paths.sidecar(self.candidate),
+            "candidate": self.candidate,  # its record travels inside it
             "refs": list(self.refs),
         }
 
@@ -263,6 +287,9 @@ class ManifestJob(JobRequest):
     thresholds: dict[str, Any]
     shots: list[str]
     characters: dict[str, Characters]
+
+    def outputs(self) -> list[str]:
+        return [paths.MANIFEST_CSV, paths.MANIFEST_JSON, paths.GATE]
 
 
 JOB_TYPES: dict[str, type[JobRequest]] = {

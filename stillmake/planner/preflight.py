@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stillmake.artifacts.quality import thresholds_for
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.errors import InputError, ModelError
 from stillmake.images import input_problem
 from stillmake.inputs import compose

@@ -9,9 +9,10 @@ from PIL import Image
 
 from stillmake.api.calls import obtain
 from stillmake.artifacts import identity
-from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
-from stillmake.artifacts.quality import edit_leak, load_rgb, thresholds_for
+from stillmake.artifacts.provenance import raw_image, read_record, write_image
+from stillmake.artifacts.quality import edit_leak, load_rgb
 from stillmake.artifacts.records import image_record
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.artifacts.weak import gate_image, weak_source
 from stillmake.errors import GuardrailError
 from stillmake.inputs.masks import composite_outside, editable_area
@@ -44,7 +45,7 @@ def gate_source(job: Job[EditJob]) -> dict:
         edit.lighting,
         edit.thresholds,
         job.references(edit.characters),
-        read_sidecar(path).get("backend"),
+        read_record(path).get("backend"),
     )
     why = weak_source(edit.shot, edit.step, path, gated)
     if why and edit.refuse_weak:
@@ -108,7 +109,7 @@ def run(job: Job[EditJob]) -> None:
     if edit.protect_unmasked and mask is not None:
         result = composite_outside(source, result, mask, feather_px=edit.feather_px)
     leak = measure_leak(source, result, mask, edit.feather_px)
-    source_side = read_sidecar(job.input["source"])
+    source_side = read_record(job.input["source"])
     record = {
         **image_record(
             request,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from stillmake.api.calls import obtain
-from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
+from stillmake.artifacts.provenance import raw_image, read_record, write_image
 from stillmake.artifacts.records import image_record
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def run(job: Job[FinalJob]) -> None:
         shortlisted=final.pick is not None,
         logger=job.logger,
     )
-    candidate = read_sidecar(job.input["candidate"])
+    candidate = read_record(job.input["candidate"])
     chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
     record = {
         **image_record(

@@ -11,14 +11,14 @@ from PIL import Image
 
 from stillmake.api.calls import RESULT
 from stillmake.artifacts.identity import across_shots
-from stillmake.artifacts.provenance import raw_image, read_sidecar
+from stillmake.artifacts.provenance import raw_image, read_record
 from stillmake.artifacts.quality import (
     consistency_flags,
     flags_to_json,
-    thresholds_for,
     worst,
     worst_level,
 )
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.artifacts.weak import gate_image
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
@@ -50,7 +50,7 @@ COLUMNS = [
 def rows(finals: list) -> list[dict]:
     out = []
     for path in finals:
-        s = read_sidecar(path)
+        s = read_record(path)
         raw_image(path)  # a whole image, or an error naming it and the command to rebuild it
         with Image.open(path) as im:
             pixels = f"{im.width}x{im.height}"

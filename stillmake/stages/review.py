@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from stillmake.api.calls import RESULT
 from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
-from stillmake.artifacts.provenance import read_sidecar
+from stillmake.artifacts.provenance import read_record
 from stillmake.artifacts.quality import worst_level
 from stillmake.artifacts.sheets import contact_sheet
 from stillmake.artifacts.weak import gate_image, weak_pick
@@ -34,7 +34,7 @@ def review(
     binds to, and whether the pick is a weak candidate."""
     drafts = []
     for k, path in enumerate(images, start=1):
-        side = read_sidecar(path)
+        side = read_record(path)
         # the pixels on disk (a whole image, or an error naming it and the command to
         # rebuild it): what the pick binds to, so the sheet labels them, retouched or not
         sha = image_sha256(path)

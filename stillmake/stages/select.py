@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from stillmake.api.calls import RESULT
 from stillmake.artifacts.picks import changed_since_drafted, current_drafts_fingerprint
-from stillmake.artifacts.provenance import raw_image, read_sidecar, sidecar_path, write_image
+from stillmake.artifacts.provenance import raw_image, read_record, sidecar_path, write_image
 from stillmake.errors import StalePick, StillmakeError
 from stillmake.files import sha256_bytes
 
@@ -86,7 +86,7 @@ def run(job: Job[SelectJob]) -> None:
         )
     png = raw_image(drafts[k - 1])
     record = {
-        **read_sidecar(drafts[k - 1]),
+        **read_record(drafts[k - 1]),
         "pass": "select",
         "pick": k,
         "drafts": current,

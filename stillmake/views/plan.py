@@ -1,20 +1,15 @@
 """The plan of spend: which requests a build would pay for, before any call.
 
-Snakemake decides which jobs run (`snakemake --summary` says so per output
-file); this module decides what each of those jobs would send, by following
-the chain draft -> selected -> edit steps -> final through the cache. A request
+The planner decides which jobs would run (planner/pending.py, as Snakemake decides
+it); this module decides what each of those jobs would send, by following the
+chain draft -> selected -> edit steps -> final through the cache. A request
 whose inputs are not known yet counts as paid: the plan never under-promises.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-import subprocess
-import sys
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,19 +17,16 @@ from typing import TYPE_CHECKING
 from stillmake import paths
 from stillmake.api.cache import Cache
 from stillmake.api.pricing import Estimator, image_sizes
-from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
+from stillmake.artifacts.digests import PixelDigests
+from stillmake.artifacts.picks import drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar
-from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.inputs.config import ONLY_CONFIG_YAML, ConfigSources
 from stillmake.inputs.models import parse_size
 
 if TYPE_CHECKING:
     from stillmake.api.requests import ImageRequest
     from stillmake.planner.build import Build
     from stillmake.planner.jobs import CritiqueSpec, EditJob, FinalJob
-
-PENDING = ("update pending", "missing")
 
 
 @dataclass
@@ -63,52 +55,16 @@ class PlannedRequest:
         return d
 
 
-def pending_outputs(
-    targets: Sequence[str] = (),
-    sources: ConfigSources = ONLY_CONFIG_YAML,
-    snakemake: Sequence[str] | None = None,
-) -> set[str]:
-    """Output files Snakemake would (re)build for these targets, with the config the
-    command itself read (`sources`)."""
-    cmd = snakemake or [sys.executable, "-m", "snakemake"]
-    # targets before the options: `--quiet` takes a list and would swallow them
-    cmd = [*cmd, *(targets or ["all"]), "--summary"]
-    with tempfile.TemporaryDirectory(prefix="stillmake-plan-") as tmp:
-        cmd += sources.snakemake_args(tmp)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise StillmakeError(
-            "snakemake could not plan this target:\n" + snakemake_error(proc.stderr or proc.stdout)
-        )
-    pending = set()
-    reader = csv.reader(io.StringIO(proc.stdout), delimiter="\t")
-    for row in reader:
-        if len(row) >= 6 and row[0] != "output_file" and row[-1].strip() in PENDING:
-            pending.add(row[0].strip())
-    return pending
-
-
-NOISE = ("Using workflow specific profile", "Building DAG of jobs", "Wildcards:")
-
-
-def snakemake_error(output: str, most: int = 12) -> str:
-    """Snakemake's message without its start-up chatter and traceback."""
-    lines = []
-    for line in output.strip().splitlines():
-        if line.startswith("Traceback"):
-            break
-        if line.strip() and not line.startswith(NOISE):
-            lines.append(line)
-    return "\n".join(lines[-most:])
-
-
 class SpendPlanner:
     """Follows each pending job's request (from the planner) through the cache, in
     dependency order, predicting the pixels each step will have."""
 
-    def __init__(self, build: Build, estimator: Estimator | None = None):
+    def __init__(
+        self, build: Build, estimator: Estimator | None = None, digests: PixelDigests | None = None
+    ):
         self.build = build
         self.estimator = estimator or Estimator()
+        self.digests = digests or PixelDigests()
         self.cache = Cache(build.config.cache_dir)
         self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
 
@@ -128,7 +84,7 @@ class SpendPlanner:
             planned.append(item)
         else:
             # the drafts' pixels, as the select job compares them (a retouch shows)
-            shas = [image_sha256(p) if Path(p).is_file() else None for p in draft_paths]
+            shas = [self.digests.sha256(p) if Path(p).is_file() else None for p in draft_paths]
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
         review = build.review(shot)

@@ -1,29 +1,7 @@
 """selections.yaml, the art director's decisions: read strictly (read.py), modelled and
-checked as the build uses them (model.py), changed by round trip (write.py)."""
+checked as the build uses them (model.py), changed by round trip (write.py: import it
+from there; the build never writes, so it never loads ruamel)."""
 
 from stillmake.inputs.selections.model import EditStep, Selection, entry_digest, load_selections
-from stillmake.inputs.selections.write import (
-    lock_change,
-    parse_document,
-    pick_change,
-    read_document,
-    reject_change,
-    reroll_change,
-    step_change,
-    update_selections,
-)
 
-__all__ = [
-    "EditStep",
-    "Selection",
-    "entry_digest",
-    "load_selections",
-    "lock_change",
-    "parse_document",
-    "pick_change",
-    "read_document",
-    "reject_change",
-    "reroll_change",
-    "step_change",
-    "update_selections",
-]
+__all__ = ["EditStep", "Selection", "entry_digest", "load_selections"]
