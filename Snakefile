@@ -2,7 +2,10 @@
 # drafts -> review -> selected -> edits -> finals, one job per shot per pass.
 
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
+from stillmake.errors import StillmakeError
+from stillmake.inputs.budget import check_budget
 from stillmake.inputs.schemas import schema_path
 
 min_version("9.0")
@@ -11,6 +14,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+try:  # one line for a budget that is not one, before the schema's longer message
+    check_budget(config)
+except StillmakeError as exc:
+    raise WorkflowError(str(exc)) from None
 validate(config, schema_path("config.schema.yaml"))
 
 
@@ -21,7 +28,7 @@ include: "rules/common.smk"
 
 
 onstart:
-    check_credentials()
+    start_build()
 
 
 onsuccess:

@@ -12,7 +12,7 @@ from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
 from stillmake.paths import PATTERNS
 from stillmake.api.calls import BUILD_ENV, now_iso
-from stillmake.bridge import end_scheduler_timers, run_stage
+from stillmake.bridge import end_scheduler_timers, run_stage, stop_on_signals
 from stillmake.api.ledger import Ledger
 from stillmake.views.spend import build_summary
 from stillmake.specs import BuildSpecs, record_built
@@ -51,11 +51,19 @@ def finish_build():
 
 def check_credentials():
     """At `onstart`: a real build without a key stops before any job; -n and --summary
-    pay nothing and need none."""
+    pay nothing and need none. The ledger as found is the one this build keeps
+    (a ledger deleted or replaced while it runs stops its next paid request)."""
     try:
         BUILD.settings.require_credentials()
+        Ledger(BUILD.settings.ledger_path).anchor()
     except StillmakeError as exc:
         raise WorkflowError(str(exc)) from None
+
+
+def start_build():
+    """`onstart`: the checks above, then SIGTERM/SIGINT end a job's wait at once."""
+    check_credentials()
+    stop_on_signals()
 
 
 _STARTED = []
@@ -75,6 +83,8 @@ def before_jobs():
     for hook in ("_onsuccess", "_onerror"):
         host = getattr(workflow, hook)
         setattr(workflow, hook, lambda log, host=host: (host(log), finish_build()))
+    host = workflow._onstart  # runs once the scheduler (and its SIGTERM handler) exists
+    workflow._onstart = lambda log, host=host: (host(log), stop_on_signals())
 
 
 DRAFT_K = list(range(1, BUILD.draft_n + 1))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from stillmake import stop
 from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
 from stillmake.inputs.settings import Settings
@@ -120,3 +121,20 @@ def end_scheduler_timers() -> int:
 def _defined_in(fn: Callable[..., object], source: str) -> bool:
     code = getattr(fn, "__code__", None)
     return code is not None and source in code.co_filename.replace("\\", "/")
+
+
+def stop_on_signals() -> list[int]:
+    """Make SIGTERM and SIGINT end every job's wait at once, keeping Snakemake's own
+    handling of them; call at `onstart`. Returns the signals chained.
+
+    Snakemake runs jobs as threads and, on SIGTERM, lets running jobs finish
+    (JobScheduler.exit_gracefully); on SIGINT, the main thread's KeyboardInterrupt
+    shuts the pool down and waits for them too. A job waiting an hour on the rate
+    limiter would keep the build an hour. So stillmake raises its stop flag
+    (stillmake.stop) from a handler chained to the one in place, and then calls it.
+    The JobScheduler installs its SIGTERM handler when it is made, which is after
+    the Snakefile is read and before `onstart` runs: chained any earlier, ours
+    would be replaced. tests/test_bridge.py pins both (the handler in place at
+    onstart is JobScheduler.exit_gracefully, and ours calls it).
+    """
+    return stop.on_signals()

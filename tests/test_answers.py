@@ -27,10 +27,10 @@ from stillmake.api.ledger import Ledger
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy
 from stillmake.artifacts.provenance import raw_image, read_sidecar
-from stillmake.errors import StillmakeError
+from stillmake.errors import BudgetExceeded, StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.settings import Settings, defaults, redact_url
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, server_billed, token_bill
 from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
@@ -127,6 +127,22 @@ BAD_ANSWERS = {
 
 
 # -- 1, 2: a bad answer is a failed attempt, never a cache entry ------------------------
+# bad answers whose usage reaches the client; a body that is not JSON carries none readable
+USAGE_READ = ("jpeg", "wrong_size", "truncated_png", "broken_base64", "missing_image")
+
+
+def assert_refused_bill(line: dict, refused: dict, kind: str) -> None:
+    """A refused answer is priced like any other: from its usage, or at the estimate when
+    the body could not be read (the API billed it all the same)."""
+    if kind in USAGE_READ:
+        assert refused["usage"]["output_tokens"] > 0
+        assert refused["cost_usd"] == pytest.approx(token_bill(refused["usage"]), abs=1e-6)
+    else:
+        assert "usage" not in refused
+        assert refused["cost_usd"] == line["estimate_usd"] > 0
+        assert refused["cost_source"].startswith("estimate")
+
+
 @pytest.mark.parametrize("kind", list(BAD_ANSWERS))
 def test_bad_answer_is_a_failed_attempt_and_the_retry_is_kept(api, fake_openai, kind):
     settings = api(max_retries=2)
@@ -139,10 +155,16 @@ def test_bad_answer_is_a_failed_attempt_and_the_retry_is_kept(api, fake_openai, 
         assert (im.format, f"{im.width}x{im.height}") == ("PNG", SIZE)
     (line,) = ledger_lines(settings)
     assert line["outcome"] == "paid" and line["attempts"] == 2
-    assert BAD_ANSWERS[kind] in line["retries"][0]["error"], line["retries"]
-    if kind in ("jpeg", "wrong_size", "truncated_png", "missing_image"):  # answers with usage
-        assert line["retries"][0]["usage"]["output_tokens"] > 0  # what the bad answer cost
-    assert line["cost_usd"] > 0  # the bill of the good answer, usage and all
+    refused = line["retries"][0]
+    assert BAD_ANSWERS[kind] in refused["error"], line["retries"]
+    assert_refused_bill(line, refused, kind)
+    # billed means counted: the line is both answers' bills, the refused one itemised
+    assert line["rejected_usd"] == refused["cost_usd"]
+    good = token_bill(line["usage"])
+    assert line["cost_usd"] == pytest.approx(refused["cost_usd"] + good, abs=1e-6)
+    if kind in USAGE_READ:  # what the server billed, to the cent (and closer)
+        assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).spent() == line["cost_usd"]
 
 
 @pytest.mark.parametrize("kind", list(BAD_ANSWERS))
@@ -157,13 +179,57 @@ def test_bad_answers_exhaust_retries_into_one_clear_line(api, fake_openai, kind)
     assert message.endswith("; gave up after 3 attempts (openai.max_retries: 2)"), message
     assert "\n" not in message
     (line,) = ledger_lines(settings)
-    assert line["outcome"] == "failed" and line["attempts"] == 3 and line["cost_usd"] == 0
+    assert line["outcome"] == "failed" and line["attempts"] == 3
     assert BAD_ANSWERS[kind] in line["error"]
     assert [r["attempt"] for r in line["retries"]] == [1, 2, 3]
+    for refused in line["retries"]:
+        assert_refused_bill(line, refused, kind)
+    # failed, and billed three times: all of it is in the line and in the spend total
+    assert line["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in line["retries"]))
+    assert line["cost_usd"] == line["rejected_usd"] > 0
+    if kind in USAGE_READ:
+        assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).spent() == line["cost_usd"]
     assert not Cache(settings.cache_dir).has(request.fingerprint())
     # the next run asks again, and keeps what it gets
     got = obtain(settings, request)
     assert not got.cached and decoded(got.images[0]).format == "PNG"
+
+
+def test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line(api, fake_openai):
+    """The issue's case: two answers at the wrong size, then a good one."""
+    settings = api(max_retries=4)
+    fake_openai.corrupt_next(2, "wrong_size")
+    obtain(settings, request_for(settings))
+    (line,) = ledger_lines(settings)
+    served = server_billed(fake_openai)
+    assert len(fake_openai.billed()) == 3 and line["attempts"] == 3
+    assert line["cost_usd"] == pytest.approx(served, abs=1e-6)
+    assert round(line["cost_usd"], 2) == round(served, 2)
+    assert line["rejected_usd"] == pytest.approx(
+        sum(r["cost_usd"] for r in line["retries"]), abs=1e-9
+    )
+    print(f"\n2 refused + 1 good: server billed ${served:.6f}, ledger ${line['cost_usd']:.6f}")
+
+
+def test_refused_answers_count_against_the_budget_before_a_retry(api, fake_openai):
+    """Each retry after a billed refusal is checked against the ceiling: a gateway that
+    keeps sending bad answers cannot spend past budget_usd."""
+    settings = api(max_retries=4)
+    request = request_for(settings)
+    estimate = calls.Estimator().estimate(request).usd
+    settings.config["budget_usd"] = round(estimate * 1.5, 6)  # one attempt fits, two do not
+    fake_openai.corrupt_next(5, "wrong_size")
+    with pytest.raises(BudgetExceeded) as err:
+        obtain(settings, request)
+    message = str(err.value)
+    assert "\n" not in message and "another attempt would cost" in message, message
+    assert f"budget_usd ${settings.config['budget_usd']:.2f}" in message
+    assert fake_openai.count() == 1  # the second attempt never left
+    (line,) = ledger_lines(settings)
+    assert line["outcome"] == "over_budget" and line["attempts"] == 1
+    assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).reservations() == []  # released with its line
 
 
 def test_answer_without_usage_is_billed_at_the_estimate(api, fake_openai):

@@ -339,13 +339,13 @@ def test_release_clears_stale_reservations_and_refuses_live_ones(workflow):
 
 
 def test_without_proc_a_pid_is_judged_by_whether_it_exists(tmp_path, monkeypatch):
-    import stillmake.api.ledger as ledger_module
+    import stillmake.api.reservations as reservations_module
 
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path, budget_usd=1)
     with ledger.reserve(0.1, "s2 draft"):
         leave_dead_reservation(path, cost=0.3, what="s1 final")
-        monkeypatch.setattr(ledger_module, "PROC", tmp_path / "no-proc")  # as on macOS
+        monkeypatch.setattr(reservations_module, "PROC", tmp_path / "no-proc")  # as on macOS
         assert process_start(os.getpid()) is None
         states = {r.what: r.state for r in ledger.reservations()}
         assert states == {"s2 draft": "running", "s1 final": "process gone"}

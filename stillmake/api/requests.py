@@ -102,6 +102,10 @@ class CritiqueRequest:
             inputs=tuple(inputs),
         )
 
+    @classmethod
+    def from_dict(cls, d: dict) -> CritiqueRequest:
+        return cls(**{**d, "inputs": tuple(d.get("inputs") or ())})
+
     @property
     def quality(self) -> str:
         return self.reasoning

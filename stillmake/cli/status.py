@@ -19,6 +19,7 @@ from stillmake.cli.common import (
 from stillmake.views.spend import (
     damage_warnings,
     inflight_usd,
+    unsettled_usd,
 )
 from stillmake.views.status import status_rows, weak_warnings
 
@@ -40,7 +41,9 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
     that a crash or a full disk cut short is named in a warning and skipped.
     Requests in flight (budget reserved, not yet billed) are listed with
     their pid, host and age; `stillmake release` clears one that is not
-    running any more.
+    running any more. One whose process died with its request sent is
+    `unsettled`: it counts as spent until `stillmake release RID --billed`
+    (or --not-billed) settles it.
     """
     specs = load_specs(overrides)
     echo_warnings(specs)
@@ -61,6 +64,7 @@ def status(as_json: bool, overrides: tuple[str, ...]) -> None:
                     "spent_usd": spent,
                     "budget_usd": specs.settings.budget_usd,
                     "inflight_usd": inflight_usd(reservations),
+                    "unsettled_usd": unsettled_usd(reservations),
                     "inflight": [r.to_dict() for r in reservations],
                     "ledger_damaged": [d.to_dict() for d in read.damaged],
                 },

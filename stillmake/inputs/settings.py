@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from stillmake.errors import InputError, ModelError, StillmakeError
+from stillmake.inputs.budget import check_budget, read_budget
 from stillmake.inputs.guardrail import draft_quality_problem
 from stillmake.inputs.models import (
     check_critique,
@@ -118,6 +119,7 @@ def load_config(
     except yaml.YAMLError as exc:
         raise InputError(f"broken YAML: {exc}", file=path) from None
     merge(data, nest_overrides(overrides))
+    check_budget(data)  # one line for an empty, NaN, negative or non-number budget
     schema = load_schema(CONFIG_SCHEMA)
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(data),
@@ -162,7 +164,8 @@ class Settings:
 
     @property
     def budget_usd(self) -> float | None:
-        return self.config["budget_usd"]
+        """The ceiling in USD; None only for the explicit `unlimited`."""
+        return read_budget(self.config["budget_usd"])
 
     def model_for(self, pass_: str) -> str:
         """The pass's own `model`, else the top-level one."""
