@@ -204,7 +204,7 @@ class Ledger:
             ) from None
         if swapped:  # left as found: the next paid request is refused until it is put back
             return
-        if anchor is None:
+        if anchor is None or size != anchor["size"]:  # lines written by others meanwhile
             read = self._read_unlocked()
             lines, spent = len(read.entries), self.spent(read.entries)
         else:

@@ -22,7 +22,7 @@ HOW = (
 
 def read_budget(value: object) -> float | None:
     """The ceiling in USD, or None for `unlimited`; InputError otherwise."""
-    if isinstance(value, str) and value.strip().lower() == UNLIMITED:
+    if value == UNLIMITED:
         return None
     if value is None or value == "":
         problem = "empty (an unset shell variable in --config budget_usd=$VAR?)"
