@@ -287,6 +287,48 @@ def test_corrupt_cache_entry_is_moved_aside_and_fetched_again(api, fake_openai, 
     assert obtain(settings, request).cached  # and answers the next run
 
 
+def test_swapped_cache_entries_are_moved_aside_never_served(api, fake_openai, caplog):
+    """The issue's case: two entries swapped on disk served each other's drafts."""
+    settings = api()
+    cache = Cache(settings.cache_dir)
+    one = request_for(settings, prompt="s1: a wet corridor at night")
+    two = request_for(settings, prompt="s2: a stairwell under red emergency light")
+    first = {r.fingerprint(): obtain(settings, r).images for r in (one, two)}
+    a, b = cache.entry(one.fingerprint()), cache.entry(two.fingerprint())
+    a.rename(a.with_name("swap")), b.rename(a), a.with_name("swap").rename(b)
+    before = fake_openai.count()
+    with caplog.at_level(logging.WARNING, logger="test.answers"):
+        again = {r.fingerprint(): obtain(settings, r) for r in (one, two)}
+    assert fake_openai.count() == before + 2  # both asked for again, never served
+    for fp, other in (
+        (one.fingerprint(), two.fingerprint()),
+        (two.fingerprint(), one.fingerprint()),
+    ):
+        assert not again[fp].cached and set(again[fp].images).isdisjoint(first[other])
+        assert f"is corrupt (it holds the answer to request {other}, not {fp}" in caplog.text
+    assert len(list((settings.cache_dir / ".corrupt").iterdir())) == 2
+    assert obtain(settings, one).cached and obtain(settings, two).cached  # whole again
+
+
+def test_an_edited_cache_entry_is_moved_aside_and_an_old_one_still_answers(api, caplog):
+    settings = api()
+    cache = Cache(settings.cache_dir)
+    request = request_for(settings)
+    obtain(settings, request)
+    response = cache.entry(request.fingerprint()) / "response.json"
+    record = json.loads(response.read_text())
+    # an entry kept before entries named their fingerprint: its request still vouches for it
+    response.write_text(json.dumps({k: v for k, v in record.items() if k != "fingerprint"}))
+    assert obtain(settings, request).cached
+    # the request it was kept for, edited: not the answer to this request any more
+    record["request"]["prompt"] = "something else"
+    response.write_text(json.dumps(record))
+    with caplog.at_level(logging.WARNING, logger="test.answers"):
+        assert not obtain(settings, request).cached
+    assert "is corrupt (it was kept for request " in caplog.text
+    assert f"not {request.fingerprint()} (edited?)" in caplog.text
+
+
 def test_cache_load_names_a_corrupt_entry(tmp_path):
     cache = Cache(tmp_path / "runs" / "cache")
     png = io.BytesIO()

@@ -256,3 +256,102 @@ def test_missing_key_fails_before_any_job(workflow):
     assert not workflow.path("runs/drafts").exists()
     # a dry run pays nothing and needs no key
     assert workflow.snakemake("-n", *OPENAI).returncode == 0
+
+
+# -- stop means stop: a real signal to a real `snakemake` while a job waits -------------------
+
+
+def _hold_fingerprint_lock(wf, env, fake):
+    """Hold the lock of s1's draft request, as another job asking for it would; returns
+    the open file (closing it releases the lock)."""
+    import fcntl
+
+    plan = json.loads(
+        wf.stillmake(
+            "plan", "--json", "-C", "backend=openai", "runs/drafts/s1/draft_1.png", env=env
+        ).stdout
+    )
+    (fingerprint,) = [r["fingerprint"] for r in plan["requests"] if r["shot"] == "s1"]
+    lock = Cache(wf.path("runs/cache")).lock_path(fingerprint)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock, "a+")  # noqa: SIM115 - held across the build, closed by the test
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    return fh
+
+
+def _waiting_on(wait, wf, fake):
+    """Is the build's one job waiting where the case wants it?"""
+    if wait == "back-off":
+        return fake.count() == 1
+    if wait == "rate limiter":  # reserved, not sent
+        reservations = wf.path("runs/.ledger.jsonl.inflight.json")
+        return reservations.exists() and json.loads(reservations.read_text() or "{}") != {}
+    return wf.path("runs/logs/draft/s1.log").exists()  # the job started: the lock is next
+
+
+@pytest.mark.parametrize(
+    ("wait", "sig"),
+    [
+        ("rate limiter", signal.SIGTERM),
+        ("back-off", signal.SIGTERM),
+        ("another job's request", signal.SIGINT),
+    ],
+    ids=["limiter-SIGTERM", "backoff-SIGTERM", "lock-SIGINT"],
+)
+def test_a_signal_ends_a_waiting_job_at_once_and_sends_nothing(workflow, fake_openai, wait, sig):
+    """SIGTERM or SIGINT (Ctrl-C) while the one job waits: the wait ends at once, no
+    request reaches the server after the signal, the reservation is released, and
+    Snakemake exits as it does for that signal."""
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    held = None
+    if wait == "rate limiter":  # a window file written by a host whose clock is an hour ahead
+        wf.path("runs/.rate.json").write_text(json.dumps([[time.time() + 3600, 3]]))
+        wf.path("rate.yaml").write_text("openai: {images_per_minute: 3}\n")
+    elif wait == "back-off":
+        fake_openai.fail_next(1, 429, retry_after=45)
+        wf.path("rate.yaml").write_text("openai: {max_retries: 4}\n")
+    else:
+        held = _hold_fingerprint_lock(wf, env, fake_openai)
+        wf.path("rate.yaml").write_text("openai: {max_retries: 4}\n")
+    log = wf.path("build.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "runs/drafts/s1/draft_1.png", "--configfile",
+         "rate.yaml", *OPENAI],
+        cwd=wf.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _waiting_on(wait, wf, fake_openai) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # well into the wait
+        assert proc.poll() is None, wf.path("build.log").read_text()[-3000:]
+        signalled = time.monotonic()
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole group
+        else:
+            os.kill(proc.pid, sig)  # `kill PID`
+        returncode = proc.wait(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if held is not None:
+            held.close()
+        log.close()
+    out = wf.path("build.log").read_text()
+    after = [r for r in fake_openai.requests if r.time > signalled]
+    print(f"\n{wait}, {sig.name}: exit {returncode} {took:.2f} s after the signal; "
+          f"{len(after)} request(s) after it")  # fmt: skip
+    assert after == []  # nothing reached the server after the signal
+    assert fake_openai.count() == (1 if wait == "back-off" else 0)
+    assert took < 10, out[-3000:]
+    assert returncode == 1, out[-3000:]  # Snakemake's exit status for a stopped build
+    assert f"s1 draft failed: stopped by {sig.name} while waiting" in out, out[-3000:]
+    assert "Traceback" not in out
+    assert ledger(wf).reservations() == []  # released
+    assert not wf.path("runs/drafts/s1/draft_1.png").exists()
+    if wait == "back-off":  # the attempt made before the signal is in the ledger, at $0
+        (line,) = ledger(wf).entries()
+        assert line["outcome"] == "stopped" and line["attempts"] == 1 and line["cost_usd"] == 0
