@@ -315,7 +315,7 @@ class FakeOpenAI:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        server = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        server = _QuietServer((self.host, self.port), _handler(self))
         server.daemon_threads = True
         self._server, self.port = server, server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -1000,6 +1000,14 @@ def _authorized(auth: str, basic: tuple[str, str] | None) -> bool:
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
         return auth == f"Basic {token}"
     return auth.startswith("Bearer ") and bool(auth[7:].strip())
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request (a test's kill -9) is not the server's error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler(fake: FakeOpenAI):

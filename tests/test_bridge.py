@@ -111,3 +111,53 @@ def test_review_build_prints_the_spend_summary(workflow):
     sheets = sorted(p.name for p in workflow.path("runs/review").glob("*.png"))
     assert sheets and "s1.png" in sheets, sheets
     assert not workflow.path("runs/final/manifest.csv").exists()  # review only, no finals
+
+
+PIN_SNAKEFILE = """
+import json, signal
+from stillmake import stop
+from stillmake.bridge import stop_on_signals
+
+onstart:
+    before = signal.getsignal(signal.SIGTERM)
+    chained = stop_on_signals()
+    after = signal.getsignal(signal.SIGTERM)
+    with open("handlers.json", "w") as fh:
+        json.dump({
+            "before": getattr(before, "__qualname__", repr(before)),
+            "before_module": getattr(before, "__module__", None),
+            "chained": [int(s) for s in chained],
+            "ours": bool(getattr(after, "_stillmake_stop", False)),
+            "chains_to_it": stop._installed.get(signal.SIGTERM) == before,
+        }, fh)
+
+rule a:
+    output: "a.txt"
+    run:
+        open(output[0], "w").write("x")
+"""
+
+
+def test_at_onstart_snakemake_has_its_sigterm_handler_and_ours_chains_to_it(tmp_path):
+    """Pins what stop_on_signals relies on: by `onstart`, Snakemake's JobScheduler has
+    installed its SIGTERM handler (exit_gracefully), so chaining there keeps it; a
+    Snakemake that installs it later (or not at all) fails here."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "Snakefile").write_text(PIN_SNAKEFILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-c1", "--force-use-threads"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads((tmp_path / "handlers.json").read_text())
+    assert seen["before"] == "JobScheduler.exit_gracefully", seen
+    assert seen["before_module"].startswith("snakemake.scheduling"), seen
+    assert seen["chained"] == [signal.SIGTERM, signal.SIGINT]
+    assert seen["ours"] and seen["chains_to_it"], seen

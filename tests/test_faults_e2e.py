@@ -20,7 +20,7 @@ from PIL import Image
 
 from stillmake.api.cache import Cache
 from stillmake.api.ledger import Ledger
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, server_billed
 from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
@@ -166,22 +166,30 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and len(list(Cache(wf.path("runs/cache")).root.glob("*/*/response.json"))) < 3
+
+    def in_flight():  # received by the server, not answered yet
+        return sum(1 for r in list(fake_openai.requests) if r.status is None)
+
+    while time.monotonic() < deadline and not (
+        len(list(Cache(wf.path("runs/cache")).root.glob("*/*/response.json"))) >= 3
+        and in_flight() >= 2
     ):
-        time.sleep(0.05)
-    time.sleep(0.2)  # let more requests be in flight
-    os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.02)
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # with two requests in flight
     proc.wait(timeout=30)
     killed_at = max((e["time"] for e in ledger(wf).entries()), default="")
     before = fake_openai.count()
     received = {p.parent.name for p in wf.path("runs/cache").glob("*/*/response.json")}
     assert before >= 3 and len(received) >= 3
 
+    time.sleep(0.8)  # the server finishes (and bills) what was in flight at the kill
+    unsettled = [r for r in ledger(wf).reservations() if r.unsettled]
+    assert all(r.state == "process gone" and r.fingerprint for r in unsettled)
+
     fake_openai.latency = 0.0
     wf.snakemake("--unlock", *OPENAI, env=env)  # Snakemake's own lock outlives a kill -9
-    wf.snakemake(*OPENAI, env=env)
+    resumed = wf.snakemake(*OPENAI, env=env)
     after = fake_openai.count() - before
     entries = ledger(wf).entries()  # every line parses
     paid = [e["fingerprint"] for e in entries if e["outcome"] == "paid"]
@@ -195,10 +203,86 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
             im.load()
     assert not list(wf.path("runs").rglob("*.tmp"))
     assert wf.path("runs/final/manifest.csv").exists()
+
+    # money that may have been spent stays spent: what the dead build had sent is still
+    # counted (unsettled, shown by the summary) until the user says whether it was billed
+    held = {r.rid: r for r in ledger(wf).reservations() if r.unsettled}
+    assert set(held) == {r.rid for r in unsettled}
+    if held:
+        assert f"stillmake: warning: unsettled ${sum(r.cost_usd for r in held.values()):.3f}: " in (
+            resumed.stderr
+        ), resumed.stderr[-3000:]
+    served, billed = server_billed(fake_openai), fake_openai.billed()
+    paid_lines = [e for e in ledger(wf).entries() if e["outcome"] == "paid"]
+    cache = Cache(wf.path("runs/cache"))
+    for r in held.values():  # what the provider's usage page would say for each
+        prompt = cache.load(r.fingerprint)[1]["request"]["prompt"]
+        asked = sum(1 for rec, _ in billed if rec.prompt == prompt)
+        was = asked > sum(1 for e in paid_lines if e["fingerprint"] == r.fingerprint)
+        wf.stillmake("release", r.short, "--billed" if was else "--not-billed", env=env)
+    entries = ledger(wf).entries()
+    counted = [e for e in entries if e["cost_usd"] > 0]
+    spent = ledger(wf).spent()
     print(
         f"kill/resume: {before} requests before the kill ({len(received)} received), "
-        f"{after} after; 12 in a clean build"
+        f"{after} after; 12 in a clean build. Server billed {len(billed)} answers "
+        f"${served:.4f}; ledger {len(paid_lines)} paid + {len(held)} unsettled, settled: "
+        f"{len(counted)} lines ${spent:.4f}"
     )
+    assert len(counted) == len(billed)  # every answer the server billed, once
+    assert spent == pytest.approx(served, abs=1e-6) and round(spent, 2) == round(served, 2)
+    assert ledger(wf).reservations() == []
+
+
+def test_a_ledger_deleted_during_a_build_stops_paid_requests_not_the_count(workflow, fake_openai):
+    """The issue's case: deleting runs/ledger.jsonl mid-build restarted the budget ("this
+    run 6 paid" while the server answered 10). Now the next paid request stops with one
+    line naming the file, and nothing the server billed is missing once it is put back."""
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.latency = 0.4
+    path = wf.path("runs/ledger.jsonl")
+    log = wf.path("build.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", *OPENAI],
+        cwd=wf.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not path.exists() or sum(1 for e in ledger(wf).entries() if e["cost_usd"]) < 3
+        ):
+            time.sleep(0.02)
+        kept = path.read_bytes()
+        path.unlink()
+        returncode = proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    out = wf.path("build.log").read_text()
+    assert returncode != 0
+    refusals = [ln for ln in out.splitlines() if "while a build was writing it" in ln]
+    assert refusals and all("runs/ledger.jsonl was " in ln for ln in refusals), out[-3000:]
+    assert "so no paid request goes out. Put the file back" in refusals[0]
+    assert "stillmake: warning: runs/ledger.jsonl was " in out  # and the summary says so
+    assert "Traceback" not in out
+    stopped_at = len(fake_openai.billed())
+    written_since = path.read_bytes() if path.exists() else b""
+    path.write_bytes(kept + written_since)  # put back, the lines written since at its end
+    restored = ledger(wf).spent()
+    served = server_billed(fake_openai)
+    assert restored == pytest.approx(served, abs=1e-6)  # every answer billed is in it
+    wf.snakemake(*OPENAI, env=env)  # and the count goes on from there
+    final, served_all = ledger(wf).spent(), server_billed(fake_openai)
+    print(
+        f"\nledger deleted mid-build: paid requests stopped after {stopped_at} billed answers "
+        f"(${served:.4f}); restored ledger ${restored:.4f}; after the rerun server "
+        f"${served_all:.4f} ({len(fake_openai.billed())} answers), ledger ${final:.4f}"
+    )
+    assert final == pytest.approx(served_all, abs=1e-6)
+    assert len([e for e in ledger(wf).entries() if e["outcome"] == "paid"]) == 12
 
 
 # a made-up password and gateway key, for the credentials a base URL may carry

@@ -460,6 +460,24 @@ class Ledger:
                 self._write_reservations(stored)
         return settled
 
+    def _reprice_unsettled(self, fingerprint: str | None, usd: float) -> None:
+        """The same request was just paid again: its bill is a better figure for an
+        unsettled one (the answer a dead process lost) than the estimate it was held at
+        (the API bills a request by its tokens, and the same request takes the same)."""
+        stored = self._stored_reservations()
+        changed = False
+        for rid, raw in stored.items():
+            r = judge(rid, raw)
+            if r.unsettled and fingerprint and r.fingerprint == fingerprint:
+                raw.update(
+                    estimate_usd=usd,
+                    cost_usd=round(r.billed_usd + usd, 6),
+                    repriced=f"the bill of the same request, paid again at {now_iso()}",
+                )
+                changed = True
+        if changed:
+            self._write_reservations(stored)
+
     def _drop(self, rid: str) -> None:
         """Remove `rid`, and every dead reservation that holds nothing."""
         stored = self._stored_reservations()
@@ -511,6 +529,9 @@ class Hold:
         with locked(self.ledger.lock_path):
             self.ledger._append_unlocked(entry)
             self.ledger._drop(self.rid)
+            if entry.get("outcome") == PAID and entry.get("cost_source") == "usage":
+                answer = (entry.get("cost_usd") or 0.0) - (entry.get("rejected_usd") or 0.0)
+                self.ledger._reprice_unsettled(entry.get("fingerprint"), round(answer, 6))
         self.settled = True
 
     def sending(self) -> None:
@@ -574,6 +595,7 @@ def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
     """The ledger line `stillmake release --billed|--not-billed` writes for a request
     whose answer was lost."""
     line = raw.get("line") if isinstance(raw.get("line"), dict) else {}
+    basis = "the same request's later bill" if raw.get("repriced") else "estimate"
     return {
         **line,
         "time": now_iso(),
@@ -582,7 +604,7 @@ def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
         "cost_usd": round(r.cost_usd if billed else r.billed_usd, 6),
         "rejected_usd": r.billed_usd,
         "cost_source": (
-            "estimate: settled as billed by stillmake release (the answer was lost)"
+            f"{basis}: settled as billed by stillmake release (the answer was lost)"
             if billed
             else "settled as not billed by stillmake release"
         ),
