@@ -196,12 +196,15 @@ def test_bad_answers_exhaust_retries_into_one_clear_line(api, fake_openai, kind)
     assert not got.cached and decoded(got.images[0]).format == "PNG"
 
 
-def test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line(api, fake_openai):
+def test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line(api, fake_openai, caplog):
     """The issue's case: two answers at the wrong size, then a good one."""
     settings = api(max_retries=4)
     fake_openai.corrupt_next(2, "wrong_size")
-    obtain(settings, request_for(settings))
+    with caplog.at_level(logging.INFO, logger="test.answers"):
+        obtain(settings, request_for(settings))
     (line,) = ledger_lines(settings)
+    said = f"${line['cost_usd']:.3f} (${line['rejected_usd']:.3f} of it for refused answers)"
+    assert said in caplog.text, caplog.text
     served = server_billed(fake_openai)
     assert len(fake_openai.billed()) == 3 and line["attempts"] == 3
     assert line["cost_usd"] == pytest.approx(served, abs=1e-6)
