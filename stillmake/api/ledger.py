@@ -594,7 +594,7 @@ class Hold:
 def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
     """The ledger line `stillmake release --billed|--not-billed` writes for a request
     whose answer was lost."""
-    line = raw.get("line") if isinstance(raw.get("line"), dict) else {}
+    line = _line(raw)
     basis = "the same request's later bill" if raw.get("repriced") else "estimate"
     return {
         **line,
@@ -617,9 +617,9 @@ def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
 
 def _recovered(raw: dict, r: Reservation, record: dict) -> dict:
     """The paid line of a request whose answer reached the cache before its process died."""
-    line = raw.get("line") if isinstance(raw.get("line"), dict) else {}
-    cost = record.get("cost_usd")
-    cost = cost if is_amount(cost) else r.cost_usd - r.billed_usd  # its estimate stands in
+    line = _line(raw)
+    billed = record.get("cost_usd")
+    cost = float(billed) if is_amount(billed) else r.cost_usd - r.billed_usd  # or its estimate
     return {
         **line,
         "time": now_iso(),
@@ -633,6 +633,12 @@ def _recovered(raw: dict, r: Reservation, record: dict) -> dict:
         "reservation": r.rid,
         "recovered": "from the cache: its process died after the answer was kept",
     }
+
+
+def _line(raw: dict) -> dict:
+    """The ledger fields a reservation keeps of its request (empty if a hand broke them)."""
+    line = raw.get("line")
+    return line if isinstance(line, dict) else {}
 
 
 def _shown(path: Path) -> str:

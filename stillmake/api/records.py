@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from typing import TypeGuard
 
 # the fields totals, summaries and estimates compute with, and the type each must have
 FIELD_TYPES = {
@@ -73,7 +74,7 @@ def figure_problem(entry: dict) -> str | None:
     return None
 
 
-def is_amount(value: object) -> bool:
+def is_amount(value: object) -> TypeGuard[int | float]:
     """A figure that may be summed: a finite, non-negative number (not a bool)."""
     return _amount_problem("", value) is None
 
