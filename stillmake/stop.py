@@ -34,13 +34,15 @@ def stopping() -> bool:
 def check(what: str) -> None:
     """Raise Stopped if a stop was asked for: called before anything is sent."""
     if STOP.is_set():
-        raise Stopped(f"stopped by {_signal_name()} before {what}; nothing more was sent")
+        raise Stopped(f"stopped by {_signal_name()} before {what}; nothing is sent after a stop")
 
 
 def wait(seconds: float, what: str) -> None:
     """Sleep `seconds`, or raise Stopped the moment a stop is asked for."""
     if (seconds > 0 and STOP.wait(seconds)) or STOP.is_set():
-        raise Stopped(f"stopped by {_signal_name()} while waiting {what}; nothing more was sent")
+        raise Stopped(
+            f"stopped by {_signal_name()} while waiting {what}; nothing is sent after a stop"
+        )
 
 
 def sleeper(what: str) -> Callable[[float], None]:

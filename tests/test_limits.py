@@ -221,8 +221,11 @@ def test_a_signal_raises_the_flag_and_reaches_the_handler_it_replaced():
         while not seen and time.monotonic() < deadline:
             time.sleep(0.01)
         assert seen == [signal.SIGUSR1] and stop.stopping()
-        with pytest.raises(Stopped, match="stopped by SIGUSR1 before the request was sent"):
-            stop.check("the request was sent")
+        with pytest.raises(
+            Stopped,
+            match="stopped by SIGUSR1 before sending the request; nothing is sent after a stop",
+        ):
+            stop.check("sending the request")
     finally:
         signal.signal(signal.SIGUSR1, previous)
         stop.reset()

@@ -159,7 +159,7 @@ def _obtain(
             hold.charge(exc.cost_usd)
 
         def call() -> BackendResponse:
-            stop.check("the request was sent")
+            stop.check("sending the request")
             hold.sending()
             try:
                 if request.endpoint == "generate":

@@ -535,7 +535,7 @@ class Hold:
         self.settled = True
 
     def sending(self) -> None:
-        if not self.sent:
+        if not self.sent and self.estimate > 0:  # a $0 request (preview) has nothing to settle
             self.ledger._update(self.rid, lambda r: r.update(sent=True))
             self.sent = True
 
