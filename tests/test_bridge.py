@@ -1,8 +1,10 @@
 """`end_scheduler_timers`: cancels Snakemake's scheduler re-check timers, and only those.
+`stop_on_signals`: chains stillmake's stop flag onto Snakemake's SIGTERM/SIGINT handling.
 
-Also pins the Snakemake internal it relies on (JobScheduler re-evaluates with a
-`threading.Timer` whose callback is defined in snakemake/scheduling), so an
-upgrade that changes it fails here, loudly, instead of silently making exits slow.
+Also pins the Snakemake internals they rely on (JobScheduler re-evaluates with a
+`threading.Timer` whose callback is defined in snakemake/scheduling; JobScheduler's
+SIGTERM handler is in place by `onstart`), so an upgrade that changes them fails here,
+loudly, instead of silently making exits slow or jobs deaf to a stop.
 """
 
 from __future__ import annotations
