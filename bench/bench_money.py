@@ -78,6 +78,14 @@ def ask(settings: Settings, prompt: str = "a wet corridor at night") -> str | No
     return None
 
 
+def ceiling_row(fault: str, server: FakeOpenAI, settings: Settings) -> None:
+    """Ask once where the budget should refuse: the figures, and whether it did."""
+    refused = ask(settings)
+    verdict = f"refused ({refused})" if refused == "BudgetExceeded" else "NOT refused"
+    spent = Ledger(settings.ledger_path).spent()
+    row(fault, server_billed(server), spent, verdict, f"{server.count()} request(s) sent")
+
+
 def refused_answers() -> None:
     calls.RetryPolicy = lambda **kw: RetryPolicy(**kw, base_s=0.01, cap_s=0.02)  # quick
     cases = [
@@ -98,14 +106,7 @@ def refused_answers() -> None:
         estimate = calls.Estimator().estimate(draft(settings)).usd
         settings.config["budget_usd"] = round(estimate * 1.5, 6)  # one attempt fits, not two
         server.corrupt_next(5, "wrong_size")
-        refused = ask(settings)
-        row(
-            "wrong-size answers until the ceiling",
-            server_billed(server),
-            Ledger(settings.ledger_path).spent(),
-            f"refused ({refused})" if refused == "BudgetExceeded" else "NOT refused",
-            f"{server.count()} request(s) sent",
-        )
+        ceiling_row("wrong-size answers until the ceiling", server, settings)
 
 
 def bad_figures_and_budget() -> None:
@@ -117,14 +118,7 @@ def bad_figures_and_budget() -> None:
             json.dumps(real) + '\n{"outcome": "paid", "cost_usd": NaN}\n'
             '{"outcome": "paid", "cost_usd": -100}\n'
         )
-        refused = ask(settings)
-        row(
-            "NaN and -100 lines in a $0.95 ledger, budget $1",
-            server_billed(server),
-            Ledger(settings.ledger_path).spent(),
-            f"refused ({refused})" if refused == "BudgetExceeded" else "NOT refused",
-            f"{server.count()} request(s) sent",
-        )
+        ceiling_row("NaN and -100 lines in a $0.95 ledger, budget $1", server, settings)
     wf = workflow_copy()
     refusals = []
     for given in ("", "abc", "nan", "-1"):
