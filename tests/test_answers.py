@@ -15,6 +15,8 @@ import functools
 import io
 import json
 import logging
+import multiprocessing as mp
+import os
 import socket
 
 import pytest
@@ -233,6 +235,39 @@ def test_refused_answers_count_against_the_budget_before_a_retry(api, fake_opena
     assert line["outcome"] == "over_budget" and line["attempts"] == 1
     assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
     assert Ledger(settings.ledger_path).reservations() == []  # released with its line
+
+
+def _obtain_and_die_before_the_ledger(settings, request):
+    """A build killed between keeping the answer in the cache and writing its line."""
+    from stillmake.api import ledger as ledger_module
+
+    ledger_module.Hold.settle = lambda self, entry: os._exit(0)
+    obtain(settings, request)
+    os._exit(1)  # not reached: settle ends the process
+
+
+def test_an_answer_kept_by_a_build_that_died_is_billed_when_found(api, fake_openai):
+    """Money that may have been spent stays spent, and is settled from the cache: the
+    next build that asks for the request finds the answer and writes its bill."""
+    settings = api()
+    request = request_for(settings)
+    child = mp.get_context("fork").Process(
+        target=_obtain_and_die_before_the_ledger, args=(settings, request)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    ledger = Ledger(settings.ledger_path)
+    assert ledger.entries() == []  # died before its line
+    (held,) = ledger.reservations()
+    assert held.unsettled and held.fingerprint == request.fingerprint()
+    got = obtain(settings, request)  # the next build
+    assert got.cached and fake_openai.count() == 1  # found, not asked again
+    paid, hit = ledger.entries()
+    assert (paid["outcome"], hit["outcome"]) == ("paid", "cache_hit")
+    assert paid["recovered"].startswith("from the cache") and paid["reservation"] == held.rid
+    assert paid["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert ledger.reservations() == []
 
 
 def test_answer_without_usage_is_billed_at_the_estimate(api, fake_openai):
