@@ -14,16 +14,14 @@ finds the file not ending in a newline starts on a fresh line, so nothing alread
 written is rewritten. A line whose money or tokens are not finite, non-negative
 numbers is refused the same way (stillmake.api.records): never summed.
 
-The ledger cannot be swapped from under a build: an anchor beside it (the file's
-identity, size, lines and spend, kept with every line written, set afresh when a build
-starts) is checked before each paid request, and a ledger deleted, replaced or cut
-short since stops that request with one line instead of restarting the count.
+The ledger cannot be swapped from under a build (stillmake.api.anchor): a ledger
+deleted, replaced or cut short since stillmake last wrote it stops the next paid
+request with one line instead of restarting the count.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import socket
@@ -35,6 +33,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stillmake.api.anchor import TAIL as ANCHOR_TAIL
+from stillmake.api.anchor import Anchor
 from stillmake.api.records import (
     BAD_FIGURE,
     DamagedLine,
@@ -78,7 +78,6 @@ __all__ = [  # what callers take from here (some live in records/reservations)
 PAID = "paid"
 SETTLED = "settled"  # written by `stillmake release` for a dead request: billed or not
 LEASE_S = 60.0  # a reservation made elsewhere holds budget this long after its last renewal
-ANCHOR_TAIL = 4096  # the anchor knows the ledger by its size and a digest of its last bytes
 
 
 def now_iso() -> str:
@@ -102,7 +101,7 @@ class Ledger:
         self.path = Path(path)
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
         self.reservations_path = self.path.with_name(f".{self.path.name}.inflight.json")
-        self.anchor_path = self.path.with_name(f".{self.path.name}.anchor.json")
+        self._anchor = Anchor(self.path)
         self.budget_usd = budget_usd
         self.lease_s = lease_s
 
@@ -176,8 +175,8 @@ class Ledger:
 
     def _append_unlocked(self, entry: dict) -> None:
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
-        anchor = self._anchor()
-        swapped = self._changed(anchor)
+        anchor = self._anchor.read()
+        swapped = self._anchor.changed(anchor, self.shown)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -210,7 +209,7 @@ class Ledger:
         else:
             lines = anchor["lines"] + 1
             spent = round(anchor["spent"] + (entry.get("cost_usd") or 0.0), 6)
-        self._write_anchor(end, tail, lines, spent)
+        self._anchor.write(end, tail, lines, spent)
 
     # -- the anchor: the ledger is the one stillmake has been writing ------------------
     def anchor(self) -> None:
@@ -224,7 +223,7 @@ class Ledger:
                     data = b""
                 read = self._read_unlocked()
                 spent = self.spent(read.entries)
-                self._write_anchor(len(data), data[-ANCHOR_TAIL:], len(read.entries), spent)
+                self._anchor.write(len(data), data, len(read.entries), spent)
         except PermissionError:
             return
 
@@ -232,56 +231,7 @@ class Ledger:
         """What happened to the ledger since stillmake last wrote it (deleted, replaced,
         cut short), as one line; None if it is the file it was (or a copy of it, longer)."""
         with locked(self.lock_path):
-            return self._changed(self._anchor())
-
-    def _anchor(self) -> dict | None:
-        try:
-            data = json.loads(self.anchor_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return None
-        keys = ("size", "tail", "lines", "spent")
-        if not isinstance(data, dict) or any(k not in data for k in keys):
-            return None  # written atomically: only a hand edit breaks it, and it then says nothing
-        return data
-
-    def _write_anchor(self, size: int, tail: bytes, lines: int, spent: float) -> None:
-        """The ledger's size, a digest of its last bytes (up to ANCHOR_TAIL), its lines
-        and the spend they record."""
-        remove_stale_temps(self.anchor_path)
-        state = {
-            "size": size,
-            "tail": hashlib.sha256(tail).hexdigest(),
-            "lines": lines,
-            "spent": spent,
-        }
-        atomic_write_json(self.anchor_path, state)
-
-    def _changed(self, anchor: dict | None) -> str | None:
-        if anchor is None or not anchor["size"]:
-            return None  # nothing to lose yet
-        size = anchor["size"]
-        try:
-            with open(self.path, "rb") as fh:
-                now = os.fstat(fh.fileno()).st_size
-                start = max(0, size - ANCHOR_TAIL)
-                fh.seek(start)
-                tail = fh.read(size - start)
-        except FileNotFoundError:
-            found, how = "is missing", "deleted"
-        else:
-            if now < size:
-                found, how = f"holds {now} of its {size} bytes", "cut short or replaced"
-            elif hashlib.sha256(tail).hexdigest() != anchor["tail"]:
-                found, how = "holds other lines", "replaced"
-            else:
-                return None  # the same lines, and perhaps more after them
-        return (
-            f"{self.shown} was {how} while a build was writing it (it held {anchor['lines']} "
-            f"line(s), ${anchor['spent']:.3f}, and now {found}): that spend would no longer "
-            f"count against budget_usd, so no paid request goes out. Put the file back (from a "
-            f"backup, keeping any lines written since at its end), or, to count from the "
-            f"ledger as it is now, run the build again"
-        )
+            return self._anchor.changed(self._anchor.read(), self.shown)
 
     # -- reservations: budget held while a paid request runs --------------------------
     @contextlib.contextmanager
@@ -302,7 +252,7 @@ class Ledger:
         stillmake last wrote it."""
         rid = uuid.uuid4().hex
         with locked(self.lock_path):
-            problem = self._changed(self._anchor())
+            problem = self._anchor.changed(self._anchor.read(), self.shown)
             if problem:
                 raise LedgerError(problem)
             stored = self._stored_reservations()
@@ -511,13 +461,11 @@ class Hold:
     further attempt that would take the spend past budget_usd."""
 
     def __init__(self, ledger: Ledger, rid: str, estimate: float, what: str, line: dict):
-        self.ledger, self.rid, self.estimate, self.what, self.line = (
-            ledger,
-            rid,
-            estimate,
-            what,
-            line,
-        )
+        self.ledger = ledger
+        self.rid = rid
+        self.estimate = estimate  # what one attempt is held at
+        self.what = what
+        self.line = line  # the request's ledger fields
         self.billed = 0.0  # what refused answers of this request billed so far
         self.sent = False
         self.settled = False
