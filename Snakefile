@@ -20,7 +20,7 @@ include: "rules/common.smk"
 
 
 onstart:
-    check_credentials()
+    start_build()
 
 
 onsuccess:

@@ -56,13 +56,22 @@ def finish_build():
 
 def check_credentials():
     """At `onstart`: a real build without a key stops before any job; -n and --summary
-    pay nothing and need none."""
+    pay nothing and need none. The ledger as found is the one this build keeps
+    (a ledger deleted or replaced while it runs stops its next paid request)."""
     from stillmake.api.endpoint import require_credentials
+    from stillmake.api.ledger import Ledger
 
     try:
         require_credentials(CONFIG)
+        Ledger(CONFIG.ledger_path).anchor()
     except StillmakeError as exc:
         raise WorkflowError(str(exc)) from None
+
+
+def start_build():
+    """`onstart`: the checks above, then SIGTERM/SIGINT end a job's wait at once."""
+    check_credentials()
+    internals.stop_on_signals()
 
 
 _STARTED = []
@@ -78,6 +87,7 @@ def before_jobs():
     if internals.is_main_process(workflow):
         check_credentials()
     internals.chain_build_end(workflow, finish_build)
+    internals.chain_build_start(workflow, internals.stop_on_signals)
 
 
 DRAFT_K = list(range(1, BUILD.draft_n + 1))

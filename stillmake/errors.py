@@ -82,7 +82,16 @@ class GuardrailError(StillmakeError):
 
 
 class BackendError(StillmakeError):
-    """A failed call. `retryable` says whether trying again can help."""
+    """A failed call. `retryable` says whether trying again can help.
+
+    `answered`: the API sent an answer (HTTP 200) that was refused (a bad answer, a
+    critique's refusal), so it billed it: `usage` is what the answer said it cost, and the
+    call path prices it into `cost_usd` (`cost_source` says how)."""
+
+    answered = False
+    usage: dict | None = None
+    cost_usd: float | None = None
+    cost_source: str | None = None
 
     def __init__(
         self,
@@ -108,6 +117,8 @@ class BadAnswer(BackendError):
     """A 200 that is not what was asked for: a body that is not JSON, base64 that does
     not decode, an image that does not decode or is of another format, size or count.
     A failed attempt like a 5xx: ledgered, retried, never cached."""
+
+    answered = True
 
     def __init__(self, message: str):
         super().__init__(message, retryable=True, code="bad_answer")

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
+from stillmake import stop
+
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -66,17 +68,36 @@ def atomic_write_json(path: str | os.PathLike[str], obj: object) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+LOCK_POLL_S = (0.01, 0.2)  # an interruptible wait for a lock polls, backing off to 0.2 s
+
+
 @contextlib.contextmanager
-def locked(lock_path: str | os.PathLike[str]) -> Iterator[TextIO]:
-    """Exclusive advisory lock held across processes (fcntl.flock)."""
+def locked(lock_path: str | os.PathLike[str], *, waiting: str | None = None) -> Iterator[TextIO]:
+    """Exclusive advisory lock held across processes (fcntl.flock). With `waiting` (what
+    the wait is for, as a message says it), a wait that may be long (another job's
+    request) ends with `Stopped` the moment the build is told to stop."""
     lock_path = Path(lock_path)
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        if waiting is None:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        else:
+            _flock_interruptibly(fh.fileno(), waiting)
         try:
             yield fh
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _flock_interruptibly(fd: int, waiting: str) -> None:
+    pause = LOCK_POLL_S[0]
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            stop.wait(pause, waiting)
+            pause = min(LOCK_POLL_S[1], pause * 2)
 
 
 def remove_stale_temps(path: str | os.PathLike[str]) -> None:

@@ -53,6 +53,30 @@ def chain_build_end(workflow: Any, finish: Callable[[], None]) -> None:
         setattr(workflow, hook, lambda log, host=host: (host(log), finish()))
 
 
+def chain_build_start(workflow: Any, start: Callable[[], None]) -> None:
+    """Run `start` after the host's onstart (by then the scheduler exists)."""
+    host = workflow._onstart
+    workflow._onstart = lambda log, host=host: (host(log), start())
+
+
+# -- a stop that reaches the jobs --------------------------------------------------------
+# Snakemake runs jobs as threads and, on SIGTERM, lets running jobs finish
+# (JobScheduler.exit_gracefully); on SIGINT, the main thread's KeyboardInterrupt shuts
+# the pool down and waits for them too. A job waiting an hour on the rate limiter would
+# keep the build an hour. So stillmake raises its stop flag (stillmake.stop) from a
+# handler chained to the one in place, then calls it. The JobScheduler installs its
+# SIGTERM handler when it is made: after the Snakefile is read, before `onstart` runs.
+# Chained any earlier, ours would be replaced.
+
+
+def stop_on_signals() -> list[int]:
+    """At `onstart`: SIGTERM and SIGINT end every job's wait at once, Snakemake's own
+    handling of them kept. Returns the signals chained."""
+    from stillmake import stop
+
+    return stop.on_signals()
+
+
 # -- input and params functions Snakemake need not inspect ---------------------------
 # Snakemake inspects the signature of every input and params function at every call (to
 # see which of wildcards, input, output, threads ... it takes): for thousands of jobs with

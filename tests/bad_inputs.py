@@ -336,6 +336,15 @@ CASES = [
         _config("quality: {default: {identity: {warn: close, fail: 0.6}}}"),
         "config.yaml, key 'quality.default.identity.warn': 'close' is not of type 'number'",
     ),
+    # -- the budget is a number or refused (issue 20) --
+    (
+        "C19",
+        "config",
+        "budget left empty (no ceiling only by `unlimited`)",
+        _config("budget_usd:"),
+        "config.yaml, key 'budget_usd': empty",
+    ),
+    ("C20", "config", "budget NaN", _config("budget_usd: .nan"), "nan is not a finite number"),
     # -- selections and prompts files (issue 14) --
     (
         "S9",
@@ -767,6 +776,72 @@ RUNTIME = [
         "an image or sidecar cannot be written (disk full)",
         "answers already paid for come from runs/cache/ at $0",
         "tests/test_answers.py::test_an_image_that_cannot_be_written_is_one_line",
+    ),
+    # -- money: billed means counted, the ceiling stays on, stop means stop (issue 20) --
+    (
+        "RM1",
+        "API answer",
+        "answers the check refused were billed: their bills are in the line's cost_usd, "
+        "itemised in retries[] (on failed lines too)",
+        "of it for refused answers",
+        "tests/test_answers.py::test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line",
+    ),
+    (
+        "RM2",
+        "budget",
+        "another attempt after billed refusals would cross budget_usd: refused before it is sent",
+        "another attempt would cost",
+        "tests/test_answers.py::test_refused_answers_count_against_the_budget_before_a_retry",
+    ),
+    (
+        "RM3",
+        "reservations",
+        "kill -9 with requests in flight: they stay counted as unsettled (summary, status, plan)",
+        "count as spent until settled",
+        "tests/test_faults_e2e.py::test_kill_9_mid_build_then_resume",
+    ),
+    (
+        "RM4",
+        "reservations",
+        "`stillmake release --stale` on an unsettled reservation: says what either answer costs",
+        "lowers the spend total by",
+        "tests/test_ledger_safety.py::test_status_plan_and_release_show_and_settle_an_unsettled_request",
+    ),
+    (
+        "RM5",
+        "ledger",
+        "a NaN, negative or non-numeric figure in the ledger: refused by line number, never summed",
+        "cost_usd is NaN, which is not a bill",
+        "tests/test_ledger_safety.py::test_a_bad_figure_cannot_switch_the_budget_off_in_a_build",
+    ),
+    (
+        "RM6",
+        "config",
+        "`snakemake --config budget_usd=` (an unset shell variable)",
+        "key 'budget_usd': empty (an unset shell variable",
+        "tests/test_ledger_safety.py::test_an_empty_budget_on_the_command_line_stops_the_build",
+    ),
+    (
+        "RM7",
+        "ledger",
+        "runs/ledger.jsonl deleted, replaced or cut short during a build",
+        "while a build was writing it",
+        "tests/test_faults_e2e.py::test_a_ledger_deleted_during_a_build_stops_paid_requests_not_the_count",
+    ),
+    (
+        "RM8",
+        "cache",
+        "two cache entries swapped (or one edited) on disk: moved aside, asked for again",
+        "it holds the answer to request",
+        "tests/test_answers.py::test_swapped_cache_entries_are_moved_aside_never_served",
+    ),
+    (
+        "RM9",
+        "build",
+        "SIGTERM or SIGINT while a job waits (rate limiter, its window stamped an hour ahead; "
+        "back-off; another job's request)",
+        "stopped by SIGTERM while waiting",
+        "tests/test_faults_e2e.py::test_a_signal_ends_a_waiting_job_at_once_and_sends_nothing",
     ),
     # -- rebuilds, limits and quality (issue 14) --
     (

@@ -62,6 +62,11 @@ def token_bill(usage: dict) -> float:
     ) / 1e6
 
 
+def server_billed(server) -> float:
+    """USD the loopback server billed: every image answer it generated, at the 2.x rates."""
+    return sum(token_bill(usage) for rec, usage in server.billed() if "/images/" in rec.path)
+
+
 def assert_located(exc, file, shot, key, words) -> None:
     """An input error names the file, the shot and the key, and says what is wrong."""
     msg = str(exc)

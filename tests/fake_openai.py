@@ -8,8 +8,10 @@ format, and a `response` object whose message holds verdicts derived from the
 first image's bytes, with Responses `usage` (reasoning tokens included). It knows each image model's
 rules (sizes, qualities, `complexity`, `input_fidelity`, `markup`, shutdown
 dates) and refuses what the real API would refuse. Faults (status codes,
-retry-after, moderation refusals, latency) can be injected in-process or over
-HTTP (`POST /_control`), so a server in another process can be steered too.
+retry-after, moderation refusals, latency, bad 200 bodies) can be injected in-process or
+over HTTP (`POST /_control`), so a server in another process can be steered too. Like
+the real API it bills every answer it generates (`billed()`, `GET /_requests`), whether
+or not the client could read the body: the figure a ledger must add up to.
 
     python tests/fake_openai.py --port 8765 --latency 2 [--today 2026-11-25]
 """
@@ -230,6 +232,9 @@ class Recorded:
     status: int | None = None
     time: float = 0.0
     query: str = ""  # the URL's query string, if any
+    # what the server billed for its answer: the usage of every 200 it produced, even when
+    # a fault then cut it from the body (no_usage, broken_json) or the client never read it
+    billed: dict | None = None
 
     @property
     def prompt(self) -> str | None:
@@ -310,7 +315,7 @@ class FakeOpenAI:
         return f"http://{self.host}:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        server = ThreadingHTTPServer((self.host, self.port), _handler(self))
+        server = _QuietServer((self.host, self.port), _handler(self))
         server.daemon_threads = True
         self._server, self.port = server, server.server_address[1]
         self._thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -391,6 +396,11 @@ class FakeOpenAI:
                 1 for r in self.requests if path_suffix is None or r.path.endswith(path_suffix)
             )
 
+    def billed(self) -> list[tuple[Recorded, dict]]:
+        """(request, usage) of every answer the server billed (each 200 it generated)."""
+        with self._lock:
+            return [(r, r.billed) for r in self.requests if r.billed is not None]
+
     def control(self, body: dict) -> None:
         if "latency" in body:
             self.latency = float(body["latency"])
@@ -422,6 +432,7 @@ class FakeOpenAI:
                     "images": len(r.files.get("image[]", [])) + len(r.files.get("image", [])),
                     "mask": "mask" in r.files,
                     "markup": "markup" in r.files or "markup" in r.fields,
+                    "billed": r.billed,
                 }
                 for r in self.requests
             ]
@@ -436,6 +447,7 @@ class FakeOpenAI:
         started = time.monotonic()
         try:
             payload = self._respond(rec, fault, blocked)
+            rec.billed = payload.get("usage")  # generated: billed, whatever reaches the client
             return _corrupted(payload, corrupt) if corrupt else payload
         finally:  # the latency is the whole time to answer, image encoding included
             time.sleep(max(0.0, self.latency - (time.monotonic() - started)))
@@ -988,6 +1000,14 @@ def _authorized(auth: str, basic: tuple[str, str] | None) -> bool:
         token = base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
         return auth == f"Basic {token}"
     return auth.startswith("Bearer ") and bool(auth[7:].strip())
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client killed mid-request (a test's kill -9) is not the server's error."""
+
+    def handle_error(self, request, client_address):
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler(fake: FakeOpenAI):

@@ -10,11 +10,14 @@ URL are never written down; JPEG and WebP references are sent as what they are.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import functools
 import io
 import json
 import logging
+import multiprocessing as mp
+import os
 import socket
 
 import pytest
@@ -28,9 +31,9 @@ from stillmake.api.ledger import Ledger
 from stillmake.api.requests import ImageRequest
 from stillmake.api.retry import RetryPolicy
 from stillmake.artifacts.provenance import raw_image, read_sidecar
-from stillmake.errors import StillmakeError
+from stillmake.errors import BudgetExceeded, StillmakeError
 from stillmake.files import sha256_bytes
-from tests.conftest import FAKE_KEY, config_for
+from tests.conftest import FAKE_KEY, config_for, server_billed, token_bill
 from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
@@ -128,6 +131,22 @@ BAD_ANSWERS = {
 
 
 # -- 1, 2: a bad answer is a failed attempt, never a cache entry ------------------------
+# bad answers whose usage reaches the client; a body that is not JSON carries none readable
+USAGE_READ = ("jpeg", "wrong_size", "truncated_png", "broken_base64", "missing_image")
+
+
+def assert_refused_bill(line: dict, refused: dict, kind: str) -> None:
+    """A refused answer is priced like any other: from its usage, or at the estimate when
+    the body could not be read (the API billed it all the same)."""
+    if kind in USAGE_READ:
+        assert refused["usage"]["output_tokens"] > 0
+        assert refused["cost_usd"] == pytest.approx(token_bill(refused["usage"]), abs=1e-6)
+    else:
+        assert "usage" not in refused
+        assert refused["cost_usd"] == line["estimate_usd"] > 0
+        assert refused["cost_source"].startswith("estimate")
+
+
 @pytest.mark.parametrize("kind", list(BAD_ANSWERS))
 def test_bad_answer_is_a_failed_attempt_and_the_retry_is_kept(api, fake_openai, kind):
     settings = api(max_retries=2)
@@ -140,10 +159,16 @@ def test_bad_answer_is_a_failed_attempt_and_the_retry_is_kept(api, fake_openai, 
         assert (im.format, f"{im.width}x{im.height}") == ("PNG", SIZE)
     (line,) = ledger_lines(settings)
     assert line["outcome"] == "paid" and line["attempts"] == 2
-    assert BAD_ANSWERS[kind] in line["retries"][0]["error"], line["retries"]
-    if kind in ("jpeg", "wrong_size", "truncated_png", "missing_image"):  # answers with usage
-        assert line["retries"][0]["usage"]["output_tokens"] > 0  # what the bad answer cost
-    assert line["cost_usd"] > 0  # the bill of the good answer, usage and all
+    refused = line["retries"][0]
+    assert BAD_ANSWERS[kind] in refused["error"], line["retries"]
+    assert_refused_bill(line, refused, kind)
+    # billed means counted: the line is both answers' bills, the refused one itemised
+    assert line["rejected_usd"] == refused["cost_usd"]
+    good = token_bill(line["usage"])
+    assert line["cost_usd"] == pytest.approx(refused["cost_usd"] + good, abs=1e-6)
+    if kind in USAGE_READ:  # what the server billed, to the cent (and closer)
+        assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).spent() == line["cost_usd"]
 
 
 @pytest.mark.parametrize("kind", list(BAD_ANSWERS))
@@ -158,13 +183,93 @@ def test_bad_answers_exhaust_retries_into_one_clear_line(api, fake_openai, kind)
     assert message.endswith("; gave up after 3 attempts (openai.max_retries: 2)"), message
     assert "\n" not in message
     (line,) = ledger_lines(settings)
-    assert line["outcome"] == "failed" and line["attempts"] == 3 and line["cost_usd"] == 0
+    assert line["outcome"] == "failed" and line["attempts"] == 3
     assert BAD_ANSWERS[kind] in line["error"]
     assert [r["attempt"] for r in line["retries"]] == [1, 2, 3]
+    for refused in line["retries"]:
+        assert_refused_bill(line, refused, kind)
+    # failed, and billed three times: all of it is in the line and in the spend total
+    assert line["cost_usd"] == pytest.approx(sum(r["cost_usd"] for r in line["retries"]))
+    assert line["cost_usd"] == line["rejected_usd"] > 0
+    if kind in USAGE_READ:
+        assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).spent() == line["cost_usd"]
     assert not Cache(settings.cache_dir).has(request.fingerprint())
     # the next run asks again, and keeps what it gets
     got = obtain(settings, request)
     assert not got.cached and decoded(got.images[0]).format == "PNG"
+
+
+def test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line(api, fake_openai, caplog):
+    """The issue's case: two answers at the wrong size, then a good one."""
+    settings = api(max_retries=4)
+    fake_openai.corrupt_next(2, "wrong_size")
+    with caplog.at_level(logging.INFO, logger="test.answers"):
+        obtain(settings, request_for(settings))
+    (line,) = ledger_lines(settings)
+    said = f"${line['cost_usd']:.3f} (${line['rejected_usd']:.3f} of it for refused answers)"
+    assert said in caplog.text, caplog.text
+    served = server_billed(fake_openai)
+    assert len(fake_openai.billed()) == 3 and line["attempts"] == 3
+    assert line["cost_usd"] == pytest.approx(served, abs=1e-6)
+    assert round(line["cost_usd"], 2) == round(served, 2)
+    assert line["rejected_usd"] == pytest.approx(
+        sum(r["cost_usd"] for r in line["retries"]), abs=1e-9
+    )
+    print(f"\n2 refused + 1 good: server billed ${served:.6f}, ledger ${line['cost_usd']:.6f}")
+
+
+def test_refused_answers_count_against_the_budget_before_a_retry(api, fake_openai):
+    """Each retry after a billed refusal is checked against the ceiling: a gateway that
+    keeps sending bad answers cannot spend past budget_usd."""
+    settings = api(max_retries=4)
+    request = request_for(settings)
+    estimate = calls.Estimator().estimate(request).usd
+    settings = dataclasses.replace(settings, budget_usd=round(estimate * 1.5, 6))  # one fits
+    fake_openai.corrupt_next(5, "wrong_size")
+    with pytest.raises(BudgetExceeded) as err:
+        obtain(settings, request)
+    message = str(err.value)
+    assert "\n" not in message and "another attempt would cost" in message, message
+    assert f"budget_usd ${settings.budget_usd:.2f}" in message
+    assert fake_openai.count() == 1  # the second attempt never left
+    (line,) = ledger_lines(settings)
+    assert line["outcome"] == "over_budget" and line["attempts"] == 1
+    assert line["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert Ledger(settings.ledger_path).reservations() == []  # released with its line
+
+
+def _obtain_and_die_before_the_ledger(settings, request):
+    """A build killed between keeping the answer in the cache and writing its line."""
+    from stillmake.api import ledger as ledger_module
+
+    ledger_module.Hold.settle = lambda self, entry: os._exit(0)
+    obtain(settings, request)
+    os._exit(1)  # not reached: settle ends the process
+
+
+def test_an_answer_kept_by_a_build_that_died_is_billed_when_found(api, fake_openai):
+    """Money that may have been spent stays spent, and is settled from the cache: the
+    next build that asks for the request finds the answer and writes its bill."""
+    settings = api()
+    request = request_for(settings)
+    child = mp.get_context("fork").Process(
+        target=_obtain_and_die_before_the_ledger, args=(settings, request)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    ledger = Ledger(settings.ledger_path)
+    assert ledger.entries() == []  # died before its line
+    (held,) = ledger.reservations()
+    assert held.unsettled and held.fingerprint == request.fingerprint()
+    got = obtain(settings, request)  # the next build
+    assert got.cached and fake_openai.count() == 1  # found, not asked again
+    paid, hit = ledger.entries()
+    assert (paid["outcome"], hit["outcome"]) == ("paid", "cache_hit")
+    assert paid["recovered"].startswith("from the cache") and paid["reservation"] == held.rid
+    assert paid["cost_usd"] == pytest.approx(server_billed(fake_openai), abs=1e-6)
+    assert ledger.reservations() == []
 
 
 def test_answer_without_usage_is_billed_at_the_estimate(api, fake_openai):
@@ -218,6 +323,48 @@ def test_corrupt_cache_entry_is_moved_aside_and_fetched_again(api, fake_openai, 
     images, _record = cache.load(fp)  # the refetched entry is whole
     assert all(decoded(i).format == "PNG" for i in images)
     assert obtain(settings, request).cached  # and answers the next run
+
+
+def test_swapped_cache_entries_are_moved_aside_never_served(api, fake_openai, caplog):
+    """The issue's case: two entries swapped on disk served each other's drafts."""
+    settings = api()
+    cache = Cache(settings.cache_dir)
+    one = request_for(settings, prompt="s1: a wet corridor at night")
+    two = request_for(settings, prompt="s2: a stairwell under red emergency light")
+    first = {r.fingerprint(): obtain(settings, r).images for r in (one, two)}
+    a, b = cache.entry(one.fingerprint()), cache.entry(two.fingerprint())
+    a.rename(a.with_name("swap")), b.rename(a), a.with_name("swap").rename(b)
+    before = fake_openai.count()
+    with caplog.at_level(logging.WARNING, logger="test.answers"):
+        again = {r.fingerprint(): obtain(settings, r) for r in (one, two)}
+    assert fake_openai.count() == before + 2  # both asked for again, never served
+    for fp, other in (
+        (one.fingerprint(), two.fingerprint()),
+        (two.fingerprint(), one.fingerprint()),
+    ):
+        assert not again[fp].cached and set(again[fp].images).isdisjoint(first[other])
+        assert f"is corrupt (it holds the answer to request {other}, not {fp}" in caplog.text
+    assert len(list((settings.cache_dir / ".corrupt").iterdir())) == 2
+    assert obtain(settings, one).cached and obtain(settings, two).cached  # whole again
+
+
+def test_an_edited_cache_entry_is_moved_aside_and_an_old_one_still_answers(api, caplog):
+    settings = api()
+    cache = Cache(settings.cache_dir)
+    request = request_for(settings)
+    obtain(settings, request)
+    response = cache.entry(request.fingerprint()) / "response.json"
+    record = json.loads(response.read_text())
+    # an entry kept before entries named their fingerprint: its request still vouches for it
+    response.write_text(json.dumps({k: v for k, v in record.items() if k != "fingerprint"}))
+    assert obtain(settings, request).cached
+    # the request it was kept for, edited: not the answer to this request any more
+    record["request"]["prompt"] = "something else"
+    response.write_text(json.dumps(record))
+    with caplog.at_level(logging.WARNING, logger="test.answers"):
+        assert not obtain(settings, request).cached
+    assert "is corrupt (it was kept for request " in caplog.text
+    assert f"not {request.fingerprint()} (edited?)" in caplog.text
 
 
 def test_cache_load_names_a_corrupt_entry(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from stillmake.artifacts.provenance import raw_image
@@ -169,7 +170,14 @@ def test_failed_critique_is_recorded_not_fatal_unless_blocking(workflow, fake_op
         ("critique3", "paid"),
     ]
     assert lines[0]["attempts"] == 2 and "schema" in lines[0]["retries"][0]["error"]
-    assert lines[0]["cost_usd"] == 0 and lines[1]["cost_usd"] == 0
+    # the off-schema answer and the refusals came with usage: billed, so counted (issue 20),
+    # at the vision rates ($1 in, $5 out per 1M tokens), computed here from the server's usage
+    served = [u for rec, u in fake_openai.billed() if rec.path.endswith("/responses")]
+    bills = [(u["input_tokens"] * 1.0 + u["output_tokens"] * 5.0) / 1e6 for u in served]
+    assert len(bills) == 4  # off-schema + refusal (draft 1), refusal (draft 2), draft 3
+    assert lines[0]["cost_usd"] == pytest.approx(bills[0] + bills[1], abs=1e-6)
+    assert lines[1]["cost_usd"] == pytest.approx(bills[2], abs=1e-6) and bills[2] > 0
+    assert sum(e["cost_usd"] for e in lines) == pytest.approx(sum(bills), abs=1e-6)
 
     # blocking: a critique that cannot be had fails the review job, saying why
     fake_openai.corrupt_next(1, "refusal")

@@ -20,7 +20,7 @@ from PIL import Image
 
 from stillmake.api.cache import Cache
 from stillmake.api.ledger import Ledger
-from tests.conftest import FAKE_KEY
+from tests.conftest import FAKE_KEY, server_billed
 from tests.fake_openai import FakeOpenAI
 
 OPENAI = ["--config", "backend=openai"]
@@ -166,22 +166,30 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while (
-        time.monotonic() < deadline
-        and len(list(Cache(wf.path("runs/cache")).root.glob("*/*/response.json"))) < 3
+
+    def in_flight():  # received by the server, not answered yet
+        return sum(1 for r in list(fake_openai.requests) if r.status is None)
+
+    while time.monotonic() < deadline and not (
+        len(list(Cache(wf.path("runs/cache")).root.glob("*/*/response.json"))) >= 3
+        and in_flight() >= 2
     ):
-        time.sleep(0.05)
-    time.sleep(0.2)  # let more requests be in flight
-    os.killpg(proc.pid, signal.SIGKILL)
+        time.sleep(0.02)
+    time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)  # with two requests in flight
     proc.wait(timeout=30)
     killed_at = max((e["time"] for e in ledger(wf).entries()), default="")
     before = fake_openai.count()
     received = {p.parent.name for p in wf.path("runs/cache").glob("*/*/response.json")}
     assert before >= 3 and len(received) >= 3
 
+    time.sleep(0.8)  # the server finishes (and bills) what was in flight at the kill
+    unsettled = [r for r in ledger(wf).reservations() if r.unsettled]
+    assert all(r.state == "process gone" and r.fingerprint for r in unsettled)
+
     fake_openai.latency = 0.0
     wf.snakemake("--unlock", *OPENAI, env=env)  # Snakemake's own lock outlives a kill -9
-    wf.snakemake(*OPENAI, env=env)
+    resumed = wf.snakemake(*OPENAI, env=env)
     after = fake_openai.count() - before
     entries = ledger(wf).entries()  # every line parses
     paid = [e["fingerprint"] for e in entries if e["outcome"] == "paid"]
@@ -195,10 +203,85 @@ def test_kill_9_mid_build_then_resume(workflow, fake_openai):
             im.load()
     assert not list(wf.path("runs").rglob("*.tmp"))
     assert wf.path("runs/final/manifest.csv").exists()
+
+    # money that may have been spent stays spent: what the dead build had sent is still
+    # counted (unsettled, shown by the summary) until the user says whether it was billed
+    held = {r.rid: r for r in ledger(wf).reservations() if r.unsettled}
+    assert held and set(held) == {r.rid for r in unsettled}  # killed with requests in flight
+    warning = [ln for ln in resumed.stderr.splitlines() if "warning: unsettled $" in ln]
+    assert len(warning) == 1 and "count as spent until settled" in warning[0], resumed.stderr
+    assert all(r.short_fingerprint in warning[0] for r in held.values())
+    served, billed = server_billed(fake_openai), fake_openai.billed()
+    paid_lines = [e for e in ledger(wf).entries() if e["outcome"] == "paid"]
+    cache = Cache(wf.path("runs/cache"))
+    for r in held.values():  # what the provider's usage page would say for each
+        prompt = cache.load(r.fingerprint)[1]["request"]["prompt"]
+        asked = sum(1 for rec, _ in billed if rec.prompt == prompt)
+        was = asked > sum(1 for e in paid_lines if e["fingerprint"] == r.fingerprint)
+        wf.stillmake("release", r.short, "--billed" if was else "--not-billed", env=env)
+    entries = ledger(wf).entries()
+    counted = [e for e in entries if e["cost_usd"] > 0]
+    spent = ledger(wf).spent()
     print(
         f"kill/resume: {before} requests before the kill ({len(received)} received), "
-        f"{after} after; 12 in a clean build"
+        f"{after} after; 12 in a clean build. Server billed {len(billed)} answers "
+        f"${served:.4f}; ledger {len(paid_lines)} paid + {len(held)} unsettled, settled: "
+        f"{len(counted)} lines ${spent:.4f}"
     )
+    assert len(counted) == len(billed)  # every answer the server billed, once
+    assert spent == pytest.approx(served, abs=1e-6) and round(spent, 2) == round(served, 2)
+    assert ledger(wf).reservations() == []
+
+
+def test_a_ledger_deleted_during_a_build_stops_paid_requests_not_the_count(workflow, fake_openai):
+    """The issue's case: deleting runs/ledger.jsonl mid-build restarted the budget ("this
+    run 6 paid" while the server answered 10). Now the next paid request stops with one
+    line naming the file, and nothing the server billed is missing once it is put back."""
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    fake_openai.latency = 0.4
+    path = wf.path("runs/ledger.jsonl")
+    log = wf.path("build.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "drafts", *OPENAI],
+        cwd=wf.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            not path.exists() or sum(1 for e in ledger(wf).entries() if e["cost_usd"]) < 2
+        ):
+            time.sleep(0.02)
+        kept = path.read_bytes()
+        path.unlink()
+        returncode = proc.wait(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    out = wf.path("build.log").read_text()
+    assert returncode != 0
+    refusals = [ln for ln in out.splitlines() if "while a build was writing it" in ln]
+    assert refusals and all("runs/ledger.jsonl was " in ln for ln in refusals), out[-3000:]
+    assert "so no paid request goes out. Put the file back" in refusals[0]
+    assert "stillmake: warning: runs/ledger.jsonl was " in out  # and the summary says so
+    assert "Traceback" not in out
+    stopped_at = len(fake_openai.billed())
+    written_since = path.read_bytes() if path.exists() else b""
+    path.write_bytes(kept + written_since)  # put back, the lines written since at its end
+    restored = ledger(wf).spent()
+    served = server_billed(fake_openai)
+    assert restored == pytest.approx(served, abs=1e-6)  # every answer billed is in it
+    wf.snakemake("drafts", *OPENAI, env=env)  # and the count goes on from there
+    final, served_all = ledger(wf).spent(), server_billed(fake_openai)
+    print(
+        f"\nledger deleted mid-build: paid requests stopped after {stopped_at} billed answers "
+        f"(${served:.4f}); restored ledger ${restored:.4f}; after the rerun server "
+        f"${served_all:.4f} ({len(fake_openai.billed())} answers), ledger ${final:.4f}"
+    )
+    assert final == pytest.approx(served_all, abs=1e-6)
+    assert len([e for e in ledger(wf).entries() if e["outcome"] == "paid"]) == 5
 
 
 # a made-up password and gateway key, for the credentials a base URL may carry
@@ -256,3 +339,102 @@ def test_missing_key_fails_before_any_job(workflow):
     assert not workflow.path("runs/drafts").exists()
     # a dry run pays nothing and needs no key
     assert workflow.snakemake("-n", *OPENAI).returncode == 0
+
+
+# -- stop means stop: a real signal to a real `snakemake` while a job waits -------------------
+
+
+def _hold_fingerprint_lock(wf, env, fake):
+    """Hold the lock of s1's draft request, as another job asking for it would; returns
+    the open file (closing it releases the lock)."""
+    import fcntl
+
+    plan = json.loads(
+        wf.stillmake(
+            "plan", "--json", "-C", "backend=openai", "runs/drafts/s1/draft_1.png", env=env
+        ).stdout
+    )
+    (fingerprint,) = [r["fingerprint"] for r in plan["requests"] if r["shot"] == "s1"]
+    lock = Cache(wf.path("runs/cache")).lock_path(fingerprint)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(lock, "a+")  # noqa: SIM115 - held across the build, closed by the test
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    return fh
+
+
+def _waiting_on(wait, wf, fake):
+    """Is the build's one job waiting where the case wants it?"""
+    if wait == "back-off":
+        return fake.count() == 1
+    if wait == "rate limiter":  # reserved, not sent
+        reservations = wf.path("runs/.ledger.jsonl.inflight.json")
+        return reservations.exists() and json.loads(reservations.read_text() or "{}") != {}
+    return wf.path("runs/logs/draft/s1.log").exists()  # the job started: the lock is next
+
+
+@pytest.mark.parametrize(
+    ("wait", "sig"),
+    [
+        ("rate limiter", signal.SIGTERM),
+        ("back-off", signal.SIGTERM),
+        ("another job's request", signal.SIGINT),
+    ],
+    ids=["limiter-SIGTERM", "backoff-SIGTERM", "lock-SIGINT"],
+)
+def test_a_signal_ends_a_waiting_job_at_once_and_sends_nothing(workflow, fake_openai, wait, sig):
+    """SIGTERM or SIGINT (Ctrl-C) while the one job waits: the wait ends at once, no
+    request reaches the server after the signal, the reservation is released, and
+    Snakemake exits as it does for that signal."""
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    held = None
+    if wait == "rate limiter":  # a window file written by a host whose clock is an hour ahead
+        wf.path("runs/.rate.json").write_text(json.dumps([[time.time() + 3600, 3]]))
+        wf.path("rate.yaml").write_text("openai: {images_per_minute: 3}\n")
+    elif wait == "back-off":
+        fake_openai.fail_next(1, 429, retry_after=45)
+        wf.path("rate.yaml").write_text("openai: {max_retries: 4}\n")
+    else:
+        held = _hold_fingerprint_lock(wf, env, fake_openai)
+        wf.path("rate.yaml").write_text("openai: {max_retries: 4}\n")
+    log = wf.path("build.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "runs/drafts/s1/draft_1.png", "--configfile",
+         "rate.yaml", *OPENAI],
+        cwd=wf.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not _waiting_on(wait, wf, fake_openai) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # well into the wait
+        assert proc.poll() is None, wf.path("build.log").read_text()[-3000:]
+        signalled = time.monotonic()
+        if sig == signal.SIGINT:
+            os.killpg(proc.pid, sig)  # Ctrl-C: the terminal signals the whole group
+        else:
+            os.kill(proc.pid, sig)  # `kill PID`
+        returncode = proc.wait(timeout=30)
+        took = time.monotonic() - signalled
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if held is not None:
+            held.close()
+        log.close()
+    out = wf.path("build.log").read_text()
+    after = [r for r in fake_openai.requests if r.time > signalled]
+    print(f"\n{wait}, {sig.name}: exit {returncode} {took:.2f} s after the signal; "
+          f"{len(after)} request(s) after it")  # fmt: skip
+    assert after == []  # nothing reached the server after the signal
+    assert fake_openai.count() == (1 if wait == "back-off" else 0)
+    assert took < 10, out[-3000:]
+    assert returncode == 1, out[-3000:]  # Snakemake's exit status for a stopped build
+    assert f"s1 draft failed: stopped by {sig.name} while waiting" in out, out[-3000:]
+    assert "Traceback" not in out
+    assert ledger(wf).reservations() == []  # released
+    assert not wf.path("runs/drafts/s1/draft_1.png").exists()
+    if wait == "back-off":  # the attempt made before the signal is in the ledger, at $0
+        (line,) = ledger(wf).entries()
+        assert line["outcome"] == "stopped" and line["attempts"] == 1 and line["cost_usd"] == 0

@@ -177,14 +177,24 @@ def test_build_against_the_api_goes_on_past_a_torn_ledger(workflow, fake_openai)
 # -- reservations ------------------------------------------------------------------------
 
 
-def _reserve_and_die(path, cost, what):
+def _reserve_and_die(path, cost, what, sent):
     ledger = Ledger(path, budget_usd=10)
-    with ledger.reserve(cost, what):
+    line = {"shot": what.split()[0], "pass": what.split()[1], "fingerprint": FINGERPRINT}
+    with ledger.reserve(cost, what, line=line) as hold:
+        if sent:
+            hold.sending()  # the request left: the API may bill it
         os._exit(0)  # killed mid-request: the reservation is never released
 
 
-def leave_dead_reservation(path, cost=0.3, what="s1 final (1× sunburst high 2560x1440)"):
-    proc = mp.get_context("fork").Process(target=_reserve_and_die, args=(path, cost, what))
+FINGERPRINT = "f1e2d3c4b5a6978877665544"
+
+
+def leave_dead_reservation(
+    path, cost=0.3, what="s1 final (1× sunburst high 2560x1440)", *, sent=False
+):
+    """A reservation whose process died: before its request was sent (it holds nothing),
+    or with it sent (`sent`: unsettled, it may have been billed)."""
+    proc = mp.get_context("fork").Process(target=_reserve_and_die, args=(path, cost, what, sent))
     proc.start()
     proc.join(30)
     assert proc.exitcode == 0
@@ -339,13 +349,13 @@ def test_release_clears_stale_reservations_and_refuses_live_ones(workflow):
 
 
 def test_without_proc_a_pid_is_judged_by_whether_it_exists(tmp_path, monkeypatch):
-    import stillmake.api.ledger as ledger_module
+    import stillmake.api.reservations as reservations_module
 
     path = tmp_path / "ledger.jsonl"
     ledger = Ledger(path, budget_usd=1)
     with ledger.reserve(0.1, "s2 draft"):
         leave_dead_reservation(path, cost=0.3, what="s1 final")
-        monkeypatch.setattr(ledger_module, "PROC", tmp_path / "no-proc")  # as on macOS
+        monkeypatch.setattr(reservations_module, "PROC", tmp_path / "no-proc")  # as on macOS
         assert process_start(os.getpid()) is None
         states = {r.what: r.state for r in ledger.reservations()}
         assert states == {"s2 draft": "running", "s1 final": "process gone"}
@@ -363,3 +373,234 @@ def test_plan_counts_the_budget_held_in_flight(workflow):
         proc.stderr,
     ), proc.stderr
     assert "in flight $4.500" in proc.stdout
+
+
+# -- figures that cannot be counted ---------------------------------------------------------
+
+BAD_FIGURES = [  # (the line as written, what the warning names)
+    ('{"outcome": "paid", "shot": "s2", "cost_usd": NaN}', "cost_usd is NaN"),
+    (line(record(3, cost=-100)).strip(), "cost_usd is -100"),
+    (line({**record(4), "cost_usd": "lots"}).strip(), 'cost_usd is "lots", not a number'),
+    ('{"outcome": "paid", "cost_usd": Infinity}', "cost_usd is inf"),
+    (line({**record(6), "usage": {"output_tokens": -5}}).strip(), "usage.output_tokens is -5"),
+    (
+        '{"outcome": "paid", "cost_usd": 0.1, "usage": '
+        '{"input_tokens_details": {"image_tokens": NaN}}}',
+        "usage.input_tokens_details.image_tokens is NaN",
+    ),
+    (line({**record(8), "estimate_usd": True}).strip(), "estimate_usd is True, not a number"),
+]
+
+
+def bad_figures_ledger(path, first_cost=0.5):
+    text = line(record(1, cost=first_cost)) + "".join(raw + "\n" for raw, _ in BAD_FIGURES)
+    return write_ledger(path, text)
+
+
+def test_figures_that_cannot_be_counted_are_refused_by_line_number(tmp_path):
+    ledger = Ledger(bad_figures_ledger(tmp_path / "ledger.jsonl"), budget_usd=1.0)
+    read = ledger.read()
+    assert [e["shot"] for e in read.entries] == ["s1"]
+    assert [(d.line, d.kind) for d in read.damaged] == [
+        (n, "bad figure") for n in range(2, 2 + len(BAD_FIGURES))
+    ]
+    assert [d.detail for d in read.damaged] == [words for _, words in BAD_FIGURES]
+    assert ledger.spent() == 0.5  # neither NaN nor -100 reaches the total
+    # the ceiling holds: 0.5 spent + 0.6 > 1.0 (NaN would have let it through, -100 too)
+    with pytest.raises(BudgetExceeded, match=r"spent \$0\.500"):
+        with ledger.reserve(0.6, "s9 draft"):
+            pass
+    summary = build_summary(ledger, "2026-11-25T10:00:00")
+    assert "ledger total $0.500 of budget $1.00" in summary and "$nan" not in summary
+    assert "line 2: cost_usd is NaN, which is not a bill (edited by hand?): refused" in summary
+
+
+def test_a_bad_figure_cannot_switch_the_budget_off_in_a_build(workflow, fake_openai):
+    """The issue's case: with a NaN (or a -100) line in the ledger, plan says over budget
+    and the build refuses the draft that would cross the ceiling; nothing is paid."""
+    wf = workflow
+    bad_figures_ledger(wf.path("runs/ledger.jsonl"), first_cost=0.95)
+    env = wf.openai_env(fake_openai)
+    proc = wf.stillmake("plan", "-C", "backend=openai", "-C", "budget_usd=1", env=env, check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "over budget: $0.950 spent + $" in proc.stderr
+    assert "runs/ledger.jsonl line 2: cost_usd is NaN, which is not a bill" in proc.stderr
+    assert "runs/ledger.jsonl line 3: cost_usd is -100" in proc.stderr
+    build = wf.snakemake(
+        "runs/drafts/s1/draft_1.png", *OPENAI, "budget_usd=1", env=env, check=False
+    )
+    assert build.returncode != 0 and fake_openai.count() == 0
+    assert "would cost $0.1" in build.stderr and "spent $0.950" in build.stderr
+    assert "ledger total $0.950 of budget $1.00" in build.stderr
+    assert "$nan" not in build.stderr
+
+
+# -- budget_usd: a number, or refused ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        ("", "empty (an unset shell variable in --config budget_usd=$VAR?)"),
+        ("abc", "'abc' is not a number"),
+        ("nan", "'nan' is not a number"),
+        (".nan", "nan is not a finite number"),
+        (".inf", "inf is not a finite number"),
+        ("-1", "-1 is less than the minimum of 0"),
+        ("null", "empty"),
+        ("true", "True is not a number"),
+    ],
+)
+def test_budget_usd_is_a_number_or_one_line(tmp_path, given, words):
+    from stillmake.errors import InputError
+    from stillmake.inputs.config import load_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text("prompts: p.json\nselections: s.yaml\n")
+    with pytest.raises(InputError) as err:  # from the command line (-C / --config)
+        load_config(overrides=[f"budget_usd={given}"], root=tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "key 'budget_usd'" in message and words in message, message
+    assert "budget_usd=unlimited for none" in message
+    config.write_text(f"prompts: p.json\nselections: s.yaml\nbudget_usd: {given}\n")
+    with pytest.raises(InputError, match="key 'budget_usd'"):  # from config.yaml
+        load_config(root=tmp_path)
+
+
+def test_no_ceiling_is_only_the_word_unlimited(tmp_path):
+    from stillmake.inputs.config import load_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text("prompts: p.json\nselections: s.yaml\n")
+    assert load_config(root=tmp_path).budget_usd == 5.0  # the schema's default
+    assert load_config(overrides=["budget_usd=unlimited"], root=tmp_path).budget_usd is None
+
+
+def test_an_empty_budget_on_the_command_line_stops_the_build(workflow):
+    """`snakemake --config budget_usd=$UNSET` used to remove the ceiling silently."""
+    proc = workflow.snakemake("--config", "budget_usd=", check=False, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "key 'budget_usd': empty (an unset shell variable" in proc.stderr, proc.stderr
+    assert not workflow.path("runs/drafts").exists()
+    cli = workflow.stillmake("plan", "-C", "budget_usd=abc", check=False)
+    assert cli.returncode == 1 and "key 'budget_usd': 'abc' is not a number" in cli.stderr
+    assert len(cli.stderr.strip().splitlines()) == 1, cli.stderr
+
+
+# -- money that may have been spent stays spent -----------------------------------------------
+
+
+def test_a_request_sent_by_a_process_that_died_stays_counted(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    rid, _ = leave_dead_reservation(path, cost=0.3, what="s1 final (1× high)", sent=True)
+    ledger = Ledger(path, budget_usd=0.5)
+    (res,) = ledger.reservations()
+    assert res.state == "process gone" and res.unsettled and res.counted
+    assert res.fingerprint == FINGERPRINT and res.shown_state == "process gone, unsettled"
+    with pytest.raises(BudgetExceeded) as err:
+        with ledger.reserve(0.4, "s2 final"):
+            pass
+    msg = str(err.value)
+    assert "+ $0.000 in flight + $0.300 unsettled of budget_usd $0.50" in msg, msg
+    assert f"`stillmake release {rid[:8]} --billed` (or --not-billed) settles it" in msg
+    with ledger.reserve(0.1, "s3 draft") as settle:  # a new reservation keeps it
+        settle(record(3, cost=0.1))
+    assert [r.rid for r in ledger.reservations()] == [rid]
+    # `release --stale` alone never lowers the total: it says how much either way
+    released, refusals = ledger.release(stale=True)
+    assert released == [] and len(refusals) == 1
+    assert "is unsettled: its process died with the request sent" in refusals[0]
+    assert f"`stillmake release {rid[:8]} --billed` writes $0.300 into the ledger" in refusals[0]
+    assert "`--not-billed` lowers the spend total by $0.300" in refusals[0]
+    assert ledger.spent() == 0.1
+    released, refusals = ledger.release(stale=True, billed=False)
+    assert [r.rid for r in released] == [rid] and refusals == []
+    (settled,) = [e for e in ledger.entries() if e["outcome"] == "settled"]
+    assert settled["settled_as"] == "not billed" and settled["cost_usd"] == 0
+    assert settled["fingerprint"] == FINGERPRINT and settled["shot"] == "s1"
+    assert ledger.reservations() == [] and ledger.spent() == 0.1
+
+
+def test_an_answer_kept_before_its_process_died_settles_it_from_the_cache(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    rid, _ = leave_dead_reservation(path, cost=0.3, sent=True)
+    ledger = Ledger(path, budget_usd=5)
+    kept = {"reservation": rid, "cost_usd": 0.27, "usage": {"output_tokens": 9000}}
+    # an answer kept by another reservation (a later build paid again) settles nothing
+    other = {**kept, "reservation": "f" * 32}
+    assert ledger.recover(lambda fp: other if fp == FINGERPRINT else None) == []
+    (res,) = ledger.recover(lambda fp: kept if fp == FINGERPRINT else None)
+    assert res.rid == rid and ledger.reservations() == []
+    (paid,) = ledger.entries()
+    assert paid["outcome"] == "paid" and paid["cost_usd"] == 0.27
+    assert paid["fingerprint"] == FINGERPRINT and paid["recovered"].startswith("from the cache")
+
+
+def test_status_plan_and_release_show_and_settle_an_unsettled_request(workflow):
+    path = workflow.path("runs/ledger.jsonl")
+    rid, pid = leave_dead_reservation(path, cost=0.3, what="s1 final (1× high)", sent=True)
+    for command in ("status", "plan"):
+        proc = workflow.stillmake(command)
+        assert re.search(
+            rf"{rid[:8]}\s+\$0\.300\s+s1 final \(1× high\)\s+{pid}\s.*process gone, unsettled"
+            rf"\s+\S+\s+{FINGERPRINT[:12]}",
+            proc.stdout,
+        ), proc.stdout
+        assert "in flight (budget held: $0.300)" in proc.stdout
+        assert "`unsettled`: its process died with the request sent" in proc.stdout
+        assert (
+            f"warning: unsettled $0.300: 1 request(s) a dead process had in flight ({rid[:8]} "
+            f"s1 final request {FINGERPRINT[:12]}) count as spent until settled" in proc.stderr
+        ), proc.stderr
+    status = json.loads(workflow.stillmake("status", "--json").stdout)
+    assert status["unsettled_usd"] == 0.3 and status["inflight"][0]["unsettled"] is True
+    plan = json.loads(workflow.stillmake("plan", "--json").stdout)
+    assert plan["unsettled_usd"] == 0.3 and plan["inflight_usd"] == 0.3
+
+    proc = workflow.stillmake("release", "--stale", check=False)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1
+    assert "lowers the spend total by $0.300" in proc.stderr
+    proc = workflow.stillmake("release", "--stale", "--billed")
+    assert f"released {rid[:8]}" in proc.stdout
+    assert "settled as billed, $0.300 written to runs/ledger.jsonl" in proc.stdout
+    status = json.loads(workflow.stillmake("status", "--json").stdout)
+    assert status["spent_usd"] == 0.3 and status["inflight"] == []
+
+
+# -- a ledger swapped from under a build ---------------------------------------------------
+
+
+def test_a_ledger_deleted_replaced_or_cut_short_stops_the_next_paid_request(tmp_path):
+    path = tmp_path / "ledger.jsonl"
+    ledger = Ledger(path, budget_usd=5)
+    ledger.anchor()  # a build starts
+    for i in (1, 2, 3):
+        with ledger.reserve(0.1, f"s{i} draft") as settle:
+            settle(record(i, cost=0.1))
+    kept = path.read_bytes()
+
+    def refused(words, held="3 line(s), $0.300"):
+        with pytest.raises(LedgerError) as err:
+            with ledger.reserve(0.1, "s9 draft"):
+                pass
+        message = str(err.value)
+        assert "\n" not in message and f"{ledger.shown} was {words}" in message, message
+        assert f"it held {held}" in message, message
+        assert "no paid request goes out. Put the file back" in message
+        return message
+
+    path.unlink()
+    assert "and now is missing" in refused("deleted while a build was writing it")
+    ledger.append(record(4, cost=0.0, outcome="cache_hit"))  # a $0 line: still refused
+    refused("cut short or replaced")
+    path.write_bytes(kept + path.read_bytes())  # put back, the line written since at its end
+    with ledger.reserve(0.1, "s5 draft") as settle:
+        settle(record(5, cost=0.1))
+    grown = path.read_bytes()
+    path.write_bytes(grown.replace(b'"s1"', b'"s7"'))  # replaced: same size, other lines
+    refused("replaced", held="5 line(s), $0.400")
+    path.write_bytes(grown[: len(grown) // 2])
+    assert "holds" in refused("cut short or replaced", held="5 line(s), $0.400")
+    ledger.anchor()  # the next build counts from the ledger as it is now
+    with ledger.reserve(0.1, "s6 draft"):
+        pass

@@ -1,7 +1,9 @@
 """Every hook of stillmake/snakemake_internals.py against the Snakemake installed: each
 test fails, naming the hook, when a release changes what the hook relies on.
 
-`end_scheduler_timers` cancels Snakemake's scheduler re-check timers, and only those
+`stop_on_signals` chains stillmake's stop flag onto Snakemake's SIGTERM/SIGINT handling
+(JobScheduler's SIGTERM handler is in place by `onstart`), so jobs are never deaf to a
+stop. `end_scheduler_timers` cancels Snakemake's scheduler re-check timers, and only those
 (JobScheduler re-evaluates with a `threading.Timer` whose callback is defined in
 snakemake/scheduling): an upgrade that changes it fails here, loudly, instead of
 silently making exits slow.
@@ -183,3 +185,53 @@ def test_job_failed_has_no_origin_so_snakemake_prints_its_message_alone():
     assert get_exception_origin(failed, {}) is None
     shown = format_error(failed, None, show_traceback=True)
     assert shown == "JobFailed:\ns4 draft failed: moderation refused the request", shown
+
+
+PIN_SNAKEFILE = """
+import json, signal
+from stillmake import stop
+from stillmake.snakemake_internals import stop_on_signals
+
+onstart:
+    before = signal.getsignal(signal.SIGTERM)
+    chained = stop_on_signals()
+    after = signal.getsignal(signal.SIGTERM)
+    with open("handlers.json", "w") as fh:
+        json.dump({
+            "before": getattr(before, "__qualname__", repr(before)),
+            "before_module": getattr(before, "__module__", None),
+            "chained": [int(s) for s in chained],
+            "ours": bool(getattr(after, "_stillmake_stop", False)),
+            "chains_to_it": stop._installed.get(signal.SIGTERM) == before,
+        }, fh)
+
+rule a:
+    output: "a.txt"
+    run:
+        open(output[0], "w").write("x")
+"""
+
+
+def test_at_onstart_snakemake_has_its_sigterm_handler_and_ours_chains_to_it(tmp_path):
+    """Pins what stop_on_signals relies on: by `onstart`, Snakemake's JobScheduler has
+    installed its SIGTERM handler (exit_gracefully), so chaining there keeps it; a
+    Snakemake that installs it later (or not at all) fails here."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    (tmp_path / "Snakefile").write_text(PIN_SNAKEFILE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-c1", "--force-use-threads"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    seen = json.loads((tmp_path / "handlers.json").read_text())
+    assert seen["before"] == "JobScheduler.exit_gracefully", seen
+    assert seen["before_module"].startswith("snakemake.scheduling"), seen
+    assert seen["chained"] == [signal.SIGTERM, signal.SIGINT]
+    assert seen["ours"] and seen["chains_to_it"], seen

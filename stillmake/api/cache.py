@@ -1,9 +1,11 @@
 """Content-addressed store of every paid response: fingerprint -> images + record.
 
 An entry is a directory renamed into place only when complete, so a response
-that arrived before a crash is either wholly in the cache or not at all. An entry
-found corrupt later (a disk, a copy, a hand) is moved aside to `.corrupt/`, never
-deleted, and the request counts as not cached.
+that arrived before a crash is either wholly in the cache or not at all. Each entry
+names the fingerprint of the request it answers, checked when it is read, so an entry
+moved, swapped or edited on disk never answers another request. An entry found corrupt
+later (a disk, a copy, a hand) is moved aside to `.corrupt/`, never deleted, and the
+request counts as not cached.
 """
 
 from __future__ import annotations
@@ -50,6 +52,11 @@ class Cache:
                 why = "response.json lists files and hashes that do not pair up"
         except (ValueError, KeyError, TypeError) as exc:
             why = f"response.json is not a whole record: {type(exc).__name__}: {exc}"
+        if why is None and record.get("fingerprint", fingerprint) != fingerprint:
+            why = (
+                f"it holds the answer to request {record['fingerprint']}, not {fingerprint} "
+                "(moved, swapped or edited on disk)"
+            )
         if why is None:
             images = []
             for name, digest in zip(files, digests, strict=True):
@@ -103,7 +110,12 @@ class Cache:
                     fh.flush()
                     os.fsync(fh.fileno())
                 files.append(name)
-            full = {**record, "files": files, "sha256": [sha256_bytes(d) for d in images]}
+            full = {
+                **record,
+                "fingerprint": fingerprint,  # checked on load: an entry answers its own request
+                "files": files,
+                "sha256": [sha256_bytes(d) for d in images],
+            }
             with open(tmp / "response.json", "w", encoding="utf-8") as fh:
                 json.dump(full, fh, indent=2, ensure_ascii=False)
                 fh.flush()

@@ -1,21 +1,22 @@
 """Append-only spend/latency log (runs/ledger.jsonl) and the budget ceiling.
 
-Every request writes one line, paid or cache hit. The budget is checked under
-a file lock with the request's price *and* the prices of requests still in
-flight (reservations), so jobs racing under `-c 4` can never sum past it.
+Every request writes one line: paid, failed or cache hit. A line's `cost_usd` is all
+its attempts were billed, answers refused by the check included (itemised in its
+`retries`), and the spend total is the sum of every line's `cost_usd`. The budget is
+checked under a file lock with the request's price *and* the budget held by requests
+in flight (reservations, stillmake.api.reservations), so jobs racing under `-c 4` can
+never sum past it; a request whose refused answers were billed is checked again before
+each further attempt.
 
-Torn state never crashes a reader nor loses a record: a line cut short by a
-crash or a full disk is skipped and reported by its number (`read().damaged`),
-and a writer that finds the file not ending in a newline starts on a fresh line,
-so nothing already written is rewritten.
+Torn state never crashes a reader nor loses a record: a line cut short by a crash or a
+full disk is skipped and reported by its number (`read().damaged`), and a writer that
+finds the file not ending in a newline starts on a fresh line, so nothing already
+written is rewritten. A line whose money or tokens are not finite, non-negative
+numbers is refused the same way (stillmake.api.records): never summed.
 
-A reservation records who made it (pid, the process's start time, host, boot, pid
-namespace) and a lease, renewed while its request runs. Where its pid can be checked
-(this host, this boot, this pid namespace) one whose process is gone, or whose pid
-now belongs to another process, no longer holds budget. Made anywhere else (another
-host of a cluster, a job in its own container) its pid means nothing here: it holds
-budget until its lease runs out, so a live request elsewhere is never dropped and a
-dead one is reclaimed a lease later. Hosts' clocks must agree to well within a lease.
+The ledger cannot be swapped from under a build (stillmake.api.anchor): a ledger
+deleted, replaced or cut short since stillmake last wrote it stops the next paid
+request with one line instead of restarting the count.
 """
 
 from __future__ import annotations
@@ -28,88 +29,65 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from stillmake.api.anchor import TAIL as ANCHOR_TAIL
+from stillmake.api.anchor import Anchor
+from stillmake.api.records import (
+    BAD_FIGURE,
+    DamagedLine,
+    glued_record,
+    is_amount,
+    parse_line,
+    parses,
+)
+from stillmake.api.reservations import (
+    PROC,
+    Reservation,
+    age_text,
+    boot_id,
+    describe,
+    inflight_note,
+    judge,
+    pid_namespace,
+    process_start,
+    refusal,
+    settle_refusal,
+)
 from stillmake.errors import BudgetExceeded, LedgerError
 from stillmake.files import atomic_write_json, locked, remove_stale_temps
 
+__all__ = [  # what callers take from here (some live in records/reservations)
+    "PAID",
+    "PROC",
+    "SETTLED",
+    "DamagedLine",
+    "Hold",
+    "Ledger",
+    "LedgerRead",
+    "Reservation",
+    "age_text",
+    "describe",
+    "now_iso",
+    "pid_namespace",
+    "process_start",
+]
+
 PAID = "paid"
-PROC = Path("/proc")  # Linux: process start times and the boot id; absent elsewhere
-RID_SHOWN = 8  # reservation ids are shown (and may be given) by this many characters
+SETTLED = "settled"  # written by `stillmake release` for a dead request: billed or not
 LEASE_S = 60.0  # a reservation made elsewhere holds budget this long after its last renewal
 
-# reservation states: the first three hold budget
-RUNNING = "running"
-LEASED = "leased"  # made elsewhere (another host or pid namespace), lease not run out
-OTHER_HOST = "other host"  # made elsewhere by a version that wrote no lease: until released
-GONE = "process gone"
-REUSED = "pid reused"
-REBOOTED = "host rebooted"
-EXPIRED = "lease expired"
-COUNTED = (RUNNING, LEASED, OTHER_HOST)
 
-# the fields totals, summaries and estimates compute with: a line whose field has another
-# type is not a record (a hand edit), and is skipped rather than trusted
-FIELD_TYPES = {
-    "time": str,
-    "cost_usd": int | float,
-    "estimate_usd": int | float,
-    "usage": dict,
-    "output_megapixels": int | float,
-    "input_megapixels": int | float,
-    "prompt_chars": int,
-}
-
-
-@dataclass(frozen=True)
-class DamagedLine:
-    """A line of the ledger that is not a whole record. `salvaged`: a whole record
-    written onto the torn one (by an older writer) was recovered from it."""
-
-    line: int
-    kind: str  # "torn tail" (last line, cut short), "torn" (further up), "not a record"
-    salvaged: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass
 class LedgerRead:
     entries: list[dict]
     damaged: list[DamagedLine]
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """Budget held by a paid request in flight, as `stillmake status` shows it."""
-
-    rid: str
-    cost_usd: float
-    what: str
-    pid: int | None
-    host: str | None
-    time: float | None
-    state: str
-    lease_until: float | None = None
-    backend: str | None = None  # where the request went: what `stillmake status` shows
-
-    @property
-    def counted(self) -> bool:
-        return self.state in COUNTED
-
-    @property
-    def short(self) -> str:
-        return self.rid[:RID_SHOWN]
-
-    def age_s(self, now: float | None = None) -> float | None:
-        if self.time is None:
-            return None
-        return max(0.0, (time.time() if now is None else now) - self.time)
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "counted": self.counted, "age_s": self.age_s()}
 
 
 class Ledger:
@@ -123,6 +101,7 @@ class Ledger:
         self.path = Path(path)
         self.lock_path = self.path.with_name(f".{self.path.name}.lock")
         self.reservations_path = self.path.with_name(f".{self.path.name}.inflight.json")
+        self._anchor = Anchor(self.path)
         self.budget_usd = budget_usd
         self.lease_s = lease_s
 
@@ -164,14 +143,17 @@ class Ledger:
         for number, raw in enumerate(lines, start=1):
             if not raw.strip():
                 continue
-            entry = _record(raw)
+            entry, bad_figure = parse_line(raw)
             if entry is not None:
                 entries.append(entry)
                 continue
-            glued = _glued_record(raw)
+            if bad_figure:
+                damaged.append(DamagedLine(number, BAD_FIGURE, detail=bad_figure))
+                continue
+            glued = glued_record(raw)
             if glued is not None:
                 entries.append(glued)
-            if _parses(raw):
+            if parses(raw):
                 kind = "not a record"
             elif number - 1 == last and glued is None:
                 kind = "torn tail"
@@ -181,8 +163,10 @@ class Ledger:
         return LedgerRead(entries, damaged)
 
     def spent(self, entries: Iterable[dict] | None = None) -> float:
+        """Everything the lines bill: paid answers, and answers refused by the check
+        (on failed lines too); a cache hit costs $0."""
         entries = self.entries() if entries is None else entries
-        return round(sum(e.get("cost_usd") or 0.0 for e in entries if e.get("outcome") == PAID), 6)
+        return round(sum(e.get("cost_usd") or 0.0 for e in entries), 6)
 
     # -- writing -------------------------------------------------------------
     def append(self, entry: dict) -> None:
@@ -191,6 +175,8 @@ class Ledger:
 
     def _append_unlocked(self, entry: dict) -> None:
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+        anchor = self._anchor.read()
+        swapped = self._anchor.changed(anchor, self.shown)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
@@ -201,11 +187,13 @@ class Ledger:
                 while line:
                     line = line[os.write(fd, line) :]
                 os.fsync(fd)
+                end = os.fstat(fd).st_size
+                tail = os.pread(fd, min(end, ANCHOR_TAIL), max(0, end - ANCHOR_TAIL))
             finally:
                 os.close(fd)
         except OSError as exc:
             what = " ".join(str(entry[k]) for k in ("shot", "pass") if entry.get(k)) or "a"
-            cost = entry.get("cost_usd") if entry.get("outcome") == PAID else None
+            cost = entry.get("cost_usd")
             unbilled = f" (its ${cost:.3f} is missing from the ledger's total)" if cost else ""
             raise LedgerError(
                 f"could not record {what} request ({entry.get('outcome')}) in {self.shown}: "
@@ -213,37 +201,73 @@ class Ledger:
                 f"a response already received is in runs/cache/ and is not paid for twice"
                 f"{unbilled}"
             ) from None
+        if swapped:  # left as found: the next paid request is refused until it is put back
+            return
+        if anchor is None or size != anchor["size"]:  # lines written by others meanwhile
+            read = self._read_unlocked()
+            lines, spent = len(read.entries), self.spent(read.entries)
+        else:
+            lines = anchor["lines"] + 1
+            spent = round(anchor["spent"] + (entry.get("cost_usd") or 0.0), 6)
+        self._anchor.write(end, tail, lines, spent)
 
+    # -- the anchor: the ledger is the one stillmake has been writing ------------------
+    def anchor(self) -> None:
+        """Take the ledger as it is now as the one to keep writing (a build starts). A
+        runs/ that cannot be written is left alone: no build pays into it anyway."""
+        try:
+            with locked(self.lock_path):
+                try:
+                    data = self.path.read_bytes()
+                except FileNotFoundError:
+                    data = b""
+                read = self._read_unlocked()
+                spent = self.spent(read.entries)
+                self._anchor.write(len(data), data, len(read.entries), spent)
+        except PermissionError:
+            return
+
+    def changed(self) -> str | None:
+        """What happened to the ledger since stillmake last wrote it (deleted, replaced,
+        cut short), as one line; None if it is the file it was (or a copy of it, longer)."""
+        with locked(self.lock_path):
+            return self._anchor.changed(self._anchor.read(), self.shown)
+
+    # -- reservations: budget held while a paid request runs --------------------------
     @contextlib.contextmanager
     def reserve(
-        self, cost_usd: float, what: str, backend: str | None = None
-    ) -> Iterator[Callable[[dict], None]]:
+        self,
+        cost_usd: float,
+        what: str,
+        backend: str | None = None,
+        *,
+        line: dict | None = None,
+    ) -> Iterator[Hold]:
         """Hold `cost_usd` of budget while a paid request is in flight.
 
-        Yields a `settle(entry)` callable that writes the ledger line and
-        releases the reservation in one locked step.
-        """
+        Yields a Hold: called with the ledger line, it writes it and releases the
+        reservation in one locked step. `line` (the request's ledger fields) is kept
+        with the reservation, so a process that dies with the request in flight leaves
+        enough behind to settle it. Raises LedgerError if the ledger was swapped since
+        stillmake last wrote it."""
         rid = uuid.uuid4().hex
         with locked(self.lock_path):
+            problem = self._anchor.changed(self._anchor.read(), self.shown)
+            if problem:
+                raise LedgerError(problem)
             stored = self._stored_reservations()
-            judged = [_judge(r, s) for r, s in stored.items()]
-            holding = [r for r in judged if r.counted]
-            if self.budget_usd is not None:
-                spent = self.spent(self._read_unlocked().entries)
-                inflight = sum(r.cost_usd for r in holding)
-                if spent + inflight + cost_usd > self.budget_usd + 1e-9:
-                    raise BudgetExceeded(
-                        f"{what} would cost ${cost_usd:.3f}; spent ${spent:.3f}"
-                        f" + ${inflight:.3f} in flight of budget_usd"
-                        f" ${self.budget_usd:.2f}.{_inflight_note(holding)} Raise budget_usd in"
-                        " config.yaml (or --config budget_usd=...) to go on; `stillmake plan`"
-                        " shows what is left to pay."
-                    )
-            live = {r.rid: stored[r.rid] for r in holding}
+            judged = [judge(r, s) for r, s in stored.items()]
+            self._check_budget(judged, cost_usd, f"{what} would cost ${cost_usd:.3f}")
+            live = {r.rid: stored[r.rid] for r in judged if r.counted}
             live[rid] = {
                 "cost_usd": cost_usd,
+                "estimate_usd": cost_usd,
+                "billed_usd": 0.0,
+                "sent": False,
                 "what": what,
                 "backend": backend,
+                "fingerprint": (line or {}).get("fingerprint"),
+                "line": line or {},
                 "pid": os.getpid(),
                 "started": process_start(os.getpid()),
                 "host": socket.gethostname(),
@@ -253,50 +277,63 @@ class Ledger:
                 "lease_until": time.time() + self.lease_s,
             }
             self._write_reservations(live)
-        settled = False
+        hold = Hold(self, rid, cost_usd, what, line or {})
         renewing = threading.Event()
         renewer = threading.Thread(
-            target=self._renew, args=(rid, renewing), name=f"lease-{rid[:RID_SHOWN]}", daemon=True
+            target=self._renew, args=(rid, renewing), name=f"lease-{rid[:8]}", daemon=True
         )
         renewer.start()
-
-        def settle(entry: dict) -> None:
-            nonlocal settled
-            with locked(self.lock_path):
-                self._append_unlocked(entry)
-                self._drop(rid)
-            settled = True
-
         try:
-            yield settle
+            yield hold
         finally:
             renewing.set()
             renewer.join()
-            if not settled:
-                with locked(self.lock_path):
-                    self._drop(rid)
+            if not hold.settled:
+                hold.abandon()
+
+    def _check_budget(self, judged: list[Reservation], adding: float, asked: str) -> None:
+        """BudgetExceeded (one line, `asked` first) if spent + what reservations hold +
+        `adding` would pass budget_usd."""
+        if self.budget_usd is None:
+            return
+        holding = [r for r in judged if r.counted]
+        spent = self.spent(self._read_unlocked().entries)
+        inflight = sum(r.cost_usd for r in holding if r.alive)
+        unsettled = sum(r.cost_usd for r in holding if r.unsettled)
+        if spent + inflight + unsettled + adding > self.budget_usd + 1e-9:
+            dead = f" + ${unsettled:.3f} unsettled" if unsettled else ""
+            raise BudgetExceeded(
+                f"{asked}; spent ${spent:.3f} + ${inflight:.3f} in flight{dead} of budget_usd"
+                f" ${self.budget_usd:.2f}.{inflight_note(holding)} Raise budget_usd in"
+                " config.yaml (or --config budget_usd=...) to go on; `stillmake plan`"
+                " shows what is left to pay."
+            )
 
     def _renew(self, rid: str, done: threading.Event) -> None:
         """Push the reservation's lease forward while its request runs (a third of a
         lease at a time), so hosts that cannot see this process still count it."""
         while not done.wait(self.lease_s / 3):
             try:
-                with locked(self.lock_path):
-                    stored = self._stored_reservations()
-                    if rid not in stored:
-                        return
-                    stored[rid]["lease_until"] = time.time() + self.lease_s
-                    self._write_reservations(stored)
+                self._update(rid, lambda r: r.update(lease_until=time.time() + self.lease_s))
             except OSError:
                 continue  # a busy or full disk: the next renewal tries again
 
-    # -- reservations ----------------------------------------------------------
+    def _update(self, rid: str, change: Callable[[dict], object]) -> bool:
+        """Change one stored reservation under the lock; False if it is not there."""
+        with locked(self.lock_path):
+            stored = self._stored_reservations()
+            if rid not in stored:
+                return False
+            change(stored[rid])
+            self._write_reservations(stored)
+            return True
+
     def reservations(self) -> list[Reservation]:
         """Every stored reservation, oldest first, with its state: `running`, `leased`
-        and `other host` hold budget; `process gone`, `pid reused`, `host rebooted` and
-        `lease expired` do not."""
+        and `other host` are alive and hold budget; a dead one holds budget while it is
+        unsettled (its request was sent)."""
         stored = self._stored_reservations()
-        found = [_judge(rid, r) for rid, r in stored.items()]
+        found = [judge(rid, r) for rid, r in stored.items()]
         return sorted(found, key=lambda r: (r.time or 0.0, r.rid))
 
     def release(
@@ -306,13 +343,17 @@ class Ledger:
         stale: bool = False,
         every: bool = False,
         force: bool = False,
+        billed: bool | None = None,
     ) -> tuple[list[Reservation], list[str]]:
         """Clear reservations: the ones named by id (or a prefix of one), every dead one
-        (`stale`), or all (`every`). A running one on this host, or one made on another
-        host, is cleared only with `force`. Returns (released, refusals)."""
+        (`stale`), or all (`every`). An alive one is cleared only with `force`. One whose
+        request may have been billed (a dead process's, or one alive elsewhere) is cleared
+        only when `billed` says whether it was: True writes its amount into the ledger as
+        a `settled` line, False writes what its refused answers billed (often $0), so the
+        spend total never goes down unasked. Returns (released, refusals)."""
         with locked(self.lock_path):
             stored = self._stored_reservations()
-            judged = {rid: _judge(rid, r) for rid, r in stored.items()}
+            judged = {rid: judge(rid, r) for rid, r in stored.items()}
             chosen: dict[str, Reservation] = {}
             refusals: list[str] = []
             for given in rids:
@@ -328,24 +369,69 @@ class Ledger:
                     continue
                 chosen[matches[0].rid] = matches[0]
             for rid, r in judged.items():
-                if every or (stale and not r.counted):
+                if every or (stale and not r.alive):
                     chosen[rid] = r
             released = []
             for rid, r in chosen.items():
-                if r.counted and not force:
-                    refusals.append(_refusal(r))
+                if r.alive and not force:
+                    refusals.append(refusal(r))
                     continue
+                if r.needs_settling:
+                    if billed is None:
+                        refusals.append(settle_refusal(r, force=r.alive))
+                        continue
+                    self._append_unlocked(_settlement(stored[rid], r, billed))
                 stored.pop(rid)
                 released.append(r)
             if released:
                 self._write_reservations(stored)
         return sorted(released, key=lambda r: (r.time or 0.0, r.rid)), refusals
 
-    def _drop(self, rid: str) -> None:
+    def recover(self, cached: Callable[[str], dict | None]) -> list[Reservation]:
+        """Settle each unsettled reservation whose answer is in the cache, kept there by
+        the very process that reserved it (the cache record names the reservation) before
+        it died: its bill goes into the ledger as the paid line that process never wrote.
+        `cached(fingerprint)` is the cache record or None. Returns those settled."""
+        with locked(self.lock_path):
+            stored = self._stored_reservations()
+            settled = []
+            for rid, raw in stored.items():
+                r = judge(rid, raw)
+                if not (r.unsettled and r.fingerprint):
+                    continue
+                record = cached(r.fingerprint)
+                if not isinstance(record, dict) or record.get("reservation") != rid:
+                    continue
+                self._append_unlocked(_recovered(raw, r, record))
+                settled.append(r)
+            if settled:
+                for r in settled:
+                    stored.pop(r.rid)
+                self._write_reservations(stored)
+        return settled
+
+    def _reprice_unsettled(self, fingerprint: str | None, usd: float) -> None:
+        """The same request was just paid again: its bill is a better figure for an
+        unsettled one (the answer a dead process lost) than the estimate it was held at
+        (the API bills a request by its tokens, and the same request takes the same)."""
         stored = self._stored_reservations()
-        live = {
-            key: r for key, r in stored.items() if key != rid and _judge(key, r).state in COUNTED
-        }
+        changed = False
+        for rid, raw in stored.items():
+            r = judge(rid, raw)
+            if r.unsettled and fingerprint and r.fingerprint == fingerprint:
+                raw.update(
+                    estimate_usd=usd,
+                    cost_usd=round(r.billed_usd + usd, 6),
+                    repriced=f"the bill of the same request, paid again at {now_iso()}",
+                )
+                changed = True
+        if changed:
+            self._write_reservations(stored)
+
+    def _drop(self, rid: str) -> None:
+        """Remove `rid`, and every dead reservation that holds nothing."""
+        stored = self._stored_reservations()
+        live = {key: r for key, r in stored.items() if key != rid and judge(key, r).counted}
         if live != stored:
             self._write_reservations(live)
 
@@ -365,43 +451,142 @@ class Ledger:
         atomic_write_json(self.reservations_path, data)
 
 
-# -- reading helpers -------------------------------------------------------------
+class Hold:
+    """A paid request's reservation while it runs. Called with its ledger line, it writes
+    the line and releases the reservation in one locked step (`settle`).
+
+    `sending()` marks the request as sent (a process that dies after this leaves the
+    reservation unsettled, not dropped); `charge(usd)` adds what a refused answer billed,
+    so the reservation holds it until the line is written; `check_next(what)` refuses a
+    further attempt that would take the spend past budget_usd."""
+
+    def __init__(self, ledger: Ledger, rid: str, estimate: float, what: str, line: dict):
+        self.ledger = ledger
+        self.rid = rid
+        self.estimate = estimate  # what one attempt is held at
+        self.what = what
+        self.line = line  # the request's ledger fields
+        self.billed = 0.0  # what refused answers of this request billed so far
+        self.sent = False
+        self.settled = False
+
+    def __call__(self, entry: dict) -> None:
+        self.settle(entry)
+
+    def settle(self, entry: dict) -> None:
+        with locked(self.ledger.lock_path):
+            self.ledger._append_unlocked(entry)
+            self.ledger._drop(self.rid)
+            if entry.get("outcome") == PAID and entry.get("cost_source") == "usage":
+                answer = (entry.get("cost_usd") or 0.0) - (entry.get("rejected_usd") or 0.0)
+                self.ledger._reprice_unsettled(entry.get("fingerprint"), round(answer, 6))
+        self.settled = True
+
+    def sending(self) -> None:
+        if not self.sent and self.estimate > 0:  # a $0 request (preview) has nothing to settle
+            self.ledger._update(self.rid, lambda r: r.update(sent=True))
+            self.sent = True
+
+    def charge(self, usd: float) -> None:
+        if usd <= 0:
+            return
+        self.billed = round(self.billed + usd, 6)
+        self.ledger._update(
+            self.rid,
+            lambda r: r.update(
+                billed_usd=self.billed, cost_usd=round(self.billed + self.estimate, 6)
+            ),
+        )
+
+    def check_next(self, what: str) -> None:
+        """Before another attempt after billed refusals: this reservation already holds
+        what they billed plus the attempt's estimate; BudgetExceeded if that passes."""
+        if not self.billed:
+            return
+        ledger = self.ledger
+        with locked(ledger.lock_path):
+            judged = [judge(r, s) for r, s in ledger._stored_reservations().items()]
+            if not any(r.rid == self.rid for r in judged):  # released under it: count it here
+                extra = self.billed + self.estimate
+            else:
+                extra = 0.0
+            ledger._check_budget(
+                judged,
+                extra,
+                f"{what}: another attempt would cost ${self.estimate:.3f} after ${self.billed:.3f}"
+                f" billed for refused answers",
+            )
+
+    def abandon(self) -> None:
+        """The request ends without its line (an unexpected error): what refused answers
+        billed is written down all the same; a request that was sent keeps its reservation
+        (unsettled once this process is gone), one that was not is dropped."""
+        if self.billed:
+            self.settle(
+                {
+                    **self.line,
+                    "time": now_iso(),
+                    "outcome": "failed",
+                    "cost_usd": self.billed,
+                    "rejected_usd": self.billed,
+                    "error": "ended after refused answers the API billed",
+                }
+            )
+            return
+        if self.sent:
+            return
+        with locked(self.ledger.lock_path):
+            self.ledger._drop(self.rid)
 
 
-def _record(raw: bytes) -> dict | None:
-    """A whole ledger record, or None: JSON, an object, and its spend fields of the
-    right type (so totals and estimates can trust it)."""
-    try:
-        entry = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return None
-    if not isinstance(entry, dict) or not isinstance(entry.get("outcome"), str):
-        return None
-    for key, kind in FIELD_TYPES.items():
-        value = entry.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-            return None
-    return entry
+def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
+    """The ledger line `stillmake release --billed|--not-billed` writes for a request
+    whose answer was lost."""
+    line = _line(raw)
+    basis = "the same request's later bill" if raw.get("repriced") else "estimate"
+    return {
+        **line,
+        "time": now_iso(),
+        "outcome": SETTLED,
+        "settled_as": "billed" if billed else "not billed",
+        "cost_usd": round(r.cost_usd if billed else r.billed_usd, 6),
+        "rejected_usd": r.billed_usd,
+        "cost_source": (
+            f"{basis}: settled as billed by stillmake release (the answer was lost)"
+            if billed
+            else "settled as not billed by stillmake release"
+        ),
+        "usage": None,
+        "reservation": r.rid,
+        "fingerprint": r.fingerprint,
+        "what": r.what,
+    }
 
 
-def _glued_record(raw: bytes) -> dict | None:
-    """A whole record written onto the end of a torn one (an older writer did not start
-    on a fresh line): the longest tail of the line, starting at a `{`, that is a record."""
-    start = raw.find(b"{", 1)
-    while start != -1:
-        entry = _record(raw[start:])
-        if entry is not None:
-            return entry
-        start = raw.find(b"{", start + 1)
-    return None
+def _recovered(raw: dict, r: Reservation, record: dict) -> dict:
+    """The paid line of a request whose answer reached the cache before its process died."""
+    line = _line(raw)
+    billed = record.get("cost_usd")
+    cost = float(billed) if is_amount(billed) else r.cost_usd - r.billed_usd  # or its estimate
+    return {
+        **line,
+        "time": now_iso(),
+        "outcome": PAID,
+        "cost_usd": round(cost + r.billed_usd, 6),
+        "rejected_usd": r.billed_usd,
+        "cost_source": record.get("cost_source") or "usage",
+        "usage": record.get("usage"),
+        "latency_s": record.get("latency_s"),
+        "attempts": record.get("attempts"),
+        "reservation": r.rid,
+        "recovered": "from the cache: its process died after the answer was kept",
+    }
 
 
-def _parses(raw: bytes) -> bool:
-    try:
-        json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return False
-    return True
+def _line(raw: dict) -> dict:
+    """The ledger fields a reservation keeps of its request (empty if a hand broke them)."""
+    line = raw.get("line")
+    return line if isinstance(line, dict) else {}
 
 
 def _shown(path: Path) -> str:
@@ -409,149 +594,3 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
-
-
-# -- who holds a reservation -------------------------------------------------------
-
-
-def process_start(pid: int) -> int | None:
-    """When process `pid` started, in clock ticks since boot (field 22 of
-    /proc/<pid>/stat); None where /proc is absent or the process is gone."""
-    try:
-        stat = (PROC / str(pid) / "stat").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    # field 2 (the command name) may hold spaces and parentheses: count after the last ')'
-    fields = stat.rpartition(")")[2].split()
-    try:
-        return int(fields[22 - 3])
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_namespace() -> str | None:
-    """The pid namespace this process sees pids in (`pid:[4026531836]`): a pid recorded
-    in another one (a container, `unshare --pid`) names a different process here."""
-    try:
-        return os.readlink(PROC / "self/ns/pid")
-    except OSError:
-        return None
-
-
-def boot_id() -> str | None:
-    try:
-        return (PROC / "sys/kernel/random/boot_id").read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
-
-
-def _boot_time() -> float | None:
-    try:
-        for row in (PROC / "stat").read_text(encoding="utf-8").splitlines():
-            if row.startswith("btime "):
-                return float(row.split()[1])
-    except (OSError, ValueError):
-        return None
-    return None
-
-
-def _judge(rid: str, r: dict) -> Reservation:
-    pid = r.get("pid") if isinstance(r.get("pid"), int) else None
-    host = r.get("host") if isinstance(r.get("host"), str) else None
-    made = r.get("time") if isinstance(r.get("time"), int | float) else None
-    cost = r.get("cost_usd") if isinstance(r.get("cost_usd"), int | float) else 0.0
-    what = str(r.get("what") or "a paid request")
-    lease = r.get("lease_until") if isinstance(r.get("lease_until"), int | float) else None
-    state = _state(r, pid, host, made, lease)
-    backend = r.get("backend") if isinstance(r.get("backend"), str) else None
-    return Reservation(rid, float(cost), what, pid, host, made, state, lease, backend)
-
-
-def _state(
-    r: dict, pid: int | None, host: str | None, made: float | None, lease: float | None
-) -> str:
-    elsewhere = host is not None and host != socket.gethostname()
-    if not elsewhere and r.get("boot") and boot_id() and r["boot"] != boot_id():
-        return REBOOTED
-    ns = pid_namespace()
-    if elsewhere or (r.get("pidns") and ns and r["pidns"] != ns):
-        # its pid means nothing here: its lease says whether it is alive
-        if lease is None:
-            return OTHER_HOST  # written without a lease: kept until released
-        return LEASED if lease > time.time() else EXPIRED
-    if pid is None or pid <= 0:
-        return GONE
-    if PROC.is_dir():
-        now_started = process_start(pid)
-        if now_started is None:
-            return GONE
-        recorded = r.get("started")
-        if isinstance(recorded, int):
-            return RUNNING if recorded == now_started else REUSED
-        # an older reservation without a start time: a process that started after the
-        # reservation was made cannot be the one that made it
-        boot, ticks = _boot_time(), os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        if made is not None and boot is not None and boot + now_started / ticks > made + 1:
-            return REUSED
-        return RUNNING
-    try:  # no /proc: all that can be asked is whether the pid exists
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return GONE
-    except PermissionError:
-        return RUNNING
-    except OSError:
-        return GONE
-    return RUNNING
-
-
-def _refusal(r: Reservation) -> str:
-    force = f"`stillmake release {r.short} --force`"
-    if r.state == LEASED:
-        left = age_text((r.lease_until or 0.0) - time.time())
-        return (
-            f"reservation {r.short} (${r.cost_usd:.3f} {r.what}) was made by pid {r.pid} on "
-            f"{r.host or 'another host'} in another process space; its lease is renewed while "
-            f"its request runs and runs out in {left} if it stops. To clear it now, {force}"
-        )
-    if r.state == OTHER_HOST:
-        return (
-            f"reservation {r.short} (${r.cost_usd:.3f} {r.what}) was made on {r.host} by pid "
-            f"{r.pid}, which cannot be checked from here; if that request is not running there "
-            f"any more, clear it with {force}"
-        )
-    return (
-        f"reservation {r.short} (${r.cost_usd:.3f} {r.what}) is held by pid {r.pid}, which is "
-        f"still running (a build in progress?); let it finish, or if that process is stuck, "
-        f"clear it with {force}"
-    )
-
-
-def describe(r: Reservation, now: float | None = None) -> str:
-    """`1a2b3c4d $0.300 s1 final (...): pid 4242 on render-node-7, 5m ago, other host`."""
-    where = f"pid {r.pid}" + (f" on {r.host}" if r.host else "")
-    return f"{r.short} ${r.cost_usd:.3f} {r.what}: {where}, {age_text(r.age_s(now))} ago, {r.state}"
-
-
-def age_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    if seconds < 120:
-        return f"{seconds:.0f}s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 172800:
-        return f"{seconds / 3600:.0f}h"
-    return f"{seconds / 86400:.0f}d"
-
-
-def _inflight_note(holding: list[Reservation]) -> str:
-    if not holding:
-        return ""
-    shown = "; ".join(describe(r) for r in holding[:5])
-    more = f"; and {len(holding) - 5} more" if len(holding) > 5 else ""
-    return (
-        f" [in flight: {shown}{more}]. If a request in flight is not running any more (a"
-        f" killed build), `stillmake release {holding[0].short} --force` clears it"
-        " (`stillmake status` lists every reservation)."
-    )

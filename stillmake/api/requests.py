@@ -105,6 +105,10 @@ class CritiqueRequest:
     endpoint: str = "responses"
     n: int = 1
 
+    @classmethod
+    def from_dict(cls, d: dict) -> CritiqueRequest:
+        return cls(**{**d, "inputs": tuple(d.get("inputs") or ())})
+
     @property
     def quality(self) -> str:
         return self.reasoning

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from stillmake import stop
 from stillmake.errors import BackendError
 
 _T = TypeVar("_T")
+_BACK_OFF = stop.sleeper("to retry")  # ends at once on SIGTERM/SIGINT
 
 
 @dataclass
@@ -33,16 +34,20 @@ def call_with_retries(
     policy: RetryPolicy,
     *,
     on_retry: Callable[[int, float, BackendError], object] | None = None,
-    sleep: Callable[[float], object] = time.sleep,
+    sleep: Callable[[float], object] = _BACK_OFF,
+    history: list[dict] | None = None,
 ) -> tuple[_T, int, list[dict]]:
     """Run fn(); retry retryable BackendErrors (a BadAnswer is one). Returns
     (result, attempts, history).
 
     On final failure the BackendError is re-raised with `.attempts` and
     `.history` set, so the caller can ledger every attempt, and its message ends
-    with how many attempts were made.
-    """
-    history = []
+    with how many attempts were made. `history` (given by the caller) is filled as
+    attempts fail, so it is whole even when `on_retry` or the back-off raises
+    (a budget refusal, a stop). An attempt the API billed (an answer it sent that
+    was refused) carries its `usage` and `cost_usd`. The back-off ends at once on
+    SIGTERM/SIGINT (stillmake.stop)."""
+    history = [] if history is None else history
     attempt = 1
     while True:
         try:
@@ -56,8 +61,12 @@ def call_with_retries(
                     "error": str(exc)[:300],
                 }
             )
-            if getattr(exc, "usage", None):  # a bad answer the API may have billed
+            if exc.usage:  # an answer the API sent, and billed, that was refused
                 history[-1]["usage"] = exc.usage
+            if exc.cost_usd is not None:
+                history[-1]["cost_usd"] = exc.cost_usd
+                if exc.cost_source:
+                    history[-1]["cost_source"] = exc.cost_source
             if not exc.retryable or attempt > policy.max_retries:
                 exc.attempts = attempt
                 exc.history = history

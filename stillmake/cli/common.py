@@ -14,9 +14,11 @@ from stillmake.inputs.config import ONLY_CONFIG_YAML, PASSES, ConfigSources
 from stillmake.views.spend import (
     INFLIGHT_COLUMNS,
     RELEASE_HINT,
+    UNSETTLED_HINT,
     damage_warnings,
     inflight_rows,
     inflight_usd,
+    unsettled_line,
 )
 
 if TYPE_CHECKING:
@@ -107,3 +109,7 @@ def echo_ledger_state(ledger: Ledger, read: LedgerRead, reservations: list[Reser
         click.echo(f"\nin flight (budget held: ${inflight_usd(reservations):.3f}):")
         click.echo(table(inflight_rows(reservations), INFLIGHT_COLUMNS))
         click.echo(RELEASE_HINT)
+        unsettled = unsettled_line(reservations)
+        if unsettled:
+            click.echo(UNSETTLED_HINT)
+            click.echo(f"warning: {unsettled}", err=True)

@@ -21,7 +21,13 @@ from stillmake.cli.common import (
 from stillmake.inputs.config import ConfigSources
 from stillmake.planner.pending import Pending
 from stillmake.views.plan import SpendPlanner, total
-from stillmake.views.spend import accuracy_line, damage_warnings, inflight_usd, plan_accuracy
+from stillmake.views.spend import (
+    accuracy_line,
+    damage_warnings,
+    inflight_usd,
+    plan_accuracy,
+    unsettled_usd,
+)
 from stillmake.views.status import weak_warnings
 
 COLUMNS = (
@@ -54,7 +60,8 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
     prior (basis `prior`); edits count their input images. The last line
     says how far the last paid build's plan was from its bill. Requests in
     flight (budget reserved by a running build) are listed and count
-    against the budget; `stillmake release` clears one that is not running.
+    against the budget, and so do `unsettled` ones (a dead process's requests
+    that may have been billed); `stillmake release` clears or settles them.
     A shot whose pick fails the gate (a weak candidate) is warned about before
     its edits are paid. Exit status 2 when spent + in flight + plan would pass
     budget_usd.
@@ -78,7 +85,7 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
     for warning in weak_warnings(build, edited):
         click.echo(f"warning: {warning}", err=True)
     spent, cost, budget = ledger.spent(entries), total(planned), build.config.budget_usd
-    held = inflight_usd(reservations)
+    held, dead = inflight_usd(reservations), unsettled_usd(reservations)
     accuracy = plan_accuracy(entries)
     over = budget is not None and spent + held + cost > budget + 1e-9
     if as_json:
@@ -91,6 +98,7 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
                     "total_usd": cost,
                     "spent_usd": spent,
                     "inflight_usd": held,
+                    "unsettled_usd": dead,
                     "budget_usd": budget,
                     "over_budget": over,
                     "last_build": accuracy,
@@ -116,6 +124,7 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
             f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
             f"total ${cost:.3f} · spent so far ${spent:.3f}"
             + (f" · in flight ${held:.3f}" if held else "")
+            + (f" (${dead:.3f} of it unsettled)" if dead else "")
             + (f" · budget ${budget:.2f}" if budget is not None else "")
         )
         click.echo(accuracy_line(accuracy))

@@ -22,6 +22,7 @@ from stillmake.inputs.config import ConfigSources
 from stillmake.views.spend import (
     damage_warnings,
     inflight_usd,
+    unsettled_usd,
 )
 from stillmake.views.status import status_rows, weak_warnings
 
@@ -43,7 +44,9 @@ def status(as_json: bool, sources: ConfigSources) -> None:
     that a crash or a full disk cut short is named in a warning and skipped.
     Requests in flight (budget reserved, not yet billed) are listed with
     their pid, host and age; `stillmake release` clears one that is not
-    running any more.
+    running any more. One whose process died with its request sent is
+    `unsettled`: it counts as spent until `stillmake release RID --billed`
+    (or --not-billed) settles it.
     """
     build = load_build(sources)
     echo_warnings(build)
@@ -66,6 +69,7 @@ def status(as_json: bool, sources: ConfigSources) -> None:
                     "spent_usd": spent,
                     "budget_usd": build.config.budget_usd,
                     "inflight_usd": inflight_usd(reservations),
+                    "unsettled_usd": unsettled_usd(reservations),
                     "inflight": [r.to_dict() for r in reservations],
                     "ledger_damaged": [d.to_dict() for d in read.damaged],
                 },

@@ -14,7 +14,6 @@ environment itself, so no key ever passes through config, params or logs.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import types
 import typing
@@ -26,6 +25,7 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from stillmake.errors import InputError
+from stillmake.inputs.budget import check_budget, read_budget
 from stillmake.inputs.schemas import fill_and_validate
 from stillmake.paths import CONFIG_FILE
 
@@ -123,7 +123,7 @@ class Config:
     final: FinalConfig
     critique: CritiqueConfig
     critical: tuple[str, ...]
-    budget_usd: float | None
+    budget_usd: float | None  # None: `unlimited`, the one way to have no ceiling
     quality: Thresholds
     openai: OpenAIConfig
     storage: StorageConfig
@@ -132,7 +132,8 @@ class Config:
     @classmethod
     def from_validated(cls, data: Mapping[str, Any], root: str | os.PathLike[str] = "") -> Config:
         """The typed form of a config already checked and filled by `validated`."""
-        return _build(cls, {**data, "root": Path(root or ".")})
+        budget = read_budget(data["budget_usd"])  # None only for the explicit `unlimited`
+        return _build(cls, {**data, "budget_usd": budget, "root": Path(root or ".")})
 
     # -- what the keys mean ---------------------------------------------------------
     def pass_config(self, pass_: Pass) -> DraftConfig | EditConfig | FinalConfig:
@@ -202,10 +203,8 @@ def _build(cls: type[_T], data: Mapping[str, Any]) -> _T:
 def validated(data: dict[str, Any], file: str | os.PathLike[str] = CONFIG_FILE) -> dict[str, Any]:
     """Check `data` against the schema and fill in its defaults, in place (as
     `snakemake.utils.validate` does, with one-line errors naming the key)."""
+    check_budget(data)  # one line for an empty, NaN, negative or non-number budget
     fill_and_validate(data, CONFIG_SCHEMA, file=file)
-    budget = data.get("budget_usd")
-    if isinstance(budget, float) and not math.isfinite(budget):
-        raise InputError(f"must be a finite number, not {budget}", file=file, key="budget_usd")
     return data
 
 

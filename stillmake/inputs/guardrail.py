@@ -1,7 +1,7 @@
 """The playbook's guardrail, in one place: no high quality before a shortlist.
 
 The seed: explore at medium, shortlist by eye, and only then pay for high quality.
-The build checks it when a request is planned (specs), again on the one call path
+The build checks it when a request is planned (planner/build.py), again on the one call path
 (api/calls.obtain) before any cache, ledger or backend is touched, and refuses
 drafts configured at high quality before any job runs.
 """

@@ -22,7 +22,7 @@ FLEX_MAX_PIXELS = 3840 * 2160
 FLEX_MIN_PIXELS = 655_360
 FLEX_EXPERIMENTAL_PIXELS = 2560 * 1440
 FLEX_MAX_ASPECT = 3.0
-# Limits of the Images API for every model, checked when the build is planned (specs.py)
+# Limits of the Images API for every model, checked when the build is planned (planner/preflight.py)
 MAX_PROMPT_CHARS = 32_000  # characters of one prompt, as sent
 MAX_EDIT_IMAGES = 16  # images of one images.edit: source + character refs + step refs
 MAX_MASK_BYTES = 4_000_000  # a mask PNG as sent: "less than 4 MB"

@@ -19,6 +19,7 @@ from stillmake.artifacts.provenance import raw_image
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
 from stillmake.rubric import check_verdicts, worst_verdict
+from stillmake.stop import Stopped
 
 if TYPE_CHECKING:
     from stillmake.planner.jobs import CritiqueSpec, ReviewJob
@@ -53,6 +54,8 @@ def critique_one(job: Job[ReviewJob], spec: CritiqueSpec, draft: dict, path: Pat
             images=sent,
             logger=job.logger,
         )
+    except Stopped:
+        raise  # the build is stopping: not a critique that failed, so nothing is recorded
     except StillmakeError as exc:
         if spec.blocking:
             raise StillmakeError(f"critique of draft {draft['k']} (blocking): {exc}") from None

@@ -6,13 +6,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from stillmake.api.ledger import PAID, DamagedLine, Ledger, LedgerRead, Reservation, age_text
+from stillmake.api.records import BAD_FIGURE
 from stillmake.errors import StillmakeError
 
-INFLIGHT_COLUMNS = ("reservation", "usd", "what", "pid", "host", "age", "state", "backend")
+INFLIGHT_COLUMNS = (
+    "reservation",
+    "usd",
+    "what",
+    "pid",
+    "host",
+    "age",
+    "state",
+    "backend",
+    "request",
+)
 RELEASE_HINT = (
     "a reservation holds budget until its request settles; `running`, `leased` and `other host` "
     "ones count. To clear one whose request is not running any more: stillmake release --stale "
     "(every dead one), stillmake release RID --force (a running one, or one from another host)"
+)
+UNSETTLED_HINT = (
+    "`unsettled`: its process died with the request sent, so the API may have billed it; it "
+    "counts as spent until its answer turns up in the cache (the next build that asks for it "
+    "settles it) or you say which: stillmake release RID --billed, or --not-billed"
 )
 
 
@@ -24,6 +40,12 @@ def damage_warning(shown: str, d: DamagedLine) -> str:
             f"{shown} line {d.line}: torn, with a whole record written onto it; the record is "
             f"kept and the torn part skipped (spend totals leave the torn part's request out). "
             f"Nothing else is lost; {silence} and put the record back on a line of its own"
+        )
+    if d.kind == BAD_FIGURE:
+        return (
+            f"{shown} line {d.line}: {d.detail}, which is not a bill (edited by hand?): refused, "
+            f"spend totals and the budget leave the line out. Put the figure right (or delete "
+            f"line {d.line}) while no build runs"
         )
     what = {
         "torn tail": "torn tail (a write cut short by a crash or a full disk)",
@@ -51,14 +73,35 @@ def inflight_rows(reservations: Iterable[Reservation]) -> list[dict]:
             "pid": r.pid if r.pid is not None else "?",
             "host": r.host or "?",
             "age": age_text(r.age_s()),
-            "state": r.state,
+            "state": r.shown_state,
+            "request": r.short_fingerprint,
         }
         for r in reservations
     ]
 
 
 def inflight_usd(reservations: Iterable[Reservation]) -> float:
+    """Budget held by reservations: requests in flight and unsettled ones."""
     return round(sum(r.cost_usd for r in reservations if r.counted), 6)
+
+
+def unsettled_usd(reservations: Iterable[Reservation]) -> float:
+    return round(sum(r.cost_usd for r in reservations if r.unsettled), 6)
+
+
+def unsettled_line(reservations: Iterable[Reservation]) -> str | None:
+    """One line for the requests a dead process had in flight, naming their fingerprints."""
+    dead = [r for r in reservations if r.unsettled]
+    if not dead:
+        return None
+    named = ", ".join(
+        f"{r.short} {r.what.split(' (')[0]} request {r.short_fingerprint}" for r in dead
+    )
+    return (
+        f"unsettled ${unsettled_usd(dead):.3f}: {len(dead)} request(s) a dead process had in "
+        f"flight ({named}) count as spent until settled: `stillmake release RID --billed` "
+        "(or --not-billed), or the next build that asks for them finds their answers"
+    )
 
 
 def build_summary(ledger: Ledger, since: str) -> str:
@@ -72,16 +115,27 @@ def build_summary(ledger: Ledger, since: str) -> str:
     run = [e for e in entries if e.get("time", "") >= since]
     paid = [e for e in run if e.get("outcome") == PAID]
     hits = sum(1 for e in run if e.get("outcome") == "cache_hit")
-    failed = sum(1 for e in run if e.get("outcome") not in (PAID, "cache_hit"))
+    failed = [e for e in run if e.get("outcome") not in (PAID, "cache_hit")]
+    refused = ledger.spent(failed) + sum(e.get("rejected_usd") or 0.0 for e in paid)
     budget = f" of budget ${ledger.budget_usd:.2f}" if ledger.budget_usd is not None else ""
     summary = (
-        f"stillmake: this run {len(paid)} paid request(s) ${ledger.spent(run):.3f}, "
-        f"{hits} cache hit(s) $0, {failed} failed; ledger total ${ledger.spent(entries):.3f}"
-        f"{budget}"
+        f"stillmake: this run {len(paid)} paid request(s) ${ledger.spent(paid):.3f}, "
+        f"{hits} cache hit(s) $0, {len(failed)} failed; ledger total "
+        f"${ledger.spent(entries):.3f}{budget}"
     )
-    return "\n".join(
-        [summary] + [f"stillmake: warning: {w}" for w in damage_warnings(ledger, read)]
-    )
+    if refused:
+        summary += (
+            f" (this run ${ledger.spent(run):.3f} in all, ${refused:.3f} of it for answers the"
+            " API billed and the check refused)"
+        )
+    lines = [summary]
+    try:
+        unsettled = unsettled_line(ledger.reservations())
+        swapped = ledger.changed()
+    except OSError:
+        unsettled = swapped = None
+    lines += [f"stillmake: warning: {w}" for w in (unsettled, swapped) if w]
+    return "\n".join(lines + [f"stillmake: warning: {w}" for w in damage_warnings(ledger, read)])
 
 
 def plan_accuracy(entries: Iterable[dict]) -> dict | None:

@@ -26,10 +26,10 @@ def _read_json(path: Path) -> Any:
 
 
 def spend_by_shot(entries: Iterable[dict]) -> dict[str, float]:
+    """What each shot's lines billed (refused answers on failed lines included)."""
     spend = defaultdict(float)
     for e in entries:
-        if e.get("outcome") == "paid":
-            spend[e.get("shot")] += e.get("cost_usd") or 0.0
+        spend[e.get("shot")] += e.get("cost_usd") or 0.0
     return spend
 
 

@@ -117,6 +117,8 @@ class OpenAIBackend:
 
     def _answer(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
         resp = self._send(method, **kwargs)
+        usage = getattr(resp, "usage", None)
+        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
         images = []
         for k, item in enumerate(getattr(resp, "data", None) or [], start=1):
             if not getattr(item, "b64_json", None):
@@ -124,11 +126,11 @@ class OpenAIBackend:
             try:
                 images.append(base64.b64decode(item.b64_json, validate=True))
             except (binascii.Error, ValueError):
-                raise BadAnswer(
+                bad = BadAnswer(
                     f"image {k} of {kwargs['n']} in the API's answer is not valid base64"
-                ) from None
-        usage = getattr(resp, "usage", None)
-        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
+                )
+                bad.usage = usage  # billed all the same
+                raise bad from None
         meta = {k: getattr(resp, k, None) for k in ("size", "quality", "output_format", "created")}
         return BackendResponse(images=images, usage=usage, meta=meta)
 

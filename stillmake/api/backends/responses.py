@@ -57,18 +57,23 @@ def critique_response(resp: Any) -> BackendResponse:
         if getattr(part, "type", None) == "refusal"
     ]
     incomplete = getattr(getattr(resp, "incomplete_details", None), "reason", None)
+    usage = getattr(resp, "usage", None)
+    usage = usage.model_dump() if hasattr(usage, "model_dump") else None
     if refusals or incomplete == "content_filter":
         why = " ".join(refusals) or "content filter"
-        raise BackendError(f"the model refused to critique: {why}", code="refusal")
+        refused = BackendError(f"the model refused to critique: {why}", code="refusal")
+        refused.answered, refused.usage = True, usage  # an answer: billed
+        raise refused
     if getattr(resp, "status", None) != "completed":
-        raise BadAnswer(
+        bad = BadAnswer(
             f"the critique is {getattr(resp, 'status', None) or 'without a status'}"
             + (f" ({incomplete})" if incomplete else "")
         )
-    usage = getattr(resp, "usage", None)
+        bad.usage = usage
+        raise bad
     return BackendResponse(
         images=[],
-        usage=usage.model_dump() if hasattr(usage, "model_dump") else None,
+        usage=usage,
         meta={"id": getattr(resp, "id", None), "model": getattr(resp, "model", None)},
         text=resp.output_text,
     )

@@ -132,7 +132,7 @@ class _Files:
 
 def _check_image(path: Path, where: dict) -> None:
     """A step reference the Images API will take: a whole PNG, JPEG or WebP image (the
-    same check, in the same words, as the character references' in specs)."""
+    same check, in the same words, as the character references' in planner/preflight.py)."""
     if path.is_dir():
         raise InputError(f"reference image {path} is a directory, not an image", **where)
     if not path.is_file():
