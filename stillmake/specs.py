@@ -25,7 +25,7 @@ from stillmake.files import atomic_write_text
 from stillmake.images import input_problem
 from stillmake.inputs import compose
 from stillmake.inputs.guardrail import require_shortlist
-from stillmake.inputs.masks import load_mask
+from stillmake.inputs.masks import check_fits, load_mask
 from stillmake.inputs.models import (
     MAX_EDIT_IMAGES,
     MAX_MASK_BYTES,
@@ -171,6 +171,7 @@ class BuildSpecs:
             reroll=self.reroll(shot),
             backend=self._backend_identity,
             complexity=self._complexity("draft"),
+            preview=s.preview if self.settings.backend == "preview" else None,
         )
 
     def context(self, shot: str, pass_: str) -> dict:
@@ -192,6 +193,7 @@ class BuildSpecs:
             "thresholds": self.config.get("quality") or {},
             "characters": self.characters(shot),
             "pick": self.selections[shot].pick,  # the sheet marks a weak pick before its edits
+            "reject": {str(k): v for k, v in self.selections[shot].reject.items()},
         }
         if self.settings.critique["enabled"]:  # only then: turning it on reruns reviews only
             context["critique"] = self.critique_spec(shot)
@@ -203,13 +205,15 @@ class BuildSpecs:
         """Enabled, on a backend that can judge: the preview's stand-ins get no opinion."""
         return self.settings.critique["enabled"] and self.settings.backend != "preview"
 
-    def critique_spec(self, shot: str) -> dict:
-        """What a review job needs to ask a vision model about each draft of the shot."""
+    def critique_spec(self, shot: str, kind: str = "draft") -> dict:
+        """What a job needs to ask a vision model about one of the shot's images: each
+        draft (review), an edit step's result (`candidate`) or the final."""
         s, cfg = self.production.shot(shot), self.settings.critique
         return {
             "model": cfg["model"],
             "reasoning": cfg["reasoning"],
             "blocking": cfg["blocking"],
+            "fail_on": list(cfg["fail_on"]),
             "rubric": RUBRIC_VERSION,
             "backend": self._backend_identity,
             "brief": brief(
@@ -219,6 +223,7 @@ class BuildSpecs:
                 prompt=compose.shot_prompt(self.production, s),
                 beat=s.beat,
                 refs=len(self.character_refs(shot)),
+                kind=kind,
             ),
             "refs": self.review_refs(shot),
         }
@@ -297,6 +302,8 @@ class BuildSpecs:
         spec["refuse_weak"] = bool(self.config["edit"].get("refuse_weak"))
         spec["characters"] = self.characters(shot)
         spec["thresholds"] = self.config.get("quality") or {}
+        if self.settings.critique["enabled"]:
+            spec["critique"] = self.critique_spec(shot, "candidate")
         return spec
 
     def edit_inputs(self, shot: str, step: int) -> dict:
@@ -365,6 +372,7 @@ class BuildSpecs:
             "candidate": candidate,
             "candidate_sidecar": paths.sidecar(candidate),
             "refs": [self._rel(r) for r in refs],
+            "critique_refs": self.review_refs(shot),  # sent with the final's critique
         }
 
     def final_spec(self, shot: str) -> dict:
@@ -375,6 +383,11 @@ class BuildSpecs:
             "pick": sel.pick,
             "steps": self.edit_count(shot),
             "title": self.production.shot(shot).title,
+            **(
+                {"critique": self.critique_spec(shot, "final")}
+                if self.settings.critique["enabled"]
+                else {}
+            ),
         }
 
     def unlocked(self, shots: Iterable[str]) -> list[str]:
@@ -476,6 +489,11 @@ class BuildSpecs:
                         shot=shot,
                         key=f"{key}.refs",
                     )
+                for what, drawn in (("mask", step.mask), ("markup", step.markup)):
+                    if drawn:  # scaled to the drafts, never stretched: refused before any job
+                        size = parse_size(self.draft_size(shot))
+                        where = dict(file=self.selections_path, shot=shot, key=f"{key}.{what}")
+                        check_fits(what, drawn, size, **where)
                 if step.mask:
                     self._check_mask_size(shot, f"{key}.mask", step.mask)
                 if step.markup and not self.takes_markup:

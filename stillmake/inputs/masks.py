@@ -25,6 +25,7 @@ from PIL import Image, ImageFilter
 from stillmake.errors import InputError
 
 ALPHA_EDITABLE_BELOW = 128
+ASPECT_TOLERANCE = 0.01  # a mask within 1% of its image's aspect is scaled to it
 
 __all__ = [
     "validate_region",
@@ -32,6 +33,8 @@ __all__ = [
     "region_mask",
     "check_mask",
     "load_mask",
+    "check_aspect",
+    "check_fits",
     "check_markup",
     "load_markup",
     "editable_area",
@@ -182,6 +185,41 @@ def check_markup(
     _open_markup(path, dict(file=file or path, shot=shot, key=key))
 
 
+def check_aspect(
+    what: str, path: str | os.PathLike[str], found: tuple[int, int], size: tuple[int, int], **where
+) -> None:
+    """A mask or markup must have its image's aspect: scaled to it, not stretched onto it
+    (a 3:2 mask on a 16:9 draft would mark the wrong pixels)."""
+    fw, fh = found
+    w, h = size
+    if abs(fw * h - w * fh) > ASPECT_TOLERANCE * w * fh:
+        raise InputError(
+            f"{what} {path} is {fw}x{fh} ({fw / fh:.3f}:1) but the image it edits is "
+            f"{w}x{h} ({w / h:.3f}:1): it would be stretched onto the wrong pixels; redraw "
+            f"it at {w}x{h} (or any size of that aspect)",
+            **where,
+        )
+
+
+def check_fits(
+    what: str,
+    path: str | os.PathLike[str],
+    size: tuple[int, int],
+    *,
+    file: str | os.PathLike[str] | None = None,
+    shot: str | None = None,
+    key: str = "mask",
+) -> None:
+    """Before any job: a mask or markup file has the aspect of the images it will edit
+    (read from its header only)."""
+    try:
+        with Image.open(path) as im:
+            found = im.size
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return  # not an image: check_mask / check_markup say so, naming the file
+    check_aspect(what, path, found, size, file=file or path, shot=shot, key=key)
+
+
 def load_markup(
     path: str | os.PathLike[str],
     size: tuple[int, int],
@@ -191,9 +229,11 @@ def load_markup(
     key: str = "markup",
 ) -> bytes:
     """A markup PNG -> RGBA PNG bytes at `size` (w, h): the API wants it the size of the
-    first image."""
-    rgba = _open_markup(path, dict(file=file or path, shot=shot, key=key))
+    first image; one of another aspect is refused."""
+    where = dict(file=file or path, shot=shot, key=key)
+    rgba = _open_markup(path, where)
     size = tuple(int(v) for v in size)
+    check_aspect("markup", path, rgba.size, size, **where)
     if rgba.size != size:
         rgba = rgba.resize(size, Image.LANCZOS)
     return _png(rgba)
@@ -220,12 +260,14 @@ def load_mask(
 ) -> bytes:
     """A hand-made PNG mask -> RGBA PNG bytes at `size` (w, h), alpha snapped to 0/255.
 
-    Missing file, not a PNG, no alpha channel, or nothing transparent (also after
-    a nearest-neighbour resize to `size`) -> InputError naming file/shot/key.
+    Missing file, not a PNG, no alpha channel, another aspect than `size` (both sizes
+    said), or nothing transparent (also after a nearest-neighbour resize to `size`) ->
+    InputError naming file/shot/key.
     """
     where = dict(file=file or path, shot=shot, key=key)
     rgba = _open_mask(path, where)
     size = tuple(int(v) for v in size)
+    check_aspect("mask", path, rgba.size, size, **where)
     if rgba.size != size:
         rgba = rgba.resize(size, Image.NEAREST)
     alpha = rgba.getchannel("A").point(lambda a: 0 if a < ALPHA_EDITABLE_BELOW else 255)

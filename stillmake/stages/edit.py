@@ -9,11 +9,18 @@ from PIL import Image
 
 from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
-from stillmake.artifacts import identity
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
-from stillmake.artifacts.quality import edit_leak, load_rgb, thresholds_for
+from stillmake.artifacts.quality import (
+    edit_leak,
+    evaluate,
+    flags_to_json,
+    load_rgb,
+    thresholds_for,
+    worst,
+)
 from stillmake.artifacts.records import image_record
-from stillmake.artifacts.weak import gate_image, weak_source
+from stillmake.artifacts.weak import weak_source
 from stillmake.errors import GuardrailError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.masks import (
@@ -23,6 +30,7 @@ from stillmake.inputs.masks import (
     load_mask,
     region_mask,
 )
+from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
     from stillmake.stages.job import Job
@@ -82,20 +90,48 @@ def gate_source(job: Job) -> dict:
 
 def drift(job: Job, result: bytes, source: dict, backend: str) -> dict:
     """Did the edit drift the face? The result's identity beside its source's distances."""
-    step = job.params["step"]
-    thresholds = thresholds_for(job.params["context"].get("lighting"), step.get("thresholds"))
-    judged = identity.judge(
-        load_rgb(io.BytesIO(result)),
-        job.references(step.get("characters")),
-        thresholds,
-        backend=backend,
-    )
+    gated = judge_result(job, result, backend)
+    return identity_record(gated, source)
+
+
+def identity_record(gated: dict, source: dict) -> dict:
     before = source["identity"]["characters"]
     return {
-        **identity.to_json(judged),
-        "flags": identity.flags_json(judged),
+        **gated["identity"],
+        "flags": [f for f in gated["flags"] if f["metric"] == "identity"],
         "source_distance": {name: c["distance"] for name, c in before.items()},
     }
+
+
+def judge_result(job: Job, result: bytes, backend: str) -> dict:
+    """The whole gate on the step's result: pixels and faces, as on any image."""
+    step = job.params["step"]
+    return gate_image(
+        load_rgb(io.BytesIO(result)),
+        job.params["context"].get("lighting"),
+        step.get("thresholds"),
+        job.references(step.get("characters")),
+        backend,
+    )
+
+
+def leak_flags(job: Job, leak: dict | None) -> list[dict]:
+    """The change outside the mask judged (leak_mean, changed_fraction_outside), each flag
+    naming the step: the seed's "one change per step", measured."""
+    if leak is None:
+        return []
+    step = job.params["step"]
+    lighting = job.params["context"].get("lighting")
+    judged = evaluate(leak, lighting, thresholds_for(lighting, step.get("thresholds")))
+    return [
+        {**f, "message": f"edit step {step['step']}: {f['message']}"} for f in flags_to_json(judged)
+    ]
+
+
+def chain_flags(source_side: dict, flags: list[dict]) -> list[dict]:
+    """What the candidate carries to its final's gate: every step's leak that is not a
+    pass, from step 1 to this one."""
+    return list(source_side.get("chain_flags", [])) + [f for f in flags if f["level"] != "pass"]
 
 
 def run(job: Job) -> None:
@@ -145,6 +181,8 @@ def run(job: Job) -> None:
     if step.get("protect_unmasked") and mask is not None:
         result = composite_outside(source, result, mask, feather_px=step["feather_px"])
     leak = measure_leak(source, result, mask, step.get("feather_px", 8))
+    leaked = leak_flags(job, leak)
+    gated_result = judge_result(job, result, request.backend)
     source_side = read_sidecar(job.input["source"])
     record = {
         **image_record(request, obtained, context, k=1, png=result),
@@ -160,9 +198,23 @@ def run(job: Job) -> None:
         + [f"step {step['step']}"],
         "protect_unmasked": bool(step.get("protect_unmasked") and mask is not None),
         "edit_leak": leak,
-        "identity": drift(job, result, gated, request.backend),
+        "identity": identity_record(gated_result, gated),
+        "metrics": gated_result["metrics"],
+        "faces": gated_result["faces"],
+        "chain_flags": chain_flags(source_side, leaked),
     }
+    record["flags"] = leaked + gated_result["flags"]
+    judged = critique_candidate(
+        job, step.get("critique"), result, request.size, f"critique-edit{step['step']}"
+    )
+    if judged:
+        record["critique"] = judged["critique"]
+        record["flags"] += judged["flags"]
+    record["worst"] = worst(record["flags"])
     write_image(job.output["image"], result, record)
+    for f in leaked:
+        if f["level"] != "pass":
+            job.logger.warning("%s %s", shot, f["message"])
     job.logger.info(
         "%s step %d: %s%s",
         shot,

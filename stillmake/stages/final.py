@@ -9,6 +9,7 @@ from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.provenance import raw_image, read_sidecar, write_image
 from stillmake.artifacts.records import image_record
 from stillmake.files import sha256_bytes
+from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
     from stillmake.stages.job import Job
@@ -50,5 +51,10 @@ def run(job: Job) -> None:
         "chain": chain + ["final"],
         "pick": spec["pick"],
         "title": spec.get("title", ""),
+        # the candidate's edit steps that leaked outside their masks: the gate's too
+        "chain_flags": candidate.get("chain_flags", []),
+        **critique_candidate(
+            job, spec.get("critique"), obtained.images[0], request.size, "critique-final"
+        ),
     }
     write_image(job.output["image"], obtained.images[0], record)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from stillmake.api.calls import RESULT
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.identity import across_shots
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.artifacts.quality import (
@@ -19,7 +20,6 @@ from stillmake.artifacts.quality import (
     worst,
     worst_level,
 )
-from stillmake.artifacts.weak import gate_image
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 
@@ -73,6 +73,8 @@ def rows(finals: list) -> list[dict]:
                 "path": str(path),
                 "pixels": pixels,
                 "lighting": s.get("lighting"),
+                # judged before: the candidate's leaks, the final's critique
+                "judged": s.get("chain_flags", []) + s.get("flags", []),
             }
         )
     return out
@@ -89,6 +91,7 @@ def gate(
         cast = (characters or {}).get(e["shot"]) or {}
         checked = gate_image(e["path"], lighting, overrides, cast, e.get("backend"))
         faces[e["shot"]] = checked.pop("descriptors")
+        checked["flags"] += e.get("judged", [])
         shots[e["shot"]] = {"lighting": lighting, **checked}
         groups[lighting][e["shot"]] = checked["metrics"]
     consistency = {}
@@ -132,6 +135,7 @@ def run(job: Job) -> None:
     report = gate(entries, job.params.get("thresholds"), characters)
     for e in entries:
         e["gate"] = report["shots"][e["shot"]]["worst"]
+        del e["judged"]  # in gate.json, with the final's other flags
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -139,7 +139,9 @@ class Planner:
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
         if specs.critique_active and paths.review_json(shot) in pending:
-            planned += self._critiques(shot, draft_paths)
+            planned += self._critiques(
+                shot, "draft", [(f"critique{k}", p) for k, p in enumerate(draft_paths, 1)]
+            )
         sel = specs.selections[shot]
         if sel.pick is None:
             return planned
@@ -167,6 +169,8 @@ class Planner:
                     shas = None  # composited after the call: not predictable from the cache
                 planned.append(item)
                 self._images[path] = shas[0] if shas else None
+                if specs.critique_active:
+                    planned += self._critiques(shot, "candidate", [(f"critique-edit{j}", path)])
             else:
                 self._images[path] = self._existing(path)
         final = paths.final(shot)
@@ -174,20 +178,27 @@ class Planner:
             request = specs.final_request(shot)
             if request.endpoint == "edit":
                 request = self._with_inputs(request, specs.final_inputs(shot), None, shot)
-            planned.append(
-                self._lookup(shot, "final", request, specs.final_inputs(shot)["refs"])[0]
-            )
+            item, shas = self._lookup(shot, "final", request, specs.final_inputs(shot)["refs"])
+            planned.append(item)
+            if specs.critique_active:
+                self._images[final] = shas[0] if shas else None
+                planned += self._critiques(shot, "final", [("critique-final", final)])
         return planned
 
-    def _critiques(self, shot: str, draft_paths: list[str]) -> list[PlannedRequest]:
-        """One critique per draft: cached or not once the draft's pixels are known (built,
-        or predicted from the cache), else counted as paid."""
-        spec = self.specs.critique_spec(shot)
+    def _critiques(
+        self, shot: str, kind: str, judged: list[tuple[str, str]]
+    ) -> list[PlannedRequest]:
+        """One critique per image judged ((pass, path): the drafts, an edit step's result,
+        the final): cached or not once the image's pixels are known (built, or predicted
+        from the cache), else counted as paid."""
+        spec = self.specs.critique_spec(shot, kind)
         refs = [raw_image(r) for r in spec["refs"]]
-        size = self.specs.draft_size(shot)
+        size = (
+            self.specs.config["final"]["size"] if kind == "final" else self.specs.draft_size(shot)
+        )
         sizes = [parse_size(size), *image_sizes(refs)]
         items = []
-        for k, path in enumerate(draft_paths, start=1):
+        for pass_, path in judged:
             sha = self._images.get(path)
             inputs = [sha, *map(sha256_bytes, refs)] if sha else []
             request = CritiqueRequest.from_spec(spec, size=size, inputs=inputs)
@@ -196,7 +207,7 @@ class Planner:
             items.append(
                 PlannedRequest(
                     shot,
-                    f"critique{k}",
+                    pass_,
                     request.endpoint,
                     request.model,
                     1,
