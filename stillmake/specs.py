@@ -25,7 +25,7 @@ from stillmake.files import atomic_write_text
 from stillmake.images import input_problem
 from stillmake.inputs import compose
 from stillmake.inputs.guardrail import require_shortlist
-from stillmake.inputs.masks import check_fits, load_mask
+from stillmake.inputs.masks import load_mask, mismatch
 from stillmake.inputs.models import (
     MAX_EDIT_IMAGES,
     MAX_MASK_BYTES,
@@ -490,10 +490,10 @@ class BuildSpecs:
                         key=f"{key}.refs",
                     )
                 for what, drawn in (("mask", step.mask), ("markup", step.markup)):
-                    if drawn:  # scaled to the drafts, never stretched: refused before any job
+                    if drawn:  # said on every run; its edit step refuses it, before paying
                         size = parse_size(self.draft_size(shot))
                         where = dict(file=self.selections_path, shot=shot, key=f"{key}.{what}")
-                        check_fits(what, drawn, size, **where)
+                        self.warnings += mismatch(what, drawn, size, **where)
                 if step.mask:
                     self._check_mask_size(shot, f"{key}.mask", step.mask)
                 if step.markup and not self.takes_markup:

@@ -1,10 +1,17 @@
 """The whole gate on one image: pixels (quality.py), and where the shot has characters,
 their faces: identity, skin under the cast, wardrobe. The faces are found once and
-every face check reads them."""
+every face check reads them; the last few images' gates are kept by content, so an
+image measured again by the next job of the chain (the picked draft as an edit's
+source, a step's result as the next step's) costs nothing."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import json
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,7 +29,11 @@ from stillmake.artifacts.quality import (
 )
 from stillmake.files import sha256_file
 
+REMEMBERED = 16  # images whose gate is kept, by content and what it was judged against
+
 _garments: dict[str, dict | None] = {}  # reference sha256 -> its garment
+_recent: OrderedDict[str, dict] = OrderedDict()
+_lock = threading.Lock()
 
 
 def reference_garment(path: Path) -> dict | None:
@@ -78,15 +89,40 @@ def gate_image(
     """The whole gate on one image (a file, or its pixels): {"path", "size", "metrics",
     "flags", "worst", "identity", "faces" (skin and wardrobe readings)}, and
     "descriptors" (the faces matched, for comparing across shots; not JSON)."""
-    thresholds = thresholds_for(lighting, overrides or None)
     rgb = image if isinstance(image, np.ndarray) else load_rgb(image)
+    refs = {
+        n: [(str(p), sha256_file(p) if Path(p).is_file() else None) for p in ps]
+        for n, ps in characters.items()
+    }
+    key = hashlib.sha256(rgb.data).hexdigest() + json.dumps(
+        [rgb.shape, lighting, overrides, refs, backend], sort_keys=True, default=str
+    )
+    with _lock:
+        known = _recent.get(key)
+    if known is None:
+        known = _gate(rgb, lighting, overrides, characters, backend)
+        with _lock:
+            _recent[key] = known
+            while len(_recent) > REMEMBERED:
+                _recent.popitem(last=False)
+    path = None if isinstance(image, np.ndarray) else str(image)
+    return {**copy.deepcopy(known), "path": path}
+
+
+def _gate(
+    rgb: np.ndarray,
+    lighting: str | None,
+    overrides: dict | None,
+    characters: dict[str, list[str]],
+    backend: str | None,
+) -> dict:
+    thresholds = thresholds_for(lighting, overrides or None)
     metrics = measure(rgb)
     flags = evaluate(metrics, lighting, thresholds)
     judged = identity.judge(rgb, characters, thresholds, backend=backend)
     readings, face_flags = face_checks(rgb, metrics, judged, lighting, thresholds)
     all_flags = flags_to_json(flags) + identity.flags_json(judged) + flags_to_json(face_flags)
     return {
-        "path": None if isinstance(image, np.ndarray) else str(image),
         "size": f"{rgb.shape[1]}x{rgb.shape[0]}",
         "metrics": metrics,
         "flags": all_flags,

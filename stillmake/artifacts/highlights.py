@@ -10,9 +10,12 @@ detail. So the regions are found first and detail is judged inside each:
   with at least CELL_MIN bright pixels belongs to a region; cells that touch (8 ways) are
   one region. A region of fewer than MIN_AREA of the frame's pixels (0.03%: ~400 px at
   1536x864, a lamp about 22 px across) is a glint, not judged.
-* Its detail: `clipped`, the share of its bright pixels with any channel at 254-255 (a
-  blown highlight is a flat 255 disc; one that keeps detail falls off below it), and the
-  same per channel.
+* Its detail: `clipped`, the share of its bright pixels blown in the light's own colour:
+  every channel the light drives (the region's mean at least LIT, 200: all three for a
+  white, red alone for a red lamp) at 254-255. A blown highlight is a flat 255 disc; one
+  that keeps detail falls off below it, or keeps one of its channels off the ceiling (a
+  white shirt with red clipped and green and blue still shaded keeps its folds). The
+  share of each channel at 254-255 is kept beside it.
 * A red practical (mean red at least RED_RATIO times green and blue, and compact: its
   box no more than 4 times as long as wide, so a streak of reflection on water is not a
   lamp) also gets `separation`: the spread (std) of L* among the pixels around it, in a
@@ -35,6 +38,7 @@ from stillmake.inputs.masks import grow
 
 BRIGHT = 235  # brightest channel at or above: a highlight pixel
 CLIPPED = 254  # channel at or above: clipped
+LIT = 200  # a region's mean channel at or above: a channel its light drives
 CELL = 8
 CELL_MIN = 4  # bright pixels a cell needs to be part of a region
 MIN_AREA = 0.0003  # share of the frame's pixels below which a region is a glint
@@ -120,13 +124,14 @@ def regions(rgb: np.ndarray) -> list[dict]:
             continue
         means = px.mean(axis=0, dtype=np.float64)
         red = means[0] >= RED_RATIO * max(means[1], means[2], 1.0)
+        lit = (means >= LIT) | (means == means.max())
         ys, xs = np.nonzero(mask)
         region = {
             "kind": "red practical" if red else "white",
             "area": area,
             "x": round(float((xs.mean() + c0) / w), 3),
             "y": round(float((ys.mean() + r0) / h), 3),
-            "clipped": round(np.count_nonzero(px.max(axis=1) >= CLIPPED) / area, 4),
+            "clipped": round(np.count_nonzero((px[:, lit] >= CLIPPED).all(axis=1)) / area, 4),
             **{
                 f"clipped_{ch}": round(np.count_nonzero(px[:, i] >= CLIPPED) / area, 4)
                 for i, ch in enumerate("rgb")

@@ -388,7 +388,7 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     elif metric == "cast_a":
         text = f"{'green' if value < 0 else 'magenta'} cast a*={value:+.1f}"
         bound = _first_bound(bounds)
-        if tag == "fluorescent" and level != "pass" and bound and bound[1] < 0 < value - bound[1]:
+        if tag == "fluorescent" and level == "warn" and bound and bound[1] < 0 < value - bound[1]:
             return (
                 f"no institutional cast (a*={value:+.1f}): the fluorescent intent wants a "
                 f"slight green, a* {bound[0]:+g} to {bound[1]:+g}"

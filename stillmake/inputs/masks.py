@@ -34,7 +34,7 @@ __all__ = [
     "check_mask",
     "load_mask",
     "check_aspect",
-    "check_fits",
+    "mismatch",
     "check_markup",
     "load_markup",
     "editable_area",
@@ -201,23 +201,21 @@ def check_aspect(
         )
 
 
-def check_fits(
-    what: str,
-    path: str | os.PathLike[str],
-    size: tuple[int, int],
-    *,
-    file: str | os.PathLike[str] | None = None,
-    shot: str | None = None,
-    key: str = "mask",
-) -> None:
-    """Before any job: a mask or markup file has the aspect of the images it will edit
-    (read from its header only)."""
+def mismatch(
+    what: str, path: str | os.PathLike[str], size: tuple[int, int], **where: Any
+) -> list[str]:
+    """Before any job: a mask or markup file of another aspect than the images it will
+    edit (read from its header only), as the warning `snakemake -n` and every run print;
+    its edit step refuses it when it loads it (`check_aspect`). [] when it fits."""
     try:
         with Image.open(path) as im:
             found = im.size
+        check_aspect(what, path, found, size, **where)
+    except InputError as exc:
+        return [f"{exc} (its edit step refuses it)"]
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return  # not an image: check_mask / check_markup say so, naming the file
-    check_aspect(what, path, found, size, file=file or path, shot=shot, key=key)
+        pass  # not an image: check_mask / check_markup say so, naming the file
+    return []
 
 
 def load_markup(
