@@ -16,7 +16,16 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["scheduling", "dag_scale", "rebuild", "preview", "quality", "identity", "cluster"]
+BENCHES = [
+    "scheduling",
+    "dag_scale",
+    "rebuild",
+    "preview",
+    "quality",
+    "identity",
+    "gate",
+    "cluster",
+]
 
 
 def main(argv=None):
