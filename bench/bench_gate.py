@@ -16,26 +16,17 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-import time
 from pathlib import Path
 
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_quality import best  # noqa: E402
 from common import machine  # noqa: E402
 
 from stillmake.artifacts import identity  # noqa: E402
 from tests.gate_cases import MEASURES, cases, inputs, judge, right  # noqa: E402
-
-
-def best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def png_of(rgb) -> bytes:
