@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 import yaml
 from PIL import Image
@@ -16,7 +17,7 @@ from PIL import Image
 FLAWS = ("identity", "skin", "highlights", "wardrobe", "cast")  # what a preview draft can show
 
 
-def _folder() -> resources.abc.Traversable:
+def _folder() -> Traversable:
     return resources.files("stillmake").joinpath("data", "standins")
 
 
