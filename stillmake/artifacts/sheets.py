@@ -45,6 +45,10 @@ def _wrap(
     return lines + ([line] if line else [])
 
 
+def _has(flags: list[dict], metric: str) -> bool:
+    return any(f.get("metric") == metric for f in flags)
+
+
 def text_blocks(
     count: int,
     *,
@@ -67,12 +71,11 @@ def text_blocks(
         lines = []
         if labels:
             lines.append(((MUTED, None), labels[i]))
-        # what is wrong, and the readings of identity, skin, wardrobe and highlights
-        shown = [
-            f
-            for f in (flags[i] if flags else [])
-            if f["level"] != "pass" or f.get("metric") in READINGS
-        ]
+        # what is wrong, and the readings of identity, skin, wardrobe and highlights (skin
+        # by its chroma where its hue is not judged: under red lamps)
+        own = flags[i] if flags else []
+        readings = READINGS | ({"skin_chroma"} if not _has(own, "skin_hue") else set())
+        shown = [f for f in own if f["level"] != "pass" or f.get("metric") in readings]
         said = [f for f in shown if f["level"] == "note"]  # picked, rejected, not measured
         for f in said:
             lines += wrapped(f["level"], f["message"], FG)
