@@ -23,6 +23,7 @@ BENCHES = [
     "preview",
     "quality",
     "identity",
+    "gate",
     "cluster",
     "money",
 ]

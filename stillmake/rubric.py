@@ -1,10 +1,14 @@
 """The vision critique's rubric: the seed's quick quality gate, for what no pixel metric sees.
 
-Face identity and highlights are measured (artifacts/quality.py and the identity
-metric); these criteria are judged by a vision model instead. Its answer must be
-JSON that matches VERDICT_SCHEMA exactly: anything else is a bad answer (retried,
-never cached, never shown as a verdict). RUBRIC_VERSION is part of every critique's
-fingerprint: change the criteria or the brief, and bump it.
+Face identity, skin, wardrobe and highlights are measured (artifacts/); these criteria
+are judged by a vision model instead. Its answer must be JSON that matches
+VERDICT_SCHEMA exactly: anything else is a bad answer (retried, never cached, never
+shown as a verdict). RUBRIC_VERSION is part of every critique's fingerprint: change the
+criteria or the brief, and bump it.
+
+Its verdicts become flags (`critique_flags`): a `warn` or `fail` verdict flags at warn
+level, at fail level only for the criteria `critique.fail_on` names. A model's opinion
+can stop a final only where the art director asked it to.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import jsonschema
 
 from stillmake.errors import BadAnswer
 
-RUBRIC_VERSION = "seed-gate/1"
+RUBRIC_VERSION = "seed-gate/2"
 LEVELS = ("pass", "warn", "fail")
 
 # criterion -> what the model judges (the seed's gate, minus what pixels measure)
@@ -28,6 +32,13 @@ CRITERIA: dict[str, str] = {
     "and the layout of the set make physical sense",
     "lighting": "lighting matches the scene's intent (the lighting line of the prompt) in "
     "direction, colour temperature and mood",
+    "style": "a grounded film still: no fantasy VFX or glowing magic, no comic-book grading, "
+    "no glossy CGI look or plastic skin",
+}
+KINDS = {  # what is judged: the first image of a critique
+    "draft": "a draft still",
+    "candidate": "a candidate still (a picked draft after consistency edits)",
+    "final": "a final still",
 }
 
 VERDICT_SCHEMA: dict = {
@@ -50,10 +61,12 @@ VERDICT_SCHEMA: dict = {
 SCHEMA_NAME = "draft_critique"
 
 
-def brief(*, project: str, shot: str, title: str, prompt: str, beat: str, refs: int) -> str:
+def brief(
+    *, project: str, shot: str, title: str, prompt: str, beat: str, refs: int, kind: str = "draft"
+) -> str:
     """The text sent beside the images: what to judge, against which intent, how to answer."""
     lines = [
-        f"You review a draft still for the film {project!r}, shot {shot}"
+        f"You review {KINDS[kind]} for the film {project!r}, shot {shot}"
         + (f" ({title!r})" if title else "")
         + ". Judge the first image only.",
     ]
@@ -64,7 +77,7 @@ def brief(*, project: str, shot: str, title: str, prompt: str, beat: str, refs: 
         )
     if beat:
         lines.append(f"Story beat: {beat}")
-    lines += [f"The prompt the draft was made from:\n{prompt}", "Criteria:"]
+    lines += [f"The prompt the image was made from:\n{prompt}", "Criteria:"]
     lines += [f"- {name}: {what}" for name, what in CRITERIA.items()]
     lines.append(
         "For every criterion answer pass, warn or fail, with one line of reason an art "
@@ -91,9 +104,39 @@ def check_verdicts(text: str | None) -> dict:
     return verdicts
 
 
-def verdict_lines(critique: dict) -> list[dict]:
+def flag_level(criterion: str, verdict: str, fail_on: list[str] | tuple = ()) -> str:
+    """A verdict as the gate counts it: at most `warn`, unless `critique.fail_on` names
+    the criterion."""
+    return (
+        "fail"
+        if verdict == "fail" and criterion in fail_on
+        else min(verdict, "warn", key=LEVELS.index)
+    )
+
+
+def critique_flags(critique: dict | None, fail_on: list[str] | tuple = ()) -> list[dict]:
+    """One flag per criterion not passed (metric `critique:<criterion>`), worded as the
+    model's opinion; none for a critique not run or failed."""
+    if not critique or critique.get("status") != "done":
+        return []
+    model = critique.get("model", "?")
+    return [
+        {
+            "level": flag_level(name, v["verdict"], fail_on),
+            "metric": f"critique:{name}",
+            "value": None,
+            "message": f"{name} ({model}'s opinion: {v['verdict']}): "
+            + " ".join(v["reason"].split()),
+        }
+        for name, v in critique["verdicts"].items()
+        if v["verdict"] != "pass"
+    ]
+
+
+def verdict_lines(critique: dict, fail_on: list[str] | tuple = ()) -> list[dict]:
     """What a contact sheet shows of one draft's critique: a heading marking it as a
-    model's opinion, then every criterion not passed ({level, message}, like a flag)."""
+    model's opinion, then every criterion not passed ({level, message}, like a flag, at
+    the level the gate counts it)."""
     model = critique.get("model", "?")
     if critique.get("status") != "done":
         why = critique.get("why", "")
@@ -103,7 +146,10 @@ def verdict_lines(critique: dict) -> list[dict]:
     if not shown:
         return lines + [{"level": "pass", "message": "all criteria pass"}]
     return lines + [
-        {"level": v["verdict"], "message": f"{name}: {' '.join(v['reason'].split())}"}
+        {
+            "level": flag_level(name, v["verdict"], fail_on),
+            "message": f"{name}: {' '.join(v['reason'].split())}",
+        }
         for name, v in shown
     ]
 

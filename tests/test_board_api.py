@@ -67,7 +67,7 @@ def test_board_shows_every_shot_in_prompt_order_with_flags_stage_and_spend(board
     assert s3["status"]["stage"] == "review" and s3["status"]["pick"] == "1 (unbound)"
     assert [d["k"] for d in s3["drafts"]] == [1, 2, 3]
     assert s3["drafts"][0]["metrics"]["sharpness"] > 0
-    assert s3["drafts"][1]["rejected"] == "broken spatial logic"
+    assert s3["drafts"][1]["rejected"] == "skin pushed green"
     assert all(f["level"] != "pass" for d in s3["drafts"] for f in d["flags"])
     assert s3["spend_usd"] == 0.0 and data["spent_usd"] == 0.0
     assert data["plan_state"] == "computing"  # the plan is made in the background

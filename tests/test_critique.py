@@ -27,6 +27,7 @@ from stillmake.rubric import (
     VERDICT_SCHEMA,
     brief,
     check_verdicts,
+    critique_flags,
     verdict_lines,
     worst_verdict,
 )
@@ -74,7 +75,14 @@ def test_schema_is_strict_mode_valid_and_covers_the_seed_gate():
                 closed(sub)
 
     closed(VERDICT_SCHEMA)
-    assert set(CRITERIA) == {"anatomy", "action", "background", "spatial_logic", "lighting"}
+    assert set(CRITERIA) == {
+        "anatomy",
+        "action",
+        "background",
+        "spatial_logic",
+        "lighting",
+        "style",  # the seed's negative: no fantasy VFX, comic grading, glossy CGI
+    }
     text = brief(project="T", shot="s1", title="Wet", prompt="P!", beat="B!", refs=1)
     assert "Story beat: B!" in text and "P!" in text and "character references" in text
     assert all(f"- {name}:" in text for name in CRITERIA)
@@ -100,12 +108,27 @@ def test_verdicts_parse_and_show_as_a_models_opinion():
     verdicts = check_verdicts(json.dumps(answer(anatomy="fail", background="warn")))
     assert worst_verdict(verdicts) == "fail" and worst_verdict(answer()) == "pass"
     done = {"status": "done", "model": "gpt-6.1-terra", "verdicts": verdicts}
-    lines = verdict_lines(done)
+    # an opinion counts at warn level unless critique.fail_on names the criterion
+    capped = verdict_lines(done)
+    assert [(x["level"], x["message"].split(":")[0]) for x in capped[1:]] == [
+        ("warn", "anatomy"),
+        ("warn", "background"),
+    ]
+    lines = verdict_lines(done, ["anatomy"])
     assert lines[0] == {"level": None, "message": "model's opinion (gpt-6.1-terra):"}
     assert [(x["level"], x["message"].split(":")[0]) for x in lines[1:]] == [
         ("fail", "anatomy"),
         ("warn", "background"),
     ]
+    # the same levels as flags: what the sheets, the board and the gate count
+    flags = critique_flags(done, ["anatomy"])
+    assert [(f["metric"], f["level"]) for f in flags] == [
+        ("critique:anatomy", "fail"),
+        ("critique:background", "warn"),
+    ]
+    assert flags[0]["message"].startswith("anatomy (gpt-6.1-terra's opinion: fail): ")
+    assert [f["level"] for f in critique_flags(done)] == ["warn", "warn"]
+    assert critique_flags({"status": "failed", "why": "HTTP 500"}) == []
     assert verdict_lines({**done, "verdicts": answer()})[1]["message"] == "all criteria pass"
     failed = verdict_lines({"status": "failed", "why": "HTTP 500", "model": "m"})
     assert failed == [{"level": None, "message": "critique failed: HTTP 500"}]
@@ -127,7 +150,7 @@ def test_fingerprint_covers_image_refs_model_rubric_and_effort():
         critique(inputs=("c" * 64, "b" * 64)),  # another image
         critique(inputs=("a" * 64,)),  # no reference
         critique(model="gpt-6.1-terra-next"),
-        critique(rubric="seed-gate/2"),
+        critique(rubric="seed-gate/1"),  # the rubric before `style`
         critique(reasoning="high"),
         critique(prompt="another beat"),
         critique(backend=PREVIEW_IDENTITY),
@@ -205,6 +228,7 @@ def test_off_by_default_and_review_params_unchanged_until_turned_on():
         reasoning="low",
         blocking=False,
         requests_per_minute=None,
+        fail_on=(),
     )
     assert off.params("review_sheet", "s1")["critique"] is None
     assert off.review_refs("s1") == []
@@ -231,7 +255,7 @@ def test_preview_backend_gets_no_opinion():
         None,
         logging.getLogger("test"),
     )
-    got = critique_one(job, spec, {"k": 1, "size": "1536x864"}, REPO / "nope.png")
+    got = critique_one(job, spec, REPO / "nope.png", "1536x864", "critique1")
     assert got["status"] == "not run" and got["why"] == NOT_ON_PREVIEW
     assert verdict_lines(got)[0]["message"] == f"critique not run: {NOT_ON_PREVIEW}"
 

@@ -13,6 +13,8 @@ import yaml
 
 from stillmake.artifacts.provenance import raw_image
 from stillmake.artifacts.sheets import contact_sheet
+from stillmake.board.files import DraftDigests
+from stillmake.board.view import board, load_specs
 from stillmake.rubric import verdict_lines
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI, verdict_for
@@ -26,7 +28,7 @@ MODEL = "gpt-6.1-terra"
 # USD per 1M tokens for gpt-6.1-terra, from the reference facts: written here, not read
 # from the library
 TERRA_IN, TERRA_OUT = 1.00, 5.00
-CRITERIA = {"anatomy", "action", "background", "spatial_logic", "lighting"}
+CRITERIA = {"anatomy", "action", "background", "spatial_logic", "lighting", "style"}
 
 
 def critique_on(wf, **extra) -> list[str]:
@@ -64,15 +66,24 @@ def test_critique_paid_cached_priced_and_shown(workflow, fake_openai):
     wf = workflow
     env = wf.openai_env(fake_openai)
     on = critique_on(wf)
-    # the plan of spend counts one critique per draft, before any draft exists
+    # the plan of spend counts one critique per draft, per edit step (a candidate) and
+    # per final, before any image exists
     plan = json.loads(
         wf.stillmake(
             "plan", "--json", "-C", "backend=openai", "-C", "critique.enabled=true", env=env
         ).stdout
     )
     planned = [r for r in plan["requests"] if r["endpoint"] == "responses"]
-    assert sorted({r["pass"] for r in planned}) == ["critique1", "critique2", "critique3"]
-    assert len(planned) == 3 * len({r["shot"] for r in plan["requests"]})
+    by_pass = {}
+    for r in planned:
+        by_pass.setdefault(r["pass"], []).append(r["shot"])
+    # the sample: 5 shots of 3 drafts; edit steps s1 1, s3 2, s5 1; s1, s3, s5 locked
+    assert {p: sorted(s) for p, s in by_pass.items()} == {
+        **{f"critique{k}": ["s1", "s2", "s3", "s4", "s5"] for k in (1, 2, 3)},
+        "critique-edit1": ["s1", "s3", "s5"],
+        "critique-edit2": ["s3"],
+        "critique-final": ["s1", "s3", "s5"],
+    }
     assert all(r["paid"] and r["model"] == MODEL and r["price_usd"] > 0 for r in planned)
 
     usages = capture_responses(fake_openai)
@@ -100,24 +111,27 @@ def test_critique_paid_cached_priced_and_shown(workflow, fake_openai):
         assert usage["output_tokens_details"]["reasoning_tokens"] > 0
 
     # the review: each draft's verdicts as the model gave them, marked as its opinion,
-    # beside pixel flags the critique leaves alone
+    # and among its flags at warn level (critique.fail_on names none here)
     report = json.loads(wf.path(REVIEW).read_text(encoding="utf-8"))
     for draft, path in zip(report["drafts"], DRAFTS, strict=True):
         c = draft["critique"]
         assert c["status"] == "done" and c["opinion"] == f"model's opinion ({MODEL})"
         pixels = raw_image(wf.path(path))
-        assert {n: v["verdict"] for n, v in c["verdicts"].items()} == {
-            n: verdict_for(pixels, n) for n in CRITERIA
-        }
+        verdicts = {n: verdict_for(pixels, n) for n in CRITERIA}
+        assert {n: v["verdict"] for n, v in c["verdicts"].items()} == verdicts
         assert c["cache_hit"] is False and c["cost_usd"] > 0
-        assert draft["worst"] in ("pass", "warn", "fail") and "flags" in draft
+        flagged = {
+            f["metric"]: f["level"] for f in draft["flags"] if f["metric"][:9] == "critique:"
+        }
+        assert flagged == {f"critique:{n}": "warn" for n, v in verdicts.items() if v != "pass"}
+        assert draft["worst"] in ("pass", "warn", "fail")
     # the sheet has the verdicts' lines under the flags: taller than the flags alone
     plain = contact_sheet(
         [wf.path(p) for p in DRAFTS],
         shot="s1",
         title=report["title"],
         labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
-        flags=[d["flags"] for d in report["drafts"]],
+        flags=[[f for f in d["flags"] if f["metric"][:9] != "critique:"] for d in report["drafts"]],
     )
     assert _height(wf.path(SHEET).read_bytes()) >= _height(plain) + 2 * 20
 
@@ -196,3 +210,70 @@ def test_failed_critique_is_recorded_not_fatal_unless_blocking(workflow, fake_op
 
 def _height(png: bytes) -> int:
     return int.from_bytes(png[20:24], "big")  # the IHDR chunk's height
+
+
+def test_candidates_and_finals_are_judged_and_their_verdicts_reach_the_gate(
+    workflow, fake_openai, monkeypatch
+):
+    """s1 to its final with the critique on and `anatomy` able to fail: the edit step's
+    result and the final are judged too (cached, ledgered), their verdicts are flags in
+    their records, on the board and in gate.json."""
+    wf = workflow
+    env = wf.openai_env(fake_openai)
+    wf.path("runs/input/selections.yaml").write_text(
+        "s1:\n  pick: 2\n  edits:\n    - change: remove the sign\n      region: [0.7, 0.08, "
+        "0.95, 0.4]\n  lock: true\n",
+        encoding="utf-8",
+    )
+    on = critique_on(wf, fail_on=["anatomy"])
+    wf.snakemake("runs/final/manifest.csv", REVIEW, *OPENAI, *on, env=env)  # s1 is locked
+    passes = [e["pass"] for e in critiques(wf)]
+    assert sorted(passes) == [
+        "critique-edit1",
+        "critique-final",
+        "critique1",
+        "critique2",
+        "critique3",
+    ]
+
+    step = json.loads(wf.path("runs/edits/s1/step_1.json").read_text(encoding="utf-8"))
+    final = json.loads(wf.path("runs/final/s1.json").read_text(encoding="utf-8"))
+    gate = json.loads(wf.path("runs/final/gate.json").read_text(encoding="utf-8"))
+    expected_of = {}
+    for record, image in ((step, "runs/edits/s1/step_1.png"), (final, "runs/final/s1.png")):
+        pixels = raw_image(wf.path(image))
+        verdicts = {n: verdict_for(pixels, n) for n in CRITERIA}
+        assert {n: v["verdict"] for n, v in record["critique"]["verdicts"].items()} == verdicts
+        # warn level, fail only for anatomy (critique.fail_on)
+        expected = {
+            f"critique:{n}": ("fail" if v == "fail" and n == "anatomy" else "warn")
+            for n, v in verdicts.items()
+            if v != "pass"
+        }
+        flagged = {
+            f["metric"]: f["level"] for f in record["flags"] if f["metric"][:9] == "critique:"
+        }
+        assert flagged == expected
+        expected_of[image] = expected
+    # the step's leak is judged and named with both levels (the fake re-renders the frame)
+    (leak,) = [f for f in step["flags"] if f["metric"] == "leak_mean"]
+    assert leak["level"] == "fail" and "allowed up to 1, fails above 4" in leak["message"]
+    # the gate counts the final's verdicts and the candidate's leak
+    s1 = gate["shots"]["s1"]
+    assert [f for f in s1["flags"] if f["metric"][:9] == "critique:"] == [
+        f for f in final["flags"] if f["metric"][:9] == "critique:"
+    ]
+    assert any(f["metric"] == "leak_mean" and f["level"] == "fail" for f in s1["flags"])
+    assert s1["worst"] == "fail"
+
+    # the board shows them: on each draft and on the edit step
+    monkeypatch.chdir(wf.root)
+    specs = load_specs()
+    page = board(specs, None, "", False, DraftDigests())
+    (shot,) = [s for s in page["shots"] if s["id"] == "s1"]
+    shown = {f["metric"] for f in shot["edits"][0]["flags"]}
+    assert shown >= {"leak_mean", *expected_of["runs/edits/s1/step_1.png"]}
+    review = json.loads(wf.path(REVIEW).read_text(encoding="utf-8"))
+    for draft, shown in zip(review["drafts"], shot["drafts"], strict=True):
+        criticised = [f for f in draft["flags"] if f["metric"][:9] == "critique:"]
+        assert [f for f in shown["flags"] if f["metric"][:9] == "critique:"] == criticised

@@ -107,13 +107,18 @@ def test_thresholds_come_from_quality_config():
     assert [f.level for f in judged["flags"]] == ["fail"]
 
 
-def test_no_face_is_a_warning_and_preview_is_not_measured(thresholds):
+def test_no_face_is_a_warning_and_preview_measures_only_its_stand_in_person(thresholds):
     blank = np.full((864, 1536, 3), 128, np.uint8)
     judged = identity.judge(blank, {"leyla": [PEOPLE["hopper"]]}, thresholds)
     assert judged["measured"] and judged["faces"] == 0
     assert [(f.level, f.message) for f in judged["flags"]] == [("warn", "leyla: no face found")]
+    # the preview draws Hopper (stillmake/data/standins): a reference of her is measured...
     preview = identity.judge(blank, {"leyla": [PEOPLE["hopper"]]}, thresholds, backend="preview")
-    assert preview["note"] == "identity not measured (preview)" and preview["flags"] == []
+    assert preview["measured"] and [f.message for f in preview["flags"]] == ["leyla: no face found"]
+    # ...one of anyone else is not: the stand-in is not them, and that is no flag
+    other = identity.judge(blank, {"leyla": [PEOPLE["collins"]]}, thresholds, backend="preview")
+    note = "identity not measured (preview: its stand-in face is not leyla's reference)"
+    assert not other["measured"] and other["note"] == note and other["flags"] == []
     assert identity.judge(blank, {}, thresholds)["flags"] == []  # no characters: nothing to say
 
 
@@ -190,7 +195,8 @@ def test_review_flags_a_drifted_face_with_its_distance_and_a_weak_pick(tmp_path)
         draft(tmp_path / "draft_1.png", in_frame(regrade(photo("hopper")))),
         draft(tmp_path / "draft_2.png", in_frame(photo("collins"))),  # the face drifted
     ]
-    no_cast = {"default": {"cast_b": None}}  # Hopper's navy uniform reads as a cool cast
+    # Hopper's navy uniform reads as a cool cast, and the photo's white shirt is blown
+    no_cast = {"default": {"cast_b": None, "highlight_detail": None}}
     report = review("s1", "Corridor", "fluorescent", drafts, no_cast, {"leyla": [str(ref)]}, pick=2)
     one, two = report["drafts"]
     assert one["identity"]["characters"]["leyla"]["distance"] <= 0.45
@@ -222,14 +228,15 @@ def test_review_flags_a_drifted_face_with_its_distance_and_a_weak_pick(tmp_path)
     )
 
 
-def test_review_of_preview_drafts_says_not_measured(tmp_path):
+def test_review_of_preview_drafts_of_another_person_says_not_measured(tmp_path):
     im = in_frame(photo("hopper"))
     drafts = [draft(tmp_path / "draft_1.png", im, backend="preview")]
-    report = review("s1", "", None, drafts, None, {"leyla": [str(PEOPLE["hopper"])]})
+    report = review("s1", "", None, drafts, None, {"leyla": [str(PEOPLE["collins"])]})
     (d,) = report["drafts"]
-    assert d["identity"]["note"] == "identity not measured (preview)"
-    assert not any(f["metric"] == "identity" for f in d["flags"])
-    assert {"level": "note", "message": "identity not measured (preview)"} in sheet_lines(report)[0]
+    note = "identity not measured (preview: its stand-in face is not leyla's reference)"
+    assert d["identity"]["note"] == note
+    assert not any(f["metric"] in ("identity", "wardrobe") for f in d["flags"])
+    assert {"level": "note", "message": note} in sheet_lines(report)[0]
 
 
 def png_bytes(im: Image.Image) -> bytes:
@@ -254,7 +261,9 @@ def edit_job(source: Path, refuse_weak: bool) -> Job:
         feather_px=8,
         refuse_weak=refuse_weak,
         characters={"leyla": [str(PEOPLE["hopper"])]},
-        thresholds={"default": {"cast_b": None}},  # Hopper's navy uniform reads cool
+        # Hopper's navy uniform reads cool, and the photo's white shirt is blown
+        thresholds={"default": {"cast_b": None, "highlight_detail": None}},
+        critique=None,
         negative="",
         lighting=None,
     )

@@ -7,7 +7,18 @@ import json
 
 from PIL import Image
 
+from stillmake.stages.review import sheet_lines
+
 OPENAI = ["--config", "backend=openai"]
+PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
+# what each flaw the preview draws on purpose is flagged as
+FLAW_METRICS = {
+    "identity": {"identity"},
+    "skin": {"skin_hue", "skin_chroma"},
+    "highlights": {"highlight_detail", "practical_separation", "clip_r", "highlight_clip"},
+    "wardrobe": {"wardrobe"},
+    "cast": {"cast_a", "cast_b"},
+}
 
 
 def test_sample_end_to_end_on_preview(workflow):
@@ -20,6 +31,7 @@ def test_sample_end_to_end_on_preview(workflow):
         assert {"highlight_clip", "cast_a", "sharpness"} <= set(review["drafts"][0]["metrics"])
         with Image.open(wf.path(f"runs/review/{shot}.png")) as sheet:
             assert sheet.width > 3 * 400
+    sample_flags_only_where_drawn(wf)
     # preview edits change only the masked region: zero leak outside it
     for path in (
         "runs/edits/s3/step_1.json",
@@ -69,3 +81,38 @@ def test_protect_unmasked_composites_the_source_back(workflow, fake_openai):
     assert "reference sheet" in fake_openai.requests[-1].prompt
     side = json.loads(wf.path("runs/edits/s3/step_1.json").read_text())
     assert side["protect_unmasked"] and side["edit_leak"]["leak_max"] == 0
+
+
+def sample_flags_only_where_drawn(wf):
+    """The sample's sheets: every draft's identity distance and skin reading, a flag only
+    on the drafts the prompts file's `preview:` draws to fail (and for what was drawn),
+    the pick and the rejects marked with why; the finals pass the gate."""
+    prompts = json.loads(wf.path(PROMPTS).read_text(encoding="utf-8"))
+    drawn = {s["id"]: {int(k): v for k, v in s["preview"].items()} for s in prompts["shots"]}
+    assert "identity" in drawn["s1"].values()  # one draft drawn to fail identity
+    for shot, flaws in drawn.items():
+        review = json.loads(wf.path(f"runs/review/{shot}.json").read_text())
+        lines = sheet_lines(review)
+        for d, said in zip(review["drafts"], lines, strict=True):
+            leyla = d["identity"]["characters"]["leyla"]
+            assert d["identity"]["measured"] and 0 <= leyla["distance"] < 1
+            assert "leyla" in d["faces"]["skin"]
+            shown = [line["message"] for line in said]
+            assert any(m.startswith("leyla: ") and "(distance" in m for m in shown), shown
+            flagged = {f["metric"] for f in d["flags"] if f["level"] != "pass"}
+            flaw = flaws.get(d["k"])
+            if flaw is None:
+                assert flagged == set(), (shot, d["k"], d["flags"])
+                assert any(m.startswith("leyla: skin on the skin-tone line") for m in shown)
+            else:
+                assert flagged and flagged <= FLAW_METRICS[flaw], (shot, d["k"], flagged)
+            reason = review["reject"].get(str(d["k"]))
+            if reason:
+                assert f"rejected: {reason}" in shown
+    s1 = sheet_lines(json.loads(wf.path("runs/review/s1.json").read_text()))
+    assert s1[0][0]["message"] == "rejected: identity drift"
+    assert s1[1][0]["message"] == "picked"
+    gate = json.loads(wf.path("runs/final/gate.json").read_text())
+    for shot, judged in gate["shots"].items():
+        assert [f for f in judged["flags"] if f["level"] != "pass"] == [], shot
+        assert judged["identity"]["characters"]["leyla"]["distance"] <= 0.45

@@ -14,7 +14,9 @@ from stillmake.inputs.masks import (
     composite_outside,
     editable_area,
     grow,
+    load_markup,
     load_mask,
+    mismatch,
     region_box,
     region_mask,
     validate_region,
@@ -179,6 +181,32 @@ def test_load_mask_whose_hole_vanishes_when_shrunk(tmp_path):
     path = save_mask(tmp_path / "dot.png", alpha)
     with pytest.raises(InputError, match="marks nothing to edit once resized to 10x10"):
         load_mask(path, (10, 10), shot="s1")
+
+
+def test_a_mask_of_another_aspect_is_refused_not_stretched(tmp_path):
+    """The sample's old window mask was 3:2 and was stretched onto the 16:9 drafts."""
+    alpha = np.full((1024, 1536), 255, np.uint8)
+    alpha[120:520, 980:1400] = 0
+    path = save_mask(tmp_path / "window.png", alpha)
+    where = dict(file="runs/input/selections.yaml", shot="s5", key="edits[1].mask")
+    with pytest.raises(InputError) as refused:
+        load_mask(path, (1536, 864), **where)
+    said = str(refused.value)
+    assert "shot s5, key 'edits[1].mask'" in said
+    assert "is 1536x1024 (1.500:1) but the image it edits is 1536x864 (1.778:1)" in said
+    assert "redraw it at 1536x864" in said
+    # what `snakemake -n` and every run say before any job; the same for a markup
+    (warned,) = mismatch("mask", path, (1536, 864), **where)
+    assert warned.endswith("(its edit step refuses it)") and "1536x1024" in warned
+    assert mismatch("mask", path, (768, 512), **where) == []  # 3:2 onto 3:2: scaled
+    strokes = np.zeros((1024, 1536, 4), np.uint8)
+    strokes[100:110, 100:400] = (255, 0, 0, 255)
+    Image.fromarray(strokes, "RGBA").save(tmp_path / "markup.png")
+    with pytest.raises(InputError, match="markup .* is 1536x1024"):
+        load_markup(tmp_path / "markup.png", (1536, 864))
+    # the same aspect at another size is scaled, within 1%
+    assert decode(load_mask(path, (768, 512))).size == (768, 512)
+    assert decode(load_mask(path, (1530, 1024))).size == (1530, 1024)
 
 
 # ---------------------------------------------------------------- editable_area, grow

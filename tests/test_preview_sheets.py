@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from PIL import Image
 
 from stillmake.api.backends.preview import PreviewBackend
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.sheets import contact_sheet, strip
 from stillmake.inputs.masks import region_mask
 
@@ -80,4 +82,40 @@ def test_contact_sheet_draws_flags():
     assert (
         pixels(strip(drafts, labels=["selected", "step 1", "final"], title="s4 chain")).shape[1]
         > 1000
+    )
+
+
+FLAW_METRICS = {
+    "identity": {"identity"},
+    "skin": {"skin_hue", "skin_chroma"},
+    "highlights": {"highlight_detail", "practical_separation"},
+    "wardrobe": {"wardrobe"},
+    "cast": {"cast_a"},
+}
+
+
+@pytest.mark.parametrize("flaw", sorted(FLAW_METRICS))
+def test_a_stand_in_carries_a_real_face_and_fails_only_what_it_is_drawn_to(tmp_path, flaw):
+    """Draft 1 drawn to fail `flaw`, draft 2 clean, under fluorescent light, against the
+    stand-in person's photo as the character's reference (as in the sample)."""
+    ref = Path(__file__).parent / "data" / "faces" / "hopper.jpg"
+    req = ImageRequest(
+        "generate", "gpt-image-2.6-flare", "Leyla", 2, "1536x864", "medium", preview=f"1:{flaw}"
+    )
+    drawn, clean = PreviewBackend().generate(req, {"shot": "s1", "lighting": "fluorescent"}).images
+    judged = []
+    for png in (drawn, clean):
+        gated = gate_image(pixels(png), "fluorescent", None, {"leyla": [str(ref)]}, "preview")
+        assert gated["identity"]["faces"] == 1  # the detector finds the stand-in's face
+        judged.append({f["metric"] for f in gated["flags"] if f["level"] != "pass"})
+    assert judged[0] and judged[0] <= FLAW_METRICS[flaw], judged[0]
+    assert judged[1] == set()
+    assert (
+        drawn
+        != PreviewBackend()
+        .generate(
+            ImageRequest("generate", "gpt-image-2.6-flare", "Leyla", 2, "1536x864", "medium"),
+            {"shot": "s1", "lighting": "fluorescent"},
+        )
+        .images[0]
     )

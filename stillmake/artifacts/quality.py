@@ -1,18 +1,21 @@
 """Image metrics for the seed's quick quality gate, measured from pixels.
 
-Clipped highlights (luminance and per channel), crushed shadows, colour cast
-(CIE Lab a*/b* of the frame's neutrals as rendered), midtone separation, sharpness, the
-mean level and, for edits, change outside the mask (edit leak). Each metric is
-judged against warn/fail bounds chosen by the shot's `lighting` tag
-(`DEFAULT_THRESHOLDS`, overridable from config `quality:`), giving one `Flag`
-per metric with a one-line reason an art director can act on.
+Clipped highlights (luminance and per channel, over the frame and inside each highlight
+region: artifacts/highlights.py), crushed shadows, colour cast (CIE Lab a*/b* of the
+frame's neutrals as rendered), midtone separation, sharpness, the mean level and, for
+edits, change outside the mask (edit leak). Faces add skin (artifacts/skin.py), identity
+and wardrobe (artifacts/identity.py, artifacts/wardrobe.py). Each metric is judged
+against warn/fail bounds chosen by the shot's `lighting` tag (`DEFAULT_THRESHOLDS`: the
+`quality` default of the config schema, overridable from config `quality:`), giving one
+`Flag` per metric with a one-line reason an art director can act on.
 
 Everything is vectorised numpy in float32, no per-pixel Python. The Lab
 statistics (cast_a, cast_b, midtone_separation) are computed on every 2nd pixel
 in each direction (a quarter of the pixels), and the colour cast's rounds on at most
 about 65,536 of those: that moves the means and spreads by far less than any
 threshold and keeps `measure` well within 2x the time of decoding the PNG (see
-bench/bench_quality.py). Clip, crush, sharpness and mean luminance use every pixel.
+bench/bench_quality.py). Clip, crush, sharpness, mean luminance and the highlight
+regions use every pixel.
 """
 
 from __future__ import annotations
@@ -22,27 +25,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from itertools import combinations
-from typing import IO, TYPE_CHECKING, SupportsFloat
+from typing import IO, SupportsFloat
 
 import numpy as np
 from PIL import Image
 
+from stillmake.artifacts import highlights
+from stillmake.artifacts.colour import LUMA, as_rgb
+from stillmake.artifacts.colour import lab as _lab
 from stillmake.artifacts.thresholds import METRICS, thresholds_for
 from stillmake.inputs.masks import grow
-
-if TYPE_CHECKING:
-    import numpy.typing as npt
-
-LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # Rec.709 weights on sRGB values
-D65 = np.array([0.95047, 1.0, 1.08883], np.float32)
-SRGB_TO_XYZ = np.array(
-    [
-        [0.4124564, 0.3575761, 0.1804375],
-        [0.2126729, 0.7151522, 0.0721750],
-        [0.0193339, 0.1191920, 0.9503041],
-    ],
-    np.float32,
-)
 
 HIGHLIGHT_LUMA = 250  # luminance at or above: a blown highlight
 CHANNEL_CLIP = 254  # channel value at or above: that channel clipped
@@ -73,37 +65,7 @@ class Flag:
 # --------------------------------------------------------------------------- metrics
 
 
-def _lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB uint8 (..., 3) -> CIE Lab float32 (..., 3), D65 white."""
-    c = rgb.astype(np.float32)
-    c *= np.float32(1 / 255)
-    lin = np.where(
-        c <= 0.04045,
-        c * np.float32(1 / 12.92),
-        ((c + np.float32(0.055)) * np.float32(1 / 1.055)) ** np.float32(2.4),
-    )
-    xyz = lin @ (SRGB_TO_XYZ.T / D65)  # normalised to the white point
-    f = np.where(
-        xyz > np.float32(216 / 24389),
-        np.cbrt(xyz),
-        xyz * np.float32(24389 / 27 / 116) + np.float32(16 / 116),
-    )
-    out = np.empty(f.shape, np.float32)
-    out[..., 0] = 116 * f[..., 1] - 16
-    out[..., 1] = 500 * (f[..., 0] - f[..., 1])
-    out[..., 2] = 200 * (f[..., 1] - f[..., 2])
-    return out
-
-
-def _as_rgb(rgb: npt.ArrayLike) -> np.ndarray:
-    rgb = np.asarray(rgb)
-    if rgb.ndim == 2:
-        rgb = np.repeat(rgb[..., None], 3, axis=2)
-    if rgb.ndim != 3 or rgb.shape[2] < 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ValueError(f"expected an HxWx3 image array, got shape {rgb.shape}")
-    if rgb.dtype != np.uint8:
-        raise ValueError(f"expected uint8 pixels (0-255), got {rgb.dtype}")
-    return rgb[..., :3]
+_as_rgb = as_rgb
 
 
 def measure(rgb: np.ndarray) -> dict:
@@ -113,6 +75,9 @@ def measure(rgb: np.ndarray) -> dict:
     clip_r/g/b: share of pixels with that channel >= 254.
     cast_a, cast_b: mean Lab a*, b* of the frame's neutral surfaces as the cast rendered
     them (see `colour_cast`).
+    highlight_detail, highlight_regions, hl_*, practical_separation: the highlight regions
+    (see artifacts/highlights.py): the worst one's clipped share, how many, where and
+    which channels the worst is clipped in, the least L* spread around a red practical.
     midtone_separation: std of L* over pixels with 25 <= L* <= 75 (0 if there are none).
     sharpness: variance of the 4-neighbour Laplacian of luminance.
     mean_luma: mean luminance 0..255.
@@ -135,12 +100,12 @@ def measure(rgb: np.ndarray) -> dict:
     else:
         sharpness = 0.0
 
-    lab = _lab(rgb[::LAB_STEP, ::LAB_STEP]).reshape(-1, 3)
-    L, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+    L, a, b = _lab_sample(rgb)
     cast_a, cast_b = colour_cast(L, a, b)
     mid = L[(L >= MIDTONE_L[0]) & (L <= MIDTONE_L[1])]
 
     values = {
+        **highlights.summary(highlights.regions(rgb)),
         "highlight_clip": highlight,
         "clip_r": clip[0],
         "clip_g": clip[1],
@@ -153,6 +118,17 @@ def measure(rgb: np.ndarray) -> dict:
         "mean_luma": luma.mean(dtype=np.float64),
     }
     return {k: _num(v) for k, v in values.items()}
+
+
+def _lab_sample(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """L*, a*, b* of every LAB_STEP-th pixel each way, as flat arrays."""
+    lab = _lab(rgb[::LAB_STEP, ::LAB_STEP]).reshape(-1, 3)
+    return lab[:, 0], lab[:, 1], lab[:, 2]
+
+
+def frame_cast(rgb: np.ndarray) -> tuple[float, float]:
+    """The frame's colour cast (a*, b*) alone, as `measure` reads it."""
+    return colour_cast(*_lab_sample(as_rgb(rgb)))
 
 
 def colour_cast(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -273,6 +249,7 @@ def _allowed(kind: str, metric: str, bound: float | list[float] | None) -> str:
 
 _SHARES = {
     "highlight_clip",
+    "highlight_detail",
     "clip_r",
     "clip_g",
     "clip_b",
@@ -289,6 +266,12 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
         text = f"shadows crushed on {_pct(value)} of frame"
     elif metric == "cast_a":
         text = f"{'green' if value < 0 else 'magenta'} cast a*={value:+.1f}"
+        bound = _first_bound(bounds)
+        if tag == "fluorescent" and level == "warn" and bound and bound[1] < 0 < value - bound[1]:
+            return (
+                f"no institutional cast (a*={value:+.1f}): the fluorescent intent wants a "
+                f"slight green, a* {bound[0]:+g} to {bound[1]:+g}"
+            )
     elif metric == "cast_b":
         text = f"{'cool/blue' if value < 0 else 'warm/yellow'} cast b*={value:+.1f}"
     elif metric == "midtone_separation":
@@ -314,6 +297,15 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
         text = f"edit changed {_pct(value)} of the pixels outside the mask"
     elif metric == "identity":
         text = f"{'identity drift' if level != 'pass' else 'same face'} (distance {value:.2f})"
+    elif metric in _FACE_TEXT:
+        text = _FACE_TEXT[metric](value, level)
+    elif metric == "highlight_detail":
+        text = _highlight_text(value, level, metrics)
+    elif metric == "practical_separation":
+        text = (
+            f"{'red practical bleeds into a flat glow' if level != 'pass' else 'red practicals'}"
+            f" (L* spread around it {value:.1f})"
+        )
     elif metric == "temperature_spread":
         text = f"colour temperature differs by {value:.1f} across {tag} shots"
     else:
@@ -326,7 +318,53 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     if level == "pass":
         return text if text.endswith("untouched") else f"{text} (ok)"
     allowed = _allowed(kind, metric, bound)
+    if metric in _LEAKS:  # both levels, and the setting that keeps the rest of the frame
+        fail = bounds.get("fail")
+        fmt = _pct if metric in _SHARES else (lambda x: f"{x:g}")
+        if fail is not None and bound != fail:
+            allowed += f", fails above {fmt(fail)}"
+        allowed += " (edit.protect_unmasked: true pastes the source back outside the mask)"
     return f"{text}; {allowed}" if allowed else text
+
+
+_LEAKS = {"leak_mean", "changed_fraction_outside"}
+
+
+_FACE_TEXT = {
+    "skin_hue": lambda v, level: (
+        f"skin pushed toward {'green' if v > 0 else 'magenta'} ({v:+.0f} deg off the "
+        "skin-tone line)"
+        if level != "pass"
+        else f"skin on the skin-tone line ({v:+.0f} deg)"
+    ),
+    "skin_chroma": lambda v, level: (
+        f"{'grey skin' if level != 'pass' else 'skin colour'} (chroma {v:.2f})"
+    ),
+    "wardrobe": lambda v, level: (
+        f"wardrobe {'differs from' if level != 'pass' else 'matches'} the reference "
+        f"(colour difference {v:.1f})"
+    ),
+}
+
+
+def _highlight_text(value: float, level: str, metrics: dict) -> str:
+    """The worst highlight region: what it is, where, how much of it is clipped and in
+    which channels; or how many regions keep their detail."""
+    n = int(metrics.get("highlight_regions") or 0)
+    if not n:
+        return "no highlight region large enough to judge"
+    if level == "pass":
+        return f"{n} highlight region(s) keep detail (worst {_pct(value)} clipped)"
+    kind = "red practical" if metrics.get("hl_red") else "highlight"
+    channels = ", ".join(
+        f"{name} {_pct(float(metrics.get(f'hl_clip_{c}', 0)))}"
+        for c, name in (("r", "red"), ("g", "green"), ("b", "blue"))
+    )
+    return (
+        f"blown {kind} at x {float(metrics.get('hl_x', 0)):.0%} y "
+        f"{float(metrics.get('hl_y', 0)):.0%}: {_pct(value)} of its "
+        f"{int(metrics.get('hl_area', 0)):,} px clipped ({channels})"
+    )
 
 
 def _first_bound(bounds: dict) -> float | list[float] | None:

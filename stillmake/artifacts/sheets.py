@@ -16,6 +16,8 @@ COLOURS = {
     "note": (110, 110, 120),  # not a judgement: "picked", "identity not measured (preview)"
 }
 BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
+# what a measure read is shown even when it passes: the reading is what the eye checks
+READINGS = {"identity", "skin_hue", "wardrobe", "highlight_detail", "practical_separation"}
 
 
 def _open(src: bytes | bytearray | str | os.PathLike[str]) -> Image.Image:
@@ -43,6 +45,10 @@ def _wrap(
     return lines + ([line] if line else [])
 
 
+def _has(flags: list[dict], metric: str) -> bool:
+    return any(f.get("metric") == metric for f in flags)
+
+
 def text_blocks(
     count: int,
     *,
@@ -65,16 +71,19 @@ def text_blocks(
         lines = []
         if labels:
             lines.append(((MUTED, None), labels[i]))
-        # what is wrong, and identity always: the distance is what the eye checks first
-        shown = [
-            f
-            for f in (flags[i] if flags else [])
-            if f["level"] != "pass" or f.get("metric") == "identity"
-        ]
+        # what is wrong, and the readings of identity, skin, wardrobe and highlights (skin
+        # by its chroma where its hue is not judged: under red lamps)
+        own = flags[i] if flags else []
+        readings = READINGS | ({"skin_chroma"} if not _has(own, "skin_hue") else set())
+        shown = [f for f in own if f["level"] != "pass" or f.get("metric") in readings]
+        said = [f for f in shown if f["level"] == "note"]  # picked, rejected, not measured
+        for f in said:
+            lines += wrapped(f["level"], f["message"], FG)
         if flags and all(f["level"] in ("note", "pass") for f in shown):
             lines.append(((FG, "pass"), "all checks pass"))
         for f in shown:
-            lines += wrapped(f["level"], f["message"], FG)
+            if f["level"] != "note":
+                lines += wrapped(f["level"], f["message"], FG)
         for note in notes[i] if notes else []:
             lines += wrapped(note["level"], note["message"], FG if note["level"] else MUTED)
         blocks.append(lines)

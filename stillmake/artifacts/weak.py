@@ -7,12 +7,6 @@ paid; with `edit.refuse_weak: true` the edit stage refuses to edit one.
 
 from __future__ import annotations
 
-import os
-
-from stillmake.artifacts import identity
-from stillmake.artifacts.quality import check_image, worst
-from stillmake.artifacts.thresholds import thresholds_for
-
 
 def failures(flags: list[dict]) -> list[str]:
     """The failing flags' messages, worst first as the gate listed them."""
@@ -29,28 +23,6 @@ def weak_pick(review: dict | None, pick: int | None) -> str | None:
     if not failed:
         return None
     return f"picked draft {pick} fails the gate ({'; '.join(failed)}): a weak candidate"
-
-
-def gate_image(
-    path: str | os.PathLike[str],
-    lighting: str | None,
-    overrides: dict | None,
-    characters: dict[str, list[str]],
-    backend: str | None,
-) -> dict:
-    """The whole gate on one image, pixels and identity: `check_image`'s record plus
-    "identity", and "descriptors" (the faces matched, for comparing across shots; not JSON)."""
-    thresholds = thresholds_for(lighting, overrides or None)
-    checked = check_image(path, lighting=lighting, thresholds=thresholds)
-    judged = identity.judge(path, characters, thresholds, backend=backend)
-    flags = checked["flags"] + identity.flags_json(judged)
-    return {
-        **checked,
-        "flags": flags,
-        "identity": identity.to_json(judged),
-        "worst": worst(flags),
-        "descriptors": judged.get("descriptors", {}),
-    }
 
 
 def weak_source(shot: str, step: int, source: str, gated: dict) -> str | None:

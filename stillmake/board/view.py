@@ -109,14 +109,19 @@ def _drafts(build: Build, shot: str) -> list[dict]:
 
 
 def _edits(build: Build, shot: str) -> list[dict]:
+    """Each declared step, and once built its flags (its leak outside the mask, the gate
+    on its result, the critique's verdicts) from its record."""
     steps = []
     for j, step in enumerate(build.selections[shot].edits, start=1):
         out = paths.edit_step(shot, j)
+        record = _read_json(paths.sidecar(out)) if Path(out).is_file() else {}
         steps.append(
             {
                 "step": j,
                 **{k: v for k, v in step.as_written().items() if v},
                 "url": image_url(out) if Path(out).is_file() else None,
+                "worst": record.get("worst"),
+                "flags": [f for f in record.get("flags", []) if f.get("level") != "pass"],
             }
         )
     return steps

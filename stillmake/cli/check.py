@@ -9,9 +9,11 @@ import click
 from PIL import Image
 
 from stillmake.artifacts import identity
+from stillmake.artifacts.gate import face_checks
 from stillmake.artifacts.quality import (
     LEVELS,
     check_image,
+    flags_to_json,
     worst,
 )
 from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
@@ -21,7 +23,18 @@ from stillmake.inputs.config import ConfigSources
 from stillmake.paths import CONFIG_FILE
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
-SHARES = {"highlight_clip", "clip_r", "clip_g", "clip_b", "shadow_crush"}
+SHARES = {
+    "highlight_clip",
+    "clip_r",
+    "clip_g",
+    "clip_b",
+    "shadow_crush",
+    "highlight_detail",
+    "hl_clip_r",
+    "hl_clip_g",
+    "hl_clip_b",
+}
+FACE_METRICS = {"identity", "skin_hue", "skin_chroma", "wardrobe"}  # one row per face judged
 MARK = {"pass": "pass", "warn": "WARN", "fail": "FAIL"}
 
 
@@ -44,7 +57,8 @@ Metrics (from pixels):
 Each judged metric gets pass / WARN / FAIL with a one-line reason. The
 thresholds depend on the scene's lighting tag:
   default        neutral grade: small casts, few clipped or crushed pixels
-  fluorescent    slight green institutional cast allowed (a* down to -8)
+  fluorescent    a slight green institutional cast wanted (a* -8 to -1;
+                 none at all warns), skin judged on the faces
   red_emergency  red highlights must keep detail (clip_r <= 1%) and the
                  midtones must stay separated; darker shadows allowed
   daylight       a warmer b* allowed
@@ -55,8 +69,11 @@ Threshold overrides under `quality:` in ./config.yaml apply, as in the build.
 \b
 Identity: with --ref REF (repeatable), the face in each IMAGE that best
 matches REF is measured (distance of 128-D face embeddings; pass <= 0.45,
-warn <= 0.6, fail above: `quality: {{default: {{identity: ...}}}}` overrides).
+warn <= 0.6, fail above: `quality: {{default: {{identity: ...}}}}` overrides),
+and the garment under it against the one under REF's face (wardrobe).
 Without --ref, the faces found are counted. No face found is a warning.
+Skin: the face matched (without --ref, the surest face found) is read on
+the vectorscope's skin-tone line (skin_hue, skin_chroma).
 
 \b
 Exit status: 0 every image passes or warns, 1 some image fails,
@@ -108,17 +125,25 @@ def _value(metric: str, value: float | None) -> str:
     return f"{value:+.1f}" if metric.startswith("cast_") else f"{value:.1f}"
 
 
-def _identity(path: Path, refs: tuple[str, ...], thresholds: dict) -> tuple[dict, list[dict]]:
-    """The identity record and flags of one image: against --ref, else its faces counted."""
+def _identity(
+    path: Path, refs: tuple[str, ...], thresholds: dict, lighting: str | None, metrics: dict
+) -> tuple[dict, list[dict]]:
+    """The identity record and the face flags of one image: identity and wardrobe against
+    --ref, else the faces counted; skin of the face matched (or the surest one)."""
     unavailable = identity.available()
     if unavailable:
         return {"measured": False, "note": unavailable, "faces": None, "characters": {}}, []
+    rgb = identity.load_rgb(path)
     if refs:
-        judged = identity.judge(path, {"ref": refs}, thresholds)
-        return identity.to_json(judged), identity.flags_json(judged)
-    faces = identity.find_faces(identity.load_rgb(path))
-    record = {"measured": False, "note": "no --ref: faces counted", "faces": len(faces)}
-    return {**record, "characters": {}}, []
+        judged = identity.judge(rgb, {"ref": refs}, thresholds)
+        record, flags = identity.to_json(judged), identity.flags_json(judged)
+    else:
+        judged = {"found": identity.find_faces(rgb)}
+        note = "no --ref: faces counted"
+        record = {"measured": False, "note": note, "faces": len(judged["found"])}
+        record, flags = {**record, "characters": {}}, []
+    _, face_flags = face_checks(rgb, metrics, judged, lighting, thresholds)
+    return record, flags + flags_to_json(face_flags)
 
 
 def _identity_rows(result: dict) -> list[tuple[str, str, str, str]]:
@@ -128,17 +153,17 @@ def _identity_rows(result: dict) -> list[tuple[str, str, str, str]]:
     if ident["faces"] is not None:
         rows.append(("faces", str(ident["faces"]), "-", ""))
     for f in result["flags"]:
-        if f["metric"] == "identity":
+        if f["metric"] in FACE_METRICS:
             value = "-" if f["value"] is None else f"{f['value']:.3f}"
             note = f["message"] if f["level"] != "pass" else ""
-            rows.append(("identity", value, MARK[f["level"]], note))
+            rows.append((f["metric"], value, MARK[f["level"]], note))
     if not ident["measured"] and ident["note"].startswith("identity") and len(rows) <= 1:
         rows.append(("identity", "-", "-", ident["note"]))
     return rows
 
 
 def _table(result: dict) -> list[str]:
-    flags = {f["metric"]: f for f in result["flags"] if f["metric"] != "identity"}
+    flags = {f["metric"]: f for f in result["flags"] if f["metric"] not in FACE_METRICS}
     lines = [
         f"{result['path']}  {result['size']}  lighting: {result['lighting'] or 'default'}"
         f"{' (' + result['lighting_from'] + ')' if result['lighting_from'] else ''}"
@@ -220,7 +245,7 @@ def check(
             raise click.BadParameter(
                 f"{image}: not a readable image ({exc})", param_hint="IMAGE"
             ) from None
-        ident, ident_flags = _identity(path, refs, thresholds)
+        ident, ident_flags = _identity(path, refs, thresholds, tag, result["metrics"])
         flags = result["flags"] + ident_flags
         results.append(
             {

@@ -83,6 +83,7 @@ class CritiqueConfig:
     reasoning: str
     blocking: bool
     requests_per_minute: int | None
+    fail_on: tuple[str, ...]  # criteria whose `fail` fails the gate; others warn at most
 
 
 @dataclass(frozen=True, slots=True)

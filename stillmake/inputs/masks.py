@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 ALPHA_EDITABLE_BELOW = 128
+ASPECT_TOLERANCE = 0.01  # a mask within 1% of its image's aspect is scaled to it
 
 __all__ = [
     "validate_region",
@@ -34,6 +35,8 @@ __all__ = [
     "region_mask",
     "check_mask",
     "load_mask",
+    "check_aspect",
+    "mismatch",
     "check_markup",
     "load_markup",
     "editable_area",
@@ -186,6 +189,39 @@ def check_markup(
     _open_markup(path, dict(file=file or path, shot=shot, key=key))
 
 
+def check_aspect(
+    what: str, path: str | os.PathLike[str], found: tuple[int, int], size: tuple[int, int], **where
+) -> None:
+    """A mask or markup must have its image's aspect: scaled to it, not stretched onto it
+    (a 3:2 mask on a 16:9 draft would mark the wrong pixels)."""
+    fw, fh = found
+    w, h = size
+    if abs(fw * h - w * fh) > ASPECT_TOLERANCE * w * fh:
+        raise InputError(
+            f"{what} {path} is {fw}x{fh} ({fw / fh:.3f}:1) but the image it edits is "
+            f"{w}x{h} ({w / h:.3f}:1): it would be stretched onto the wrong pixels; redraw "
+            f"it at {w}x{h} (or any size of that aspect)",
+            **where,
+        )
+
+
+def mismatch(
+    what: str, path: str | os.PathLike[str], size: tuple[int, int], **where: Any
+) -> list[str]:
+    """Before any job: a mask or markup file of another aspect than the images it will
+    edit (read from its header only), as the warning `snakemake -n` and every run print;
+    its edit step refuses it when it loads it (`check_aspect`). [] when it fits."""
+    try:
+        with Image.open(path) as im:
+            found = im.size
+        check_aspect(what, path, found, size, **where)
+    except InputError as exc:
+        return [f"{exc} (its edit step refuses it)"]
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        pass  # not an image: check_mask / check_markup say so, naming the file
+    return []
+
+
 def load_markup(
     path: str | os.PathLike[str],
     size: tuple[int, int],
@@ -195,9 +231,11 @@ def load_markup(
     key: str = "markup",
 ) -> bytes:
     """A markup PNG -> RGBA PNG bytes at `size` (w, h): the API wants it the size of the
-    first image."""
-    rgba = _open_markup(path, dict(file=file or path, shot=shot, key=key))
+    first image; one of another aspect is refused."""
+    where = dict(file=file or path, shot=shot, key=key)
+    rgba = _open_markup(path, where)
     size = tuple(int(v) for v in size)
+    check_aspect("markup", path, rgba.size, size, **where)
     if rgba.size != size:
         rgba = rgba.resize(size, Image.LANCZOS)
     return _png(rgba)
@@ -224,12 +262,14 @@ def load_mask(
 ) -> bytes:
     """A hand-made PNG mask -> RGBA PNG bytes at `size` (w, h), alpha snapped to 0/255.
 
-    Missing file, not a PNG, no alpha channel, or nothing transparent (also after
-    a nearest-neighbour resize to `size`) -> InputError naming file/shot/key.
+    Missing file, not a PNG, no alpha channel, another aspect than `size` (both sizes
+    said), or nothing transparent (also after a nearest-neighbour resize to `size`) ->
+    InputError naming file/shot/key.
     """
     where = dict(file=file or path, shot=shot, key=key)
     rgba = _open_mask(path, where)
     size = tuple(int(v) for v in size)
+    check_aspect("mask", path, rgba.size, size, **where)
     if rgba.size != size:
         rgba = rgba.resize(size, Image.NEAREST)
     alpha = rgba.getchannel("A").point(lambda a: 0 if a < ALPHA_EDITABLE_BELOW else 255)

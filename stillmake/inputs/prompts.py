@@ -32,6 +32,9 @@ class Shot:
     characters: tuple[str, ...] = ()
     title: str = ""
     beat: str = ""
+    # the preview backend's drafts drawn to fail on purpose, as a request carries them:
+    # "1:identity,3:highlights" (the shot's `preview` key; other backends ignore it)
+    preview: str | None = None
 
 
 @dataclass
@@ -227,5 +230,6 @@ def _build(path: Path, data: dict) -> Production:
             characters=tuple(s.get("characters", [])),
             title=s.get("title", ""),
             beat=s.get("beat", ""),
+            preview=",".join(f"{k}:{v}" for k, v in sorted(s.get("preview", {}).items())) or None,
         )
     return production

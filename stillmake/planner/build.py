@@ -215,6 +215,17 @@ class Build:
     def manifest(self) -> ManifestJob:
         return self.job("manifest")  # type: ignore[return-value]
 
+    def thresholds(self, shot: str) -> dict[str, Any]:
+        """The `quality:` layers that judge the shot (`default`, then its lighting tag's):
+        what its review and edit jobs judge with, so a change to another tag's
+        thresholds reruns nothing of this shot."""
+        tags = ("default", self.shot(shot).lighting or "default")
+        return {
+            tag: self.config.quality[tag]
+            for tag in dict.fromkeys(tags)
+            if tag in self.config.quality
+        }
+
     def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
         cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
         return ImageRequest(
@@ -239,6 +250,8 @@ class Build:
             n=self.draft_n,
             size=self.draft_size(shot),
             reroll=self.reroll(shot),
+            # the preview's stand-ins drawn to fail on purpose; other backends ignore it
+            preview=self.shot(shot).preview if self.config.backend == "preview" else None,
         )
         return DraftJob(shot=shot, request=request, **self._context(shot))
 
@@ -248,18 +261,27 @@ class Build:
             shot=shot,
             title=s.title,
             lighting=s.lighting,
-            thresholds=dict(self.config.quality),
+            thresholds=self.thresholds(shot),
             characters=self.characters(shot),
             pick=self.selections[shot].pick,
-            critique=self.critique_spec(shot) if self.config.critique.enabled else None,
+            rejects={str(k): v for k, v in self.selections[shot].reject.items()},
+            critique=self._critique(shot, "draft"),
         )
 
-    def critique_spec(self, shot: str) -> CritiqueSpec:
+    def _critique(self, shot: str, kind: str) -> CritiqueSpec | None:
+        """The critique a job asks for, when enabled: turning it on or off reruns the
+        jobs that judge (images come from the cache at $0)."""
+        return self.critique_spec(shot, kind) if self.config.critique.enabled else None
+
+    def critique_spec(self, shot: str, kind: str = "draft") -> CritiqueSpec:
+        """What a job needs to ask a vision model about one of the shot's images: each
+        draft (review), an edit step's result (`candidate`) or the final."""
         s, cfg = self.shot(shot), self.config.critique
         return CritiqueSpec(
             model=cfg.model,
             reasoning=cfg.reasoning,
             blocking=cfg.blocking,
+            fail_on=list(cfg.fail_on),
             rubric=RUBRIC_VERSION,
             backend=self.backend,
             brief=brief(
@@ -269,6 +291,7 @@ class Build:
                 prompt=compose.shot_prompt(self.production, s),
                 beat=s.beat,
                 refs=len(self.character_refs(shot)),
+                kind=kind,
             ),
             refs=self.review_refs(shot),
         )
@@ -319,7 +342,8 @@ class Build:
             feather_px=cfg.feather_px,
             refuse_weak=cfg.refuse_weak,
             characters=self.characters(shot),
-            thresholds=dict(self.config.quality),
+            thresholds=self.thresholds(shot),
+            critique=self._critique(shot, "candidate"),
             **self._context(shot),
         )
 
@@ -344,6 +368,7 @@ class Build:
             steps=self.edit_count(shot),
             title=self.shot(shot).title,
             refs=[self.rel(r) for r in self.character_refs(shot)] if edit else [],
+            critique=self._critique(shot, "final"),
             **self._context(shot),
         )
 
@@ -386,5 +411,5 @@ def load_build(config: Config) -> Build:
         config.selections_path, shots=production.shot_ids, draft_n=config.draft.n
     )
     build = Build(config=config, production=production, selections=selections, warnings=warnings)
-    preflight.check_build(build)
+    build.warnings += preflight.check_build(build)
     return build

@@ -85,6 +85,7 @@ class CritiqueSpec:
     model: str
     reasoning: str
     blocking: bool
+    fail_on: list[str]  # criteria whose `fail` fails the gate; others warn at most
     rubric: str
     backend: str
     brief: str
@@ -138,7 +139,8 @@ class ReviewJob(JobRequest):
     thresholds: dict[str, Any]
     characters: Characters
     pick: int | None  # the sheet marks a weak pick before its edits are paid
-    critique: CritiqueSpec | None  # only when enabled: turning it on reruns reviews only
+    rejects: dict[str, str]  # and each reject, with why
+    critique: CritiqueSpec | None  # only when enabled
 
     def outputs(self) -> list[str]:
         return [paths.review_sheet(self.shot), paths.review_json(self.shot)]
@@ -184,6 +186,7 @@ class EditJob(JobRequest):
     refuse_weak: bool
     characters: Characters
     thresholds: dict[str, Any]
+    critique: CritiqueSpec | None  # of the step's result, when the critique is enabled
     negative: str
     lighting: str | None
 
@@ -259,6 +262,7 @@ class FinalJob(JobRequest):
     steps: int
     title: str
     refs: list[str]  # the character references sent with the candidate (mode edit)
+    critique: CritiqueSpec | None  # of the final, when the critique is enabled
     negative: str
     lighting: str | None
 
@@ -274,6 +278,7 @@ class FinalJob(JobRequest):
         return {
             "candidate": self.candidate,  # its record travels inside it
             "refs": list(self.refs),
+            "critique_refs": list(self.critique.refs) if self.critique else [],
         }
 
 

@@ -14,7 +14,7 @@ from stillmake.images import input_problem
 from stillmake.inputs import compose
 from stillmake.inputs.config import PASSES, Config
 from stillmake.inputs.guardrail import draft_quality_problem
-from stillmake.inputs.masks import load_mask
+from stillmake.inputs.masks import load_mask, mismatch
 from stillmake.inputs.models import (
     MAX_EDIT_IMAGES,
     MAX_MASK_BYTES,
@@ -125,10 +125,29 @@ def check_shot_sizes(config: Config, production: Production) -> None:
 # -- the build: references, limits, thresholds -------------------------------------------
 
 
-def check_build(build: Build) -> None:
+def check_build(build: Build) -> list[str]:
+    """Refuse what a job would find only after earlier passes were paid for; return the
+    warnings every run prints (a mask or markup of another aspect than its image)."""
     _check_refs(build)
     _check_limits(build)
     _check_thresholds(build)
+    return _drawn_aspects(build)
+
+
+def _drawn_aspects(build: Build) -> list[str]:
+    """Masks and markups of another aspect than the images they edit: said on every run
+    (`snakemake -n` too); the edit step refuses one before paying."""
+    warnings = []
+    for shot in build.shots:
+        size = parse_size(build.draft_size(shot))
+        for j, step in enumerate(build.selections[shot].edits, start=1):
+            for what, drawn in (("mask", step.mask), ("markup", step.markup)):
+                if drawn:
+                    where = dict(
+                        file=build.config.selections_path, shot=shot, key=f"edits[{j}].{what}"
+                    )
+                    warnings += mismatch(what, drawn, size, **where)
+    return warnings
 
 
 def _check_limits(build: Build) -> None:

@@ -8,14 +8,15 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from stillmake.api.calls import obtain
-from stillmake.artifacts import identity
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.provenance import raw_image, read_record, write_image
-from stillmake.artifacts.quality import edit_leak, load_rgb
+from stillmake.artifacts.quality import edit_leak, evaluate, flags_to_json, load_rgb, worst
 from stillmake.artifacts.records import image_record
 from stillmake.artifacts.thresholds import thresholds_for
-from stillmake.artifacts.weak import gate_image, weak_source
+from stillmake.artifacts.weak import weak_source
 from stillmake.errors import GuardrailError
 from stillmake.inputs.masks import composite_outside, editable_area
+from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
     from stillmake.planner.jobs import EditJob
@@ -61,20 +62,46 @@ def gate_source(job: Job[EditJob]) -> dict:
 
 def drift(job: Job[EditJob], result: bytes, source: dict, backend: str) -> dict:
     """Did the edit drift the face? The result's identity beside its source's distances."""
-    edit = job.planned
-    thresholds = thresholds_for(edit.lighting, edit.thresholds)
-    judged = identity.judge(
-        load_rgb(io.BytesIO(result)),
-        job.references(edit.characters),
-        thresholds,
-        backend=backend,
-    )
+    return identity_record(judge_result(job, result, backend), source)
+
+
+def identity_record(gated: dict, source: dict) -> dict:
     before = source["identity"]["characters"]
     return {
-        **identity.to_json(judged),
-        "flags": identity.flags_json(judged),
+        **gated["identity"],
+        "flags": [f for f in gated["flags"] if f["metric"] == "identity"],
         "source_distance": {name: c["distance"] for name, c in before.items()},
     }
+
+
+def judge_result(job: Job[EditJob], result: bytes, backend: str) -> dict:
+    """The whole gate on the step's result: pixels and faces, as on any image."""
+    edit = job.planned
+    return gate_image(
+        load_rgb(io.BytesIO(result)),
+        edit.lighting,
+        edit.thresholds,
+        job.references(edit.characters),
+        backend,
+    )
+
+
+def leak_flags(job: Job[EditJob], leak: dict | None) -> list[dict]:
+    """The change outside the mask judged (leak_mean, changed_fraction_outside), each flag
+    naming the step: the seed's "one change per step", measured."""
+    if leak is None:
+        return []
+    edit = job.planned
+    judged = evaluate(leak, edit.lighting, thresholds_for(edit.lighting, edit.thresholds))
+    return [
+        {**f, "message": f"edit step {edit.step}: {f['message']}"} for f in flags_to_json(judged)
+    ]
+
+
+def chain_flags(source_side: dict, flags: list[dict]) -> list[dict]:
+    """What the candidate carries to its final's gate: every step's leak that is not a
+    pass, from step 1 to this one."""
+    return list(source_side.get("chain_flags", [])) + [f for f in flags if f["level"] != "pass"]
 
 
 def run(job: Job[EditJob]) -> None:
@@ -109,6 +136,8 @@ def run(job: Job[EditJob]) -> None:
     if edit.protect_unmasked and mask is not None:
         result = composite_outside(source, result, mask, feather_px=edit.feather_px)
     leak = measure_leak(source, result, mask, edit.feather_px)
+    leaked = leak_flags(job, leak)
+    gated_result = judge_result(job, result, request.backend)
     source_side = read_record(job.input["source"])
     record = {
         **image_record(
@@ -133,9 +162,23 @@ def run(job: Job[EditJob]) -> None:
         + [f"step {edit.step}"],
         "protect_unmasked": bool(edit.protect_unmasked and mask is not None),
         "edit_leak": leak,
-        "identity": drift(job, result, gated, request.backend),
+        "identity": identity_record(gated_result, gated),
+        "metrics": gated_result["metrics"],
+        "faces": gated_result["faces"],
+        "chain_flags": chain_flags(source_side, leaked),
     }
+    record["flags"] = leaked + gated_result["flags"]
+    judged = critique_candidate(
+        job, edit.critique, result, request.size, f"critique-edit{edit.step}"
+    )
+    if judged:
+        record["critique"] = judged["critique"]
+        record["flags"] += judged["flags"]
+    record["worst"] = worst(record["flags"])
     write_image(job.output["image"], result, record)
+    for f in leaked:
+        if f["level"] != "pass":
+            job.logger.warning("%s %s", edit.shot, f["message"])
     job.logger.info(
         "%s step %d: %s%s",
         edit.shot,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from stillmake.api.calls import obtain
 from stillmake.artifacts.provenance import raw_image, read_record, write_image
 from stillmake.artifacts.records import image_record
+from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
     from stillmake.planner.jobs import FinalJob
@@ -49,5 +50,10 @@ def run(job: Job[FinalJob]) -> None:
         "chain": chain + ["final"],
         "pick": final.pick,
         "title": final.title,
+        # the candidate's edit steps that leaked outside their masks: the gate's too
+        "chain_flags": candidate.get("chain_flags", []),
+        **critique_candidate(
+            job, final.critique, obtained.images[0], request.size, "critique-final"
+        ),
     }
     write_image(job.output["image"], obtained.images[0], record)

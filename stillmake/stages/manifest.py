@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from stillmake.api.calls import RESULT
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.identity import across_shots
 from stillmake.artifacts.provenance import raw_image, read_record
 from stillmake.artifacts.quality import (
@@ -19,7 +20,6 @@ from stillmake.artifacts.quality import (
     worst_level,
 )
 from stillmake.artifacts.thresholds import thresholds_for
-from stillmake.artifacts.weak import gate_image
 from stillmake.errors import StillmakeError
 from stillmake.files import atomic_write_json, atomic_write_text
 
@@ -74,6 +74,8 @@ def rows(finals: list) -> list[dict]:
                 "path": str(path),
                 "pixels": pixels,
                 "lighting": s.get("lighting"),
+                # judged before: the candidate's leaks, the final's critique
+                "judged": s.get("chain_flags", []) + s.get("flags", []),
             }
         )
     return out
@@ -90,6 +92,7 @@ def gate(
         cast = (characters or {}).get(e["shot"]) or {}
         checked = gate_image(e["path"], lighting, overrides, cast, e.get("backend"))
         faces[e["shot"]] = checked.pop("descriptors")
+        checked["flags"] += e.get("judged", [])
         shots[e["shot"]] = {"lighting": lighting, **checked}
         groups[lighting][e["shot"]] = checked["metrics"]
     consistency = {}
@@ -132,6 +135,7 @@ def run(job: Job[ManifestJob]) -> None:
     report = gate(entries, manifest.thresholds, characters)
     for e in entries:
         e["gate"] = report["shots"][e["shot"]]["worst"]
+        del e["judged"]  # in gate.json, with the final's other flags
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()

@@ -1,5 +1,6 @@
-"""Review pass: a contact sheet of a shot's drafts with quality flags, and its JSON
-(with the opt-in critique, a vision model's verdicts beside the flags)."""
+"""Review pass: a contact sheet of a shot's drafts with quality flags and what each
+measure read (identity, skin, wardrobe, highlights), the pick and the rejects, and its
+JSON (with the opt-in critique, a vision model's verdicts among the flags)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake.api.calls import RESULT
+from stillmake.artifacts.gate import gate_image
 from stillmake.artifacts.picks import drafts_fingerprint, image_sha256
 from stillmake.artifacts.provenance import read_record
 from stillmake.artifacts.quality import worst_level
 from stillmake.artifacts.sheets import contact_sheet
-from stillmake.artifacts.weak import gate_image, weak_pick
+from stillmake.artifacts.weak import weak_pick
 from stillmake.files import atomic_write_bytes, atomic_write_json
 from stillmake.rubric import verdict_lines
 from stillmake.stages.critique import critique_drafts
@@ -29,6 +31,7 @@ def review(
     overrides: dict | None = None,
     characters: dict[str, list[str]] | None = None,
     pick: int | None = None,
+    reject: dict[str, str] | None = None,
 ) -> dict:
     """Metrics, identity and flags for every draft of a shot, the fingerprint a pick
     binds to, and whether the pick is a weak candidate."""
@@ -53,6 +56,7 @@ def review(
                 "cache_hit": side["cache_hit"],
                 "metrics": checked["metrics"],
                 "identity": checked["identity"],
+                "faces": checked["faces"],
                 "flags": checked["flags"],
                 "worst": checked["worst"],
             }
@@ -65,24 +69,37 @@ def review(
         "drafts": drafts,
         "worst": worst_level(d["worst"] for d in drafts),
         "pick": pick,
+        "reject": dict(reject or {}),
     }
     report["weak_pick"] = weak_pick(report, pick)
     return report
 
 
+def judged_again(report: dict) -> None:
+    """After flags were added to the drafts (a critique's): the shot's worst and whether
+    the pick is weak, as they now stand."""
+    report["worst"] = worst_level(d["worst"] for d in report["drafts"])
+    report["weak_pick"] = weak_pick(report, report["pick"])
+
+
 def sheet_lines(report: dict) -> list[list[dict]]:
-    """Each draft's lines under its thumbnail: its flags, identity not measured (and why),
-    and on the picked draft whether it is weak."""
+    """Each draft's lines under its thumbnail: the pick (and whether it is weak) or the
+    reject and why, its flags but the critique's (printed under its own heading),
+    identity not measured (and why)."""
     out = []
+    rejects = report.get("reject") or {}
     for d in report["drafts"]:
-        lines = list(d["flags"])
+        lines = [f for f in d["flags"] if not f["metric"].startswith("critique:")]
         ident = d.get("identity") or {}
         said = any(f["metric"] == "identity" for f in lines)
-        if not said and not ident.get("measured") and ident.get("note", "").startswith("identity"):
-            lines.append({"level": "note", "message": ident["note"]})
+        note = ident.get("note", "")
+        if not said and note.startswith("identity"):
+            lines.append({"level": "note", "message": note})
         if d["k"] == report.get("pick"):
             weak = report.get("weak_pick")
             lines.insert(0, {"level": "fail" if weak else "note", "message": weak or "picked"})
+        elif str(d["k"]) in rejects:
+            lines.insert(0, {"level": "note", "message": f"rejected: {rejects[str(d['k'])]}"})
         out.append(lines)
     return out
 
@@ -98,16 +115,21 @@ def run(job: Job[ReviewJob]) -> None:
         asked.thresholds,
         job.references(asked.characters),
         asked.pick,
+        asked.rejects,
     )
-    if asked.critique:
-        critique_drafts(job, asked.critique, report["drafts"], images)
+    critique = asked.critique
+    if critique:
+        critique_drafts(job, critique, report["drafts"], images)
+        judged_again(report)
     sheet = contact_sheet(
         images,
         shot=asked.shot,
         title=asked.title,
         labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
         flags=sheet_lines(report),
-        notes=[verdict_lines(d["critique"]) for d in report["drafts"]] if asked.critique else None,
+        notes=[verdict_lines(d["critique"], critique.fail_on) for d in report["drafts"]]
+        if critique
+        else None,
     )
     atomic_write_json(job.output["json"], report)
     atomic_write_bytes(job.output["sheet"], sheet)

@@ -26,7 +26,7 @@ from stillmake.inputs.models import parse_size
 if TYPE_CHECKING:
     from stillmake.api.requests import ImageRequest
     from stillmake.planner.build import Build
-    from stillmake.planner.jobs import CritiqueSpec, EditJob, FinalJob
+    from stillmake.planner.jobs import EditJob, FinalJob
 
 
 @dataclass
@@ -87,10 +87,9 @@ class SpendPlanner:
             shas = [self.digests.sha256(p) if Path(p).is_file() else None for p in draft_paths]
         for path, sha in zip(draft_paths, shas or [None] * len(draft_paths), strict=True):
             self._images[path] = sha
-        review = build.review(shot)
-        if review.critique is not None and build.config.critique_active:
-            if paths.review_json(shot) in pending:
-                planned += self._critiques(shot, review.critique, draft_paths)
+        if build.config.critique_active and paths.review_json(shot) in pending:
+            judged = [(f"critique{k}", p) for k, p in enumerate(draft_paths, 1)]
+            planned += self._critiques(shot, "draft", judged)
         select = build.select(shot)
         if select.pick is None:
             return planned
@@ -113,23 +112,31 @@ class SpendPlanner:
                     shas = None  # composited after the call: not predictable from the cache
                 planned.append(item)
                 self._images[path] = shas[0] if shas else None
+                if build.config.critique_active:
+                    planned += self._critiques(shot, "candidate", [(f"critique-edit{j}", path)])
             else:
                 self._images[path] = self._existing(path)
         final = build.final(shot)
         if paths.final(shot) in pending:
-            planned.append(self._lookup(shot, "final", self._bound_final(final), final.refs)[0])
+            item, shas = self._lookup(shot, "final", self._bound_final(final), final.refs)
+            planned.append(item)
+            if build.config.critique_active:
+                self._images[paths.final(shot)] = shas[0] if shas else None
+                planned += self._critiques(shot, "final", [("critique-final", paths.final(shot))])
         return planned
 
     def _critiques(
-        self, shot: str, spec: CritiqueSpec, draft_paths: list[str]
+        self, shot: str, kind: str, judged: list[tuple[str, str]]
     ) -> list[PlannedRequest]:
-        """One critique per draft: cached or not once the draft's pixels are known (built,
-        or predicted from the cache), else counted as paid."""
+        """One critique per image judged ((pass, path): the drafts, an edit step's result,
+        the final): cached or not once the image's pixels are known (built, or predicted
+        from the cache), else counted as paid."""
+        spec = self.build.critique_spec(shot, kind)
         refs = [raw_image(r) for r in spec.refs]
-        size = self.build.draft_size(shot)
+        size = self.build.config.final.size if kind == "final" else self.build.draft_size(shot)
         sizes = [parse_size(size), *image_sizes(refs)]
         items = []
-        for k, path in enumerate(draft_paths, start=1):
+        for pass_, path in judged:
             sha = self._images.get(path)
             inputs = [sha, *map(sha256_bytes, refs)] if sha else []
             request = spec.request(size=size, inputs=inputs)
@@ -138,7 +145,7 @@ class SpendPlanner:
             items.append(
                 PlannedRequest(
                     shot,
-                    f"critique{k}",
+                    pass_,
                     request.endpoint,
                     request.model,
                     1,

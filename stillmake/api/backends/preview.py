@@ -3,6 +3,15 @@
 Images are visibly previews (a banner says so) but carry the shot, pass, draft
 number and a prompt digest, so the whole playbook can be exercised without a key.
 Same request -> identical bytes; edits change only the editable (masked) pixels.
+
+The figure in every stand-in is a real face (public-domain photos shipped in the
+package, stillmake/standins.py), lit like the scene but with natural skin, so the
+gate's face checks (identity, skin, wardrobe) work offline, and a stand-in earns a
+flag only where it is drawn to show one: a request's `preview` names its drafts'
+flaws (from the shot's `preview` key in the prompts file, e.g. {"1": "identity"}),
+each drawn on purpose and written on the stand-in: `identity` (another person),
+`skin` (the face pushed green), `highlights` (a blown practical), `wardrobe` (the
+jacket another colour), `cast` (the scene's cast missing, or a strong magenta one).
 """
 
 from __future__ import annotations
@@ -11,19 +20,33 @@ import hashlib
 import io
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from stillmake import standins
 from stillmake.api.backends.base import PREVIEW_IDENTITY, BackendResponse
 from stillmake.api.pricing import image_sizes, synthetic_usage
 from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import BackendError
 
-# (top colour, bottom colour, accent) per lighting tag, 0..255
+# (top colour, bottom colour, accent) per lighting tag, 0..255: fluorescent a slight
+# green (a* about -5, inside its allowance), the others about neutral for their intent
 PALETTES = {
-    "fluorescent": ((176, 196, 178), (92, 112, 100), (226, 238, 222)),
+    "fluorescent": ((178, 188, 182), (94, 104, 98), (226, 238, 222)),
     "red_emergency": ((120, 22, 24), (34, 8, 10), (236, 96, 80)),
     "daylight": ((214, 204, 186), (128, 116, 100), (246, 236, 214)),
-    None: ((150, 160, 176), (70, 78, 92), (220, 226, 236)),
+    None: ((160, 162, 168), (76, 78, 84), (220, 226, 236)),
+}
+NEUTRAL = ((168, 168, 168), (88, 88, 88), (230, 230, 230))  # the `cast` flaw under fluorescent
+MAGENTA = ((196, 150, 190), (104, 70, 100), (240, 220, 236))  # the `cast` flaw elsewhere
+FIGURE_GAIN = 0.9  # the photos' white shirts are clipped in places: never at full level
+RED_LIGHT = (0.9, 0.54, 0.52)  # red lamps on the figure: its face red, still a face
+FACE_WIDTH = 0.085  # of the frame's width: about 130 px on a draft, found by the detector
+FLAW_TEXT = {
+    "identity": "another person's face",
+    "skin": "the face pushed green",
+    "highlights": "a blown practical",
+    "wardrobe": "the jacket another colour",
+    "cast": "the scene's cast changed",
 }
 
 
@@ -42,8 +65,23 @@ def _encode(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _background(w: int, h: int, lighting: str | None, rng: np.random.Generator) -> np.ndarray:
-    top, bottom, _ = PALETTES.get(lighting, PALETTES[None])
+def flaws(request: ImageRequest) -> dict[int, str]:
+    """{draft number: flaw} from the request's `preview` ("1:identity,3:highlights")."""
+    out = {}
+    for item in filter(None, (request.preview or "").split(",")):
+        k, _, flaw = item.partition(":")
+        out[int(k)] = flaw
+    return out
+
+
+def _palette(lighting: str | None, flaw: str | None) -> tuple:
+    if flaw == "cast":
+        return NEUTRAL if lighting == "fluorescent" else MAGENTA
+    return PALETTES.get(lighting, PALETTES[None])
+
+
+def _background(w: int, h: int, palette: tuple, rng: np.random.Generator) -> np.ndarray:
+    top, bottom, _ = palette
     t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
     grad = np.asarray(top, np.float32) * (1 - t) + np.asarray(bottom, np.float32) * t
     grad = np.broadcast_to(grad, (h, w, 3))
@@ -63,67 +101,152 @@ def _background(w: int, h: int, lighting: str | None, rng: np.random.Generator) 
     return np.clip((grad + noise) * vignette, 0, 250).astype(np.uint8)
 
 
-def _figure(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, lighting: str | None
-) -> None:
-    """A simple standing/crouching figure silhouette placed from the seed."""
-    cx = int(w * rng.uniform(0.25, 0.7))
-    base = int(h * rng.uniform(0.82, 0.95))
-    scale = h * rng.uniform(0.45, 0.65)
-    head = int(scale * 0.09)
-    coat = (44, 70, 62) if lighting != "red_emergency" else (40, 16, 16)
-    draw.polygon(
-        [
-            (cx - scale * 0.16, base),
-            (cx - scale * 0.1, base - scale * 0.62),
-            (cx + scale * 0.1, base - scale * 0.62),
-            (cx + scale * 0.16, base),
-        ],
-        fill=coat,
-    )
-    hy = int(base - scale * 0.62 - head * 1.1)
-    draw.ellipse([cx - head, hy - head, cx + head, hy + head], fill=(176, 138, 116))
-    draw.pieslice(
-        [cx - head - 4, hy - head - 6, cx + head + 4, hy + head], 180, 360, fill=(38, 28, 24)
-    )
+def _glow(im: Image.Image, x: int, y: int, r: int, colour: tuple, blown: bool) -> None:
+    """A practical light: a core that falls off into the wall around it (keeps its
+    detail), or, blown, a flat 255 disc in a flat glow (what the gate must catch)."""
+    w, h = im.size
+    box = (max(0, x - 4 * r), max(0, y - 4 * r), min(w, x + 4 * r), min(h, y + 4 * r))
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return
+    patch = np.asarray(im.crop(box), np.float32)
+    yy, xx = np.mgrid[box[1] : box[3], box[0] : box[2]].astype(np.float32)
+    d = np.hypot(xx - x, yy - y) / r
+    c = np.asarray(colour, np.float32)
+    if blown:  # the lamp's own channels clip, and bleed into a flat glow around it
+        core = np.where(c >= 200, 255.0, c)
+        weight = np.where(d <= 1, 1.0, np.where(d <= 3.6, 0.75, 0.0))[..., None]
+        glow = np.where(d[..., None] <= 1, core, c * 0.85)
+    else:  # a lamp that shades from its centre, and a glow that fades into the wall
+        weight = np.where(d <= 1, 1.0, np.clip(1 - (d - 1) / 2.5, 0, 1) ** 2)[..., None]
+        glow = c * np.where(d <= 1, 1.03 - 0.05 * d, 0.85)[..., None]
+    out = patch * (1 - weight) + glow * weight
+    im.paste(Image.fromarray(np.clip(out, 0, 255).astype(np.uint8)), box[:2])
 
 
-def _practicals(
-    draw: ImageDraw.ImageDraw, w: int, h: int, rng: np.random.Generator, lighting: str | None
-) -> None:
-    _, _, accent = PALETTES.get(lighting, PALETTES[None])
-    for _ in range(int(rng.integers(2, 5))):
-        x, y = int(rng.uniform(0.05, 0.95) * w), int(rng.uniform(0.05, 0.45) * h)
-        r = int(rng.uniform(0.012, 0.03) * w)
-        draw.ellipse([x - r, y - r, x + r, y + r], fill=accent)
+def _practicals(im: Image.Image, rng: np.random.Generator, palette: tuple, blown: bool) -> None:
+    w, h = im.size
+    _, _, accent = palette
+    draw = ImageDraw.Draw(im)
     # a floor reflection band: water
     y0 = int(h * rng.uniform(0.78, 0.88))
     draw.rectangle([0, y0, w, y0 + int(h * 0.01)], fill=tuple(min(245, c + 10) for c in accent))
+    for i in range(int(rng.integers(2, 5))):  # lamps well below the banner
+        x, y = int(rng.uniform(0.6, 0.92) * w), int(rng.uniform(0.22, 0.42) * h)
+        r = int(rng.uniform(0.012, 0.02) * w)
+        _glow(im, x, y, r * 2 if blown and i == 0 else r, accent, blown and i == 0)
 
 
-def _banner(draw: ImageDraw.ImageDraw, w: int, h: int, lines: list[str]) -> None:
+def _silhouette(size: tuple[int, int], face: tuple[int, int, int, int]) -> Image.Image:
+    """Alpha of a head-and-shoulders cut from a portrait: the head, the neck, the body
+    across the full width below the chin, softly edged."""
+    w, h = size
+    left, top, right, bottom = face
+    fw, fh = right - left, bottom - top
+    cx = (left + right) / 2
+    alpha = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(alpha)
+    draw.ellipse([cx - 0.6 * fw, top - 0.5 * fh, cx + 0.6 * fw, bottom + 0.05 * fh], fill=255)
+    draw.polygon(
+        [
+            (cx - 0.35 * fw, bottom - 0.1 * fh),
+            (cx + 0.35 * fw, bottom - 0.1 * fh),
+            (w, bottom + 0.25 * fh),
+            (w, h),
+            (0, h),
+            (0, bottom + 0.25 * fh),
+        ],
+        fill=255,
+    )
+    return alpha.filter(ImageFilter.GaussianBlur(3))
+
+
+def _light(lighting: str | None, flaw: str | None) -> np.ndarray:
+    """Channel gains of the scene's light on the figure: half its palette's cast (the
+    light on the walls falls on the face and the clothes too; the grade keeps skin near
+    natural), all of it for the `cast` flaw; never above FIGURE_GAIN, so the stand-in
+    carries no blown highlight of its own."""
+    if lighting == "red_emergency" and flaw != "cast":
+        return np.asarray(RED_LIGHT, np.float32)
+    top = np.asarray(_palette(lighting, flaw)[0], np.float32)
+    tint = top / top.max()
+    if flaw != "cast":
+        tint = (1 + tint) / 2
+    return FIGURE_GAIN * tint / tint.max()
+
+
+def _portrait(which: str, lighting: str | None, flaw: str | None) -> tuple[Image.Image, tuple]:
+    """The stand-in photo as the scene lights it, with the drawn flaw if any."""
+    im = standins.image(which)
+    face = standins.face_box(which)
+    a = np.asarray(im, np.float32) * _light(lighting, flaw)
+    left, top, right, bottom = face
+    if flaw == "skin":  # the face, and only the face, pushed green
+        yy, xx = np.mgrid[0 : a.shape[0], 0 : a.shape[1]]
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        inside = ((xx - cx) / (0.55 * (right - left))) ** 2 + (
+            (yy - cy) / (0.6 * (bottom - top))
+        ) ** 2 <= 1
+        a[inside] *= np.asarray((0.7, 1.0, 0.74), np.float32)
+    if flaw == "wardrobe":  # the dark jacket below the chin, dyed maroon
+        body = a[bottom + (bottom - top) // 10 :]
+        dark = body.max(axis=2) < 110
+        body[dark] = body[dark].mean(axis=1, keepdims=True) * np.float32(
+            (4.0, 0.7, 0.9)
+        ) + np.float32((28, 4, 8))
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)), face
+
+
+def _figure(
+    im: Image.Image, rng: np.random.Generator, lighting: str | None, flaw: str | None, floor: int
+) -> None:
+    """The stand-in figure: a real head and shoulders, standing on `floor` (the banner)."""
+    w, _ = im.size
+    which = "other" if flaw == "identity" else "portrait"
+    portrait, face = _portrait(which, lighting, flaw)
+    scale = FACE_WIDTH * w * rng.uniform(0.95, 1.1) / (face[2] - face[0])
+    size = (round(portrait.width * scale), round(portrait.height * scale))
+    face = tuple(round(v * scale) for v in face)
+    portrait = portrait.resize(size, Image.LANCZOS)
+    if rng.uniform() < 0.5:
+        portrait = portrait.transpose(Image.FLIP_LEFT_RIGHT)
+        face = (size[0] - face[2], face[1], size[0] - face[0], face[3])
+    x = int(w * rng.uniform(0.2, 0.5)) - size[0] // 2
+    im.paste(portrait, (x, floor - size[1]), _silhouette(size, face))
+
+
+def _banner_height(w: int, lines: int) -> int:
+    pad = max(8, w // 96)
+    return 2 * pad + lines * (w // 64 + 4)
+
+
+def _banner(draw: ImageDraw.ImageDraw, w: int, h: int, lines: list[str], note: str = "") -> None:
     pad = max(8, w // 96)
     big, small = _font(max(14, w // 40)), _font(max(11, w // 72))
     draw.rectangle([0, 0, w, pad * 2 + w // 40], fill=(16, 16, 18))
-    draw.text((pad, pad), "PREVIEW - not a generated image", fill=(250, 200, 60), font=big)
-    y = h - pad - len(lines) * (w // 64 + 4)
+    # banner text below 230: the labels are never a highlight region of the frame
+    draw.text((pad, pad), "PREVIEW - not a generated image", fill=(228, 184, 56), font=big)
+    rows = [(line, (224, 224, 224)) for line in lines]
+    if note:
+        rows.append((note, (228, 128, 84)))
+    y = h - _banner_height(w, len(rows)) + pad
     draw.rectangle([0, y - pad, w, h], fill=(16, 16, 18))
-    for line in lines:
-        draw.text((pad, y), line, fill=(236, 236, 236), font=small)
+    for line, colour in rows:
+        draw.text((pad, y), line, fill=colour, font=small)
         y += w // 64 + 4
 
 
 def render_generation(request: ImageRequest, k: int, label: dict) -> bytes:
     w, h = request.width_height
     lighting = label.get("lighting")
+    flaw = flaws(request).get(k)
     rng = _seed(request.prompt, k, request.size, request.quality, request.reroll, request.model)
-    im = Image.fromarray(_background(w, h, lighting, rng), "RGB")
-    draw = ImageDraw.Draw(im)
-    _practicals(draw, w, h, rng, lighting)
-    _figure(draw, w, h, rng, lighting)
+    palette = _palette(lighting, flaw)
+    im = Image.fromarray(_background(w, h, palette, rng), "RGB")
+    _practicals(im, rng, palette, blown=flaw == "highlights")
+    _figure(im, rng, lighting, flaw, floor=h - _banner_height(w, 3 if flaw else 2))
     digest = hashlib.sha256(request.prompt.encode("utf-8")).hexdigest()[:8]
     _banner(
-        draw,
+        ImageDraw.Draw(im),
         w,
         h,
         [
@@ -132,6 +255,7 @@ def render_generation(request: ImageRequest, k: int, label: dict) -> bytes:
             f"{request.model} · {request.quality} · {request.size} · "
             f"{lighting or 'no lighting tag'}",
         ],
+        note=f"drawn to fail on purpose: {flaw} ({FLAW_TEXT[flaw]})" if flaw else "",
     )
     return _encode(im)
 
@@ -167,8 +291,8 @@ def render_edit(
     w, h = request.width_height
     with Image.open(io.BytesIO(images[0])) as src:
         source = src.convert("RGB")
-    if source.size != (w, h):
-        source = source.resize((w, h), Image.LANCZOS)
+    if source.size != (w, h):  # bilinear: Lanczos rings past 255 at every bright edge
+        source = source.resize((w, h), Image.BILINEAR)
     rng = _seed(request.prompt, index, *[hashlib.sha256(i).hexdigest() for i in images[1:]])
     edited = source.copy()
     draw = ImageDraw.Draw(edited)
@@ -180,7 +304,7 @@ def render_edit(
         od = ImageDraw.Draw(overlay)
         box = editable.getbbox() or (0, 0, w, h)
         for x in range(box[0] - h, box[2], max(12, w // 80)):
-            od.line([(x, box[3]), (x + (box[3] - box[1]), box[1])], fill=(250, 250, 250), width=2)
+            od.line([(x, box[3]), (x + (box[3] - box[1]), box[1])], fill=(224, 224, 224), width=2)
         od.text(
             (box[0] + 8, box[1] + 8),
             f"EDIT: {change}"[:60],
@@ -195,12 +319,12 @@ def render_edit(
             if pass_ == "final"
             else f"EDIT step {label.get('step', '?')}: {change}"
         )
-        band = int(h * 0.06)
-        draw.rectangle([0, h // 2 - band // 2, w, h // 2 + band // 2], fill=(20, 20, 24))
+        band, top = int(h * 0.06), int(h * 0.1)  # near the top: off the figure's face
+        draw.rectangle([0, top, w, top + band], fill=(20, 20, 24))
         draw.text(
-            (max(8, w // 96), h // 2 - band // 4),
+            (max(8, w // 96), top + band // 4),
             text[:110],
-            fill=(250, 220, 120),
+            fill=(228, 204, 112),
             font=_font(max(12, w // 64)),
         )
     return _encode(edited)

@@ -133,7 +133,8 @@ function stepCard(shot, s) {
       el("img", { src: s.url + "&thumb=1", alt: `edit step ${s.step} of ${shot.id}` })) : null,
     el("div", {}, el("b", { text: `step ${s.step}: ` }), s.change),
     s.keep ? el("div", { class: "meta", text: "keep: " + s.keep }) : null,
-    el("div", { class: "meta", text: where + (s.url ? "" : " · not built yet") }));
+    el("div", { class: "meta", text: where + (s.url ? "" : " · not built yet") }),
+    flagList(s.flags || []));
 }
 
 function planLine(shot) {
