@@ -11,10 +11,10 @@ import json
 import pytest
 import yaml
 
+from stillmake.artifacts.digests import PixelDigests
 from stillmake.artifacts.provenance import raw_image
 from stillmake.artifacts.sheets import contact_sheet
-from stillmake.board.files import DraftDigests
-from stillmake.board.view import board, load_specs
+from stillmake.board.view import board, load_build
 from stillmake.rubric import verdict_lines
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI, verdict_for
@@ -268,8 +268,7 @@ def test_candidates_and_finals_are_judged_and_their_verdicts_reach_the_gate(
 
     # the board shows them: on each draft and on the edit step
     monkeypatch.chdir(wf.root)
-    specs = load_specs()
-    page = board(specs, None, "", False, DraftDigests())
+    page = board(load_build(), None, "", False, PixelDigests())
     (shot,) = [s for s in page["shots"] if s["id"] == "s1"]
     shown = {f["metric"] for f in shot["edits"][0]["flags"]}
     assert shown >= {"leak_mean", *expected_of["runs/edits/s1/step_1.png"]}

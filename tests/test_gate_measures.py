@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from stillmake.artifacts import highlights, skin
-from stillmake.artifacts.quality import evaluate, measure, thresholds_for
+from stillmake.artifacts.quality import evaluate, measure
+from stillmake.artifacts.thresholds import thresholds_for
 from tests.gate_cases import MEASURES, cases, inputs, judge, lamp, right, textured
 
 # what each measure's message names, pass or flag: the sheet says what it measured

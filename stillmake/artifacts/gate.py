@@ -24,9 +24,9 @@ from stillmake.artifacts.quality import (
     flags_to_json,
     load_rgb,
     measure,
-    thresholds_for,
     worst,
 )
+from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.files import sha256_file
 
 REMEMBERED = 16  # images whose gate is kept, by content and what it was judged against
