@@ -9,14 +9,15 @@ import os
 import sys
 import time
 
-from snakemake.exceptions import WorkflowError
 from stillmake.errors import StillmakeError
 from stillmake.paths import PATTERNS
 from stillmake import snakemake_internals as internals
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
 from stillmake.planner.build import load_build
+from stillmake.planner.jobs import JOB_TYPES
 from stillmake.planner.stamps import record_built
+from stillmake.views.console import BuildConsole, job_key
 
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the
 # project is under the prefix: Snakemake prefixes the paths rules and input functions
@@ -24,12 +25,18 @@ from stillmake.planner.stamps import record_built
 ROOT = internals.module_prefix(workflow)
 IN_MODULE = internals.in_module(workflow)
 
+# The console: a refusal in one line from here on; once the config is read, a real build
+# prints stillmake's lines instead of Snakemake's per-job blocks (config `console`)
+CONSOLE = BuildConsole()
+if not IN_MODULE:
+    internals.attach_console(CONSOLE)
+
 try:
     # config.yaml (+ --configfile, --config) checked against the schema, defaults filled in
     CONFIG = workflow_config(config, ROOT)
     BUILD = load_build(CONFIG)  # every input parsed and checked once; every job planned
 except StillmakeError as exc:
-    raise WorkflowError(str(exc)) from None
+    raise internals.Refusal(str(exc))
 
 # a dying model, a size mismatch: said on every run, `snakemake -n` too
 for warning in BUILD.warnings:
@@ -51,7 +58,30 @@ def finish_build():
 
     ledger = Ledger(CONFIG.ledger_path, CONFIG.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
+    if not IN_MODULE:
+        print("\n".join(where_shots_stand()), file=sys.stderr)
     internals.end_scheduler_timers()
+
+
+def where_shots_stand():
+    """Every shot's outcome and what waits on the person (after a build, or none)."""
+    from stillmake.views.outcome import outcome_lines
+
+    return outcome_lines(BUILD, CONSOLE.failures())
+
+
+def build_header():
+    from stillmake.api.ledger import Ledger
+    from stillmake.views.spend import header_line
+
+    return [header_line(Ledger(CONFIG.ledger_path, CONFIG.budget_usd), CONFIG.backend)]
+
+
+if CONFIG.console == "brief" and not IN_MODULE and not internals.dry_run(workflow):
+    CONSOLE.brief = True
+    CONSOLE.stages = {rule: job.PASS for rule, job in JOB_TYPES.items()}
+    CONSOLE.header = build_header
+    CONSOLE.idle = where_shots_stand
 
 
 def check_credentials():
@@ -65,7 +95,7 @@ def check_credentials():
         require_credentials(CONFIG)
         Ledger(CONFIG.ledger_path).anchor()
     except StillmakeError as exc:
-        raise WorkflowError(str(exc)) from None
+        raise internals.Refusal(str(exc))
 
 
 def start_build():
@@ -113,8 +143,9 @@ def run_job(rule, input, output, params, log, wildcards):
         shot = getattr(wildcards, "shot", None)
         where = f"{shot} " if shot else ""
         raise internals.JobFailed(
-            f"{where}{BUILD.job_type(rule).PASS} failed: {exc}"
-        ) from None
+            f"{where}{BUILD.job_type(rule).PASS} failed: {exc}",
+            job_key(rule, dict(wildcards.items())),
+        )
     try:  # if this fails, the outputs stand; at worst an undone edit reruns the job
         record_built(input.stamp, params.job, started)
     except OSError as exc:
@@ -153,7 +184,7 @@ def request_stamp(rule):
 def _step(wildcards):
     step = int(wildcards.step)
     if not 1 <= step <= BUILD.edit_count(wildcards.shot):
-        raise WorkflowError(
+        raise internals.Refusal(
             f"shot {wildcards.shot} declares {BUILD.edit_count(wildcards.shot)} edit step(s) "
             f"in {CONFIG.selections}; there is no step {step}"
         )
@@ -224,7 +255,7 @@ def require_locked(shots, target):
     try:
         BUILD.require_locked(shots, target)
     except StillmakeError as exc:
-        raise WorkflowError(str(exc)) from None
+        raise internals.Refusal(str(exc))
     return final_targets(shots) + [PATTERNS["manifest_csv"]]
 
 

@@ -8,7 +8,6 @@ of openai/numpy/Pillow; each job gets its own logger writing to its `log:` file.
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -18,8 +17,10 @@ from stillmake.errors import StillmakeError
 from stillmake.files import remove_stale_temps
 from stillmake.inputs.config import Config
 from stillmake.planner.jobs import JOB_TYPES
+from stillmake.snakemake_internals import JobLines
 from stillmake.stages import STAGES
 from stillmake.stages.job import Job
+from stillmake.views.console import job_key
 
 _console_lock = threading.Lock()
 
@@ -32,7 +33,9 @@ def _named(io: Iterable[str]) -> dict:
     return out
 
 
-def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.Logger:
+def _job_logger(
+    stage: str, shot: str | None, log_path: Path | None, console: logging.Handler
+) -> logging.Logger:
     name = f"stillmake.job.{stage}.{shot}.{threading.get_ident()}"
     logger = logging.getLogger(name)
     logger.propagate = False
@@ -45,11 +48,8 @@ def _job_logger(stage: str, shot: str | None, log_path: Path | None) -> logging.
         fh = logging.FileHandler(log_path, mode="w", encoding="utf-8")
         fh.setFormatter(fmt)
         logger.addHandler(fh)
-    # the console gets one line per job (its RESULT) and every warning; prompts and the
-    # rest stay in the job's log file
-    console = logging.StreamHandler(sys.stderr)
-    console.addFilter(lambda r: r.levelno >= logging.WARNING or getattr(r, "result", False))
-    console.setFormatter(logging.Formatter("[stillmake] %(message)s"))
+    # the console gets the job's result line and every warning (snakemake_internals.JobLines);
+    # prompts and the rest stay in the job's log file
     logger.addHandler(console)
     return logger
 
@@ -71,7 +71,9 @@ def run_stage(
     step = int(wildcards.step) if hasattr(wildcards, "step") else None
     kind = JOB_TYPES[rule]
     log_path = Path(log[0]) if log else None
-    logger = _job_logger(kind.PASS, shot, log_path)
+    named = dict(wildcards.items()) if hasattr(wildcards, "items") else {}
+    console = JobLines(job_key(rule, named))
+    logger = _job_logger(kind.PASS, shot, log_path, console)
     job = Job(
         stage=kind.PASS,
         shot=shot,
@@ -87,7 +89,9 @@ def run_stage(
     try:
         STAGES[rule](job)
     except StillmakeError as exc:
-        logger.error("%s failed: %s", f"{shot} {kind.PASS}" if shot else kind.PASS, exc)
+        where = f"{shot} {kind.PASS}" if shot else kind.PASS
+        # in the job's log; the console says it once, as the job's refusal
+        logger.error("%s failed: %s", where, exc, extra={"console": False})
         raise
     finally:
         for h in list(logger.handlers):

@@ -141,12 +141,16 @@ def pick(
     check_shots(build, [shot])
     check_draft(build, k)
     rejects = rejects or {}
-    bad = [kk for kk in rejects if not 1 <= kk <= build.draft_n or kk == k]
-    if bad:
-        raise DecisionError(
-            f"cannot reject draft {bad[0]} (outside 1..{build.draft_n} or the pick itself)",
-            param="--reject",
-        )
+    for kk in rejects:
+        if kk == k:
+            raise DecisionError(
+                f"cannot reject draft {kk}: it is the draft being picked", param="--reject"
+            )
+        if not 1 <= kk <= build.draft_n:
+            raise DecisionError(
+                f"cannot reject draft {kk}: the drafts are 1..{build.draft_n} (draft.n)",
+                param="--reject",
+            )
     fp = _drafts_as_seen(build, shot, drafts_seen)
     return _apply(
         build, shot, pick_change(shot, k, fp, rejects, build.config.selections_path), seen, fp

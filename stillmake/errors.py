@@ -19,14 +19,16 @@ class InputError(StillmakeError):
         file: str | os.PathLike[str] | None = None,
         shot: str | int | None = None,
         key: str | None = None,
+        line: int | None = None,
     ):
         self.file = str(file) if file is not None else None
         self.shot = shot
         self.key = key
+        self.line = line
         self.detail = message
         where = []
         if self.file:
-            where.append(self.file)
+            where.append(f"{self.file}:{line}" if line else self.file)
         if shot is not None:
             where.append(f"shot {shot}")
         if key is not None:

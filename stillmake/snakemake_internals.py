@@ -11,11 +11,14 @@ fresh clone, a lost CI cache or on a cluster node, through the public mtime rule
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from snakemake.exceptions import WorkflowError
+
+from stillmake.views.console import BuildConsole, JobKey
 
 # -- a module's prefix --------------------------------------------------------------
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), Snakemake prefixes the
@@ -113,19 +116,145 @@ def cap_resource(workflow: Any, name: str, value: int) -> None:
         workflow.register_resource(name, value)
 
 
-# -- one line for a job the user's input stopped -----------------------------------------
-# Snakemake prints an exception raised in a run: block with the frames it came through
-# (executors/local.py: run_wrapper -> get_exception_origin/format_error, which read the
-# exception's __traceback__). An exception whose __traceback__ reads as None has no origin
-# in the Snakefile, so Snakemake re-raises it as it is and prints its message alone.
+# -- one line for a refusal ----------------------------------------------------------------
+# Snakemake prints an exception with the frames it came through (exceptions.py:
+# format_exception_to_string/format_error, reading the exception's __traceback__; for a
+# run: block, executors/local.py run_wrapper -> get_exception_origin), and wraps one
+# raised in an input function into InputFunctionException, with a "Traceback:" of its
+# own. A refusal has no traceback to show (its __traceback__ reads as None), and its
+# message is remembered, so the console (below) prints the message alone, in one line,
+# however Snakemake wrapped it. The full text stays in the log under .snakemake/log/.
+
+REFUSED: dict[str, JobKey | None] = {}  # message -> the job it stopped, if one did
 
 
-class JobFailed(WorkflowError):
-    """A job stopped by what the user gave it (a refusal, the budget, a stale pick ...):
-    the one line that says what to do, no frames. Any other exception (a bug) keeps its
-    stack."""
+class Refusal(WorkflowError):
+    """The user's input (a file, a target, a decision) stopped the build: the one line that
+    says what to do, no frames. Any other exception (a bug) keeps its stack."""
 
     __traceback__ = property(lambda self: None, lambda self, value: None)  # type: ignore[assignment]
+
+    def __init__(self, message: str, job: JobKey | None = None) -> None:
+        super().__init__(message)
+        REFUSED[message] = job
+
+
+class JobFailed(Refusal):
+    """A job stopped by what the user gave it (a refusal, the budget, a stale pick ...)."""
+
+
+def refused_in(text: str) -> tuple[str, JobKey | None] | None:
+    """The refusal a record of Snakemake's error output says, if it says one."""
+    for message, job in list(REFUSED.items()):
+        if message in text:
+            return message, job
+    return None
+
+
+# -- the build's console ----------------------------------------------------------------
+# Snakemake's console is one logging handler, named DefaultStreamHandler, on the
+# `snakemake.logging` logger (logging.py: LoggerManager._default_streamhandler), present
+# when no logger plugin writes the console. stillmake puts its BuildConsole
+# (views/console.py) in front of it: a filter placed first (it sees every record, and
+# drops a job's block before the handler writes the blank line that precedes it) and a
+# formatter around Snakemake's own. Records are not changed, so the log file under
+# .snakemake/log/ keeps everything. Jobs hand their lines (result, warnings) to the same
+# logger, tagged with the job, so the console shows them with the job's progress.
+
+SNAKEMAKE_LOGGER = "snakemake.logging"
+STREAM_HANDLER = "DefaultStreamHandler"
+
+
+def _stream_handler() -> logging.Handler | None:
+    handlers = logging.getLogger(SNAKEMAKE_LOGGER).handlers
+    return next((h for h in handlers if h.name == STREAM_HANDLER), None)
+
+
+def _event(record: logging.LogRecord) -> str | None:
+    event = getattr(record, "event", None)
+    return None if event is None else str(event)
+
+
+def _text(record: logging.LogRecord) -> str:
+    return "" if record.msg is None else record.getMessage()
+
+
+class _ConsoleFilter(logging.Filter):
+    def __init__(self, console: BuildConsole) -> None:
+        super().__init__()
+        self.console = console
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.console.keep(_event(record), record.__dict__)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    def __init__(self, console: BuildConsole, snakemakes: logging.Formatter | None) -> None:
+        super().__init__()
+        self.console = console
+        self.snakemakes = snakemakes or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = _text(record)
+        if record.levelno >= logging.ERROR:
+            said = refused_in(text)
+            if said is not None:
+                return self.console.refusal(*said)
+        line = self.console.render(_event(record), record.__dict__, text)
+        return self.snakemakes.format(record) if line is None else line
+
+
+def attach_console(console: BuildConsole) -> bool:
+    """Put `console` in front of Snakemake's console handler (False: a logger plugin
+    writes the console, and it is left alone)."""
+    handler = _stream_handler()
+    if handler is None:
+        return False
+    for f in [f for f in handler.filters if isinstance(f, _ConsoleFilter)]:
+        handler.removeFilter(f)  # the Snakefile read again in the same process
+    handler.filters.insert(0, _ConsoleFilter(console))
+    snakemakes = handler.formatter
+    if isinstance(snakemakes, _ConsoleFormatter):
+        snakemakes = snakemakes.snakemakes
+    handler.setFormatter(_ConsoleFormatter(console, snakemakes))
+    return True
+
+
+def dry_run(workflow: Any) -> bool:
+    """-n, known while the Snakefile is read (Workflow.dryrun needs the executor)."""
+    settings = getattr(workflow, "output_settings", None)
+    return bool(getattr(settings, "dryrun", False))
+
+
+class JobLines(logging.Handler):
+    """A job's console lines (its result, every warning) handed to Snakemake's logger,
+    tagged with the job: `[stillmake] ...` as Snakemake prints them, or the console's
+    line with the job's progress."""
+
+    def __init__(self, job: JobKey) -> None:
+        super().__init__(logging.INFO)
+        self.job = job
+        self.addFilter(_job_line)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        logging.getLogger(SNAKEMAKE_LOGGER).log(
+            max(record.levelno, logging.INFO),
+            f"[stillmake] {text}",
+            extra={
+                "stillmake_job": self.job,
+                "stillmake_result": bool(getattr(record, "result", False)),
+                "stillmake_text": text,
+            },
+        )
+
+
+def _job_line(record: logging.LogRecord) -> bool:
+    """A job's result line and its warnings reach the console; its failure is said once,
+    by the refusal Snakemake reports; the rest (prompts ...) stays in the job's log."""
+    if getattr(record, "console", True) is False:
+        return False
+    return record.levelno >= logging.WARNING or bool(getattr(record, "result", False))
 
 
 # -- exit without waiting on the scheduler ------------------------------------------------

@@ -168,7 +168,13 @@ CASES = [
         _selections("s1: {pick: 1, edits: [{keep: y}]}\n"),
         "missing required key 'change'",
     ),
-    ("S7", "selections", "misspelt key", _selections("s1: {pik: 1}\n"), "'pik' was unexpected"),
+    (
+        "S7",
+        "selections",
+        "misspelt key",
+        _selections("s1: {pik: 1}\n"),
+        "runs/input/selections.yaml:1, shot s1: unknown key 'pik'; did you mean 'pick'?",
+    ),
     ("S8", "selections", "broken YAML", _selections("s1: [pick: 1\n"), "broken YAML"),
     # masks and references
     (
@@ -267,7 +273,7 @@ CASES = [
         "config",
         "API key written into config",
         _config("openai: {api_key: sk-nope}"),
-        "'api_key' was unexpected",
+        "key 'openai': unknown key 'api_key': the API key is read from the environment only",
     ),
     ("C9", "config", "negative budget", _config("budget_usd: -1"), "less than the minimum of 0"),
     (
@@ -334,7 +340,7 @@ CASES = [
         "config",
         "identity threshold that is not a number",
         _config("quality: {default: {identity: {warn: close, fail: 0.6}}}"),
-        "config.yaml, key 'quality.default.identity.warn': 'close' is not of type 'number'",
+        "key 'quality.default.identity.warn': 'close' is text where a number belongs",
     ),
     # -- the budget is a number or refused (issue 20) --
     (
@@ -365,7 +371,24 @@ CASES = [
         "selections",
         "pick that is not a whole number",
         _selections("s1: {pick: 2.0}\n"),
-        "shot s1, key 'pick': 2.0 is not of type 'integer', 'null': write 2",
+        "runs/input/selections.yaml:1, shot s1, key 'pick': 2.0 is not a whole number: write 2",
+    ),
+    # -- a slip of the keyboard: named with its line and the likely fix (issue 24) --
+    (
+        "S23",
+        "selections",
+        "a key without its colon (pick 1)",
+        _selections("s1: {pick: 2}\ns2:\n  pick 1\n"),
+        "runs/input/selections.yaml:3, shot s2: 'pick 1' is a line of text, not key: value: "
+        "write 'pick: 1' (a colon and a space after the key)",
+    ),
+    (
+        "S24",
+        "selections",
+        "a number in quotes",
+        _selections('s1: {pick: "2"}\n'),
+        "runs/input/selections.yaml:1, shot s1, key 'pick': '2' is text (in quotes), not a "
+        "number: write 2",
     ),
     (
         "S12",

@@ -142,7 +142,7 @@ def test_config_overrides_apply(images, tmp_path, monkeypatch):
         encoding="utf-8",
     )
     r = run(images["clean"])
-    assert r.exit_code == 2 and "('sharp' was unexpected); did you mean 'sharpness'?" in r.output
+    assert r.exit_code == 2 and "unknown key 'sharp'; did you mean 'sharpness'?" in r.output
 
 
 def test_help_teaches_metrics_and_tags():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 from PIL import Image
 
@@ -21,10 +22,39 @@ FLAW_METRICS = {
 }
 
 
+# the most lines a build of the sample may print (issue 24: a person reads it)
+FIRST_BUILD_LINES = 60
+NOOP_LINES = 15
+
+
+def build_output_reads_at_a_glance(first: str, noop: str) -> None:
+    """The sample's first build: what is made, progress per job and per stage, what was
+    paid and what is left, each shot's outcome, what waits on the person; a no-op says
+    the same in a few lines."""
+    lines = first.splitlines()
+    assert len(lines) <= FIRST_BUILD_LINES, first
+    assert "stillmake: 22 job(s) to run: draft 5, review 5, select 4, edit 4, final 3" in first
+    assert "budget $5.00: $0.000 spent so far, $5.000 left" in first
+    done = [line for line in lines if line.startswith("[")]
+    assert len(done) == 22 and done[-1].startswith("[22/22 · "), done
+    assert any(re.match(r"\[ ?\d+/22 · draft \d/5\] s3 draft: 3 image\(s\)", d) for d in done)
+    assert "ledger total $0.000 of budget $5.00 ($5.000 left)" in first
+    stands = lines[lines.index("stillmake: where each shot stands:") + 1 :][:5]
+    assert [line.split()[0] for line in stands] == ["s1", "s2", "s3", "s4", "s5"], stands
+    assert "s1  made: runs/final/s1.png (gate pass)" in stands[0]
+    assert "s2  awaiting approval: look at runs/selected/s2.png, then stillmake lock s2" in first
+    assert "s4  awaiting a pick: look at runs/review/s4.png, then stillmake pick s4 K" in first
+    assert "stillmake: next: pick s4; approve s2" in first
+    for snakemakes in ("localrule ", "Finished jobid", "steps (", "SNAKEMAKE", "Job stats"):
+        assert snakemakes not in first, snakemakes
+    assert len(noop.splitlines()) <= NOOP_LINES, noop
+    assert "Nothing to be done" in noop and "stillmake: next: pick s4; approve s2" in noop
+
+
 def test_sample_end_to_end_on_preview(workflow):
     wf = workflow
     proc = wf.snakemake()
-    assert "[stillmake] s3 draft: 3 image(s) from preview" in proc.stderr  # progress per job
+    build_output_reads_at_a_glance(proc.stderr, wf.snakemake().stderr)
     for shot in ("s1", "s2", "s3", "s4", "s5"):
         review = json.loads(wf.path(f"runs/review/{shot}.json").read_text())
         assert len(review["drafts"]) == 3 and review["worst"] in ("pass", "warn", "fail")
@@ -59,7 +89,10 @@ def test_sample_end_to_end_on_preview(workflow):
     before = {
         p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")
     }
-    wf.snakemake("--forceall")
+    # Snakemake's own per-job blocks are one flag away
+    full = wf.snakemake("--forceall", "--config", "console=snakemake")
+    assert "localrule draft:" in full.stderr, full.stderr[-3000:]
+    assert "[stillmake] s3 draft: cache hit" in full.stderr
     after = {
         p: json.loads(p.read_text())["image_sha256"] for p in wf.path("runs").rglob("draft_*.json")
     }

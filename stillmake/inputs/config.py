@@ -26,7 +26,7 @@ import yaml
 
 from stillmake.errors import InputError
 from stillmake.inputs.budget import check_budget, read_budget
-from stillmake.inputs.schemas import fill_and_validate
+from stillmake.inputs.schemas import fill_and_validate, yaml_file_lines
 from stillmake.paths import CONFIG_FILE
 
 CONFIG_SCHEMA = "config.schema.yaml"
@@ -128,6 +128,7 @@ class Config:
     quality: Thresholds
     openai: OpenAIConfig
     storage: StorageConfig
+    console: str  # what a build prints: `brief` or `snakemake` (its per-job blocks too)
     root: Path = Path()
 
     @classmethod
@@ -205,7 +206,7 @@ def validated(data: dict[str, Any], file: str | os.PathLike[str] = CONFIG_FILE) 
     """Check `data` against the schema and fill in its defaults, in place (as
     `snakemake.utils.validate` does, with one-line errors naming the key)."""
     check_budget(data)  # one line for an empty, NaN, negative or non-number budget
-    fill_and_validate(data, CONFIG_SCHEMA, file=file)
+    fill_and_validate(data, CONFIG_SCHEMA, file=file, line_of=yaml_file_lines(file))
     return data
 
 

@@ -6,10 +6,12 @@ import copy
 import difflib
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -34,17 +36,21 @@ def load_schema(name: str) -> dict:
     return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
 
 
+LineOf = Callable[[tuple, object], "int | None"]
+
+
 def validate(
     data: object,
     schema_name: str,
     *,
     file: str | os.PathLike[str],
     shot_of: Callable[[tuple, Any], tuple[str | None, str | None]] | None = None,
+    line_of: LineOf | None = None,
 ) -> None:
     """Raise InputError for the first schema violation, located as precisely as possible.
 
-    `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document.
-    """
+    `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document;
+    `line_of(path, value)` finds the line the value at `path` is written on, if it is."""
     schema = load_schema(schema_name)
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(data), key=_error_rank)
@@ -53,15 +59,80 @@ def validate(
     err = _deepest(errors[0])
     path = tuple(err.absolute_path)
     shot, key = shot_of(path, data) if shot_of else (None, ".".join(map(str, path)) or None)
-    raise InputError(_describe(err), file=file, shot=shot, key=key)
+    line = line_of(*_written_at(err, path)) if line_of else None
+    raise InputError(_describe(err), file=file, shot=shot, key=key, line=line)
 
 
-def fill_and_validate(data: dict, schema_name: str, *, file: str | os.PathLike[str]) -> None:
+def fill_and_validate(
+    data: dict, schema_name: str, *, file: str | os.PathLike[str], line_of: LineOf | None = None
+) -> None:
     """`validate`, filling in the schema's defaults first (nested sections too), as
     `snakemake.utils.validate(..., set_default=True)` does."""
     for _error in _Filling(load_schema(schema_name)).iter_errors(data):
         pass  # filled in as a side effect; `validate` reports the errors in the user's terms
-    validate(data, schema_name, file=file)
+    validate(data, schema_name, file=file, line_of=line_of)
+
+
+def _written_at(err: jsonschema.ValidationError, path: tuple) -> tuple[tuple, object]:
+    """(path, value) of what is at fault as written: an unknown key, else the value."""
+    extra = _unknown_keys(err)
+    if extra:
+        return (*path, extra[0]), err.instance[extra[0]]
+    return path, err.instance
+
+
+def _unknown_keys(err: jsonschema.ValidationError) -> list:
+    if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
+        return []
+    known = err.schema.get("properties") or {}
+    return [k for k in err.instance if k not in known]
+
+
+def yaml_line(text: str, path: tuple, value: object = None) -> int | None:
+    """The line (1-based) of the value at `path` in a YAML document (keys as written,
+    0-based list indices), or None if it is not written there. With `value` given, the
+    line only if YAML reads that value there (a value from elsewhere, e.g. --config,
+    is not pinned on the file's line)."""
+    try:
+        node = yaml.compose(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
+    line = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            pair = next((kv for kv in node.value if kv[0].value == str(part)), None)
+            if pair is None:
+                return None
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if part >= len(node.value):
+                return None
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return None
+    if isinstance(node, yaml.ScalarNode):
+        line = node.start_mark.line + 1  # a value on the line after its key: that line
+        try:
+            read = yaml.safe_load(node.value) if node.style in (None, "") else node.value
+        except yaml.YAMLError:
+            return None
+        if value is not None and read != value:
+            return None
+    return line
+
+
+def yaml_file_lines(file: str | os.PathLike[str]) -> LineOf:
+    """`line_of` for a YAML file on disk (read once, when an error needs it)."""
+
+    def line_of(path: tuple, value: object) -> int | None:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        return yaml_line(text, path, value)
+
+    return line_of
 
 
 def _is_integer(_checker: object, instance: object) -> bool:
@@ -107,14 +178,22 @@ def _deepest(err: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return err
 
 
-def _known_keys(err: jsonschema.ValidationError) -> str:
-    """For a key the schema does not know: the nearest known one, else them all."""
+SECRET_KEY = re.compile(r"(api_?key|secret|token|password)", re.I)
+
+
+def _unknown_key(err: jsonschema.ValidationError) -> str:
+    """A key the schema does not know: which, and the nearest known one (else them all)."""
+    extra = _unknown_keys(err)
+    if not extra:
+        return err.message
+    said = f"unknown key '{extra[0]}'"
+    if SECRET_KEY.search(str(extra[0])):
+        return f"{said}: the API key is read from the environment only (OPENAI_API_KEY); remove it"
     known = list(err.schema.get("properties") or ())
-    extra = [k for k in err.instance if k not in known] if isinstance(err.instance, dict) else []
-    if not known or not extra:
-        return ""
+    if not known:
+        return said
     near = difflib.get_close_matches(str(extra[0]), known, n=1)
-    return f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(known)}"
+    return said + (f"; did you mean '{near[0]}'?" if near else f"; known: {', '.join(known)}")
 
 
 def _describe(err: jsonschema.ValidationError) -> str:
@@ -126,9 +205,76 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "minLength":
         return "must not be empty"
     if err.validator == "additionalProperties":
-        return err.message + _known_keys(err)
-    if err.validator == "type" and isinstance(err.instance, float) and err.instance.is_integer():
-        return f"{err.message}: write {int(err.instance)}, without the decimal point"
+        return _unknown_key(err)
+    if err.validator == "type":
+        return _wrong_type(err)
     if err.validator == "enum":
         return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return err.message
+
+
+# -- a value of the wrong type, in words, with its likely fix --------------------------
+
+TYPE_WORDS = {
+    "integer": "a whole number",
+    "number": "a number",
+    "string": "text",
+    "object": "a mapping of keys (key: value)",
+    "array": "a list",
+    "boolean": "true or false",
+    "null": "empty",
+}
+KEY_THEN_VALUE = re.compile(r"^([A-Za-z_][\w-]*)(?::(?=\S)|\s+)(.+)$")
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "empty"
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _wrong_type(err: jsonschema.ValidationError) -> str:
+    """ "'pick 1' is text, not key: value: write `pick: 1` ..." rather than JSON Schema's
+    "'pick 1' is not of type 'object', 'null'"."""
+    wanted = err.validator_value
+    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    value = err.instance
+    expected = " or ".join(TYPE_WORDS.get(t, t) for t in wanted if t != "null") or "empty"
+    if isinstance(value, float) and value.is_integer() and "integer" in wanted:
+        return f"{value} is not a whole number: write {int(value)}, without the decimal point"
+    if isinstance(value, str) and "object" in wanted:
+        pair = KEY_THEN_VALUE.match(value.strip())
+        known = (err.schema.get("properties") or {}) if isinstance(err.schema, dict) else {}
+        if pair and pair.group(1) in known:
+            return (
+                f"{_shown(value)} is a line of text, not key: value: write "
+                f"'{pair.group(1)}: {pair.group(2)}' (a colon and a space after the key)"
+            )
+    if isinstance(value, str) and {"number", "integer"} & set(wanted):
+        if _is_number(value.strip()):
+            return f"{_shown(value)} is text (in quotes), not a number: write {value.strip()}"
+        return f"{_shown(value)} is text where {expected} belongs: write a number, no quotes"
+    return f"{_shown(value)} is {_kind(value)} where {expected} belongs"

@@ -105,10 +105,28 @@ class Build:
         unlocked = self.unlocked(shots)
         if unlocked:
             raise StillmakeError(
-                f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}. "
-                f"Pick and lock them (stillmake pick SHOT K; stillmake lock SHOT) "
-                f"or build `critical` / the default target."
+                f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}: "
+                f"{'; '.join(self._unlocked_because(s) for s in unlocked)}. {self._instead(target)}"
             )
+
+    def _unlocked_because(self, shot: str) -> str:
+        """Which of the two causes holds for one shot, and what fixes it."""
+        if self.picked(shot):
+            return f"{shot} is picked, not locked (stillmake lock {shot} approves it)"
+        return (
+            f"{shot} has no pick (look at {paths.review_sheet(shot)}, "
+            f"then stillmake pick {shot} K and stillmake lock {shot})"
+        )
+
+    def _instead(self, target: str) -> str:
+        """What builds now, never the target that was just refused."""
+        where = " (or take them out of `critical` in config.yaml)" if target == "critical" else ""
+        if self.locked_shots:
+            return (
+                f"Plain `snakemake` builds the finals of the locked shots "
+                f"({', '.join(self.locked_shots)}){where}"
+            )
+        return f"Plain `snakemake` builds every shot as far as its selection allows{where}"
 
     def model_for(self, pass_: str) -> str:
         return self.config.model_for(pass_)  # type: ignore[arg-type]

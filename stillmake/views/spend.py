@@ -117,11 +117,10 @@ def build_summary(ledger: Ledger, since: str) -> str:
     hits = sum(1 for e in run if e.get("outcome") == "cache_hit")
     failed = [e for e in run if e.get("outcome") not in (PAID, "cache_hit")]
     refused = ledger.spent(failed) + sum(e.get("rejected_usd") or 0.0 for e in paid)
-    budget = f" of budget ${ledger.budget_usd:.2f}" if ledger.budget_usd is not None else ""
     summary = (
         f"stillmake: this run {len(paid)} paid request(s) ${ledger.spent(paid):.3f}, "
         f"{hits} cache hit(s) $0, {len(failed)} failed; ledger total "
-        f"${ledger.spent(entries):.3f}{budget}"
+        f"${ledger.spent(entries):.3f}{_budget_left(ledger, entries)}"
     )
     if refused:
         summary += (
@@ -136,6 +135,29 @@ def build_summary(ledger: Ledger, since: str) -> str:
         unsettled = swapped = None
     lines += [f"stillmake: warning: {w}" for w in (unsettled, swapped) if w]
     return "\n".join(lines + [f"stillmake: warning: {w}" for w in damage_warnings(ledger, read)])
+
+
+def _budget_left(ledger: Ledger, entries: list[dict]) -> str:
+    if ledger.budget_usd is None:
+        return " (budget unlimited)"
+    left = max(ledger.budget_usd - ledger.spent(entries), 0.0)
+    return f" of budget ${ledger.budget_usd:.2f} (${left:.3f} left)"
+
+
+def header_line(ledger: Ledger, backend: str) -> str:
+    """What a build starts with: the backend, the budget and what is spent already."""
+    try:
+        entries = ledger.read().entries
+    except StillmakeError as exc:
+        return f"stillmake: warning: {exc}"
+    what = "offline stand-in images, $0" if backend == "preview" else "paid per request"
+    spent = ledger.spent(entries)
+    if ledger.budget_usd is None:
+        budget = f"${spent:.3f} spent so far, budget unlimited"
+    else:
+        left = max(ledger.budget_usd - spent, 0.0)
+        budget = f"budget ${ledger.budget_usd:.2f}: ${spent:.3f} spent so far, ${left:.3f} left"
+    return f"stillmake: backend {backend} ({what}); {budget}"
 
 
 def plan_accuracy(entries: Iterable[dict]) -> dict | None:

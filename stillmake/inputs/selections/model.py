@@ -15,7 +15,7 @@ from typing import Any
 from stillmake.errors import InputError
 from stillmake.images import input_problem
 from stillmake.inputs.masks import check_markup, check_mask, validate_region
-from stillmake.inputs.schemas import validate
+from stillmake.inputs.schemas import validate, yaml_line
 from stillmake.inputs.selections.read import parse, read_text
 
 
@@ -87,12 +87,19 @@ def load_selections(
     images must lie inside it. `text` checks a would-be content of `path` instead of
     what is on disk (what `update_selections` is about to write)."""
     path = Path(path)
-    data = _plain(parse(read_text(path) if text is None else text, path))
+    text = read_text(path) if text is None else text
+    data = _plain(parse(text, path))
     # YAML reads `reject: {1: ...}` with int keys; the schema wants string keys.
     for entry in data.values():
         if isinstance(entry, dict) and isinstance(entry.get("reject"), dict):
             entry["reject"] = {str(k): v for k, v in entry["reject"].items()}
-    validate(data, "selections.schema.yaml", file=path, shot_of=_locate)
+    validate(
+        data,
+        "selections.schema.yaml",
+        file=path,
+        shot_of=_locate,
+        line_of=lambda where, value: yaml_line(text, where, value),
+    )
     files = _Files(path, Path(os.path.normpath(Path(root or ".").absolute())), check_files)
     out = {s: Selection(shot=s) for s in shots}
     for shot, entry in data.items():
