@@ -235,3 +235,76 @@ def test_at_onstart_snakemake_has_its_sigterm_handler_and_ours_chains_to_it(tmp_
     assert seen["before_module"].startswith("snakemake.scheduling"), seen
     assert seen["chained"] == [signal.SIGTERM, signal.SIGINT]
     assert seen["ours"] and seen["chains_to_it"], seen
+
+
+# -- the console ---------------------------------------------------------------------------
+
+CONSOLE_SNAKEFILE = """
+import logging
+from stillmake import snakemake_internals as internals
+from stillmake.views.console import BuildConsole
+
+CONSOLE = BuildConsole(brief=True, stages={"made": "make"}, header=lambda: ["HEADER"])
+assert internals.attach_console(CONSOLE)
+
+def refuse(wildcards):
+    raise internals.Refusal("shot x: refused, do this instead")
+
+rule all:
+    input: expand("{n}.txt", n=[1, 2])
+
+rule made:
+    output: "{n}.txt"
+    run:
+        handler = internals.JobLines(("made", (("n", wildcards.n),)))
+        log = logging.getLogger(f"job{wildcards.n}")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        log.addHandler(handler)
+        log.info("made %s", wildcards.n, extra={"result": True})
+        log.info("a line for the job's log only")
+        open(output[0], "w").write("x")
+
+rule refused:
+    input: refuse
+    output: "never.out"
+"""
+
+
+def test_the_console_sits_in_front_of_snakemakes_stream_handler(tmp_path):
+    """attach_console, JobLines, Refusal: Snakemake's console handler is the logging
+    handler named DefaultStreamHandler on `snakemake.logging`; its events carry jobid,
+    rule_name, wildcards (job_info), job_id (job_finished), stats (run_info); a record it
+    formats as "" writes nothing; a refusal raised in an input function reaches it inside
+    InputFunctionException's text. A release that changes any of it fails here."""
+    import subprocess
+    import sys
+
+    from snakemake.logging import LoggerManager
+
+    assert 'stream_handler.name = "DefaultStreamHandler"' in inspect.getsource(
+        LoggerManager._default_streamhandler
+    )
+    (tmp_path / "Snakefile").write_text(CONSOLE_SNAKEFILE)
+    run = [sys.executable, "-m", "snakemake", "-c1", "--force-use-threads"]
+    made = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-3000:]
+    lines = made.stderr.splitlines()
+    assert "stillmake: 2 job(s) to run: make 2" in lines and "HEADER" in lines, made.stderr
+    done = [line for line in lines if line.startswith("[")]
+    assert sorted(done) == ["[1/2 · make 1/2] made 1", "[2/2 · make 2/2] made 2"] or sorted(
+        done
+    ) == ["[1/2 · make 1/2] made 2", "[2/2 · make 2/2] made 1"], made.stderr
+    for snakemakes in ("rule made:", "Finished jobid", "steps (", "SNAKEMAKE", "", "job's log"):
+        assert not any(line == snakemakes or snakemakes and snakemakes in line for line in lines)
+    log = next((tmp_path / ".snakemake" / "log").glob("*.log")).read_text()
+    assert "rule made:" in log and "[stillmake] made 1" in log  # the full log keeps it all
+
+    refused = subprocess.run(
+        [*run, "never.out"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert refused.returncode != 0
+    said = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert said[-1] == "stillmake: error: shot x: refused, do this instead", refused.stderr
+    assert "Traceback" not in refused.stderr and 'File "' not in refused.stderr
+    assert "InputFunctionException" not in refused.stderr
