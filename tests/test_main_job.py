@@ -73,6 +73,11 @@ def test_sample_end_to_end_on_preview(workflow):
     assert json.loads(wf.path("runs/edits/s3/step_2.json").read_text())["edit_leak"] is None
     rows = list(csv.DictReader(wf.path("runs/final/manifest.csv").open()))
     assert [r["shot"] for r in rows] == ["s1", "s3", "s5"]
+    # one physical line per row (a spreadsheet opens it as a table); the JSON keeps the text
+    text = wf.path("runs/final/manifest.csv").read_text(encoding="utf-8")
+    assert len(text.splitlines()) == 1 + len(rows)
+    kept = json.loads(wf.path("runs/final/manifest.json").read_text())["finals"][0]["prompt"]
+    assert "\n" in kept and rows[0]["prompt"] == kept.replace("\n", "\\n")
     gate = json.loads(wf.path("runs/final/gate.json").read_text())
     assert gate["one_size"] and gate["sizes"] == ["2560x1440"]
     assert {r["gate"] for r in rows} <= {"pass", "warn", "fail"}

@@ -111,10 +111,16 @@ def test_models_command_lists_capabilities_rates_and_lifecycle(workflow, monkeyp
     monkeypatch.chdir(workflow.root)
     result = CliRunner().invoke(cli, ["models"])
     assert result.exit_code == 0, result.output
-    rows = {line.split()[0]: line for line in result.output.splitlines() if line.startswith("gpt")}
-    assert "shuts down 2026-12-01 (6 days) -> gpt-image-2.6-sunburst" in rows["gpt-image-1.5"]
-    assert "flexible" in rows["gpt-image-2.6-flare"] and "$5/$8/$30 per 1M" in rows["gpt-image-2"]
-    assert "shut down 2026-10-23" in rows["gpt-image-1"]
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= 100, result.output  # a 100-column terminal
+    rows = {line.split()[0]: line for line in lines if line.startswith("gpt")}
+    assert (
+        "ends in 6 days" in rows["gpt-image-1.5"] and "fidelity high,low" in rows["gpt-image-1.5"]
+    )
+    assert "flexible" in rows["gpt-image-2.6-flare"] and "$5/$8/$30" in rows["gpt-image-2"]
+    assert "low..max,auto" in rows["gpt-image-2.6-flare"] and "shut down" in rows["gpt-image-1"]
+    assert "shuts down 2026-12-01 (6 days); use gpt-image-2.6-sunburst" in rows["gpt-image-1.5:"]
+    assert "shut down 2026-10-23; use gpt-image-2.6-sunburst" in rows["gpt-image-1:"]
     assert (
         "draft gpt-image-2.6-flare, edit gpt-image-2.6-sunburst, final gpt-image-2.6-sunburst"
         in result.output

@@ -119,3 +119,27 @@ def test_a_stand_in_carries_a_real_face_and_fails_only_what_it_is_drawn_to(tmp_p
         )
         .images[0]
     )
+
+
+def test_a_final_carries_its_own_labels_and_none_over_the_frame():
+    """A final (an unmasked edit too) rewrites the bottom banner with its own pass, model,
+    quality and size; nothing else of the frame changes, so labels never pile up."""
+    backend = PreviewBackend()
+    (draft,) = backend.generate(request(n=1, size="1536x864"), {"shot": "s3"}).images
+    step = ImageRequest("edit", "gpt-image-2.6-sunburst", "p", 1, "1536x864", "medium")
+    (edited,) = backend.edit(step, [draft], None, {"pass": "edit", "step": 1, "change": "x"}).images
+    final = ImageRequest("edit", "gpt-image-2.6-sunburst", "p", 1, "2560x1440", "high")
+    (png,) = backend.edit(final, [edited], None, {"pass": "final", "shot": "s3"}).images
+    src = pixels(draft)
+    with Image.open(io.BytesIO(edited)) as im:
+        resized = np.asarray(im.convert("RGB").resize((2560, 1440), Image.BILINEAR))
+    out = pixels(png)
+    ground = np.abs(resized[:, 1].astype(int) - (16, 16, 18)).max(axis=1) <= 3
+    footer = next(y for y in range(1440 // 2, 1440) if ground[y:].all())
+    assert 1440 - footer < 1440 * 0.15  # a banner, not a band across the frame
+    top = 2 * max(8, 2560 // 96) + 2560 // 40 + 1  # the "PREVIEW" banner, drawn again
+    assert np.array_equal(out[top:footer], resized[top:footer])  # nothing over the frame
+    assert not np.array_equal(out[footer:], resized[footer:])  # its own words
+    ends = next(y for y in range(864 // 2, 864) if (src[y:, 1] == (16, 16, 18)).all())
+    top = 2 * max(8, 1536 // 96) + 1536 // 40 + 1
+    assert np.array_equal(pixels(edited)[top:ends], src[top:ends])  # the step's words: below

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -164,7 +166,16 @@ def test_lock_unlock_round_trip(workdir):
         (["pick", "s3", "4"], 2, "outside 1..3"),
         (["pick", "s3", "x"], 2, "'x' is not a valid integer"),
         (["pick", "s3", "1", "-r", "oops"], 2, "is not K:reason"),
-        (["pick", "s3", "1", "-r", "1:same as pick"], 2, "cannot reject draft 1"),
+        (
+            ["pick", "s3", "1", "-r", "1:same"],
+            2,
+            "cannot reject draft 1: it is the draft being picked",
+        ),
+        (
+            ["pick", "s3", "1", "-r", "5:x"],
+            2,
+            "cannot reject draft 5: the drafts are 1..3 (draft.n)",
+        ),
         (["pick", "s4", "1"], 1, "shot s4 has no drafts yet"),
         (["lock", "s4"], 1, "cannot lock s4: no pick yet"),
         (["lock"], 2, "Missing argument"),
@@ -181,6 +192,38 @@ def test_cli_rejects_bad_arguments(workdir, args, code, words):
     assert result.exit_code == code, result.output
     assert words in result.output
     assert (workdir / "runs/input/selections.yaml").read_text() == before
+
+
+def test_show_opens_a_sheet_with_the_systems_viewer(workdir, monkeypatch):
+    """`stillmake show`: the file goes to the system's opener (click.launch: xdg-open
+    here, `open` on macOS, the file's app on Windows); a fake xdg-open records it."""
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the fake opener stands in for xdg-open")
+    bin_dir = workdir / "fakebin"
+    bin_dir.mkdir()
+    opener = bin_dir / "xdg-open"
+    opener.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/opened"\n')
+    opener.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    (workdir / "runs/review").mkdir(parents=True)
+    shutil.copy(workdir / "runs/drafts/s3/draft_1.png", workdir / "runs/review/s3.png")
+    result = CliRunner().invoke(cli, ["show", "s3"])
+    assert result.exit_code == 0 and "opened runs/review/s3.png" in result.output, result.output
+    opened = bin_dir / "opened"
+    for _ in range(100):  # the opener runs on its own, as a viewer would
+        if opened.exists() and opened.read_text().strip():
+            break
+        time.sleep(0.05)
+    assert opened.read_text().split() == ["runs/review/s3.png"]
+    for args, words in (
+        (["show", "s2"], "runs/review/s2.png is not built yet: run snakemake"),
+        (["show", "s3", "--candidate"], "shot s3 has no candidate yet"),
+        (["show", "s9"], "unknown shot(s) s9"),
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code != 0 and words in result.output, result.output
 
 
 def test_status_and_validate(workdir):

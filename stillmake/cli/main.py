@@ -15,6 +15,7 @@ from stillmake.cli import plan as _plan
 from stillmake.cli import release as _release
 from stillmake.cli import review as _review
 from stillmake.cli import selection as _selection
+from stillmake.cli import show as _show
 from stillmake.cli import status as _status
 
 
@@ -41,6 +42,7 @@ def cli(ctx: click.Context, directory: str) -> None:
       stillmake status     per shot: stage reached, pick, edits, lock, flags, spend
       stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
       stillmake review     the review board: pick, reject, lock, edits in a browser
+      stillmake show s3    open s3's review sheet in the system's image viewer
       stillmake check F..  quality metrics and flags for any image
       stillmake models     the models: sizes, qualities, token rates, shutdown dates
       stillmake release    clear budget held by a request that is not in flight any more
@@ -58,6 +60,7 @@ for command in (
     _selection.lock,
     _selection.unlock,
     _review.review,
+    _show.show,
     _check.check,
     _release.release,
 ):

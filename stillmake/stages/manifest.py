@@ -47,6 +47,22 @@ COLUMNS = [
 ]
 
 
+ONE_LINE = ("prompt", "negative", "title")  # free text a person may have broken over lines
+
+
+def one_line(text: object) -> object:
+    """A cell on one physical line, so the CSV opens in a spreadsheet as a table: line
+    breaks written as \\n (and a backslash as \\\\); manifest.json keeps the text as is."""
+    if not isinstance(text, str):
+        return text
+    flat = text.replace("\\", "\\\\").replace("\r\n", "\n").replace("\r", "\n")
+    return flat.replace("\n", "\\n")
+
+
+def csv_row(entry: dict) -> dict:
+    return {k: one_line(v) if k in ONE_LINE else v for k, v in entry.items()}
+
+
 def rows(finals: list) -> list[dict]:
     out = []
     for path in finals:
@@ -139,7 +155,7 @@ def run(job: Job[ManifestJob]) -> None:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(entries)
+    writer.writerows(csv_row(e) for e in entries)
     atomic_write_json(job.output["gate"], report)
     atomic_write_json(job.output["json"], {"size": manifest.size, "finals": entries})
     atomic_write_text(job.output["csv"], buf.getvalue())

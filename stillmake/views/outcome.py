@@ -37,7 +37,7 @@ def _gate(shot: str) -> str | None:
     return ((gate.get("shots") or {}).get(shot) or {}).get("worst")
 
 
-def _candidate(build: Build, shot: str) -> str | None:
+def candidate(build: Build, shot: str) -> str | None:
     """The image a lock approves (last edit step, else the selected draft), if built."""
     n = build.edit_count(shot)
     path = paths.edit_step(shot, n) if n else paths.selected(shot)
@@ -67,11 +67,11 @@ def shot_outcome(
         if not Path(review).is_file():
             return WAITING, "not drafted yet (snakemake drafts it)"
         return PICK, f"awaiting a pick: look at {review}, then stillmake pick {shot} K"
-    candidate = _candidate(build, shot)
-    if candidate is None:
+    built = candidate(build, shot)
+    if built is None:
         return WAITING, "picked; its candidate is not built yet (snakemake builds it)"
     if not build.locked(shot):
-        return APPROVE, f"awaiting approval: look at {candidate}, then stillmake lock {shot}"
+        return APPROVE, f"awaiting approval: look at {built}, then stillmake lock {shot}"
     return WAITING, "approved; its final is not built yet (snakemake builds it)"
 
 

@@ -41,6 +41,7 @@ MAGENTA = ((196, 150, 190), (104, 70, 100), (240, 220, 236))  # the `cast` flaw 
 FIGURE_GAIN = 0.9  # the photos' white shirts are clipped in places: never at full level
 RED_LIGHT = (0.9, 0.54, 0.52)  # red lamps on the figure: its face red, still a face
 FACE_WIDTH = 0.085  # of the frame's width: about 130 px on a draft, found by the detector
+BANNER = (16, 16, 18)  # the banners' ground
 FLAW_TEXT = {
     "identity": "another person's face",
     "skin": "the face pushed green",
@@ -222,14 +223,14 @@ def _banner_height(w: int, lines: int) -> int:
 def _banner(draw: ImageDraw.ImageDraw, w: int, h: int, lines: list[str], note: str = "") -> None:
     pad = max(8, w // 96)
     big, small = _font(max(14, w // 40)), _font(max(11, w // 72))
-    draw.rectangle([0, 0, w, pad * 2 + w // 40], fill=(16, 16, 18))
+    draw.rectangle([0, 0, w, _top_banner(w)], fill=BANNER)
     # banner text below 230: the labels are never a highlight region of the frame
     draw.text((pad, pad), "PREVIEW - not a generated image", fill=(228, 184, 56), font=big)
     rows = [(line, (224, 224, 224)) for line in lines]
     if note:
         rows.append((note, (228, 128, 84)))
     y = h - _banner_height(w, len(rows)) + pad
-    draw.rectangle([0, y - pad, w, h], fill=(16, 16, 18))
+    draw.rectangle([0, y - pad, w, h], fill=BANNER)
     for line, colour in rows:
         draw.text((pad, y), line, fill=colour, font=small)
         y += w // 64 + 4
@@ -280,6 +281,39 @@ def _editable(
     return None
 
 
+def _top_banner(w: int) -> int:
+    """Height of the "PREVIEW" banner across the top."""
+    return max(8, w // 96) * 2 + w // 40
+
+
+def _footer_top(im: Image.Image) -> int:
+    """Where the bottom banner the source was drawn with starts (its ground runs from the
+    left edge, where no text is), or where a two-line one would start."""
+    w, h = im.size
+    column = np.asarray(im.crop((1, 0, 2, h)).convert("RGB"), np.int16)[:, 0]
+    plain = np.all(np.abs(column - np.asarray(BANNER, np.int16)) <= 3, axis=1)
+    top = h
+    while top > h // 2 and plain[top - 1]:
+        top -= 1
+    return top if h - top >= _banner_height(w, 2) // 2 else h - _banner_height(w, 2)
+
+
+def _relabel(im: Image.Image, lines: list[str]) -> None:
+    """The image's own labels in place of its source's: the bottom banner cleared and
+    written again (one place for every label: none is ever drawn over another)."""
+    w, h = im.size
+    draw = ImageDraw.Draw(im)
+    top = _footer_top(im)
+    draw.rectangle([0, top, w, h], fill=BANNER)
+    _banner(draw, w, h, [line[:120] for line in lines])
+
+
+def _masked_edit_label(box: tuple, w: int) -> tuple[int, int]:
+    """Where a masked edit writes its change: inside its region, below the top banner."""
+    y = max(box[1] + 8, _top_banner(w) + 8)
+    return box[0] + 8, y if y < box[3] - 16 else box[1] + 8
+
+
 def render_edit(
     request: ImageRequest,
     images: list[bytes],
@@ -295,10 +329,9 @@ def render_edit(
         source = source.resize((w, h), Image.BILINEAR)
     rng = _seed(request.prompt, index, *[hashlib.sha256(i).hexdigest() for i in images[1:]])
     edited = source.copy()
-    draw = ImageDraw.Draw(edited)
     change = label.get("change") or request.prompt.splitlines()[0]
     editable = _editable(mask, markup, (w, h))
-    if editable is not None:
+    if editable is not None:  # only the editable pixels change: the label goes inside them
         tint = Image.new("RGB", (w, h), tuple(int(c) for c in rng.integers(120, 220, 3)))
         overlay = Image.blend(source, tint, 0.45)
         od = ImageDraw.Draw(overlay)
@@ -306,26 +339,21 @@ def render_edit(
         for x in range(box[0] - h, box[2], max(12, w // 80)):
             od.line([(x, box[3]), (x + (box[3] - box[1]), box[1])], fill=(224, 224, 224), width=2)
         od.text(
-            (box[0] + 8, box[1] + 8),
+            _masked_edit_label(box, w),
             f"EDIT: {change}"[:60],
             fill=(16, 16, 16),
             font=_font(max(12, w // 70)),
         )
         edited = Image.composite(overlay, source, editable)
-    else:
-        pass_ = label.get("pass", "edit")
-        text = (
-            f"FINAL · {label.get('shot', '')} · {request.quality} · {request.size}"
-            if pass_ == "final"
-            else f"EDIT step {label.get('step', '?')}: {change}"
+    else:  # the whole frame is the edit's: its own labels in the bottom banner
+        shot, lighting = label.get("shot", "?"), label.get("lighting") or "no lighting tag"
+        what = (
+            f"{shot} · FINAL · {label.get('title') or ''}".rstrip(" ·")
+            if label.get("pass") == "final"
+            else f"{shot} · edit step {label.get('step', '?')}: {change}"
         )
-        band, top = int(h * 0.06), int(h * 0.1)  # near the top: off the figure's face
-        draw.rectangle([0, top, w, top + band], fill=(20, 20, 24))
-        draw.text(
-            (max(8, w // 96), top + band // 4),
-            text[:110],
-            fill=(228, 204, 112),
-            font=_font(max(12, w // 64)),
+        _relabel(
+            edited, [what, f"{request.model} · {request.quality} · {request.size} · {lighting}"]
         )
     return _encode(edited)
 
