@@ -132,11 +132,17 @@ def snakemake(wf: Path, *args, env=None, check=True, prefix=()) -> Run:
     return Run(ended - started, started, ended, proc)
 
 
+BRIEF_PLAN = re.compile(r"^stillmake: \d+ job\(s\) to run: (.*)$", re.M)  # views/console.py
+
+
 def job_stats(text: str) -> dict[str, int]:
-    """Snakemake's 'Job stats' table (rule -> count), first one in the output."""
+    """Snakemake's 'Job stats' table (rule -> count), first one in the output; a build
+    on the brief console (`console: brief`) prints its jobs per pass instead."""
     m = re.search(r"Job stats:\n.*?\n-+\s+-+\n(.*?)\ntotal\s+\d+", text, re.S)
     if not m:
-        return {}
+        brief = BRIEF_PLAN.search(text)
+        pairs = (item.rsplit(" ", 1) for item in brief.group(1).split(", ")) if brief else ()
+        return {name: int(count) for name, count in pairs}
     stats = {}
     for line in m.group(1).splitlines():
         parts = line.split()
@@ -146,7 +152,10 @@ def job_stats(text: str) -> dict[str, int]:
 
 
 def work_jobs(text: str) -> int:
-    """Jobs that do work: the Job stats total without target-only rules (all, review, …)."""
+    """Jobs that do work: the Job stats total without target-only rules (all, review, …);
+    the brief console counts only those."""
+    if "Job stats:" not in text and BRIEF_PLAN.search(text):
+        return sum(job_stats(text).values())
     return sum(c for rule, c in job_stats(text).items() if rule not in TARGET_RULES)
 
 

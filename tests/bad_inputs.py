@@ -2,7 +2,7 @@
 
 Each case: (id, where, what is wrong, how to break a fresh copy, the words the
 error must contain). test_bad_inputs.py runs every case through `snakemake`;
-README.md's "Bad input" table lists the same ids (a test keeps them in sync).
+docs/bad-input.md's "Bad input" table lists the same ids (a test keeps them in sync).
 """
 
 from __future__ import annotations
@@ -594,8 +594,8 @@ CASES = [
 ]
 
 # Faults met while a build or a command runs, not before: each row names the test that
-# provokes it (file::function) and the words the user is shown. README's "Faults at run
-# time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
+# provokes it (file::function) and the words the user is shown. docs/bad-input.md's
+# "Faults at run time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
 RUNTIME = [
     # -- vision critique (issue 12) --

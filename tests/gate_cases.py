@@ -3,7 +3,7 @@ where they matter, wardrobe, edits that stay inside their mask, and the fluoresc
 cast. Each case is built here, from the two public-domain photos in tests/data/faces/
 or from generated frames, so its answer is known by construction (a face pushed green,
 a lamp drawn blown, a jacket dyed). The measures never saw these images while their
-levels were chosen beyond the ones named in README's Quality gate section.
+levels were chosen beyond the ones named in docs/quality-gate.md.
 
 Used by tests/test_gate_measures.py (every case must come out as expected) and by
 bench/bench_gate.py (accuracy and time per image, next to decoding the same PNG).

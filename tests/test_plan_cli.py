@@ -1,4 +1,4 @@
-"""`stillmake plan TARGET` for every target the README names, `-C` with dotted keys,
+"""`stillmake plan TARGET` for every target docs/build.md names, `-C` with dotted keys,
 and `stillmake models`: through the CLI, on a temp copy of the workflow."""
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def plan_json(wf, *args, **kw):
     return json.loads(proc.stdout)
 
 
-def test_readme_names_these_targets():
+def test_the_build_page_names_these_targets():
     from tests.conftest import REPO
 
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    table = readme.split("## Targets", 1)[1].split("##", 1)[0]
+    page = (REPO / "docs" / "build.md").read_text(encoding="utf-8")
+    table = page.split("## Targets", 1)[1].split("##", 1)[0]
     named = set(re.findall(r"`([\w/.]+)`", table))
     assert {"all", "drafts", "review", "selected", "edits", "finals", "critical"} <= named
 

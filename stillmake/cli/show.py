@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -45,10 +48,33 @@ def show(shot: str, what: str | None, sources: ConfigSources) -> None:
         path = paths.review_sheet(shot)
     if not Path(path).is_file():
         raise StillmakeError(f"{path} is not built yet: run snakemake")
-    code = click.launch(path)
-    if code != 0:
+    failed = open_file(path)
+    if failed:
         raise StillmakeError(
-            f"could not open {path} (the viewer exited {code}): open the file yourself, "
+            f"could not open {path} ({failed}): open the file yourself, "
             "or look at every shot with stillmake review"
         )
     click.echo(f"opened {path}")
+
+
+def open_file(path: str, wait_s: float = 3.0) -> str | None:
+    """Hand `path` to the system's opener; why it failed, or None. xdg-open (Linux and
+    the other Unixes) is watched for `wait_s`: one that finds no viewer says so and
+    exits at once, one that started a viewer may stay until the viewer closes."""
+    if sys.platform == "darwin" or sys.platform.startswith(("win", "cygwin")):
+        code = click.launch(path)
+        return None if code == 0 else f"the system's opener exited {code}"
+    with tempfile.TemporaryFile("w+") as said:
+        try:
+            proc = subprocess.Popen(
+                ["xdg-open", path], stdout=subprocess.DEVNULL, stderr=said, start_new_session=True
+            )
+        except FileNotFoundError:
+            return "xdg-open is not installed"
+        try:
+            code = proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            return None  # a viewer is up
+        said.seek(0)
+        last = (said.read().strip().splitlines() or [""])[-1]
+    return None if code == 0 else (last or f"xdg-open exited {code}")
