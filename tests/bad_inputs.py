@@ -903,6 +903,21 @@ RUNTIME = [
         "fails the gate (",
         "tests/test_identity.py::test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift",
     ),
+    # -- a target that cannot be built yet, refused in one line (issue 24) --
+    (
+        "RT1",
+        "target",
+        "`snakemake finals` with shots not locked: which cause holds for each, what builds now",
+        "s2 is picked, not locked (stillmake lock s2 approves it); s4 has no pick",
+        "tests/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
+    ),
+    (
+        "RT2",
+        "target",
+        "an edit step file the selections do not declare",
+        "shot s3 has no edit step 5: runs/input/selections.yaml declares steps 1..2",
+        "tests/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
+    ),
 ]
 
 # CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments

@@ -23,6 +23,13 @@ def test_bad_input_is_refused_and_nothing_written(workflow, case):
     mutate(workflow)
     proc = workflow.snakemake(check=False, timeout=60)
     assert proc.returncode != 0
+    one_line_refusal(proc, words)
+    assert [o for o in OUTPUTS if workflow.path(f"runs/{o}").exists()] == []
+
+
+def one_line_refusal(proc, words: str) -> None:
+    """The refusal is one line, with no frames and nothing of Snakemake's around it (only
+    the build's own header, where the refusal comes as the build starts)."""
     said = [
         line
         for line in proc.stderr.splitlines()
@@ -30,11 +37,20 @@ def test_bad_input_is_refused_and_nothing_written(workflow, case):
         and not line.startswith(PREAMBLE)
         and not (line.startswith("stillmake: ") and not line.startswith("stillmake: error: "))
     ]
-    # the refusal is one line, with no frames and nothing of Snakemake's around it (only
-    # the build's own header, where the refusal comes as the build starts)
     assert len(said) == 1, proc.stderr[-2000:]
     assert said[0].startswith("stillmake: error: ") and words in said[0], proc.stderr[-2000:]
-    assert [o for o in OUTPUTS if workflow.path(f"runs/{o}").exists()] == []
+
+
+def test_a_target_that_cannot_be_built_is_refused_in_one_line(workflow):
+    """Refusals raised while Snakemake evaluates input functions (its
+    InputFunctionException, with a traceback of its own) print as the message alone."""
+    for target, case in (("finals", "RT1"), ("runs/edits/s3/step_5.png", "RT2")):
+        words = next(row[3] for row in RUNTIME if row[0] == case)
+        proc = workflow.snakemake(target, check=False, timeout=60)
+        assert proc.returncode != 0
+        one_line_refusal(proc, words)
+        assert "Plain `snakemake` builds" in proc.stderr or case != "RT1"
+        assert "`finals`" not in proc.stderr  # never the target that was just refused
 
 
 def test_catalogue_page_lists_every_case():

@@ -285,6 +285,13 @@ def test_the_console_sits_in_front_of_snakemakes_stream_handler(tmp_path):
     assert 'stream_handler.name = "DefaultStreamHandler"' in inspect.getsource(
         LoggerManager._default_streamhandler
     )
+    # the words Snakemake ends a build with failed jobs in (the console says it once)
+    import snakemake.scheduling.job_scheduler as job_scheduler
+
+    from stillmake.views.console import JOBS_FAILED
+
+    assert JOBS_FAILED[0] in job_scheduler._ERROR_MSG_FINAL
+    assert JOBS_FAILED[1] in inspect.getsource(Workflow)
     (tmp_path / "Snakefile").write_text(CONSOLE_SNAKEFILE)
     run = [sys.executable, "-m", "snakemake", "-c1", "--force-use-threads"]
     made = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@ from typing import Any
 
 from stillmake.errors import InputError
 from stillmake.files import read_text_input
-from stillmake.inputs.schemas import validate
+from stillmake.inputs.schemas import validate, yaml_line
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,13 @@ def load_prompts(path: str | os.PathLike[str]) -> Production:
         ) from None
     except ValueError as exc:  # e.g. a number longer than Python converts (4300 digits)
         raise InputError(f"cannot be read as JSON: {exc}", file=path) from None
-    validate(data, "prompts.schema.json", file=path, shot_of=_locate)
+    validate(
+        data,
+        "prompts.schema.json",
+        file=path,
+        shot_of=_locate,
+        line_of=lambda where, value: yaml_line(text, where, value),  # JSON reads as YAML
+    )
     return _build(path, data)
 
 

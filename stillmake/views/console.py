@@ -33,6 +33,11 @@ SILENT = {WORKFLOW_STARTED, RESOURCES_INFO, JOB_STARTED, GROUP_INFO, PROGRESS, S
 CHATTER = ("Building DAG of jobs...", "Select jobs to execute...", "Using shell: ")
 NOTHING_TO_DO = "Nothing to be done"
 FULL_LOG = "Complete log(s): "
+# what Snakemake says when jobs failed: each failure was said in its own line already
+JOBS_FAILED = (
+    "Exiting because a job execution failed",
+    "At least one job did not complete successfully",
+)
 
 JobKey = tuple[str, tuple[tuple[str, str], ...]]
 Lines = Callable[[], list[str]]
@@ -71,6 +76,7 @@ class BuildConsole:
         self.failed: dict[JobKey, str] = {}  # jobs that failed: why
         self.total: Counter[str] = Counter()  # jobs to run, per pass
         self.done: Counter[str] = Counter()
+        self._said_failed = False
         self._lock = threading.Lock()
 
     # -- Snakemake's events ----------------------------------------------------------
@@ -104,6 +110,8 @@ class BuildConsole:
                 return ""
             if event is None and text.startswith(NOTHING_TO_DO):
                 return "\n".join([text, *self.idle()])
+            if event not in (JOB_ERROR, JOB_FINISHED) and any(w in text for w in JOBS_FAILED):
+                return self._jobs_failed()
             if event is None and text.startswith(FULL_LOG):
                 return (
                     f"stillmake: every job in full (Snakemake's own output): "
@@ -157,6 +165,12 @@ class BuildConsole:
         said = self.held.pop(job, None) or [f"{_shot(job) or ''} {stage}: done".strip()]
         prefix = self._progress(stage)
         return "\n".join([f"{prefix} {said[0]}", *(f"{' ' * len(prefix)} {s}" for s in said[1:])])
+
+    def _jobs_failed(self) -> str:
+        if self._said_failed:
+            return ""
+        self._said_failed = True
+        return f"stillmake: error: {len(self.failed) or 'some'} job(s) failed (said above)"
 
     def _failed(self, job: JobKey | None, fields: Mapping[str, Any]) -> str:
         if job is not None:
