@@ -185,7 +185,11 @@ def _step(wildcards):
     step = int(wildcards.step)
     if not 1 <= step <= BUILD.edit_count(wildcards.shot):
         count = BUILD.edit_count(wildcards.shot)
-        have = f"steps 1..{count} (runs/edits/{wildcards.shot}/step_1.png ..)" if count else "none"
+        have = (
+            f"steps 1..{count} (runs/edits/{wildcards.shot}/step_1.png ..)"
+            if count
+            else "none"
+        )
         raise internals.Refusal(
             f"shot {wildcards.shot} has no edit step {step}: {CONFIG.selections} declares "
             f"{have}; add the step under the shot's `edits:` to build it"

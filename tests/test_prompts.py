@@ -92,7 +92,7 @@ def test_broken_json_names_line_and_column(tmp_path):
     [
         ([{"id": "s1"}], "s1", None, "missing required key 'prompt'"),
         ([{"id": "s1", "prompt": "   "}], "s1", "prompt", "must not be empty"),
-        ([{"id": "s1", "prompt": 3}], "s1", "prompt", "not of type"),
+        ([{"id": "s1", "prompt": 3}], "s1", "prompt", "3 is a whole number where text belongs"),
         ([{"prompt": "a"}], "#1", None, "missing required key 'id'"),
         ({"s 1": {"prompt": "a"}}, None, None, "does not match"),
         (

@@ -87,7 +87,7 @@ def test_drafts_review_rebuild_per_shot_and_never_paid_twice(workflow, fake_open
     summary = [ln for ln in forced.stderr.splitlines() if ln.startswith("stillmake: this run")]
     assert summary == [
         f"stillmake: this run 0 paid request(s) $0.000, 5 cache hit(s) $0, "
-        f"0 failed; ledger total ${spent:.3f} of budget $5.00"
+        f"0 failed; ledger total ${spent:.3f} of budget $5.00 (${5 - spent:.3f} left)"
     ]
     shutil.rmtree(wf.path(".snakemake"))
     wf.snakemake(*args, env=env)

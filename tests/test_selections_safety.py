@@ -295,8 +295,8 @@ def _outside_png(root: Path) -> str:
 
 BAD_SELECTIONS = [
     # (id, text or callable(root) -> text, shot, key, words)
-    ("float pick", "s1: {pick: 2.0}\n", "s1", "pick", "2.0 is not of type 'integer'"),
-    ("float reroll", "s4: {reroll: 1.0}\n", "s4", "reroll", "1.0 is not of type 'integer'"),
+    ("float pick", "s1: {pick: 2.0}\n", "s1", "pick", "2.0 is not a whole number: write 2"),
+    ("float reroll", "s4: {reroll: 1.0}\n", "s4", "reroll", "1.0 is not a whole number: write 1"),
     ("a list", "- s1\n- s2\n", None, None, "must be a mapping of shot ids to decisions"),
     ("a scalar", "pick s1\n", None, None, "must be a mapping of shot ids to decisions"),
     ("a list shot id", "? [s1, s2]\n: {pick: 1}\n", None, None, "shot ids must be plain names"),
@@ -474,7 +474,7 @@ CLI_CASES = [
         "s2: {pick: 1}\ns2: {reroll: 1}\n",
         "key 's2' appears twice (lines 1 and 2)",
     ),
-    ("float pick", "s2: {pick: 2.0}\n", "key 'pick': 2.0 is not of type 'integer'"),
+    ("float pick", "s2: {pick: 2.0}\n", "key 'pick': 2.0 is not a whole number: write 2"),
     ("a list", "- s2\n", "must be a mapping of shot ids to decisions"),
     ("a scalar", "just a note\n", "must be a mapping of shot ids to decisions"),
     (
