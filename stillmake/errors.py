@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+    from stillmake.api.retry import Attempt
 
 
 class StillmakeError(Exception):
@@ -86,12 +91,16 @@ class BackendError(StillmakeError):
 
     `answered`: the API sent an answer (HTTP 200) that was refused (a bad answer, a
     critique's refusal), so it billed it: `usage` is what the answer said it cost, and the
-    call path prices it into `cost_usd` (`cost_source` says how)."""
+    call path prices it into `cost_usd` (`cost_source` says how). `attempts` and
+    `history`: set by api.retry.call_with_retries when it gives up (how many attempts,
+    and each one's status, code, error and bill), so the caller can ledger them."""
 
-    answered = False
-    usage: dict | None = None
+    answered: bool = False
+    usage: Usage | None = None
     cost_usd: float | None = None
     cost_source: str | None = None
+    attempts: int | None = None
+    history: list[Attempt] | None = None
 
     def __init__(
         self,
@@ -128,4 +137,9 @@ class CorruptFile(StillmakeError, ValueError, OSError):
     """A file stillmake wrote or reads is truncated or corrupt (a cache entry, a sidecar,
     an image); the message names it and what to do. Also a ValueError and an OSError, as
     the json/PIL errors it replaces were, so callers that treat an unreadable file as
-    missing keep doing so."""
+    missing keep doing so. `why`: what is wrong with it, without the file's name and the
+    remedy (a warning that names them itself shows this), when the raiser says."""
+
+    def __init__(self, message: str, *, why: str | None = None):
+        super().__init__(message)
+        self.why = why

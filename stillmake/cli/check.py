@@ -10,8 +10,10 @@ from PIL import Image
 
 from stillmake.artifacts import identity
 from stillmake.artifacts.gate import face_checks
+from stillmake.artifacts.identity import IdentityRecord
 from stillmake.artifacts.quality import (
     LEVELS,
+    FlagJson,
     check_image,
     flags_to_json,
     worst,
@@ -127,23 +129,19 @@ def _value(metric: str, value: float | None) -> str:
 
 def _identity(
     path: Path, refs: tuple[str, ...], thresholds: dict, lighting: str | None, metrics: dict
-) -> tuple[dict, list[dict]]:
+) -> tuple[IdentityRecord, list[FlagJson]]:
     """The identity record and the face flags of one image: identity and wardrobe against
     --ref, else the faces counted; skin of the face matched (or the surest one)."""
     unavailable = identity.available()
     if unavailable:
-        return {"measured": False, "note": unavailable, "faces": None, "characters": {}}, []
+        return identity.to_json(identity.not_measured(unavailable)), []
     rgb = identity.load_rgb(path)
     if refs:
         judged = identity.judge(rgb, {"ref": refs}, thresholds)
-        record, flags = identity.to_json(judged), identity.flags_json(judged)
     else:
-        judged = {"found": identity.find_faces(rgb)}
-        note = "no --ref: faces counted"
-        record = {"measured": False, "note": note, "faces": len(judged["found"])}
-        record, flags = {**record, "characters": {}}, []
+        judged = identity.not_measured("no --ref: faces counted", identity.find_faces(rgb))
     _, face_flags = face_checks(rgb, metrics, judged, lighting, thresholds)
-    return record, flags + flags_to_json(face_flags)
+    return identity.to_json(judged), identity.flags_json(judged) + flags_to_json(face_flags)
 
 
 def _identity_rows(result: dict) -> list[tuple[str, str, str, str]]:
