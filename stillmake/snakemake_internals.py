@@ -125,7 +125,7 @@ class JobFailed(WorkflowError):
     the one line that says what to do, no frames. Any other exception (a bug) keeps its
     stack."""
 
-    __traceback__ = property(lambda self: None, lambda self, value: None)  # type: ignore[assignment]
+    __traceback__ = property(lambda self: None, lambda self, value: None)
 
 
 # -- exit without waiting on the scheduler ------------------------------------------------

@@ -25,9 +25,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def spend_by_shot(entries: Iterable[LedgerLine]) -> dict[str, float]:
+def spend_by_shot(entries: Iterable[LedgerLine]) -> dict[str | None, float]:
     """What each shot's lines billed (refused answers on failed lines included)."""
-    spend = defaultdict(float)
+    spend: defaultdict[str | None, float] = defaultdict(float)
     for e in entries:
         spend[e.get("shot")] += e.get("cost_usd") or 0.0
     return spend
