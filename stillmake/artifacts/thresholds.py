@@ -132,3 +132,22 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
             bounds = _check_bounds(tag if i >= 2 else "default", metric, copy.deepcopy(bounds))
             merged.setdefault(metric, {}).update(bounds)
     return merged
+
+
+def layers_for(lighting: str | None, overrides: dict | None) -> dict[str, dict]:
+    """The layers that judge one lighting tag, each built-in layer with config's laid over
+    it (a metric config sets to null stays null): `thresholds_for(lighting, layers)` gives
+    what `thresholds_for(lighting, overrides)` gives, and the layers are the same whether
+    config.yaml repeats the built-in table or says nothing. What a shot's review and edit
+    jobs carry, so another tag's thresholds do not rerun them."""
+    overrides = overrides or {}
+    layers: dict[str, dict] = {}
+    for tag in dict.fromkeys(("default", lighting or "default")):
+        layer = copy.deepcopy(DEFAULT_THRESHOLDS.get(tag) or {})
+        for metric, bounds in (overrides.get(tag) or {}).items():
+            if bounds is None or layer.get(metric) is None:
+                layer[metric] = copy.deepcopy(bounds)
+            else:
+                layer[metric] = {**layer[metric], **bounds}
+        layers[tag] = layer
+    return layers

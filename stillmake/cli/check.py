@@ -8,14 +8,6 @@ from pathlib import Path
 import click
 from PIL import Image
 
-from stillmake.artifacts import identity
-from stillmake.artifacts.gate import face_checks
-from stillmake.artifacts.quality import (
-    LEVELS,
-    check_image,
-    flags_to_json,
-    worst,
-)
 from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
@@ -130,6 +122,10 @@ def _identity(
 ) -> tuple[dict, list[dict]]:
     """The identity record and the face flags of one image: identity and wardrobe against
     --ref, else the faces counted; skin of the face matched (or the surest one)."""
+    from stillmake.artifacts import identity
+    from stillmake.artifacts.gate import face_checks
+    from stillmake.artifacts.quality import flags_to_json
+
     unavailable = identity.available()
     if unavailable:
         return {"measured": False, "note": unavailable, "faces": None, "characters": {}}, []
@@ -219,6 +215,8 @@ def check(
     as_json: bool,
     sources: ConfigSources,
 ) -> None:
+    from stillmake.artifacts.quality import LEVELS, check_image, worst  # numpy: only here
+
     overrides = _config_overrides(sources)
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:

@@ -17,6 +17,7 @@ from typing import Any
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.thresholds import layers_for
 from stillmake.errors import StillmakeError
 from stillmake.inputs import compose
 from stillmake.inputs.config import Config
@@ -216,15 +217,10 @@ class Build:
         return self.job("manifest")  # type: ignore[return-value]
 
     def thresholds(self, shot: str) -> dict[str, Any]:
-        """The `quality:` layers that judge the shot (`default`, then its lighting tag's):
-        what its review and edit jobs judge with, so a change to another tag's
-        thresholds reruns nothing of this shot."""
-        tags = ("default", self.shot(shot).lighting or "default")
-        return {
-            tag: self.config.quality[tag]
-            for tag in dict.fromkeys(tags)
-            if tag in self.config.quality
-        }
+        """The `quality:` layers that judge the shot (`default`, then its lighting tag's,
+        config's over the built-in ones): what its review and edit jobs judge with, so a
+        change to another tag's thresholds reruns nothing of this shot."""
+        return layers_for(self.shot(shot).lighting, dict(self.config.quality))
 
     def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
         cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
