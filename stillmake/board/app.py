@@ -67,7 +67,12 @@ def _opt_text(body: dict, key: str) -> str | None:
 def _pick(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     done = decisions.pick(
-        build, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
+        build,
+        b["shot"],
+        k,
+        seen=_opt_text(b, "seen"),
+        drafts_seen=_opt_text(b, "drafts"),
+        via="board",
     )
     return done, f"{b['shot']}: picked draft {k} of drafts {done.value}"
 
@@ -75,22 +80,22 @@ def _pick(build: Build, b: dict) -> tuple[Written, str]:
 def _reject(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     reason = _text(b.get("reason"), "reason")
-    done = decisions.reject(build, b["shot"], k, reason, seen=_opt_text(b, "seen"))
+    done = decisions.reject(build, b["shot"], k, reason, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
 
 
 def _lock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"))
+    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
 
 
 def _unlock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"))
+    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: unlocked"
 
 
 def _reroll(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.reroll(build, b["shot"], seen=_opt_text(b, "seen"))
+    done = decisions.reroll(build, b["shot"], seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: reroll {done.value}: the next build drafts it afresh"
 
 
@@ -106,6 +111,7 @@ def _edit(build: Build, b: dict) -> tuple[Written, str]:
         region,
         markup=_png_data_url(b.get("markup")),
         seen=_opt_text(b, "seen"),
+        via="board",
     )
     return done, f"{b['shot']}: edit step {done.value} added" + (
         f" on region {decisions.normal_region(region)}" if region is not None else ""

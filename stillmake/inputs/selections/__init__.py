@@ -3,6 +3,7 @@ checked as the build uses them (model.py), changed by round trip (write.py)."""
 
 from stillmake.inputs.selections.model import EditStep, Selection, entry_digest, load_selections
 from stillmake.inputs.selections.write import (
+    Author,
     lock_change,
     parse_document,
     pick_change,
@@ -14,6 +15,7 @@ from stillmake.inputs.selections.write import (
 )
 
 __all__ = [
+    "Author",
     "EditStep",
     "Selection",
     "entry_digest",

@@ -56,13 +56,13 @@ class Selection:
 # -- reading: one strict composer for both loaders ------------------------------
 
 
-def _plain(node: object) -> Any:
+def plain(node: object) -> Any:
     """Containers -> fresh plain dict/list (aliased values are copied, not shared), so JSON
     Schema sees ordinary types and later changes touch one place."""
     if isinstance(node, dict):
-        return {str(k) if not isinstance(k, int) else k: _plain(v) for k, v in node.items()}
+        return {str(k) if not isinstance(k, int) else k: plain(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     return node
 
 
@@ -87,7 +87,7 @@ def load_selections(
     images must lie inside it. `text` checks a would-be content of `path` instead of
     what is on disk (what `update_selections` is about to write)."""
     path = Path(path)
-    data = _plain(parse(read_text(path) if text is None else text, path))
+    data = plain(parse(read_text(path) if text is None else text, path))
     # YAML reads `reject: {1: ...}` with int keys; the schema wants string keys.
     for entry in data.values():
         if isinstance(entry, dict) and isinstance(entry.get("reject"), dict):
@@ -245,6 +245,6 @@ def _step(files: _Files, shot: str, j: int, step: dict) -> EditStep:
 def entry_digest(doc: dict, shot: str) -> str:
     """A digest of one shot's decisions as data (comments and layout aside): what a page
     showed, so a write can tell whether the shot changed on disk since."""
-    entry = _plain(doc.get(shot)) if isinstance(doc, dict) else None
+    entry = plain(doc.get(shot)) if isinstance(doc, dict) else None
     body = json.dumps(entry, sort_keys=True, default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
