@@ -356,9 +356,9 @@ def restore(config: Config, n: int, via: str = "cli") -> bool:
     False when the file already is that version."""
     from stillmake.inputs.prompts import load_prompts
     from stillmake.inputs.selections import Selection
+    from stillmake.inputs.selections.commit import commit
     from stillmake.inputs.selections.history import History
     from stillmake.inputs.selections.ondisk import real_path
-    from stillmake.inputs.selections.write import commit
     from stillmake.planner.build import Build
 
     path = config.selections_path
@@ -370,7 +370,7 @@ def restore(config: Config, n: int, via: str = "cli") -> bool:
     build = Build(config=config, production=production, selections=empty, warnings=[])
     changed = []
 
-    def make(current: str, *_: object) -> str:
+    def make(current: str) -> str:
         changed.append(current != text)
         return text
 

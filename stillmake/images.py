@@ -97,3 +97,28 @@ def input_problem(path: str | os.PathLike[str]) -> str | None:
     except Exception as exc:  # PIL raises OSError, SyntaxError, struct.error, ...
         return f"is not a whole image ({type(exc).__name__}: {exc})"
     return None
+
+
+def pixel_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why an image is too large to decode safely (Pillow's decompression-bomb limit:
+    a small file can claim 20000x20000 pixels, gigabytes once decoded), or None."""
+    import re
+
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None:
+        return None
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
+        return f"is {pixels}, more than the {limit:,} stillmake decodes"
+    except Exception:  # noqa: BLE001  (not an image, or a broken one: said elsewhere)
+        return None
+    if width * height > limit:
+        return (
+            f"is {width}x{height} ({width * height:,} pixels), more than the {limit:,} "
+            "stillmake decodes"
+        )
+    return None

@@ -35,6 +35,20 @@ def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
     return plan(sources.load())
 
 
+def notice(selections: Path) -> None:
+    """Keep a hand save of selections.yaml made since the last version kept (and put back
+    decisions a stale editor save undid): the board sees saves as they happen. Best
+    effort: a file being written, or a history that cannot be written, waits for the
+    next write, which refuses in words if it must."""
+    from stillmake.errors import StillmakeError
+    from stillmake.inputs.selections import Author, update_selections
+
+    try:
+        update_selections(selections, None, author=Author("board"), patience=0.5)
+    except StillmakeError:
+        pass
+
+
 def _stamp(path: Path) -> list:
     try:
         st = path.stat()

@@ -1,8 +1,9 @@
 // stillmake review board: plain JS, no build step. Every decision is a POST to the
 // board's API, which writes selections.yaml exactly as `stillmake pick/lock` does.
+// The page holds no secret: the browser's session cookie (HttpOnly, SameSite=Strict)
+// goes with every same-origin request.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="stillmake-token"]').content;
 const POLL_MS = 2000;
 let board = null;        // the last /api/board answer
 let seenVersion = null;  // the last /api/version answer
@@ -43,7 +44,7 @@ async function post(action, body) {
   try {
     resp = await fetch("/api/" + action, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Stillmake-Token": TOKEN },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
     data = await resp.json();

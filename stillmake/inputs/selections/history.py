@@ -28,9 +28,6 @@ from stillmake.inputs.selections.read import WHAT, parse
 
 LOG = "log.jsonl"
 BY_HAND = "hand"
-# A hand save that undoes a stillmake write it never saw (an editor's buffer read before
-# the write, saved this soon after it) gets that write put back on top of it.
-STALE_SAVE_SECONDS = 2.0
 
 
 def history_dir(real: Path) -> Path:
@@ -118,9 +115,6 @@ class History:
         versions = self.versions()
         return versions[-1] if versions else None
 
-    def last_by_hand(self) -> Version | None:
-        return next((v for v in reversed(self.versions()) if not v.by_stillmake), None)
-
     def version(self, n: int) -> Version:
         for v in self.versions():
             if v.n == n:
@@ -194,49 +188,6 @@ class History:
             f"({exc.strerror}); nothing was written. Free the disk or fix the permissions, "
             "then run again"
         )
-
-    # -- a hand save that undid stillmake writes it never saw ----------------------------
-    def undone(self, data: bytes, mtime: float) -> tuple[list[str], Version | None]:
-        """Shots whose stillmake decisions a hand save undid without seeing them: an
-        editor's buffer read before those writes, saved within STALE_SAVE_SECONDS of
-        them, holding for the shot an entry as it was before one of them, and every save
-        since (the file now: `data`, written at `mtime`) still holding that entry.
-        Returns those shots and the version to take their entries from (the last
-        stillmake write); nothing when the first such save is older than the writes (a
-        backup copied back with its date kept is meant) or came long after them (the
-        person saw them)."""
-        versions = self.versions()
-        i = len(versions)
-        while i and not versions[i - 1].by_stillmake:
-            i -= 1
-        saves = versions[i:]  # hand saves since the last stillmake write, then the file now
-        first_at = saves[0].seconds if saves else mtime
-        j = i
-        while j and versions[j - 1].by_stillmake:
-            if versions[j - 1].seconds > first_at + STALE_SAVE_SECONDS:
-                return [], None
-            if versions[j - 1].seconds < first_at - STALE_SAVE_SECONDS:
-                break
-            j -= 1
-        if j == i or j == 0:
-            return [], None
-        states = [self.decisions(v.sha) for v in versions[j - 1 : i]]
-        since = [self.decisions(v.sha) for v in saves] + [_loads(data, self.real)]
-        if any(s is None for s in states + since):
-            return [], None
-        gone = object()
-        latest, earlier = states[-1], states[:-1]
-        shots = dict.fromkeys(k for s in states for k in s)  # type: ignore[union-attr]
-        put_back = []
-        for shot in shots:
-            first = since[0].get(shot, gone)  # type: ignore[union-attr]
-            if (
-                first != latest.get(shot, gone)  # type: ignore[union-attr]
-                and any(s.get(shot, gone) == first for s in earlier)  # type: ignore[union-attr]
-                and all(s.get(shot, gone) == first for s in since[1:])  # type: ignore[union-attr]
-            ):
-                put_back.append(shot)
-        return put_back, (versions[i - 1] if put_back else None)
 
 
 def _loads(data: bytes, path: Path) -> dict | None:

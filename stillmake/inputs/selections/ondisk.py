@@ -195,11 +195,10 @@ def _me() -> str:
 @dataclass(frozen=True)
 class Swap:
     """What `swap_in` did: `written` is the new file, now at the path (None: nothing was
-    written, and `found` is the file there instead); `displaced` are saves that slipped
-    in and were put back or overtaken in the microseconds of the swap: keep them."""
+    written: a save is there instead); `displaced`: saves overtaken by a newer one in the
+    microseconds of a swap, no longer on disk: keep them."""
 
     written: Snapshot | None
-    found: Snapshot | None = None
     displaced: tuple[Snapshot, ...] = ()
 
 
@@ -225,21 +224,21 @@ def swap_in(path: Path, data: bytes, like: Snapshot, expected: Snapshot) -> Swap
         )
         now = read_once(path, path)
         if now.torn or now.sha != expected.sha or now.exists != expected.exists:
-            return Swap(None, now)
+            return Swap(None)
         if not expected.exists:
             return _create(path, tmp, ours)
         if not exchange(tmp, path):
             os.replace(tmp, path)  # no swap here (NFS, macOS): the check above must do
             fsync_dir(path.parent)
             return Swap(ours)
-        fsync_dir(path.parent)
-        replaced = read_still(tmp, path, known=_as_known(expected), shrunk=_never)
-        if replaced.sha == expected.sha:
+        replaced = read_once(tmp, path)  # at once: ours is on disk in its place till known
+        if not replaced.torn and replaced.sha == expected.sha:
+            fsync_dir(path.parent)
             return Swap(ours)
-        return _swap_back(path, tmp, ours, replaced)
+        return _swap_back(path, tmp, ours)
     except FileNotFoundError as exc:
         if exc.filename is None or Path(exc.filename) == path:  # deleted meanwhile
-            return Swap(None, Snapshot(b""))
+            return Swap(None)
         raise WriteFailed(path, exc) from None
     except OSError as exc:
         raise WriteFailed(path, exc) from None
@@ -248,17 +247,18 @@ def swap_in(path: Path, data: bytes, like: Snapshot, expected: Snapshot) -> Swap
             os.unlink(tmp)
 
 
-def _swap_back(path: Path, tmp: Path, ours: Snapshot, save: Snapshot) -> Swap:
+def _swap_back(path: Path, tmp: Path, ours: Snapshot) -> Swap:
     """A save slipped in between the last read and the swap: put it straight back (the
     same file, its inode and date), so nobody reads ours in its place for longer than
-    the swap. If yet another save replaced ours meanwhile, that one is the newest: it
+    one read. If yet another save replaced ours meanwhile, that one is the newest: it
     stays on disk, and the first is handed back to be kept."""
     exchange(tmp, path)
     back = read_once(tmp, path)
     if back.sha == ours.sha:
-        return Swap(None, save)
+        return Swap(None)
     exchange(tmp, path)
-    return Swap(None, back, (save,))
+    first = read_still(tmp, path, known=None, shrunk=_never)
+    return Swap(None, displaced=(first,))
 
 
 def _create(path: Path, tmp: Path, ours: Snapshot) -> Swap:
@@ -267,15 +267,10 @@ def _create(path: Path, tmp: Path, ours: Snapshot) -> Swap:
     try:
         os.link(tmp, path)
     except FileExistsError:
-        return Swap(None, read_once(path, path))
+        return Swap(None)
     fsync_dir(path.parent)
     return Swap(ours)
 
 
 def _never(snap: Snapshot) -> bool:
     return False
-
-
-def _as_known(snap: Snapshot) -> Version:
-    """A snapshot as the version read_still trusts at once (and whose inode it knows)."""
-    return Version(0, "", "", "", "", snap.sha, snap.size)
