@@ -93,7 +93,7 @@ def load_selections(
         if isinstance(entry, dict) and isinstance(entry.get("reject"), dict):
             entry["reject"] = {str(k): v for k, v in entry["reject"].items()}
     validate(data, "selections.schema.yaml", file=path, shot_of=_locate)
-    files = _Files(path, Path(os.path.normpath(Path(root or ".").absolute())), check_files)
+    files = _Files(path, Path(os.path.realpath(root or ".")), check_files)
     out = {s: Selection(shot=s) for s in shots}
     for shot, entry in data.items():
         if shot not in out:
@@ -109,7 +109,7 @@ class _Files:
     """Where the files a step names are looked for, and whether to look at them."""
 
     selections: Path
-    root: Path  # absolute, normalised: the workflow directory
+    root: Path  # the workflow directory, symlinks followed
     check: bool
 
     @property
@@ -117,14 +117,17 @@ class _Files:
         return self.selections.parent
 
     def inside(self, what: str, name: str, where: dict) -> Path:
-        """base/name, refused when it leads out of the workflow directory."""
+        """base/name, refused when what it names (symlinks followed: a link inside the
+        workflow to a file outside it is outside) is not in the workflow directory."""
         path = self.base / name
-        absolute = Path(os.path.normpath(path.absolute()))
-        if not absolute.is_relative_to(self.root):
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(self.root):
             folder = {"mask": "masks", "markup": "markup"}.get(what.split()[0], "refs")
+            link = " through a symlink" if real != Path(os.path.normpath(path.absolute())) else ""
             raise InputError(
-                f"{what} '{name}' ({absolute}) is outside the workflow directory {self.root}: "
-                f"copy it into the workflow (e.g. runs/input/{folder}/) and name it from there",
+                f"{what} '{name}' ({real}) is outside the workflow directory {self.root}"
+                f"{link}: copy it into the workflow (e.g. runs/input/{folder}/) and name it "
+                "from there",
                 **where,
             )
         return path
