@@ -119,7 +119,8 @@ def pixel_problem(path: str | os.PathLike[str]) -> str | None:
         return None
     if not width:
         return f"has more than the {limit:,} pixels stillmake decodes"
-    return f"is {width}x{height} ({width * height:,} pixels), more than the {limit:,} stillmake decodes"
+    pixels = f"{width}x{height} ({width * height:,} pixels)"
+    return f"is {pixels}, more than the {limit:,} stillmake decodes"
 
 
 def _png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
