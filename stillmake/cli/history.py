@@ -70,5 +70,5 @@ def history(
     click.echo(table(rows, COLUMNS))
     click.echo(
         f"\n`stillmake history --show N` prints version N; `--restore N` writes it back "
-        f"(history kept in {kept.dir}/)"
+        f"(history kept in {kept.shown_dir}/)"
     )

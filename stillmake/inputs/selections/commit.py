@@ -135,6 +135,7 @@ def commit(
             if not _undid(save, text, new, shown):
                 return new  # a save made on ours, or that changed those shots itself
             base = save  # a save begun before ours undid it: the change again, on that save
+        _notice(history, base)
     raise StillmakeError(
         f"{shown} kept changing while stillmake was updating it; try again (nothing of this "
         "change was written; every save is kept: `stillmake history` lists them)"

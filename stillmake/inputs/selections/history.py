@@ -85,6 +85,10 @@ class History:
         self.shown = str(shown or real)
         self.dir = history_dir(real)
         self.log = self.dir / LOG
+        # as the user names it (runs/input/.selections.yaml.history), unless through a link
+        beside = Path(self.shown).parent
+        same = os.path.realpath(beside) == str(real.parent)
+        self.shown_dir = beside / self.dir.name if same else self.dir
         self._versions: list[Version] | None = None  # read once: only this object writes
         self._decisions: dict[str, dict | None] = {}
 
@@ -184,7 +188,7 @@ class History:
 
     def _cannot(self, exc: WriteFailed) -> StillmakeError:
         return StillmakeError(
-            f"{self.shown}: cannot keep the version it replaces in {self.dir}/ "
+            f"{self.shown}: cannot keep the version it replaces in {self.shown_dir}/ "
             f"({exc.strerror}); nothing was written. Free the disk or fix the permissions, "
             "then run again"
         )

@@ -25,7 +25,7 @@ from stillmake.files import decode_text, exchange, fsync_dir, write_temp
 from stillmake.inputs.selections.history import Version, sha256
 from stillmake.inputs.selections.read import WHAT
 
-QUIET_SECONDS = 0.02  # a changed file is read once it has not been written for this long
+QUIET_SECONDS = 0.05  # a changed file is read once it has not been written for this long
 SHRUNK_QUIET_SECONDS = 1.0  # ... this long when shots the last version had are missing
 PATIENCE_SECONDS = 10.0  # a file still being written after this: refuse, write nothing
 BOM = b"\xef\xbb\xbf"

@@ -123,7 +123,7 @@ def update_selections(
         change(doc)
         out = _dump(doc)
         if _comments_only(text):
-            out = text.rstrip("\n") + "\n" + out
+            out = text + ("" if text.endswith("\n") else "\n") + out
         return out
 
     return commit(path, make, check=check, author=author, patience=patience)
