@@ -28,13 +28,13 @@ from stillmake.inputs.selections import (
     entry_digest,
     load_selections,
     lock_change,
-    parse_document,
     pick_change,
     reject_change,
     reroll_change,
     step_change,
     update_selections,
 )
+from stillmake.inputs.selections.read import parse
 
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
@@ -125,7 +125,8 @@ def _apply(
     text = update_selections(
         build.config.selections_path, guarded, check=would_load(build), author=author
     )
-    return Written(entry_digest(parse_document(text, build.config.selections_path), shot), value)
+    written = parse(text, Path(build.config.selections_path))  # fast: libyaml
+    return Written(entry_digest(written, shot), value)
 
 
 def _drafts_as_seen(build: Build, shot: str, drafts_seen: str | None) -> str:

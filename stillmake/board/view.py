@@ -17,7 +17,8 @@ from stillmake.api.ledger import Ledger
 from stillmake.artifacts.picks import changed_since_drafted
 from stillmake.board.files import DraftDigests, tree_signature
 from stillmake.inputs.config import ONLY_CONFIG_YAML, Config, ConfigSources
-from stillmake.inputs.selections import entry_digest, read_document
+from stillmake.inputs.selections import entry_digest
+from stillmake.inputs.selections.read import parse, read_text
 from stillmake.paths import CONFIG_FILE
 from stillmake.views.status import status_rows
 
@@ -156,7 +157,8 @@ def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: Draf
     ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     entries = ledger.entries()
     rows = {r["shot"]: r for r in status_rows(build, entries, digests.fingerprint)}
-    doc = read_document(build.config.selections_path)
+    path = Path(build.config.selections_path)
+    doc = parse(read_text(path), path)  # libyaml: the page's `seen`, as the writes digest it
     current_plan = plan if plan is not None and plan.basis == basis else None
     shots = []
     for shot in build.shots:

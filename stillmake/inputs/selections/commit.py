@@ -126,7 +126,12 @@ def commit(
                 base = read_still(real, shown, known=history.last(), shrunk=shrunk)
                 continue
             history.record(
-                data, by=author.via, what=author.what, at=swap.written.mtime, who=author.who
+                data,
+                by=author.via,
+                what=author.what,
+                at=swap.written.mtime,
+                who=author.who,
+                ino=swap.written.ino,
             )
             save = _overwritten(real, shown, swap.written)
             if save is None:
@@ -169,7 +174,7 @@ def _undid(save: Snapshot, before: str, after: str, shown: Path) -> bool:
 
 
 def _notice(history: History, snap: Snapshot) -> None:
-    history.notice(snap.data, mtime=snap.mtime, owner=snap.uid)
+    history.notice(snap.data, mtime=snap.mtime, owner=snap.uid, ino=snap.ino)
 
 
 def _checked(check: Callable[[str], object], text: str) -> None:

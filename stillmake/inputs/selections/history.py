@@ -67,6 +67,7 @@ class Version:
     what: str
     sha: str
     size: int
+    ino: int | None = None  # the file's inode when it was this version
 
     @property
     def seconds(self) -> float:
@@ -157,12 +158,14 @@ class History:
                 raise self._cannot(exc) from None
         return sha
 
-    def record(self, data: bytes, *, by: str, what: str, at: float, who: str) -> Version:
+    def record(
+        self, data: bytes, *, by: str, what: str, at: float, who: str, ino: int | None = None
+    ) -> Version:
         """Keep a version and append its line to the log."""
         sha = self.keep(data)
         last = self.last()
         n = (last.n if last else 0) + 1
-        version = Version(n, _iso(at), by, who, what, sha, len(data))
+        version = Version(n, _iso(at), by, who, what, sha, len(data), ino)
         line = json.dumps(version.__dict__, ensure_ascii=False) + "\n"
         try:
             fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -176,7 +179,9 @@ class History:
         self.versions().append(version)
         return version
 
-    def notice(self, data: bytes, *, mtime: float, owner: int | None) -> Version | None:
+    def notice(
+        self, data: bytes, *, mtime: float, owner: int | None, ino: int | None = None
+    ) -> Version | None:
         """Record the file as found, unless it is the last version kept: a save by hand
         (or a first sight of the file). None when it was already the last version."""
         last = self.last()
@@ -184,7 +189,7 @@ class History:
             return None
         who = user_name(owner) if owner is not None else "-"
         what = "saved by hand" if last is not None else "first seen by stillmake"
-        return self.record(data, by=BY_HAND, what=what, at=mtime, who=who)
+        return self.record(data, by=BY_HAND, what=what, at=mtime, who=who, ino=ino)
 
     def _cannot(self, exc: WriteFailed) -> StillmakeError:
         return StillmakeError(

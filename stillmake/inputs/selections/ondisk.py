@@ -25,7 +25,7 @@ from stillmake.files import decode_text, exchange, fsync_dir, write_temp
 from stillmake.inputs.selections.history import Version, sha256
 from stillmake.inputs.selections.read import WHAT
 
-QUIET_SECONDS = 0.05  # a changed file is read once it has not been written for this long
+QUIET_SECONDS = 0.02  # a changed file is read once it has not been written for this long
 SHRUNK_QUIET_SECONDS = 1.0  # ... this long when shots the last version had are missing
 PATIENCE_SECONDS = 10.0  # a file still being written after this: refuse, write nothing
 BOM = b"\xef\xbb\xbf"
@@ -148,16 +148,22 @@ def read_still(
     patience: float = PATIENCE_SECONDS,
 ) -> Snapshot:
     """The file once nobody is writing it. The last version kept (`known`) is trusted at
-    once; anything else once two reads agree (bytes, inode, size, mtime) and it has not
-    been written for QUIET_SECONDS, or SHRUNK_QUIET_SECONDS when it lacks shots `known`
-    had (`shrunk`: what the first part of a file written in place looks like)."""
+    once; anything else once two reads agree (bytes, inode, size, mtime), and, if it may
+    be a file being written in place (its inode is the last version's, or not known) or
+    lacks shots the last version had (`shrunk`: what the first part of such a file looks
+    like), once it has not been written for QUIET_SECONDS (SHRUNK_QUIET_SECONDS). A new
+    inode is a file renamed into place, whole, as editors save."""
     started = time.monotonic()
     previous: Snapshot | None = None
     while True:
         snap = read_once(path, shown)
         if snap.exists and known is not None and snap.sha == known.sha:
             return snap
-        quiet = SHRUNK_QUIET_SECONDS if snap.exists and shrunk(snap) else QUIET_SECONDS
+        quiet = 0.0
+        if snap.exists and shrunk(snap):
+            quiet = SHRUNK_QUIET_SECONDS
+        elif snap.exists and (known is None or known.ino in (None, snap.ino)):
+            quiet = QUIET_SECONDS
         age = time.time() - snap.mtime
         if previous is not None and not snap.torn and previous.same(snap):
             if not snap.exists or age >= quiet or snap.read_at - previous.read_at >= quiet:
