@@ -2,8 +2,8 @@
 named controls pick, reject with a reason, lock, unlock and add an edit step from a
 drawn box, and selections.yaml on disk shows each with its comments intact; a hand
 edit made while the page is open survives the next click; an invalid action is shown
-and writes nothing; forged and cross-site requests change nothing; the page follows
-the build. About 15 s (one `snakemake review`, one browser for the module)."""
+and writes nothing; a browser without the session and cross-site requests change
+nothing; the page follows the build. About 15 s (one `snakemake review`, one browser for the module)."""
 
 from __future__ import annotations
 
@@ -53,8 +53,9 @@ def page(served, browser):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(exc))
-    page.goto(board.url)
+    page.goto(board.open_url)  # the URL `stillmake review` prints: its token sets the session
     expect(page.get_by_role("button", name="Pick draft 1 of s1", exact=True)).to_be_visible()
+    assert page.url == board.url  # the token is not kept in the address bar or history
     yield page, selections, board
     assert not errors, errors  # before closing: a closed page aborts its fetches
     context.close()
@@ -179,12 +180,17 @@ def test_an_invalid_action_is_shown_on_the_page_and_writes_nothing(page):
 def test_forged_and_cross_site_requests_change_nothing(page):
     page, selections, board = page
     before = selections.read_bytes()
-    status = page.evaluate(
-        """url => fetch(url + 'api/lock', {method: 'POST', headers: {'Content-Type':
-        'application/json'}, body: JSON.stringify({shot: 's2'})}).then(r => r.status)""",
-        board.url,
-    )
-    assert status == 403
+    # a browser without the session (another profile, or the URL without its token)
+    other = page.context.browser.new_context()
+    try:
+        assert other.request.get(board.url).status == 403
+        assert other.request.get(board.url + "api/board").status == 403
+        assert other.request.post(board.url + "api/lock", data={"shot": "s2"}).status == 403
+        lost = other.new_page()
+        lost.goto(board.url)
+        expect(lost.locator("body")).to_contain_text("open the link `stillmake review` printed")
+    finally:
+        other.close()
     # another site: a form posted at the board, and a no-cors fetch, from its own page
     evil = f"""<html><body><form id=f method=post action="{board.url}api/lock"
       enctype="text/plain"><input name='{{"shot":"s2","x":"' value='"}}'></form>
