@@ -3,7 +3,8 @@ named controls pick, reject with a reason, lock, unlock and add an edit step fro
 drawn box, and selections.yaml on disk shows each with its comments intact; a hand
 edit made while the page is open survives the next click; an invalid action is shown
 and writes nothing; a browser without the session and cross-site requests change
-nothing; the page follows the build. About 15 s (one `snakemake review`, one browser for the module)."""
+nothing; the page follows the build. About 15 s (one `snakemake review`, one browser
+for the module)."""
 
 from __future__ import annotations
 
