@@ -61,6 +61,38 @@ def _mask_image(mode, fill):
     return mutate
 
 
+def bomb_png(path, side=20000) -> None:
+    """A 1-bit PNG claiming side x side pixels: some 48 KB on disk, gigabytes decoded
+    (past Pillow's decompression-bomb limit)."""
+    import struct
+    import zlib
+
+    row = b"\0" + b"\0" * (side // 8)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    head = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def _linked_out(folder, selections):
+    """A file outside the workflow, named from inside it through a symlink in `folder`."""
+
+    def mutate(wf):
+        outside = wf.root.parent / "elsewhere.png"
+        Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(outside)
+        (wf.path(f"runs/input/{folder}") / "elsewhere.png").symlink_to(outside)
+        wf.path(SELECTIONS).write_text(selections, encoding="utf-8")
+
+    return mutate
+
+
 def _config(text):
     return _append("config.yaml", "\n" + text + "\n")
 
@@ -558,6 +590,59 @@ CASES = [
         _selections("s1: {pick: 1, edits: [{change: '" + "paint it over " * 2400 + "'}]}\n"),
         "shot s1, key 'edits[1].change': the Images API takes prompts of at most 32,000 "
         "characters; the edit step 1 prompt as sent is",
+    ),
+]
+
+# -- the decisions file and the review board (issue 22) --
+CASES += [
+    (
+        "P14",
+        "prompts",
+        "shot id that would write the manifest's own file",
+        _shot(1, id="manifest"),
+        "shot manifest, key 'id': shot id 'manifest' would write runs/final/manifest.json, "
+        "which is the build's own file: rename the shot",
+    ),
+    (
+        "P15",
+        "prompts",
+        "shot id that would write the quality gate's file",
+        _shot(1, id="gate"),
+        "shot gate, key 'id': shot id 'gate' would write runs/final/gate.json",
+    ),
+    (
+        "S23",
+        "selections",
+        "step reference: a symlink inside the workflow to a file outside it",
+        _linked_out("refs", "s2: {pick: 1, edits: [{change: x, refs: [refs/elsewhere.png]}]}\n"),
+        "through a symlink: copy it into the workflow (e.g. runs/input/refs/) and name it "
+        "from there",
+    ),
+    (
+        "S24",
+        "selections",
+        "mask: a symlink inside the workflow to a file outside it",
+        _linked_out("masks", "s2: {pick: 1, edits: [{change: x, mask: masks/elsewhere.png}]}\n"),
+        "through a symlink: copy it into the workflow (e.g. runs/input/masks/)",
+    ),
+    (
+        "M7",
+        "masks",
+        "mask past the decompression-bomb limit (48 KB, 20000x20000)",
+        lambda wf: (
+            bomb_png(wf.path("runs/input/masks/bomb.png")),
+            _selections("s2: {pick: 1, edits: [{change: x, mask: masks/bomb.png}]}\n")(wf),
+        ),
+        "key 'edits[1].mask': mask file runs/input/masks/bomb.png is 20000x20000 "
+        "(400,000,000 pixels), more than the 89,478,485 stillmake decodes",
+    ),
+    (
+        "A3",
+        "prompts",
+        "character reference past the decompression-bomb limit",
+        lambda wf: bomb_png(wf.path("runs/input/refs/leyla_ref.png")),
+        "key 'characters.leyla.refs': reference image runs/input/refs/leyla_ref.png is "
+        "20000x20000 (400,000,000 pixels), more than the",
     ),
 ]
 

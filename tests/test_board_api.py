@@ -475,3 +475,61 @@ def test_strokes_need_an_edit_model_that_takes_a_markup(board):
         assert selections.read_bytes() == before
     finally:
         open("config.yaml", "w").write(config)
+
+
+def test_a_change_the_build_would_refuse_is_refused_at_the_click(board):
+    """A 40,000-character change: the board wrote it and every build, `status` and the
+    board itself stayed blocked on it. Now the click is refused with the build's words."""
+    client, selections = board
+    before = selections.read_bytes()
+    resp = post(client, "edit", {"shot": "s2", "change": "paint it over " * 2900})
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    from tests.bad_inputs import CASES
+
+    words = next(c[4] for c in CASES if c[0] == "L5").replace("shot s1", "shot s2")
+    assert words in error and "nothing was written" in error, error
+    assert selections.read_bytes() == before
+    assert "error" not in client.get("/api/board").get_json()
+
+
+@pytest.mark.parametrize(
+    "action, body, status, words",
+    [
+        ("lock", '{"shot": "s2", "x": "' + "a" * 70_000 + '"}', 413, "a lock request is at most"),
+        ("lock", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 413, "at most"),
+        ("lock", '{"shot": "s2", "x": ' + "[" * 5_000 + "]" * 5_000 + "}", 400, "nested 5,001"),
+        ("edit", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 400, "nested"),
+        ("lock", '{"shot": "s2", ', 400, "not JSON"),
+    ],
+)
+def test_oversized_or_deep_bodies_are_refused_in_words(board, action, body, status, words):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = client.post(f"/api/{action}", data=body, content_type="application/json")
+    assert resp.status_code == status, resp.data[:300]
+    assert words in resp.get_json()["error"]
+    assert selections.read_bytes() == before
+
+
+def test_an_image_past_the_bomb_limit_is_a_placeholder_naming_it(board):
+    from PIL import Image
+
+    client, _ = board
+    from tests.bad_inputs import bomb_png
+
+    bomb = os.path.join("runs", "review", "bomb.png")
+    bomb_png(__import__("pathlib").Path(bomb))
+    try:
+        assert os.path.getsize(bomb) < 100_000
+        for url in ("/runs/review/bomb.png", "/runs/review/bomb.png?thumb=1"):
+            resp = client.get(url)
+            assert resp.status_code == 200 and resp.mimetype == "image/png", url
+            said = resp.headers["X-Stillmake-Not-Shown"]
+            assert said.startswith("runs/review/bomb.png is 20000x20000 (400,000,000 pixels)")
+            import io
+
+            with Image.open(io.BytesIO(resp.data)) as im:
+                assert im.size[0] <= 480  # a small picture, not the file
+    finally:
+        os.unlink(bomb)

@@ -349,3 +349,38 @@ def test_history_log_lines_are_plain_json(workflow, monkeypatch):
     assert [(d["n"], d["by"]) for d in lines] == [(1, "hand"), (2, "cli")]
     for d in lines:
         assert gzip.decompress((folder / f"{d['sha']}.gz").read_bytes())
+
+
+def test_a_file_that_never_stops_being_written_is_refused(workflow, monkeypatch):
+    """A program rewriting the file in place without pause: nothing is acted on; after
+    the patience given, one line says so and the file is the writer's."""
+    import threading
+
+    from stillmake.errors import StillmakeError
+
+    monkeypatch.chdir(workflow.root)
+    sel = workflow.path(SELECTIONS)
+    update_selections(SELECTIONS, None)
+    text, stop = sel.read_text(encoding="utf-8"), threading.Event()
+
+    def rewrite():
+        n = 0
+        while not stop.is_set():
+            with open(sel, "w", encoding="utf-8") as fh:  # in place, again and again
+                fh.write(text + f"# pass {n}\n")
+            n += 1
+            time.sleep(0.005)
+
+    writer = threading.Thread(target=rewrite)
+    writer.start()
+    try:
+        with pytest.raises(StillmakeError) as e:
+            update_selections(SELECTIONS, reroll_change("s4", SELECTIONS), patience=1.0)
+    finally:
+        stop.set()
+        writer.join()
+    assert f"{SELECTIONS} is being written by another program (it kept changing for 1 s)" in str(
+        e.value
+    )
+    assert "nothing was written" in str(e.value)
+    assert "reroll: 1" not in sel.read_text(encoding="utf-8")

@@ -146,6 +146,14 @@ MARKUP_BODY = 32 * 1024 * 1024  # a markup at 3840x2160, with room
 MAX_JSON_DEPTH = 32  # a decision is two levels deep
 
 
+def _not_shown(name: str, problem: str) -> Response:
+    """A picture naming an image the board will not decode (and the browser should not),
+    with the reason in a header too."""
+    resp = Response(placeholder(name, problem), mimetype="image/png")
+    resp.headers["X-Stillmake-Not-Shown"] = f"{name} {problem}"
+    return resp
+
+
 def _json_body(action: str) -> dict:
     """The request's JSON object, refused (413, 400) past the size an action needs or the
     depth any decision has, before it is parsed."""
@@ -300,14 +308,12 @@ def create_app(
         if real.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
             problem = pixel_problem(real)
             if problem:  # the browser is not asked to decode it either
-                return Response(placeholder(f"runs/{rel}", problem), mimetype="image/png")
+                return _not_shown(f"runs/{rel}", problem)
             if request.args.get("thumb"):
                 try:
                     return Response(thumbs.get(real), mimetype="image/jpeg")
                 except (OSError, SyntaxError, ValueError):
-                    return Response(
-                        placeholder(f"runs/{rel}", "does not decode"), mimetype="image/png"
-                    )
+                    return _not_shown(f"runs/{rel}", "does not decode")
         return send_file(real, conditional=True, max_age=0)
 
     @app.get("/api/version")

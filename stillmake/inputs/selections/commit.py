@@ -123,7 +123,9 @@ def commit(
             for save in swap.displaced:
                 _notice(history, save)
             if swap.written is None:  # saved meanwhile, nothing written: work on that save
-                base = read_still(real, shown, known=history.last(), shrunk=shrunk)
+                base = read_still(
+                    real, shown, known=history.last(), shrunk=shrunk, patience=patience
+                )
                 continue
             history.record(
                 data,
@@ -156,7 +158,10 @@ def _overwritten(real: Path, shown: Path, ours: Snapshot) -> Snapshot | None:
         now = read_once(real, shown)
         if not now.torn and now.sha == ours.sha and now.exists:
             continue
-        return read_still(real, shown, known=None, shrunk=lambda s: False)
+        try:
+            return read_still(real, shown, known=None, shrunk=lambda s: False, patience=1.0)
+        except StillmakeError:  # another program keeps rewriting it: its file, then
+            return None
     return None
 
 
