@@ -892,5 +892,112 @@ RUNTIME = [
     ),
 ]
 
+# -- the decisions file and the review board (issue 22) --
+KEPT = "tests/test_decisions_kept.py::"
+DISK = "tests/test_full_disk.py::"
+BOARD = "tests/test_board_api.py::"
+RUNTIME += [
+    (
+        "RS5",
+        "selections",
+        "selections.yaml is read-only (mode 0444): not rewritten",
+        "is read-only (mode 0444); nothing was written: make it writable",
+        KEPT + "test_a_read_only_file_is_not_rewritten",
+    ),
+    (
+        "RS6",
+        "selections",
+        "another program keeps writing selections.yaml in place",
+        "is being written by another program (it kept changing for",
+        KEPT + "test_a_file_that_never_stops_being_written_is_refused",
+    ),
+    (
+        "RS7",
+        "selections",
+        "a full disk during `stillmake pick` (or any decision)",
+        "cannot keep the version it replaces in runs/input/.selections.yaml.history/ (No space "
+        "left on device); nothing was written",
+        DISK + "test_a_pick_on_a_full_disk_is_one_line_and_writes_nothing",
+    ),
+    (
+        "RS8",
+        "selections",
+        "runs/input/ read-only: the lock beside selections.yaml cannot be made",
+        "cannot lock runs/input/selections.yaml for writing",
+        DISK + "test_a_read_only_input_folder_is_one_line",
+    ),
+    (
+        "RS9",
+        "selections",
+        "`stillmake history --restore N` of a version the build would refuse now",
+        "shot s9: unknown shot id (the prompts file has s1, s2, s3, s4, s5); nothing was written",
+        KEPT + "test_restore_is_checked_and_works_on_a_broken_file",
+    ),
+    (
+        "RF1",
+        "review sheet",
+        "a full disk while the review-sheet job writes",
+        "s3 review failed: cannot write runs/review/s3.",
+        DISK + "test_a_job_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RF2",
+        "manifest",
+        "a full disk while the manifest job writes",
+        "manifest failed: cannot write runs/final/",
+        DISK + "test_a_job_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RW1",
+        "review board",
+        "a board click on a full disk (HTTP 400, the page shows it)",
+        "cannot keep the version it replaces",
+        DISK + "test_a_board_click_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RW2",
+        "review board",
+        "another local account connects (with or without the token): HTTP 403, nothing served",
+        "this review board belongs to another account; it serves no other",
+        "tests/test_board_access.py::test_another_account_gets_nothing_even_with_the_token",
+    ),
+    (
+        "RW3",
+        "review board",
+        "a browser without the session the printed URL's token sets: HTTP 403",
+        "printed (it carries this board's token) in this browser",
+        BOARD + "test_nothing_is_served_without_the_session_the_printed_url_sets",
+    ),
+    (
+        "RW4",
+        "review board",
+        "a request body over the action's size (HTTP 413) or nested too deep (HTTP 400)",
+        "a lock request is at most 65,536 bytes",
+        BOARD + "test_oversized_or_deep_bodies_are_refused_in_words",
+    ),
+    (
+        "RW5",
+        "review board",
+        "an edit step the build would refuse (a 40,000-character change): refused at the click",
+        "the Images API takes prompts of at most 32,000 characters",
+        BOARD + "test_a_change_the_build_would_refuse_is_refused_at_the_click",
+    ),
+    (
+        "RW6",
+        "review board",
+        "an image under runs/ past the bomb limit: a placeholder naming it, never decoded",
+        "more than the 89,478,485 stillmake decodes",
+        BOARD + "test_an_image_past_the_bomb_limit_is_a_placeholder_naming_it",
+    ),
+    (
+        "RK1",
+        "check",
+        "`stillmake check` on a 48 KB PNG claiming 20000x20000 pixels",
+        "is 20000x20000 (400,000,000 pixels), more than the 89,478,485 stillmake decodes: "
+        "not checked",
+        "tests/test_check_cli.py::test_an_image_past_the_bomb_limit_is_refused_in_one_line",
+    ),
+]
+
 # CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments
 # and tests/test_check_cli.py (exit status 2 for usage errors, 1 for refused actions).

@@ -496,7 +496,12 @@ def test_a_change_the_build_would_refuse_is_refused_at_the_click(board):
 @pytest.mark.parametrize(
     "action, body, status, words",
     [
-        ("lock", '{"shot": "s2", "x": "' + "a" * 70_000 + '"}', 413, "a lock request is at most"),
+        (
+            "lock",
+            '{"shot": "s2", "x": "' + "a" * 70_000 + '"}',
+            413,
+            "a lock request is at most 65,536 bytes",
+        ),
         ("lock", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 413, "at most"),
         ("lock", '{"shot": "s2", "x": ' + "[" * 5_000 + "]" * 5_000 + "}", 400, "nested 5,001"),
         ("edit", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 400, "nested"),

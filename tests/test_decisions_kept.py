@@ -111,7 +111,10 @@ def test_restore_is_checked_and_works_on_a_broken_file(workflow, monkeypatch):
     before = sel.read_bytes()
     result = CliRunner().invoke(cli, ["history", "--restore", "5"])
     assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
-    assert "shot s9: unknown shot id" in result.output and "nothing was written" in result.output
+    words = (
+        "shot s9: unknown shot id (the prompts file has s1, s2, s3, s4, s5); nothing was written"
+    )
+    assert words in result.output
     assert sel.read_bytes() == before
 
 
