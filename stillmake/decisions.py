@@ -83,7 +83,8 @@ def would_load(build: Build) -> Callable[[str], object]:
             root=build.config.root,
             text=text,
         )
-        return check_decisions(build, selections)
+        check_decisions(build, selections)
+        return selections
 
     return check
 

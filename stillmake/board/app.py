@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, abort, jsonify, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from stillmake import decisions
 from stillmake.board import view
@@ -227,7 +228,7 @@ def create_app(
     app.extensions["stillmake_plan"] = worker
 
     @app.before_request
-    def owner_only() -> Response | None:
+    def owner_only() -> WerkzeugResponse | None:
         host = urlsplit(f"//{request.host}")
         port = app.config["STILLMAKE_PORT"]
         if host.hostname not in LOCAL_HOSTS or (port is not None and host.port != port):
@@ -254,7 +255,7 @@ def create_app(
                 abort(403, "a request from another site is refused")
         return None
 
-    def _let_in(cookie: str) -> Response:
+    def _let_in(cookie: str) -> WerkzeugResponse:
         """The token was right: the browser keeps a session cookie no script can read
         and no other site's page sends, and goes on to the bare URL (the token stays
         out of its history)."""

@@ -3,6 +3,7 @@ request carries the account of the process that connected (access.py)."""
 
 from __future__ import annotations
 
+import shutil
 import threading
 import webbrowser
 from collections.abc import Callable
@@ -65,12 +66,15 @@ def serve(app: Flask, port: int, *, open_browser: bool, say: Callable[[str], Non
     board = Board(app, port)
     say(f"review board on {board.open_url}  (Ctrl-C to stop)")
     say("only this account can use it; the link above lets a browser in: keep it to yourself")
+    opener = None
     if open_browser:  # through a file: a browser's command line is visible to every account
-        url = opener_file(board.open_url).as_uri()
-        threading.Timer(0.5, webbrowser.open, args=(url,)).start()
+        opener = opener_file(board.open_url)
+        threading.Timer(0.5, webbrowser.open, args=(opener.as_uri(),)).start()
     try:
         board.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         board.stop()
+        if opener is not None:
+            shutil.rmtree(opener.parent, ignore_errors=True)

@@ -57,16 +57,15 @@ class Author:
 @contextlib.contextmanager
 def _locked_for(path: Path, shown: Path) -> Iterator[None]:
     lock = lock_path(path)
-    try:
-        with locked(lock):
-            yield
-    except OSError as exc:
-        if exc.filename is not None and Path(exc.filename) != lock:
-            raise
-        raise StillmakeError(
-            f"cannot lock {shown} for writing: {lock} cannot be made ({exc.strerror or exc}); "
-            f"nothing was written: make {lock.parent} writable"
-        ) from None
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(locked(lock))
+        except OSError as exc:
+            raise StillmakeError(
+                f"cannot lock {shown} for writing: {lock} cannot be made "
+                f"({exc.strerror or exc}); nothing was written: make {lock.parent} writable"
+            ) from None
+        yield
 
 
 def _shrunk(history: History, last: Version | None, shown: Path) -> Callable[[Snapshot], bool]:
@@ -135,13 +134,13 @@ def commit(
                 who=author.who,
                 ino=swap.written.ino,
             )
-            save = _overwritten(real, shown, swap.written)
-            if save is None:
+            overwritten = _overwritten(real, shown, swap.written)
+            if overwritten is None:
                 return new
-            _notice(history, save)
-            if not _undid(save, text, new, shown):
+            _notice(history, overwritten)
+            if not _undid(overwritten, text, new, shown):
                 return new  # a save made on ours, or that changed those shots itself
-            base = save  # a save begun before ours undid it: the change again, on that save
+            base = overwritten  # a save begun before ours undid it: the change again, on it
         _notice(history, base)
     raise StillmakeError(
         f"{shown} kept changing while stillmake was updating it; try again (nothing of this "
