@@ -17,7 +17,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from stillmake.board.app import create_app
 from stillmake.board.server import Board
+from stillmake.files import locked
 from stillmake.inputs.selections import load_selections
+from stillmake.inputs.selections.commit import lock_path
 from tests.board_browser import launch, wait_for
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -49,7 +51,7 @@ def browser():
 @pytest.fixture
 def page(served, browser):
     board, selections, original = served
-    selections.write_text(original, encoding="utf-8")
+    put_back(selections, original)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors = []
@@ -60,7 +62,15 @@ def page(served, browser):
     yield page, selections, board
     assert not errors, errors  # before closing: a closed page aborts its fetches
     context.close()
-    selections.write_text(original, encoding="utf-8")
+    put_back(selections, original)
+
+
+def put_back(selections, text):
+    """Put the sample back as a cooperating writer does: under the lock the board's
+    writes hold (a click's write watches the file for a moment after it lands, and a
+    save in that moment is taken for an editor's stale one)."""
+    with locked(lock_path(selections)):
+        selections.write_text(text, encoding="utf-8")
 
 
 def decided(selections):

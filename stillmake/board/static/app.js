@@ -36,7 +36,18 @@ function showAlert(text) {
 
 function showNotice(text) { document.getElementById("notice").textContent = text || ""; }
 
-async function post(action, body) {
+let posting = Promise.resolve();  // the click being written: the next one waits for it
+
+function post(action, body) {
+  // one click at a time, each with what the page knows once the one before has landed
+  // (its `seen`): a second click fired before the first's answer would otherwise send
+  // the shot as it was, and be refused as changed meanwhile
+  const run = posting.then(() => postNow(action, body));
+  posting = run.catch(() => false);
+  return run;
+}
+
+async function postNow(action, body) {
   showAlert("");
   const shown = shotById(body.shot);
   if (shown) body.seen = shown.seen;  // the latest the page has read, not when it was drawn
@@ -217,13 +228,21 @@ function render() {
   main.setAttribute("aria-busy", "false");
 }
 
+let refreshes = 0;  // /api/board requests made: only the latest one's answer is shown
+
 async function refresh() {
+  const mine = ++refreshes;
+  let data;
   try {
-    board = await (await fetch("/api/board")).json();
+    data = await (await fetch("/api/board")).json();
   } catch (e) {
     document.getElementById("live").textContent = "board server not answering";
     return;
   }
+  // a poll's answer read before a click's write may arrive after the click's own: it
+  // would put back the decisions (and `seen`) from before the write
+  if (mine !== refreshes) return;
+  board = data;
   if (!board.error && document.getElementById("alert").textContent === board.error) showAlert("");
   render();
   if (editing) syncEditor();
