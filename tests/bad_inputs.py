@@ -959,7 +959,7 @@ RUNTIME += [
         "review board",
         "another local account connects (with or without the token): HTTP 403, nothing served",
         "this review board belongs to another account; it serves no other",
-        "tests/test_board_access.py::test_another_account_gets_nothing_even_with_the_token",
+        BOARD + "test_another_account_gets_nothing_even_with_the_token",
     ),
     (
         "RW3",

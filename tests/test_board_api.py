@@ -16,6 +16,7 @@ from click.testing import CliRunner
 from stillmake.board.app import create_app
 from stillmake.cli.main import cli
 from stillmake.inputs.selections import load_selections
+from tests.board_access import as_other, serving
 
 TOKEN = "test-token-123"
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -362,7 +363,6 @@ def test_review_command_help_and_serving(reviewed):
     out = CliRunner().invoke(cli, ["review", "--help"])
     assert out.exit_code == 0 and "--no-open" in out.output and "--port" in out.output
     assert "stillmake review" in CliRunner().invoke(cli, ["--help"]).output
-    from tests.test_board_access import serving
 
     wf, _ = reviewed
     with serving(wf) as (url, browser):
@@ -538,3 +538,23 @@ def test_an_image_past_the_bomb_limit_is_a_placeholder_naming_it(board):
                 assert im.size[0] <= 480  # a small picture, not the file
     finally:
         os.unlink(bomb)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="runuser needs root to act as another account")
+def test_another_account_gets_nothing_even_with_the_token(reviewed):
+    wf, _ = reviewed
+    selections = wf.path("runs/input/selections.yaml")
+    before = selections.read_bytes()
+    with serving(wf) as (url, browser):
+        base, token = url.split("?token=")
+        answers = as_other(base, token)
+        # the owner's browser, through the printed URL, is in
+        assert b"stillmake review board" in browser.open(url, timeout=10).read()
+        board = json.loads(browser.open(base + "api/board", timeout=30).read())
+        assert [s["id"] for s in board["shots"]][:2] == ["s1", "s2"]
+    for what, (status, body) in answers.items():
+        assert status == 403, (what, status, body[:200])
+        assert "belongs to another account" in body, (what, body[:200])
+        for secret in ('"shots"', "pick", "Leyla", token):
+            assert secret not in body, (what, body[:200])
+    assert selections.read_bytes() == before  # the reroll (a paid draft) never happened
