@@ -2,7 +2,8 @@
 
 `stillmake pick/lock/unlock` and the review board (`stillmake review`) both call these:
 the same checks, the same messages, the same write (`update_selections`: under the
-lock beside selections.yaml, on the file as it is then, only if the result still loads).
+lock beside selections.yaml, on the file as it is then, only if the result passes every
+check the next build makes, every version kept in the history).
 
 A front end that showed the person something before they decided passes what it
 showed: `seen` (the shot's entry digest, `entry_digest`) and `drafts_seen` (the drafts'
