@@ -11,6 +11,7 @@ from PIL import Image
 from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
+from stillmake.images import pixel_problem
 from stillmake.inputs.config import ConfigSources
 from stillmake.paths import CONFIG_FILE
 
@@ -78,6 +79,12 @@ Examples:
   stillmake check draft.png --json | jq '.[0].metrics'
   stillmake check runs/final/s1.png --ref runs/input/refs/leyla_ref.png
 """
+
+
+class _Refused(click.ClickException):
+    """An image refused in one line, exit status 2 (as a missing one)."""
+
+    exit_code = 2
 
 
 def _provenance_lighting(path: Path) -> str | None:
@@ -229,6 +236,9 @@ def check(
         path = Path(image)
         if not path.is_file():
             raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+        too_large = pixel_problem(path)
+        if too_large:
+            raise _Refused(f"{image} {too_large}: not checked (it could take gigabytes to decode)")
         tag, source = lighting, ("--lighting" if lighting else None)
         if tag is None:
             tag = _provenance_lighting(path)
