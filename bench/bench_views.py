@@ -34,7 +34,7 @@ def fabricate_drafts(wf) -> None:
         from stillmake.artifacts.provenance import write_image
         from stillmake.files import sha256_bytes
         from stillmake.inputs.config import load_config
-        from stillmake.planner.build import load_build
+        from stillmake.planner.load import load_build
         from stillmake.planner.stamps import record_built
 
         build = load_build(load_config())

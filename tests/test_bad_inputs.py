@@ -15,7 +15,7 @@ import pytest
 
 from stillmake.errors import StillmakeError
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from tests.bad_inputs import CASES, RUNTIME
 from tests.conftest import REPO
 

@@ -13,7 +13,7 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.errors import ChangedMeanwhile, DecisionError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from tests.conftest import copy_workflow
 
 SELECTIONS = "runs/input/selections.yaml"

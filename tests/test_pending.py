@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.planner.pending import Pending
 from tests.conftest import edit_prompt
 

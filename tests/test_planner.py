@@ -12,8 +12,8 @@ import pytest
 from stillmake import paths
 from stillmake.errors import GuardrailError, StillmakeError
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
 from stillmake.planner.jobs import JOB_TYPES, EditJob
+from stillmake.planner.load import load_build
 from stillmake.planner.pending import Pending
 from stillmake.planner.stamps import params_digest, record_built
 from stillmake.views.plan import SpendPlanner, total

@@ -73,7 +73,7 @@ def add_shots(root: Path, ids: list[str]) -> None:
 def build_picks(ids: list[str]) -> dict[str, tuple]:
     """Picks as the build reads them (the Snakefile's planner, from the cwd)."""
     from stillmake.inputs.config import load_config
-    from stillmake.planner.build import load_build
+    from stillmake.planner.load import load_build
 
     build = load_build(load_config())
     return {sid: (build.selections[sid].pick, build.selections[sid].drafts) for sid in ids}

@@ -32,7 +32,7 @@ BUILT = ("runs/drafts", "runs/review", "runs/selected", "runs/edits", "runs/fina
 
 def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
     """The project in the current directory, as `stillmake` commands load it."""
-    from stillmake.planner.build import load_build as plan
+    from stillmake.planner.load import load_build as plan
 
     return plan(sources.load())
 

@@ -23,8 +23,8 @@ from stillmake.inputs import compose
 from stillmake.inputs.config import Config
 from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.models import best_fidelity, lookup
-from stillmake.inputs.prompts import Production, Shot, load_prompts
-from stillmake.inputs.selections import Selection, load_selections
+from stillmake.inputs.prompts import Production, Shot
+from stillmake.inputs.selections import Selection
 from stillmake.planner.jobs import (
     JOB_TYPES,
     Characters,
@@ -393,19 +393,3 @@ class Build:
         stamp = paths.request_stamp(rule, shot, step)
         sync_stamp(self.config.root / stamp, self.params(rule, shot, step))
         return stamp
-
-
-def load_build(config: Config) -> Build:
-    """Read the prompts and the selections named by the config, check everything a job
-    would otherwise find only after earlier passes were paid for, and plan."""
-    from stillmake.planner import preflight
-
-    warnings = preflight.check_config(config)
-    production = load_prompts(config.prompts_path)
-    preflight.check_shot_sizes(config, production)
-    selections = load_selections(
-        config.selections_path, shots=production.shot_ids, draft_n=config.draft.n
-    )
-    build = Build(config=config, production=production, selections=selections, warnings=warnings)
-    build.warnings += preflight.check_build(build)
-    return build
