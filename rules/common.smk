@@ -15,7 +15,7 @@ from stillmake.paths import PATTERNS
 from stillmake import snakemake_internals as internals
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.planner.stamps import record_built
 
 # Loaded as a module (`module stillmake: ... prefix: "stills"`), every path of the

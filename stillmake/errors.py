@@ -133,6 +133,24 @@ class BadAnswer(BackendError):
         super().__init__(message, retryable=True, code="bad_answer")
 
 
+class WriteFailed(StillmakeError, OSError):
+    """A file could not be written (a full disk, a read-only directory). Nothing was
+    replaced: every write goes to a temp file renamed into place whole. Also an OSError
+    with the system's errno and words, as the error it stands for was, so callers that
+    catch OSError and say what it meant for them keep doing so."""
+
+    def __init__(self, path: str | os.PathLike[str], exc: OSError, what: str = "write"):
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.filename = str(path)
+        self.message = (
+            f"cannot {what} {path}: {self.strerror}. Free the disk or fix the permissions, "
+            "then run again"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class CorruptFile(StillmakeError, ValueError, OSError):
     """A file stillmake wrote or reads is truncated or corrupt (a cache entry, a sidecar,
     an image); the message names it and what to do. Also a ValueError and an OSError, as

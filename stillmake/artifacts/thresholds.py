@@ -142,3 +142,25 @@ def thresholds_for(
             bounds = _check_bounds(tag if i >= 2 else "default", metric, copy.deepcopy(bounds))
             merged.setdefault(metric, {}).update(bounds)
     return merged
+
+
+def layers_for(
+    lighting: str | None, overrides: QualityOverrides | None
+) -> dict[str, dict[str, Bounds | None]]:
+    """The layers that judge one lighting tag, each built-in layer with config's laid over
+    it (a metric config sets to null stays null): `thresholds_for(lighting, layers)` gives
+    what `thresholds_for(lighting, overrides)` gives, and the layers are the same whether
+    config.yaml repeats the built-in table or says nothing. What a shot's review and edit
+    jobs carry, so another tag's thresholds do not rerun them."""
+    overrides = overrides or {}
+    layers: dict[str, dict[str, Bounds | None]] = {}
+    for tag in dict.fromkeys(("default", lighting or "default")):
+        layer: dict[str, Bounds | None] = copy.deepcopy(dict(DEFAULT_THRESHOLDS.get(tag) or {}))
+        for metric, bounds in (overrides.get(tag) or {}).items():
+            built_in = layer.get(metric)
+            if bounds is None or built_in is None:
+                layer[metric] = copy.deepcopy(bounds)
+            else:
+                layer[metric] = {**built_in, **bounds}
+        layers[tag] = layer
+    return layers

@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from PIL import Image
 
-from stillmake.artifacts import identity
-from stillmake.artifacts.gate import face_checks
-from stillmake.artifacts.identity import IdentityRecord
-from stillmake.artifacts.quality import (
-    LEVELS,
-    FlagJson,
-    check_image,
-    flags_to_json,
-    worst,
-)
 from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
+from stillmake.images import pixel_problem
 from stillmake.inputs.config import ConfigSources
 from stillmake.paths import CONFIG_FILE
+
+if TYPE_CHECKING:
+    from stillmake.artifacts.identity import IdentityRecord
+    from stillmake.artifacts.quality import FlagJson
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {
@@ -90,6 +86,12 @@ Examples:
 """
 
 
+class _Refused(click.ClickException):
+    """An image refused in one line, exit status 2 (as a missing one)."""
+
+    exit_code = 2
+
+
 def _provenance_lighting(path: Path) -> str | None:
     """The lighting tag stillmake recorded for this image, if any."""
     try:
@@ -132,6 +134,10 @@ def _identity(
 ) -> tuple[IdentityRecord, list[FlagJson]]:
     """The identity record and the face flags of one image: identity and wardrobe against
     --ref, else the faces counted; skin of the face matched (or the surest one)."""
+    from stillmake.artifacts import identity
+    from stillmake.artifacts.gate import face_checks
+    from stillmake.artifacts.quality import flags_to_json
+
     unavailable = identity.available()
     if unavailable:
         return identity.to_json(identity.not_measured(unavailable)), []
@@ -217,6 +223,8 @@ def check(
     as_json: bool,
     sources: ConfigSources,
 ) -> None:
+    from stillmake.artifacts.quality import LEVELS, check_image, worst  # numpy: only here
+
     overrides = _config_overrides(sources)
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:
@@ -229,6 +237,9 @@ def check(
         path = Path(image)
         if not path.is_file():
             raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+        too_large = pixel_problem(path)
+        if too_large:
+            raise _Refused(f"{image} {too_large}: not checked (it could take gigabytes to decode)")
         tag, source = lighting, ("--lighting" if lighting else None)
         if tag is None:
             tag = _provenance_lighting(path)

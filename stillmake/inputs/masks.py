@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageFilter
 
 from stillmake.errors import InputError
+from stillmake.images import pixel_problem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -135,6 +136,9 @@ def _open_png(path: str | os.PathLike[str], what: str, where: dict[str, Any]) ->
     if not path.is_file():
         why = "is a directory, not a PNG" if path.is_dir() else "not found"
         raise InputError(f"{what} file {path} {why}", **where)
+    too_large = pixel_problem(path)
+    if too_large:
+        raise InputError(f"{what} file {path} {too_large}", **where)
     try:
         with Image.open(path) as im:
             fmt, mode, info = im.format, im.mode, dict(im.info)

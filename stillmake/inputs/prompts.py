@@ -13,6 +13,7 @@ from typing import Any
 from stillmake.errors import InputError
 from stillmake.files import read_text_input
 from stillmake.inputs.schemas import validate
+from stillmake.paths import clashing_shot_ids
 
 
 @dataclass(frozen=True)
@@ -203,9 +204,18 @@ def _build(path: Path, data: dict) -> Production:
     )
     raw = data["shots"]
     items = [(s["id"], s) for s in raw] if isinstance(raw, list) else list(raw.items())
+    clashes = clashing_shot_ids()
     for sid, s in items:
         if sid in production.shots:
             raise InputError("shot id appears twice", file=path, shot=sid, key="id")
+        if sid in clashes:
+            raise InputError(
+                f"shot id '{sid}' would write {clashes[sid]}, which is the build's own "
+                "file: rename the shot",
+                file=path,
+                shot=sid,
+                key="id",
+            )
         if "negative" in s and "negative_prompt" in s and s["negative"] != s["negative_prompt"]:
             raise InputError(
                 "both 'negative' and 'negative_prompt' given with different text; keep one",

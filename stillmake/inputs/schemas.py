@@ -31,7 +31,9 @@ def schema_path(name: str) -> str:
 @cache
 def load_schema(name: str) -> dict:
     text = schema_file(name).read_text(encoding="utf-8")
-    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    if name.endswith(".json"):
+        return json.loads(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 
 def validate(

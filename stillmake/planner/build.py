@@ -17,13 +17,14 @@ from typing import Any
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.thresholds import layers_for
 from stillmake.errors import StillmakeError
 from stillmake.inputs import compose
 from stillmake.inputs.config import Config
 from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.models import best_fidelity, lookup
-from stillmake.inputs.prompts import Production, Shot, load_prompts
-from stillmake.inputs.selections import Selection, load_selections
+from stillmake.inputs.prompts import Production, Shot
+from stillmake.inputs.selections import Selection
 from stillmake.planner.jobs import (
     JOB_TYPES,
     Characters,
@@ -216,15 +217,10 @@ class Build:
         return self.job("manifest")  # type: ignore[return-value]
 
     def thresholds(self, shot: str) -> dict[str, Any]:
-        """The `quality:` layers that judge the shot (`default`, then its lighting tag's):
-        what its review and edit jobs judge with, so a change to another tag's
-        thresholds reruns nothing of this shot."""
-        tags = ("default", self.shot(shot).lighting or "default")
-        return {
-            tag: self.config.quality[tag]
-            for tag in dict.fromkeys(tags)
-            if tag in self.config.quality
-        }
+        """The `quality:` layers that judge the shot (`default`, then its lighting tag's,
+        config's over the built-in ones): what its review and edit jobs judge with, so a
+        change to another tag's thresholds reruns nothing of this shot."""
+        return layers_for(self.shot(shot).lighting, dict(self.config.quality))
 
     def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
         cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
@@ -397,19 +393,3 @@ class Build:
         stamp = paths.request_stamp(rule, shot, step)
         sync_stamp(self.config.root / stamp, self.params(rule, shot, step))
         return stamp
-
-
-def load_build(config: Config) -> Build:
-    """Read the prompts and the selections named by the config, check everything a job
-    would otherwise find only after earlier passes were paid for, and plan."""
-    from stillmake.planner import preflight
-
-    warnings = preflight.check_config(config)
-    production = load_prompts(config.prompts_path)
-    preflight.check_shot_sizes(config, production)
-    selections = load_selections(
-        config.selections_path, shots=production.shot_ids, draft_n=config.draft.n
-    )
-    build = Build(config=config, production=production, selections=selections, warnings=warnings)
-    build.warnings += preflight.check_build(build)
-    return build
