@@ -57,16 +57,16 @@ class Thumbs:
         return data
 
     def _make(self, path: Path) -> bytes:
-        with Image.open(path) as im:
-            im.draft("RGB", (self.width, self.width))  # JPEG sources decode smaller
-            im = im.convert("RGB")
-            factor = max(1, im.width // self.width)
-            if factor > 1:
-                im = im.reduce(factor)
-            if im.width > self.width:
-                im = im.resize((self.width, round(im.height * self.width / im.width)))
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=82)
+        with Image.open(path) as opened:
+            opened.draft("RGB", (self.width, self.width))  # JPEG sources decode smaller
+            im = opened.convert("RGB")
+        factor = max(1, im.width // self.width)
+        if factor > 1:
+            im = im.reduce(factor)
+        if im.width > self.width:
+            im = im.resize((self.width, round(im.height * self.width / im.width)))
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=82)
         return out.getvalue()
 
 

@@ -139,7 +139,7 @@ def _entry(doc: CommentedMap, shot: str, path: Path) -> CommentedMap:
         else:
             doc[shot] = CommentedMap()  # `s3:` with nothing after it
         entry = doc[shot]
-    if not isinstance(entry, dict):
+    if not isinstance(entry, CommentedMap):
         raise InputError("is not a mapping of decisions (pick, lock, ...)", file=path, shot=shot)
     return entry
 
