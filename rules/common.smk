@@ -171,9 +171,9 @@ def edit_inputs(wildcards):
 
 @internals.per_job
 def review_refs(wildcards):
-    """The shot's character references: a changed one re-measures its identity (and
-    re-asks the critique, which sends them)."""
-    return BUILD.existing_refs(wildcards.shot)
+    """The character references the critique sends with each draft (none when it is off:
+    identity reads them too, and a changed one reruns the review through its params)."""
+    return BUILD.review_refs(wildcards.shot)
 
 
 @internals.per_job

@@ -19,6 +19,7 @@ from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
 from stillmake.artifacts.thresholds import layers_for
 from stillmake.errors import StillmakeError
+from stillmake.files import sha256_file
 from stillmake.inputs import compose
 from stillmake.inputs.config import Config
 from stillmake.inputs.guardrail import require_shortlist
@@ -54,6 +55,8 @@ class Build:
     _params: dict[JobKey, dict[str, Any]] = field(default_factory=dict, repr=False)
     _rels: dict[str, str] = field(default_factory=dict, repr=False)
     _refs_found: dict[str, bool] = field(default_factory=dict, repr=False)
+    _layers: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _ref_digests: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     # -- shots and decisions ----------------------------------------------------------
     @cached_property
@@ -156,6 +159,18 @@ class Build:
         refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
         return [r for r in refs if self._ref_exists(r)]
 
+    def references(self, shot: str) -> dict[str, str | None]:
+        """The content digest of each of the shot's character references (None: missing),
+        read once per build."""
+        refs = dict.fromkeys(r for rs in self.characters(shot).values() for r in rs)
+        return {r: self._ref_digest(r) for r in refs}
+
+    def _ref_digest(self, ref: str) -> str | None:
+        if ref not in self._ref_digests:
+            path = self.config.root / ref
+            self._ref_digests[ref] = sha256_file(path) if path.is_file() else None
+        return self._ref_digests[ref]
+
     def _ref_exists(self, ref: str) -> bool:
         found = self._refs_found.get(ref)
         if found is None:
@@ -220,7 +235,11 @@ class Build:
         """The `quality:` layers that judge the shot (`default`, then its lighting tag's,
         config's over the built-in ones): what its review and edit jobs judge with, so a
         change to another tag's thresholds reruns nothing of this shot."""
-        return layers_for(self.shot(shot).lighting, dict(self.config.quality))
+        lighting = self.shot(shot).lighting
+        layers = self._layers.get(lighting)
+        if layers is None:  # once per lighting tag: the same layers for all its shots
+            layers = self._layers[lighting] = layers_for(lighting, dict(self.config.quality))
+        return layers
 
     def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
         cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
@@ -259,6 +278,7 @@ class Build:
             lighting=s.lighting,
             thresholds=self.thresholds(shot),
             characters=self.characters(shot),
+            references=self.references(shot),
             pick=self.selections[shot].pick,
             rejects={str(k): v for k, v in self.selections[shot].reject.items()},
             critique=self._critique(shot, "draft"),

@@ -145,6 +145,9 @@ class ReviewJob(JobRequest):
     lighting: str | None
     thresholds: dict[str, Any]
     characters: Characters
+    # each reference's content digest (None: missing), so a changed reference re-measures
+    # the identity of its character's shots only, without being a declared input of all
+    references: dict[str, str | None]
     pick: int | None  # the sheet marks a weak pick before its edits are paid
     rejects: dict[str, str]  # and each reject, with why
     critique: CritiqueSpec | None  # only when enabled
