@@ -195,7 +195,7 @@ import time, yaml
 from stillmake.inputs.config import load_config
 from stillmake.inputs.selections.write import read_document
 from stillmake.inputs.selections.read import parse, read_text
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 config = load_config()
 path = config.selections_path
 def best(fn):

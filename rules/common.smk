@@ -14,7 +14,7 @@ from stillmake.paths import PATTERNS
 from stillmake import snakemake_internals as internals
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.planner.jobs import JOB_TYPES
 from stillmake.planner.stamps import record_built
 from stillmake.views.console import BuildConsole, job_key
@@ -208,9 +208,9 @@ def edit_inputs(wildcards):
 
 @internals.per_job
 def review_refs(wildcards):
-    """The shot's character references: a changed one re-measures its identity (and
-    re-asks the critique, which sends them)."""
-    return BUILD.existing_refs(wildcards.shot)
+    """The character references the critique sends with each draft (none when it is off:
+    identity reads them too, and a changed one reruns the review through its params)."""
+    return BUILD.review_refs(wildcards.shot)
 
 
 @internals.per_job

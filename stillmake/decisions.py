@@ -2,7 +2,8 @@
 
 `stillmake pick/lock/unlock` and the review board (`stillmake review`) both call these:
 the same checks, the same messages, the same write (`update_selections`: under the
-lock beside selections.yaml, on the file as it is then, only if the result still loads).
+lock beside selections.yaml, on the file as it is then, only if the result passes every
+check the next build makes, every version kept in the history).
 
 A front end that showed the person something before they decided passes what it
 showed: `seen` (the shot's entry digest, `entry_digest`) and `drafts_seen` (the drafts'
@@ -21,12 +22,13 @@ from typing import TYPE_CHECKING
 from stillmake import paths
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.errors import ChangedMeanwhile, DecisionError, InputError
-from stillmake.files import atomic_write_bytes
+from stillmake.files import atomic_write_bytes, decode_text
 from stillmake.inputs.masks import check_markup
 from stillmake.inputs.selections import entry_digest, load_selections
+from stillmake.inputs.selections.read import parse
 from stillmake.inputs.selections.write import (
+    Author,
     lock_change,
-    parse_document,
     pick_change,
     reject_change,
     reroll_change,
@@ -37,6 +39,8 @@ from stillmake.inputs.selections.write import (
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
 
+    from stillmake.inputs.config import Config
+    from stillmake.inputs.selections import Selection
     from stillmake.planner.build import Build
 
 REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
@@ -67,16 +71,20 @@ def current_drafts(build: Build, shot: str) -> str:
 
 def would_load(build: Build) -> Callable[[str], object]:
     """The check an edit must pass before it is written: the new text loads as the build
-    would load it (every shot known, picks in range, masks and references in place)."""
+    would load it, every check of `load_build` included (shots known, picks in range,
+    masks and references in place, prompts and images within the API's limits), so a
+    click can never leave a file that blocks the next build."""
 
     def check(text: str) -> object:
-        return load_selections(
+        selections = load_selections(
             build.config.selections_path,
             shots=build.shots,
             draft_n=build.draft_n,
             root=build.config.root,
             text=text,
         )
+        check_decisions(build, selections)
+        return selections
 
     return check
 
@@ -100,6 +108,7 @@ def _apply(
     shot: str,
     change: Callable[[CommentedMap], None],
     seen: str | None,
+    author: Author,
     value: str | int | None = None,
 ) -> Written:
     """Write `change` through update_selections, first checking (inside the lock, on the
@@ -114,8 +123,11 @@ def _apply(
             )
         change(doc)
 
-    text = update_selections(build.config.selections_path, guarded, check=would_load(build))
-    return Written(entry_digest(parse_document(text, build.config.selections_path), shot), value)
+    text = update_selections(
+        build.config.selections_path, guarded, check=would_load(build), author=author
+    )
+    written = parse(text, Path(build.config.selections_path))  # fast: libyaml
+    return Written(entry_digest(written, shot), value)
 
 
 def _drafts_as_seen(build: Build, shot: str, drafts_seen: str | None) -> str:
@@ -136,8 +148,10 @@ def pick(
     *,
     seen: str | None = None,
     drafts_seen: str | None = None,
+    via: str = "cli",
 ) -> Written:
-    """Pick draft k of `shot`, bound to the drafts on disk (their fingerprint: `value`)."""
+    """Pick draft k of `shot`, bound to the drafts on disk (their fingerprint: `value`).
+    `via` (cli, board) is what the history says made the change, as every decision's."""
     check_shots(build, [shot])
     check_draft(build, k)
     rejects = rejects or {}
@@ -152,9 +166,9 @@ def pick(
                 param="--reject",
             )
     fp = _drafts_as_seen(build, shot, drafts_seen)
-    return _apply(
-        build, shot, pick_change(shot, k, fp, rejects, build.config.selections_path), seen, fp
-    )
+    what = f"pick {shot} {k}" + "".join(f" -r '{kk}:{r}'" for kk, r in rejects.items())
+    change = pick_change(shot, k, fp, rejects, build.config.selections_path)
+    return _apply(build, shot, change, seen, Author(via, what), fp)
 
 
 def reject(
@@ -164,6 +178,7 @@ def reject(
     reason: str,
     *,
     seen: str | None = None,
+    via: str = "cli",
 ) -> Written:
     """Record why draft k of `shot` lost."""
     check_shots(build, [shot])
@@ -175,11 +190,17 @@ def reject(
         )
     if build.selections[shot].pick == k:
         raise DecisionError(f"draft {k} of {shot} is the pick: pick another draft first")
-    return _apply(build, shot, reject_change(shot, k, reason, build.config.selections_path), seen)
+    change = reject_change(shot, k, reason, build.config.selections_path)
+    return _apply(build, shot, change, seen, Author(via, f"reject {shot} {k}: {reason}"))
 
 
 def set_locked(
-    build: Build, shots: Sequence[str], locked: bool, *, seen: str | None = None
+    build: Build,
+    shots: Sequence[str],
+    locked: bool,
+    *,
+    seen: str | None = None,
+    via: str = "cli",
 ) -> Written | None:
     """Lock picked shots (finalists), or unlock shots. `seen` (and what is returned) is
     for one shot; several are written at once, unguarded, and return None."""
@@ -190,15 +211,16 @@ def set_locked(
             f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
         )
     change = lock_change(list(shots), locked, build.config.selections_path)
+    author = Author(via, f"{'lock' if locked else 'unlock'} {' '.join(shots)}")
     if len(shots) == 1:
-        return _apply(build, shots[0], change, seen)
+        return _apply(build, shots[0], change, seen, author)
     if seen is not None:
         raise ValueError("seen guards one shot's entry; give one shot")
-    update_selections(build.config.selections_path, change, check=would_load(build))
+    update_selections(build.config.selections_path, change, check=would_load(build), author=author)
     return None
 
 
-def reroll(build: Build, shot: str, *, seen: str | None = None) -> Written:
+def reroll(build: Build, shot: str, *, seen: str | None = None, via: str = "cli") -> Written:
     """Ask for fresh drafts of `shot` (its `reroll` one up: the new one is `value`).
     A locked shot is refused: unlock it first. A pick stays, and goes stale when the
     new drafts are built (the select job and the board say so): re-pick then."""
@@ -208,7 +230,7 @@ def reroll(build: Build, shot: str, *, seen: str | None = None) -> Written:
             f"{shot} is locked (a finalist): unlock it before asking for fresh drafts"
         )
     change = reroll_change(shot, build.config.selections_path)
-    return _apply(build, shot, change, seen, build.reroll(shot) + 1)
+    return _apply(build, shot, change, seen, Author(via, f"reroll {shot}"), build.reroll(shot) + 1)
 
 
 def normal_region(box: Sequence[float]) -> list[float]:
@@ -268,6 +290,7 @@ def add_step(
     *,
     markup: bytes | None = None,
     seen: str | None = None,
+    via: str = "cli",
 ) -> Written:
     """Append an edit step (one change) to `shot` (its number: `value`): the whole frame,
     a region box, or a markup (strokes; edit models that take one)."""
@@ -294,15 +317,68 @@ def add_step(
         saved = save_markup(build, shot, markup)
         step["markup"] = saved.relative_to(Path(build.config.selections_path).parent).as_posix()
     change_ = step_change(shot, step, build.config.selections_path)
+    n = build.edit_count(shot) + 1
+    author = Author(via, f"edit step {n} of {shot}: {_short(change)}")
     try:
-        return _apply(build, shot, change_, seen, build.edit_count(shot) + 1)
+        return _apply(build, shot, change_, seen, author, n)
     except BaseException:
         if saved is not None and not _named_in(build, saved):
             saved.unlink(missing_ok=True)  # refused: leave no stray file
         raise
 
 
+def _short(text: str, limit: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def check_decisions(build: Build, selections: dict[str, Selection]) -> None:
+    """Every check `load_build` makes once the selections are read (edit prompts and
+    images within the API's limits, masks as sent, markups the edit model takes), on
+    these selections: the same refusal, in the same words, as the next build's."""
+    from stillmake.planner import preflight
+    from stillmake.planner.build import Build
+
+    preflight.check_build(
+        Build(
+            config=build.config,
+            production=build.production,
+            selections=selections,
+            warnings=[],
+        )
+    )
+
+
 def _named_in(build: Build, path: Path) -> bool:
     """Whether selections.yaml (as on disk) names this markup file in some step."""
     text = Path(build.config.selections_path).read_text(encoding="utf-8")
     return path.name in text
+
+
+def restore(config: Config, n: int, via: str = "cli") -> bool:
+    """Write version `n` of selections.yaml (from its history) back, checked as any
+    decision is (it must load as the next build would load it); the version it replaces
+    is kept. Works when the file on disk does not load (that is when it is needed).
+    False when the file already is that version."""
+    from stillmake.inputs.prompts import load_prompts
+    from stillmake.inputs.selections import Selection
+    from stillmake.inputs.selections.commit import commit
+    from stillmake.inputs.selections.history import History
+    from stillmake.inputs.selections.ondisk import real_path
+    from stillmake.planner.build import Build
+
+    path = config.selections_path
+    history = History(real_path(path), path)
+    version = history.version(n)
+    text = decode_text(history.data(version.sha), path, "selections file").replace("\r\n", "\n")
+    production = load_prompts(config.prompts_path)
+    empty = {s: Selection(shot=s) for s in production.shot_ids}
+    build = Build(config=config, production=production, selections=empty, warnings=[])
+    changed = []
+
+    def make(current: str) -> str:
+        changed.append(current != text)
+        return text
+
+    commit(path, make, check=would_load(build), author=Author(via, f"restore version {n}"))
+    return changed[-1]

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+    from stillmake.api.retry import Attempt
 
 
 class StillmakeError(Exception):
@@ -88,12 +93,16 @@ class BackendError(StillmakeError):
 
     `answered`: the API sent an answer (HTTP 200) that was refused (a bad answer, a
     critique's refusal), so it billed it: `usage` is what the answer said it cost, and the
-    call path prices it into `cost_usd` (`cost_source` says how)."""
+    call path prices it into `cost_usd` (`cost_source` says how). `attempts` and
+    `history`: set by api.retry.call_with_retries when it gives up (how many attempts,
+    and each one's status, code, error and bill), so the caller can ledger them."""
 
-    answered = False
-    usage: dict | None = None
+    answered: bool = False
+    usage: Usage | None = None
     cost_usd: float | None = None
     cost_source: str | None = None
+    attempts: int | None = None
+    history: list[Attempt] | None = None
 
     def __init__(
         self,
@@ -126,8 +135,31 @@ class BadAnswer(BackendError):
         super().__init__(message, retryable=True, code="bad_answer")
 
 
+class WriteFailed(StillmakeError, OSError):
+    """A file could not be written (a full disk, a read-only directory). Nothing was
+    replaced: every write goes to a temp file renamed into place whole. Also an OSError
+    with the system's errno and words, as the error it stands for was, so callers that
+    catch OSError and say what it meant for them keep doing so."""
+
+    def __init__(self, path: str | os.PathLike[str], exc: OSError, what: str = "write"):
+        super().__init__(exc.errno, exc.strerror or str(exc))
+        self.filename = str(path)
+        self.message = (
+            f"cannot {what} {path}: {self.strerror}. Free the disk or fix the permissions, "
+            "then run again"
+        )
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class CorruptFile(StillmakeError, ValueError, OSError):
     """A file stillmake wrote or reads is truncated or corrupt (a cache entry, a sidecar,
     an image); the message names it and what to do. Also a ValueError and an OSError, as
     the json/PIL errors it replaces were, so callers that treat an unreadable file as
-    missing keep doing so."""
+    missing keep doing so. `why`: what is wrong with it, without the file's name and the
+    remedy (a warning that names them itself shows this), when the raiser says."""
+
+    def __init__(self, message: str, *, why: str | None = None):
+        super().__init__(message)
+        self.why = why

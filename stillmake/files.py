@@ -1,22 +1,29 @@
 """Atomic writes, content hashes and inter-process locks.
 
 A killed build must never leave a half-written file under runs/: everything is
-written to a temp file in the same directory, fsynced, then renamed into place.
+written to a temp file in the same directory, fsynced, then renamed into place. A write
+that fails (a full disk, a read-only directory) is a WriteFailed: one line naming the
+file, and the file as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from stillmake import stop
+from stillmake.errors import InputError, WriteFailed
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -33,20 +40,79 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     path = Path(path)
+    try:
+        tmp = write_temp(path, data)
+    except OSError as exc:
+        raise WriteFailed(path, exc) from None
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise WriteFailed(path, exc) from None
+        raise
+
+
+def write_temp(path: Path, data: bytes, mode: int | None = None) -> Path:
+    """`data` in a new temp file beside `path` (whole, fsynced), with `mode` (default: the
+    mode any new file gets under the umask). Nothing is left behind if it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes 0600; a written file gets the mode any new file would (umask)
-        os.fchmod(fd, 0o666 & ~_UMASK)
+        os.fchmod(fd, 0o666 & ~_UMASK if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    return Path(tmp)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+_NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    if sys.platform != "linux":
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.renameat2  # glibc 2.28 and later, musl 1.2.4 and later
+    except (OSError, AttributeError):
+        return None
+
+
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Swap two existing paths in one step (Linux renameat2 RENAME_EXCHANGE): after it,
+    `a` names what `b` named and `b` what `a` named, with no moment in between. So a
+    writer learns exactly which file it replaced. False where the system or the file
+    system cannot (NFS, macOS): the caller falls back to a rename."""
+    call = _renameat2()
+    if call is None:
+        return False
+    if call(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in _NO_EXCHANGE:
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make a rename in this directory durable (best effort: not every system can)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _read_umask() -> int:
@@ -111,8 +177,6 @@ def remove_stale_temps(path: str | os.PathLike[str]) -> None:
 def read_text_input(path: str | os.PathLike[str], what: str) -> str:
     """A file a person edits, as UTF-8 text (a byte-order mark is allowed). Every way it
     cannot be read is an InputError naming it: missing, a directory, unreadable, not UTF-8."""
-    from stillmake.errors import InputError
-
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -123,6 +187,12 @@ def read_text_input(path: str | os.PathLike[str], what: str) -> str:
         raise InputError(message, file=path) from None
     except OSError as exc:
         raise InputError(f"{what} cannot be read: {exc.strerror or exc}", file=path) from None
+    return decode_text(data, path, what)
+
+
+def decode_text(data: bytes, path: str | os.PathLike[str], what: str) -> str:
+    """A file's bytes as UTF-8 text (a byte-order mark dropped), or an InputError naming
+    the line of the first byte that is not UTF-8."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

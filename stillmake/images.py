@@ -91,9 +91,43 @@ def input_problem(path: str | os.PathLike[str]) -> str | None:
         return f"cannot be read ({exc.strerror or exc})"
     if image_format(head) is None:
         return f"is not {ACCEPTED} (it starts with {head[:12]!r})"
+    too_large = pixel_problem(path)
+    if too_large:
+        return too_large
     try:
         with Image.open(path) as im:
             im.verify()
     except Exception as exc:  # PIL raises OSError, SyntaxError, struct.error, ...
         return f"is not a whole image ({type(exc).__name__}: {exc})"
     return None
+
+
+def pixel_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why an image is too large to decode safely (past Pillow's decompression-bomb
+    limit: a 48 KB file can claim 20000x20000 pixels, gigabytes once decoded), or None."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is None:
+        return None
+    try:
+        with Image.open(path) as im:
+            width, height = im.size
+    except Image.DecompressionBombError:
+        width, height = _png_size(path)
+    except Exception:  # noqa: BLE001  (not an image, or a broken one: said elsewhere)
+        return None
+    if width and width * height <= limit:
+        return None
+    if not width:
+        return f"has more than the {limit:,} pixels stillmake decodes"
+    pixels = f"{width}x{height} ({width * height:,} pixels)"
+    return f"is {pixels}, more than the {limit:,} stillmake decodes"
+
+
+def _png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Width and height from a PNG's header (0, 0 for another format): Pillow refuses
+    to open one past twice its limit, and says only the product."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return 0, 0

@@ -102,3 +102,28 @@ def request_stamp(rule: str, shot: str | None = None, step: int | None = None) -
 def built_record(stamp: str) -> str:
     """Beside a request stamp: the stamp the job's current outputs were built from."""
     return stamp.removesuffix(".json") + ".built"
+
+
+def clashing_shot_ids() -> dict[str, str]:
+    """Shot ids whose files would be the build's own: {id: the build's file}. A shot
+    `manifest` would write runs/final/manifest.json, the manifest's; `gate` the gate's;
+    `manifest.json` would need a folder where the manifest's request stamp is a file.
+    Worked out from the table above, so a new output can never clash unnoticed."""
+    import re
+
+    fixed = [p for p in PATTERNS.values() if "{shot}" not in p]
+    fixed.append(request_stamp("manifest"))
+    shot_paths = [p for p in PATTERNS.values() if "{shot}" in p]
+    shot_paths.append(f"{REQUEST_STAMPS}/{{shot}}/x")
+    clashes: dict[str, str] = {}
+    for pattern in shot_paths:
+        parts = pattern.split("/")
+        cut = next(i for i, part in enumerate(parts) if "{shot}" in part)
+        for end in range(cut + 1, len(parts) + 1):  # the file, and its folders below {shot}
+            regex = re.escape("/".join(parts[:end])).replace(r"\{shot\}", "(?P<shot>[^/]+)")
+            regex = re.sub(r"\\\{\w+\\\}", r"\\d+", regex)  # {k}, {step}: numbers
+            for path in fixed:
+                found = re.fullmatch(regex, path)
+                if found:
+                    clashes.setdefault(found["shot"], path)
+    return clashes

@@ -14,10 +14,17 @@ can stop a final only where the art director asked it to.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 import jsonschema
 
 from stillmake.errors import BadAnswer
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+    from stillmake.artifacts.quality import FlagJson
+    from stillmake.artifacts.sheets import Note
 
 RUBRIC_VERSION = "seed-gate/2"
 LEVELS = ("pass", "warn", "fail")
@@ -41,7 +48,7 @@ KINDS = {  # what is judged: the first image of a critique
     "final": "a final still",
 }
 
-VERDICT_SCHEMA: dict = {
+VERDICT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": list(CRITERIA),
@@ -59,6 +66,30 @@ VERDICT_SCHEMA: dict = {
     },
 }
 SCHEMA_NAME = "draft_critique"
+
+
+class Verdict(TypedDict):
+    verdict: str  # pass | warn | fail
+    reason: str
+
+
+Verdicts = dict[str, Verdict]  # criterion -> the model's verdict (VERDICT_SCHEMA)
+
+
+class Critique(TypedDict):
+    """One image's critique as review JSON and sidecars keep it (stages/critique.py):
+    `status` done, with its verdicts and what it cost; or "failed"/"not run" and why."""
+
+    model: str
+    opinion: str  # how the sheet and board name it: "model's opinion (<model>)"
+    status: str  # done | failed | not run
+    why: NotRequired[str]  # failed or not run
+    verdicts: NotRequired[Verdicts]
+    worst: NotRequired[str]
+    fingerprint: NotRequired[str]  # the critique request's: its ledger lines and cache entry
+    usage: NotRequired[Usage | None]
+    cost_usd: NotRequired[float]  # $0 from the cache
+    cache_hit: NotRequired[bool]
 
 
 def brief(
@@ -86,7 +117,7 @@ def brief(
     return "\n".join(lines)
 
 
-def check_verdicts(text: str | None) -> dict:
+def check_verdicts(text: str | None) -> Verdicts:
     """The model's answer as {criterion: {verdict, reason}}, or BadAnswer saying why not."""
     if not text:
         raise BadAnswer("the critique has no text (no output_text in the answer)")
@@ -101,10 +132,10 @@ def check_verdicts(text: str | None) -> dict:
         raise BadAnswer(
             f"the critique does not match its schema at {where}: {exc.message}"
         ) from None
-    return verdicts
+    return verdicts  # JSON (Any) that matches VERDICT_SCHEMA: Verdicts
 
 
-def flag_level(criterion: str, verdict: str, fail_on: list[str] | tuple = ()) -> str:
+def flag_level(criterion: str, verdict: str, fail_on: Sequence[str] = ()) -> str:
     """A verdict as the gate counts it: at most `warn`, unless `critique.fail_on` names
     the criterion."""
     return (
@@ -114,7 +145,7 @@ def flag_level(criterion: str, verdict: str, fail_on: list[str] | tuple = ()) ->
     )
 
 
-def critique_flags(critique: dict | None, fail_on: list[str] | tuple = ()) -> list[dict]:
+def critique_flags(critique: Critique | None, fail_on: Sequence[str] = ()) -> list[FlagJson]:
     """One flag per criterion not passed (metric `critique:<criterion>`), worded as the
     model's opinion; none for a critique not run or failed."""
     if not critique or critique.get("status") != "done":
@@ -133,7 +164,7 @@ def critique_flags(critique: dict | None, fail_on: list[str] | tuple = ()) -> li
     ]
 
 
-def verdict_lines(critique: dict, fail_on: list[str] | tuple = ()) -> list[dict]:
+def verdict_lines(critique: Critique, fail_on: Sequence[str] = ()) -> list[Note]:
     """What a contact sheet shows of one draft's critique: a heading marking it as a
     model's opinion, then every criterion not passed ({level, message}, like a flag, at
     the level the gate counts it)."""
@@ -141,7 +172,7 @@ def verdict_lines(critique: dict, fail_on: list[str] | tuple = ()) -> list[dict]
     if critique.get("status") != "done":
         why = critique.get("why", "")
         return [{"level": None, "message": f"critique {critique.get('status')}: {why}"}]
-    lines = [{"level": None, "message": f"model's opinion ({model}):"}]
+    lines: list[Note] = [{"level": None, "message": f"model's opinion ({model}):"}]
     shown = [(n, v) for n, v in critique["verdicts"].items() if v["verdict"] != "pass"]
     if not shown:
         return lines + [{"level": "pass", "message": "all criteria pass"}]
@@ -154,5 +185,5 @@ def verdict_lines(critique: dict, fail_on: list[str] | tuple = ()) -> list[dict]
     ]
 
 
-def worst_verdict(verdicts: dict) -> str:
+def worst_verdict(verdicts: Verdicts) -> str:
     return max((v["verdict"] for v in verdicts.values()), key=LEVELS.index, default="pass")

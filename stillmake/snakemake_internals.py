@@ -132,7 +132,7 @@ class Refusal(WorkflowError):
     """The user's input (a file, a target, a decision) stopped the build: the one line that
     says what to do, no frames. Any other exception (a bug) keeps its stack."""
 
-    __traceback__ = property(lambda self: None, lambda self, value: None)  # type: ignore[assignment]
+    __traceback__ = property(lambda self: None, lambda self, value: None)
 
     def __init__(self, message: str, job: JobKey | None = None) -> None:
         super().__init__(message)

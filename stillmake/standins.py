@@ -10,6 +10,7 @@ import io
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
+from typing import TypedDict
 
 import yaml
 from PIL import Image
@@ -21,8 +22,14 @@ def _folder() -> Traversable:
     return resources.files("stillmake").joinpath("data", "standins")
 
 
+class StandIn(TypedDict):
+    file: str  # in data/standins/
+    who: str
+    face: list[int]  # the box dlib finds: left, top, right, bottom
+
+
 @cache
-def catalogue() -> dict:
+def catalogue() -> dict[str, StandIn]:
     """{"portrait": {file, who, face}, "other": {...}} from standins.yaml."""
     return yaml.safe_load(_folder().joinpath("standins.yaml").read_text(encoding="utf-8"))
 
@@ -39,4 +46,5 @@ def image(which: str) -> Image.Image:
 
 
 def face_box(which: str) -> tuple[int, int, int, int]:
-    return tuple(catalogue()[which]["face"])
+    left, top, right, bottom = catalogue()[which]["face"]
+    return left, top, right, bottom

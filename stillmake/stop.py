@@ -13,7 +13,9 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import FrameType
+from typing import ClassVar
 
 from stillmake.errors import StillmakeError
 
@@ -61,10 +63,10 @@ def on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> li
     done = []
     for signum in signums:
         current = signal.getsignal(signum)
-        if getattr(current, "_stillmake_stop", False):
+        if isinstance(current, _Chained):
             done.append(signum)
             continue
-        handler = _chained(signum, current)
+        handler = _Chained(current)
         try:
             signal.signal(signum, handler)
         except ValueError:  # not the main thread: nothing to chain to from here
@@ -74,19 +76,22 @@ def on_signals(signums: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)) -> li
     return done
 
 
-def _chained(signum: int, previous: object) -> Callable[[int, FrameType | None], object]:
-    def handler(number: int, frame: FrameType | None) -> object:
+@dataclass(frozen=True)
+class _Chained:
+    """Our handler: raise the flag, then hand the signal to the one that was there."""
+
+    previous: object  # a handler, SIG_DFL, SIG_IGN or None
+    _stillmake_stop: ClassVar[bool] = True  # how a handler is known as ours (tests too)
+
+    def __call__(self, number: int, frame: FrameType | None) -> object:
         _received.append(signal.Signals(number).name)
         STOP.set()
-        if callable(previous):
-            return previous(number, frame)
-        if previous == signal.SIG_DFL:  # what would have happened without us
+        if callable(self.previous):
+            return self.previous(number, frame)
+        if self.previous == signal.SIG_DFL:  # what would have happened without us
             signal.signal(number, signal.SIG_DFL)
             signal.raise_signal(number)
         return None
-
-    handler._stillmake_stop = True  # type: ignore[attr-defined]
-    return handler
 
 
 def reset() -> None:

@@ -61,6 +61,38 @@ def _mask_image(mode, fill):
     return mutate
 
 
+def bomb_png(path, side=20000) -> None:
+    """A 1-bit PNG claiming side x side pixels: some 48 KB on disk, gigabytes decoded
+    (past Pillow's decompression-bomb limit)."""
+    import struct
+    import zlib
+
+    row = b"\0" + b"\0" * (side // 8)
+    z = zlib.compressobj(9)
+    idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
+
+    def chunk(kind, data):
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    head = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+
+
+def _linked_out(folder, selections):
+    """A file outside the workflow, named from inside it through a symlink in `folder`."""
+
+    def mutate(wf):
+        outside = wf.root.parent / "elsewhere.png"
+        Image.new("RGBA", (64, 64), (0, 0, 0, 0)).save(outside)
+        (wf.path(f"runs/input/{folder}") / "elsewhere.png").symlink_to(outside)
+        wf.path(SELECTIONS).write_text(selections, encoding="utf-8")
+
+    return mutate
+
+
 def _config(text):
     return _append("config.yaml", "\n" + text + "\n")
 
@@ -375,7 +407,7 @@ CASES = [
     ),
     # -- a slip of the keyboard: named with its line and the likely fix (issue 24) --
     (
-        "S23",
+        "S25",
         "selections",
         "a key without its colon (pick 1)",
         _selections("s1: {pick: 2}\ns2:\n  pick 1\n"),
@@ -383,7 +415,7 @@ CASES = [
         "write 'pick: 1' (a colon and a space after the key)",
     ),
     (
-        "S24",
+        "S26",
         "selections",
         "a number in quotes",
         _selections('s1: {pick: "2"}\n'),
@@ -590,6 +622,59 @@ CASES = [
         _selections("s1: {pick: 1, edits: [{change: '" + "paint it over " * 2400 + "'}]}\n"),
         "shot s1, key 'edits[1].change': the Images API takes prompts of at most 32,000 "
         "characters; the edit step 1 prompt as sent is",
+    ),
+]
+
+# -- the decisions file and the review board (issue 22) --
+CASES += [
+    (
+        "P14",
+        "prompts",
+        "shot id that would write the manifest's own file",
+        _shot(1, id="manifest"),
+        "shot manifest, key 'id': shot id 'manifest' would write runs/final/manifest.json, "
+        "which is the build's own file: rename the shot",
+    ),
+    (
+        "P15",
+        "prompts",
+        "shot id that would write the quality gate's file",
+        _shot(1, id="gate"),
+        "shot gate, key 'id': shot id 'gate' would write runs/final/gate.json",
+    ),
+    (
+        "S23",
+        "selections",
+        "step reference: a symlink inside the workflow to a file outside it",
+        _linked_out("refs", "s2: {pick: 1, edits: [{change: x, refs: [refs/elsewhere.png]}]}\n"),
+        "through a symlink: copy it into the workflow (e.g. runs/input/refs/) and name it "
+        "from there",
+    ),
+    (
+        "S24",
+        "selections",
+        "mask: a symlink inside the workflow to a file outside it",
+        _linked_out("masks", "s2: {pick: 1, edits: [{change: x, mask: masks/elsewhere.png}]}\n"),
+        "through a symlink: copy it into the workflow (e.g. runs/input/masks/)",
+    ),
+    (
+        "M7",
+        "masks",
+        "mask past the decompression-bomb limit (48 KB, 20000x20000)",
+        lambda wf: (
+            bomb_png(wf.path("runs/input/masks/bomb.png")),
+            _selections("s2: {pick: 1, edits: [{change: x, mask: masks/bomb.png}]}\n")(wf),
+        ),
+        "key 'edits[1].mask': mask file runs/input/masks/bomb.png is 20000x20000 "
+        "(400,000,000 pixels), more than the 89,478,485 stillmake decodes",
+    ),
+    (
+        "A3",
+        "prompts",
+        "character reference past the decompression-bomb limit",
+        lambda wf: bomb_png(wf.path("runs/input/refs/leyla_ref.png")),
+        "key 'characters.leyla.refs': reference image runs/input/refs/leyla_ref.png is "
+        "20000x20000 (400,000,000 pixels), more than the",
     ),
 ]
 
@@ -917,6 +1002,113 @@ RUNTIME = [
         "an edit step file the selections do not declare",
         "shot s3 has no edit step 5: runs/input/selections.yaml declares steps 1..2",
         "tests/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
+    ),
+]
+
+# -- the decisions file and the review board (issue 22) --
+KEPT = "tests/test_decisions_kept.py::"
+DISK = "tests/test_full_disk.py::"
+BOARD = "tests/test_board_api.py::"
+RUNTIME += [
+    (
+        "RS5",
+        "selections",
+        "selections.yaml is read-only (mode 0444): not rewritten",
+        "is read-only (mode 0444); nothing was written: make it writable",
+        KEPT + "test_a_read_only_file_is_not_rewritten",
+    ),
+    (
+        "RS6",
+        "selections",
+        "another program keeps writing selections.yaml in place",
+        "is being written by another program (it kept changing for",
+        KEPT + "test_a_file_that_never_stops_being_written_is_refused",
+    ),
+    (
+        "RS7",
+        "selections",
+        "a full disk during `stillmake pick` (or any decision)",
+        "cannot keep the version it replaces in runs/input/.selections.yaml.history/ (No space "
+        "left on device); nothing was written",
+        DISK + "test_a_pick_on_a_full_disk_is_one_line_and_writes_nothing",
+    ),
+    (
+        "RS8",
+        "selections",
+        "runs/input/ read-only: the lock beside selections.yaml cannot be made",
+        "cannot lock runs/input/selections.yaml for writing",
+        DISK + "test_a_read_only_input_folder_is_one_line",
+    ),
+    (
+        "RS9",
+        "selections",
+        "`stillmake history --restore N` of a version the build would refuse now",
+        "shot s9: unknown shot id (the prompts file has s1, s2, s3, s4, s5); nothing was written",
+        KEPT + "test_restore_is_checked_and_works_on_a_broken_file",
+    ),
+    (
+        "RF1",
+        "review sheet",
+        "a full disk while the review-sheet job writes",
+        "s3 review failed: cannot write runs/review/s3.",
+        DISK + "test_a_job_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RF2",
+        "manifest",
+        "a full disk while the manifest job writes",
+        "manifest failed: cannot write runs/final/",
+        DISK + "test_a_job_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RW1",
+        "review board",
+        "a board click on a full disk (HTTP 400, the page shows it)",
+        "cannot keep the version it replaces",
+        DISK + "test_a_board_click_on_a_full_disk_is_one_line",
+    ),
+    (
+        "RW2",
+        "review board",
+        "another local account connects (with or without the token): HTTP 403, nothing served",
+        "this review board belongs to another account; it serves no other",
+        BOARD + "test_another_account_gets_nothing_even_with_the_token",
+    ),
+    (
+        "RW3",
+        "review board",
+        "a browser without the session the printed URL's token sets: HTTP 403",
+        "printed (it carries this board's token) in this browser",
+        BOARD + "test_nothing_is_served_without_the_session_the_printed_url_sets",
+    ),
+    (
+        "RW4",
+        "review board",
+        "a request body over the action's size (HTTP 413) or nested too deep (HTTP 400)",
+        "a lock request is at most 65,536 bytes",
+        BOARD + "test_oversized_or_deep_bodies_are_refused_in_words",
+    ),
+    (
+        "RW5",
+        "review board",
+        "an edit step the build would refuse (a 40,000-character change): refused at the click",
+        "the Images API takes prompts of at most 32,000 characters",
+        BOARD + "test_a_change_the_build_would_refuse_is_refused_at_the_click",
+    ),
+    (
+        "RW6",
+        "review board",
+        "an image under runs/ past the bomb limit: a placeholder naming it, never decoded",
+        "more than the 89,478,485 stillmake decodes",
+        BOARD + "test_an_image_past_the_bomb_limit_is_a_placeholder_naming_it",
+    ),
+    (
+        "RK1",
+        "check",
+        "`stillmake check` on a 48 KB PNG claiming 20000x20000 pixels",
+        "is 20000x20000 (400,000,000 pixels), more than the 89,478,485 stillmake decodes: "
+        "not checked",
+        "tests/test_check_cli.py::test_an_image_past_the_bomb_limit_is_refused_in_one_line",
     ),
 ]
 

@@ -16,6 +16,24 @@ WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "profiles", "report"]
 from stillmake.inputs.config import Config, validated  # noqa: E402
 from tests.fake_openai import FAKE_KEY  # noqa: E402  (a made-up key the secrets test greps for)
 
+# A test is end-to-end when it runs the workflow itself (`snakemake`, `stillmake` in a
+# copy of the workflow, a build made once per module or session): `pytest -m "not e2e"`
+# is the fast set (the library, the loopback server, the board in-process).
+E2E_FIXTURES = {"workflow", "built", "reviewed", "tmp_path_factory"}
+E2E_FILES = {"test_cluster.py", "test_install.py", "test_board_e2e.py"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "e2e: runs the workflow itself (snakemake or stillmake in a workflow copy)"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if E2E_FIXTURES & set(item.fixturenames) or item.path.name in E2E_FILES:
+            item.add_marker(pytest.mark.e2e)
+
 
 def config_for(root=".", **keys) -> Config:
     """A Config as the build reads it: the schema's defaults under `keys` (nested
@@ -141,11 +159,39 @@ def fake_openai():
         yield server
 
 
+def _template(tmp_path_factory, name: str, *targets: str) -> Path:
+    """A workflow copy built once per test session (per xdist worker): the sample on the
+    preview backend, as `snakemake TARGET...` leaves it."""
+    done = _TEMPLATES.get(name)
+    if done is None:
+        wf = Workflow(copy_workflow(tmp_path_factory.mktemp(f"template-{name}") / "wf"))
+        wf.snakemake(*targets)
+        done = _TEMPLATES[name] = wf.root
+    return done
+
+
+_TEMPLATES: dict[str, Path] = {}
+
+
+def copy_built(template: Path, dest: Path) -> Workflow:
+    """A copy of a built workflow, every file and mtime as the build left them (and
+    Snakemake's records in .snakemake/): what a second build in the same place sees."""
+    shutil.copytree(template, dest, symlinks=True)
+    return Workflow(dest)
+
+
+@pytest.fixture
+def built(tmp_path, tmp_path_factory) -> Workflow:
+    """The sample as plain `snakemake` builds it on the preview backend (built once per
+    session, copied per test)."""
+    return copy_built(_template(tmp_path_factory, "all"), tmp_path / "wf")
+
+
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory):
     """A workflow copy with every shot's drafts and review built (`snakemake review` on
-    the preview backend, about 5 s), once per test module. Yields (Workflow, original
-    selections text); tests put the text back when they change it."""
-    wf = Workflow(copy_workflow(tmp_path_factory.mktemp("reviewed") / "wf"))
-    wf.snakemake("review")
+    the preview backend, built once per session), once per test module. Yields
+    (Workflow, original selections text); tests put the text back when they change it."""
+    template = _template(tmp_path_factory, "review", "review")
+    wf = copy_built(template, tmp_path_factory.mktemp("reviewed") / "wf")
     yield wf, wf.path("runs/input/selections.yaml").read_text(encoding="utf-8")

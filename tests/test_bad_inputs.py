@@ -1,11 +1,23 @@
-"""Every catalogued bad input stops `snakemake` with a clear error and writes nothing."""
+"""Every catalogued bad input stops the build with a clear error and writes nothing.
+
+Every case goes through the code the Snakefile runs first (the config checked and typed,
+every input read and checked: `load_build`), in the test's own process, and is one line;
+one case of each kind, and each case that only Snakemake's hooks catch, goes through
+`snakemake` itself, which must print the same words as that one line alone (no frames,
+nothing of Snakemake's around it) and write nothing under runs/. The catalogue people
+read is docs/bad-input.md.
+"""
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
 
+from stillmake.errors import StillmakeError
+from stillmake.inputs.config import load_config
+from stillmake.planner.load import load_build
 from tests.bad_inputs import CASES, RUNTIME
 from tests.conftest import REPO
 
@@ -15,10 +27,40 @@ PAGE = "docs/bad-input.md"
 CATALOGUE = (REPO / PAGE).read_text(encoding="utf-8")
 # what Snakemake says before it reads the Snakefile
 PREAMBLE = ("Using workflow specific profile", "Assuming unrestricted shared filesystem usage.")
+AT_ONSTART = {"C10"}  # refused by the Snakefile's onstart hook (a real build), not at load
+SLOW = AT_ONSTART | {  # through `snakemake` itself
+    next(c[0] for c in CASES if c[0].rstrip("0123456789") == kind)
+    for kind in {c[0].rstrip("0123456789") for c in CASES}
+}
+
+
+def refused_at_load(wf) -> str | None:
+    """What planning the build refuses, as the Snakefile plans it: the message, or None."""
+    here = os.getcwd()
+    os.chdir(wf.root)
+    try:
+        load_build(load_config())
+    except StillmakeError as exc:
+        return str(exc)
+    finally:
+        os.chdir(here)
+    return None
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_refused_and_nothing_written(workflow, case):
+def test_bad_input_is_refused_before_any_job(workflow, case):
+    case_id, _where, _what, mutate, words = case
+    mutate(workflow)
+    message = refused_at_load(workflow)
+    if case_id in AT_ONSTART:
+        assert message is None
+        return
+    assert message is not None and words in message, message
+    assert "\n" not in message, message
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[0] in SLOW], ids=lambda c: c[0])
+def test_snakemake_stops_on_bad_input_and_writes_nothing(workflow, case):
     _id, _where, _what, mutate, words = case
     mutate(workflow)
     proc = workflow.snakemake(check=False, timeout=60)

@@ -1,7 +1,8 @@
 """The review board's API (Flask test client): each decision lands in selections.yaml as
 the CLI writes it, invalid ones write nothing, a stale page never overwrites the file,
-and forged, cross-site and traversal requests are refused. About 10 s (one
-`snakemake review` for the module, one `snakemake --summary` for the plan test)."""
+and requests without the session the printed URL's token sets, cross-site and traversal
+requests are refused. About 10 s (one `snakemake review` for the module, one
+`snakemake --summary` for the plan test)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from stillmake.board.app import TOKEN_HEADER, create_app
+from stillmake.board.app import create_app
 from stillmake.cli.main import cli
 from stillmake.inputs.selections import load_selections
+from tests.board_access import as_other, serving
 
 TOKEN = "test-token-123"
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -27,7 +29,9 @@ def board(reviewed, monkeypatch):
     selections.write_text(original, encoding="utf-8")
     monkeypatch.chdir(wf.root)
     app = create_app(token=TOKEN)
-    yield app.test_client(), selections
+    client = app.test_client()
+    assert client.get(f"/?token={TOKEN}").status_code == 303  # the printed URL: a session
+    yield client, selections
     selections.write_text(original, encoding="utf-8")
 
 
@@ -37,9 +41,7 @@ def shots(client) -> dict:
     return {s["id"]: s for s in data["shots"]}
 
 
-def post(client, action, body, token=TOKEN, **headers):
-    if token is not None:
-        headers[TOKEN_HEADER] = token
+def post(client, action, body, **headers):
     return client.post(f"/api/{action}", json=body, headers=headers)
 
 
@@ -47,11 +49,11 @@ def decided(selections):
     return load_selections(selections, shots=SHOTS, draft_n=3, check_files=False)
 
 
-def test_page_carries_its_token_and_its_own_assets(board):
+def test_page_holds_no_secret_and_serves_its_own_assets(board):
     client, _ = board
     page = client.get("/")
     assert page.status_code == 200
-    assert f'<meta name="stillmake-token" content="{TOKEN}">' in page.text
+    assert TOKEN not in page.text and "token" not in page.text
     assert "default-src 'none'" in page.headers["Content-Security-Policy"]
     for asset in ("app.js", "app.css"):
         assert client.get(f"/static/{asset}").status_code == 200
@@ -208,27 +210,48 @@ def test_a_broken_file_is_shown_not_overwritten(board):
 
 
 @pytest.mark.parametrize(
-    "token, headers, status",
+    "headers, status",
     [
-        (None, {}, 403),  # no token: a forged request
-        ("wrong", {}, 403),
-        (TOKEN, {"Origin": "http://evil.example"}, 403),  # another site, even with the token
-        (TOKEN, {"Host": "evil.example:80"}, 403),  # DNS rebinding
-        (TOKEN, {"Origin": "http://localhost"}, 200),  # the page itself
+        ({"Origin": "http://evil.example"}, 403),  # another site, even with the session
+        ({"Host": "evil.example:80"}, 403),  # DNS rebinding
+        ({"Origin": "http://localhost"}, 200),  # the page itself
     ],
 )
-def test_writes_need_the_token_from_the_page_itself(board, token, headers, status):
+def test_writes_from_another_site_are_refused(board, headers, status):
     client, selections = board
     before = selections.read_bytes()
-    resp = post(client, "lock", {"shot": "s2"}, token=token, **headers)
+    resp = post(client, "lock", {"shot": "s2"}, **headers)
     assert resp.status_code == status, resp.get_json()
     assert (selections.read_bytes() == before) == (status == 403)
+
+
+def test_nothing_is_served_without_the_session_the_printed_url_sets(board):
+    """The token is only in the URL `stillmake review` prints: a browser without the
+    session it sets gets no page, asset, file or answer, and a wrong token sets none."""
+    client, selections = board
+    stranger = client.application.test_client()
+    before = selections.read_bytes()
+    for url in ("/", "/static/app.js", "/api/board", "/api/version", "/runs/review/s3.json"):
+        resp = stranger.get(url)
+        assert resp.status_code == 403, url
+        assert "open the link `stillmake review` printed" in resp.get_json()["error"]
+        assert b"s3" not in resp.data and b"pick" not in resp.data
+    assert stranger.post("/api/lock", json={"shot": "s2"}).status_code == 403
+    assert stranger.get("/?token=wrong").status_code == 403
+    assert stranger.get("/?token=" + TOKEN[:-1]).status_code == 403
+    assert selections.read_bytes() == before
+    # the right token: a session cookie no script reads and no other site sends
+    login = stranger.get(f"/?token={TOKEN}")
+    assert login.status_code == 303 and login.headers["Location"] == "/"
+    cookie = login.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and TOKEN not in cookie
+    assert stranger.get("/").status_code == 200
 
 
 def test_a_form_post_is_refused(board):
     client, selections = board
     before = selections.read_bytes()
-    resp = client.post("/api/lock", data={"shot": "s2"}, headers={TOKEN_HEADER: TOKEN})
+    resp = client.post("/api/lock", data={"shot": "s2"})
     assert resp.status_code == 400 and selections.read_bytes() == before
     assert client.get("/", headers={"Host": "attacker.example"}).status_code == 403
 
@@ -340,30 +363,14 @@ def test_review_command_help_and_serving(reviewed):
     out = CliRunner().invoke(cli, ["review", "--help"])
     assert out.exit_code == 0 and "--no-open" in out.output and "--port" in out.output
     assert "stillmake review" in CliRunner().invoke(cli, ["--help"]).output
-    import subprocess
-    import sys
-    import urllib.request
 
     wf, _ = reviewed
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "stillmake", "review", "--no-open", "--port", "0"],
-        cwd=wf.root,
-        env=wf.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("review board on http://127.0.0.1:"), line + proc.stderr.read()
-        url = line.split()[3]
-        page = urllib.request.urlopen(url, timeout=10).read().decode()
-        assert 'name="stillmake-token"' in page
-        board = json.loads(urllib.request.urlopen(url + "api/board", timeout=30).read())
+    with serving(wf) as (url, browser):
+        assert "?token=" in url
+        page = browser.open(url, timeout=10).read().decode()  # the printed URL lets it in
+        assert "stillmake review board" in page and "token" not in page
+        board = json.loads(browser.open(url.split("?")[0] + "api/board", timeout=30).read())
         assert [s["id"] for s in board["shots"]] == SHOTS
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_a_stale_pick_is_shown_as_stale_with_why(board):
@@ -468,3 +475,86 @@ def test_strokes_need_an_edit_model_that_takes_a_markup(board):
         assert selections.read_bytes() == before
     finally:
         open("config.yaml", "w").write(config)
+
+
+def test_a_change_the_build_would_refuse_is_refused_at_the_click(board):
+    """A 40,000-character change: the board wrote it and every build, `status` and the
+    board itself stayed blocked on it. Now the click is refused with the build's words."""
+    client, selections = board
+    before = selections.read_bytes()
+    resp = post(client, "edit", {"shot": "s2", "change": "paint it over " * 2900})
+    assert resp.status_code == 400
+    error = resp.get_json()["error"]
+    from tests.bad_inputs import CASES
+
+    words = next(c[4] for c in CASES if c[0] == "L5").replace("shot s1", "shot s2")
+    assert words in error and "nothing was written" in error, error
+    assert selections.read_bytes() == before
+    assert "error" not in client.get("/api/board").get_json()
+
+
+@pytest.mark.parametrize(
+    "action, body, status, words",
+    [
+        (
+            "lock",
+            '{"shot": "s2", "x": "' + "a" * 70_000 + '"}',
+            413,
+            "a lock request is at most 65,536 bytes",
+        ),
+        ("lock", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 413, "at most"),
+        ("lock", '{"shot": "s2", "x": ' + "[" * 5_000 + "]" * 5_000 + "}", 400, "nested 5,001"),
+        ("edit", '{"shot": "s2", "x": ' + "[" * 200_000 + "]" * 200_000 + "}", 400, "nested"),
+        ("lock", '{"shot": "s2", ', 400, "not JSON"),
+    ],
+)
+def test_oversized_or_deep_bodies_are_refused_in_words(board, action, body, status, words):
+    client, selections = board
+    before = selections.read_bytes()
+    resp = client.post(f"/api/{action}", data=body, content_type="application/json")
+    assert resp.status_code == status, resp.data[:300]
+    assert words in resp.get_json()["error"]
+    assert selections.read_bytes() == before
+
+
+def test_an_image_past_the_bomb_limit_is_a_placeholder_naming_it(board):
+    from PIL import Image
+
+    client, _ = board
+    from tests.bad_inputs import bomb_png
+
+    bomb = os.path.join("runs", "review", "bomb.png")
+    bomb_png(__import__("pathlib").Path(bomb))
+    try:
+        assert os.path.getsize(bomb) < 100_000
+        for url in ("/runs/review/bomb.png", "/runs/review/bomb.png?thumb=1"):
+            resp = client.get(url)
+            assert resp.status_code == 200 and resp.mimetype == "image/png", url
+            said = resp.headers["X-Stillmake-Not-Shown"]
+            assert said.startswith("runs/review/bomb.png is 20000x20000 (400,000,000 pixels)")
+            import io
+
+            with Image.open(io.BytesIO(resp.data)) as im:
+                assert im.size[0] <= 480  # a small picture, not the file
+    finally:
+        os.unlink(bomb)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="runuser needs root to act as another account")
+def test_another_account_gets_nothing_even_with_the_token(reviewed):
+    wf, _ = reviewed
+    selections = wf.path("runs/input/selections.yaml")
+    before = selections.read_bytes()
+    with serving(wf) as (url, browser):
+        base, token = url.split("?token=")
+        answers = as_other(base, token)
+        # the owner's browser, through the printed URL, is in
+        assert b"stillmake review board" in browser.open(url, timeout=10).read()
+        board = json.loads(browser.open(base + "api/board", timeout=30).read())
+        assert [s["id"] for s in board["shots"]][:2] == ["s1", "s2"]
+    for what, (status, body) in answers.items():
+        assert status == 403, (what, status, body[:200])
+        assert "belongs to another account" in body, (what, body[:200])
+        for secret in ('"shots"', "pick", "Leyla", token):
+            assert secret not in body, (what, body[:200])
+    assert selections.read_bytes() == before  # the reroll (a paid draft) never happened

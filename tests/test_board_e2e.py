@@ -2,8 +2,9 @@
 named controls pick, reject with a reason, lock, unlock and add an edit step from a
 drawn box, and selections.yaml on disk shows each with its comments intact; a hand
 edit made while the page is open survives the next click; an invalid action is shown
-and writes nothing; forged and cross-site requests change nothing; the page follows
-the build. About 15 s (one `snakemake review`, one browser for the module)."""
+and writes nothing; a browser without the session and cross-site requests change
+nothing; the page follows the build. About 15 s (one `snakemake review`, one browser
+for the module)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from stillmake.board.app import create_app
 from stillmake.board.server import Board
+from stillmake.files import locked
 from stillmake.inputs.selections import load_selections
+from stillmake.inputs.selections.commit import lock_path
 from tests.board_browser import launch, wait_for
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -48,17 +51,26 @@ def browser():
 @pytest.fixture
 def page(served, browser):
     board, selections, original = served
-    selections.write_text(original, encoding="utf-8")
+    put_back(selections, original)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda exc: errors.append(exc))
-    page.goto(board.url)
+    page.goto(board.open_url)  # the URL `stillmake review` prints: its token sets the session
     expect(page.get_by_role("button", name="Pick draft 1 of s1", exact=True)).to_be_visible()
+    assert page.url == board.url  # the token is not kept in the address bar or history
     yield page, selections, board
     assert not errors, errors  # before closing: a closed page aborts its fetches
     context.close()
-    selections.write_text(original, encoding="utf-8")
+    put_back(selections, original)
+
+
+def put_back(selections, text):
+    """Put the sample back as a cooperating writer does: under the lock the board's
+    writes hold (a click's write watches the file for a moment after it lands, and a
+    save in that moment is taken for an editor's stale one)."""
+    with locked(lock_path(selections)):
+        selections.write_text(text, encoding="utf-8")
 
 
 def decided(selections):
@@ -179,12 +191,17 @@ def test_an_invalid_action_is_shown_on_the_page_and_writes_nothing(page):
 def test_forged_and_cross_site_requests_change_nothing(page):
     page, selections, board = page
     before = selections.read_bytes()
-    status = page.evaluate(
-        """url => fetch(url + 'api/lock', {method: 'POST', headers: {'Content-Type':
-        'application/json'}, body: JSON.stringify({shot: 's2'})}).then(r => r.status)""",
-        board.url,
-    )
-    assert status == 403
+    # a browser without the session (another profile, or the URL without its token)
+    other = page.context.browser.new_context()
+    try:
+        assert other.request.get(board.url).status == 403
+        assert other.request.get(board.url + "api/board").status == 403
+        assert other.request.post(board.url + "api/lock", data={"shot": "s2"}).status == 403
+        lost = other.new_page()
+        lost.goto(board.url)
+        expect(lost.locator("body")).to_contain_text("open the link `stillmake review` printed")
+    finally:
+        other.close()
     # another site: a form posted at the board, and a no-cors fetch, from its own page
     evil = f"""<html><body><form id=f method=post action="{board.url}api/lock"
       enctype="text/plain"><input name='{{"shot":"s2","x":"' value='"}}'></form>

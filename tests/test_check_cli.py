@@ -178,3 +178,16 @@ def test_ref_measures_identity_and_fails_another_person():
     row = next(ln.split(None, 3) for ln in other.output.splitlines() if "identity" in ln[:12])
     assert row[0] == "identity" and row[1].startswith("0.6") and row[2] == "FAIL"
     assert row[3].startswith("ref: identity drift (distance 0.6")
+
+
+def test_an_image_past_the_bomb_limit_is_refused_in_one_line(tmp_path):
+    """A 48 KB PNG claiming 20000x20000 pixels: a DecompressionBombError traceback before."""
+    from tests.bad_inputs import bomb_png
+
+    bomb = tmp_path / "bomb.png"
+    bomb_png(bomb)
+    r = CliRunner().invoke(cli, ["check", str(bomb)])
+    assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+    assert len(r.output.strip().splitlines()) == 1, r.output
+    assert "is 20000x20000 (400,000,000 pixels), more than the" in r.output
+    assert str(bomb) in r.output and "not checked" in r.output

@@ -19,7 +19,7 @@ from stillmake.errors import BadAnswer, BudgetExceeded, InputError, ModelError
 from stillmake.files import sha256_bytes
 from stillmake.inputs.config import CritiqueConfig
 from stillmake.inputs.models import check_critique, check_request
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.planner.preflight import check_config
 from stillmake.rubric import (
     CRITERIA,

@@ -29,12 +29,14 @@ ELSEWHERE = {
         ".ci/run",
         'pip install -e ".[test]" && python -m pytest -q',
     ),
-    "stillmake review": (  # on a free port, without opening a browser
-        "tests/test_board_api.py::test_review_command_help_and_serving",
+    # served by tests/test_board_api.py::test_review_command_help_and_serving through
+    # this helper (and by the browser tests); on a free port, without opening a browser
+    "stillmake review": (
+        "tests/board_access.py::serving",
         '"stillmake", "review", "--no-open", "--port", "0"',
     ),
     "stillmake review --port 0 --no-open": (
-        "tests/test_board_api.py::test_review_command_help_and_serving",
+        "tests/board_access.py::serving",
         '"stillmake", "review", "--no-open", "--port", "0"',
     ),
     "pip install snakemake-executor-plugin-cluster-generic": (

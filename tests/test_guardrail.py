@@ -6,7 +6,7 @@ from stillmake.api.calls import obtain
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import GuardrailError
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from tests.conftest import config_for, copy_workflow
 
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from stillmake.errors import InputError
 from stillmake.inputs.config import load_config
 from stillmake.inputs.selections import load_selections
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
 

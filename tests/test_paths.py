@@ -120,7 +120,7 @@ def test_functions_fill_the_patterns():
 
 def test_planned_jobs_chain_through_the_table(monkeypatch):
     from stillmake.inputs.config import load_config
-    from stillmake.planner.build import load_build
+    from stillmake.planner.load import load_build
     from tests.conftest import REPO
 
     monkeypatch.chdir(REPO)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from stillmake.inputs.config import load_config
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.planner.pending import Pending
 from tests.conftest import edit_prompt
 
@@ -58,14 +58,16 @@ def retouch(path) -> None:
     rgb.save(path)
 
 
-def test_the_planner_runs_what_snakemake_would_run(workflow):
+def test_on_a_fresh_copy_the_planner_runs_what_snakemake_would_run(workflow):
     wf = workflow
     fresh = agree(wf)
     assert "runs/final/manifest.csv" in fresh and "runs/drafts/s4/draft_1.png" in fresh
     assert agree(wf, "drafts") == {p for p in fresh if p.startswith("runs/drafts/")}
     assert agree(wf, "runs/edits/s3/step_2.png") >= {"runs/drafts/s3/draft_1.png"}
 
-    wf.snakemake()
+
+def test_after_a_build_the_planner_runs_what_snakemake_would_run(built):
+    wf = built
     assert agree(wf) == set()
 
     old = edit_prompt(wf, "s3", "Leyla at the clock, one change: the light is colder")

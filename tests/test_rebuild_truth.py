@@ -87,9 +87,8 @@ S3 = [
 # ---------------------------------------------------------------- rebuilds without .snakemake/
 
 
-def test_prompt_edit_rebuilds_its_shot_without_snakemake_metadata(workflow):
-    wf = workflow
-    wf.snakemake()
+def test_prompt_edit_rebuilds_its_shot_without_snakemake_metadata(built):
+    wf = built
     forget_metadata(wf)
     assert planned_jobs(wf.snakemake("-n").stdout) == []  # nothing changed: nothing to do
 
@@ -110,9 +109,8 @@ def test_prompt_edit_rebuilds_its_shot_without_snakemake_metadata(workflow):
     assert planned_jobs(wf.snakemake("-n").stdout) == []
 
 
-def test_edit_step_change_rebuilds_that_step_on_without_metadata(workflow):
-    wf = workflow
-    wf.snakemake()
+def test_edit_step_change_rebuilds_that_step_on_without_metadata(built):
+    wf = built
     forget_metadata(wf)
     path = wf.path(SELECTIONS)
     text = path.read_text(encoding="utf-8")
@@ -127,9 +125,8 @@ def test_edit_step_change_rebuilds_that_step_on_without_metadata(workflow):
     assert "match Leyla's tie" in read_sidecar(wf.path("runs/edits/s3/step_2.png"))["prompt"]
 
 
-def test_final_model_change_rebuilds_finals_only_without_metadata(workflow):
-    wf = workflow
-    wf.snakemake()
+def test_final_model_change_rebuilds_finals_only_without_metadata(built):
+    wf = built
     forget_metadata(wf)
     wf.path("other_final.yaml").write_text("final: {model: gpt-image-2.5-sunburst}\n", "utf-8")
     other = ["--configfile", "other_final.yaml"]
@@ -146,10 +143,9 @@ def test_final_model_change_rebuilds_finals_only_without_metadata(workflow):
     assert read_sidecar(wf.path("runs/final/s3.png"))["model"] == "gpt-image-2.5-sunburst"
 
 
-def test_a_what_if_dry_run_or_an_undone_edit_leaves_nothing_to_rebuild(workflow):
+def test_a_what_if_dry_run_or_an_undone_edit_leaves_nothing_to_rebuild(built):
     """A request stamp goes back to its old state when the outputs were built from it."""
-    wf = workflow
-    wf.snakemake()
+    wf = built
     wf.path("what_if.yaml").write_text("final: {model: gpt-image-2.5-sunburst}\n", "utf-8")
     assert len(planned_jobs(wf.snakemake("-n", "--configfile", "what_if.yaml").stdout)) == 4
     assert planned_jobs(wf.snakemake("-n").stdout) == []
@@ -161,10 +157,9 @@ def test_a_what_if_dry_run_or_an_undone_edit_leaves_nothing_to_rebuild(workflow)
     assert planned_jobs(wf.snakemake("-n").stdout) == []
 
 
-def test_every_job_records_the_request_it_was_built_from(workflow):
+def test_every_job_records_the_request_it_was_built_from(built):
     """The stamp a job depends on and the record it leaves agree (same params digest)."""
-    wf = workflow
-    wf.snakemake()
+    wf = built
     stamps = sorted(wf.path("runs/.params").rglob("*.json"))
     assert len(stamps) == 22  # 5 drafts, 5 reviews, 4 selects, 4 edit steps, 3 finals, manifest
     for stamp in stamps:
@@ -223,9 +218,8 @@ def retouch(path) -> None:
     Image.fromarray(rgb).save(path)
 
 
-def test_hand_retouched_draft_makes_the_pick_stale(workflow):
-    wf = workflow
-    wf.snakemake("review")
+def test_hand_retouched_draft_makes_the_pick_stale(built):
+    wf = built
     wf.stillmake("pick", "s3", "2")
     wf.snakemake()
     status = status_rows(wf)

@@ -112,7 +112,7 @@ def workdir(tmp_path, monkeypatch):
     from stillmake.artifacts.provenance import write_image
     from stillmake.files import sha256_bytes
     from stillmake.inputs.config import load_config
-    from stillmake.planner.build import load_build
+    from stillmake.planner.load import load_build
     from tests.conftest import copy_workflow
 
     wf = copy_workflow(tmp_path / "wf")

@@ -73,7 +73,7 @@ def add_shots(root: Path, ids: list[str]) -> None:
 def build_picks(ids: list[str]) -> dict[str, tuple]:
     """Picks as the build reads them (the Snakefile's planner, from the cwd)."""
     from stillmake.inputs.config import load_config
-    from stillmake.planner.build import load_build
+    from stillmake.planner.load import load_build
 
     build = load_build(load_config())
     return {sid: (build.selections[sid].pick, build.selections[sid].drafts) for sid in ids}
@@ -172,26 +172,28 @@ def test_refused_update_writes_nothing(workflow, monkeypatch):
 
 def test_file_that_keeps_changing_is_not_overwritten(workflow, monkeypatch):
     """RS2: an editor saving over and over while an edit runs: the edit gives up (a
-    bounded number of tries) and the editor's last save stays on disk."""
+    bounded number of tries), the editor's last save stays on disk and every save is
+    in the history."""
     from stillmake.errors import StillmakeError
     from stillmake.inputs.selections.write import update_selections
+    from tests.test_decisions_kept import editor_save, kept_texts
 
     monkeypatch.chdir(workflow.root)
     sel = workflow.path(SELECTIONS)
     saves = []
 
     def change(doc):
-        saves.append(f"# save {len(saves)}\n")
-        sel.write_text(sel.read_text(encoding="utf-8") + saves[-1], encoding="utf-8")
+        saves.append(sel.read_text(encoding="utf-8") + f"# save {len(saves)}\n")
+        editor_save(sel, saves[-1])
         doc["s2"]["lock"] = True
 
     with pytest.raises(StillmakeError) as e:
         update_selections(SELECTIONS, change)
     assert "kept changing while stillmake was updating it; try again" in str(e.value)
     assert SELECTIONS in str(e.value)
-    text = sel.read_text(encoding="utf-8")
-    assert 1 < len(saves) <= 10 and text.endswith(saves[-1])
+    assert 1 < len(saves) <= 20 and sel.read_text(encoding="utf-8") == saves[-1]
     assert not load_selections(SELECTIONS, shots=SHOTS, draft_n=3)["s2"].lock
+    assert set(saves) <= set(kept_texts(workflow.root))
 
 
 def test_edit_keeps_the_files_mode(workflow, monkeypatch):

@@ -17,10 +17,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import TypedDict
 
 from stillmake.files import atomic_write_json, remove_stale_temps
 
 TAIL = 4096  # the anchor knows the ledger by its size and a digest of its last bytes
+
+
+class AnchorState(TypedDict):
+    """What stillmake last left in the ledger: its size, a digest of its last bytes, its
+    lines and the spend they record."""
+
+    size: int
+    tail: str
+    lines: int
+    spent: float
 
 
 class Anchor:
@@ -28,28 +39,33 @@ class Anchor:
         self.ledger_path = ledger_path
         self.path = ledger_path.with_name(f".{ledger_path.name}.anchor.json")
 
-    def read(self) -> dict | None:
+    def read(self) -> AnchorState | None:
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):
             return None
-        keys = ("size", "tail", "lines", "spent")
-        if not isinstance(data, dict) or any(k not in data for k in keys):
-            return None  # written atomically: only a hand edit breaks it, and it then says nothing
-        return data
+        # written atomically: only a hand edit breaks it, and it then says nothing
+        if not isinstance(data, dict):
+            return None
+        size, tail, lines, spent = (data.get(k) for k in ("size", "tail", "lines", "spent"))
+        if not (
+            isinstance(size, int)
+            and isinstance(tail, str)
+            and isinstance(lines, int)
+            and isinstance(spent, int | float)
+        ):
+            return None
+        return AnchorState(size=size, tail=tail, lines=lines, spent=spent)
 
     def write(self, size: int, tail: bytes, lines: int, spent: float) -> None:
         """`tail`: the ledger's last bytes (up to TAIL) at `size`."""
         remove_stale_temps(self.path)
-        state = {
-            "size": size,
-            "tail": hashlib.sha256(tail[-TAIL:]).hexdigest(),
-            "lines": lines,
-            "spent": spent,
-        }
+        state = AnchorState(
+            size=size, tail=hashlib.sha256(tail[-TAIL:]).hexdigest(), lines=lines, spent=spent
+        )
         atomic_write_json(self.path, state)
 
-    def changed(self, anchor: dict | None, shown: str) -> str | None:
+    def changed(self, anchor: AnchorState | None, shown: str) -> str | None:
         """What happened to the ledger since `anchor` was written, as one line naming it
         (`shown`); None if it is the same file, perhaps with more lines."""
         if anchor is None or not anchor["size"]:

@@ -17,12 +17,40 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from stillmake.errors import CorruptFile
 from stillmake.files import sha256_bytes
 
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+
 CORRUPT_DIR = ".corrupt"
 LOCKS_DIR = ".locks"
+
+
+class CacheRecord(TypedDict, total=False):
+    """What the cache keeps beside a paid answer's images (response.json): what it cost
+    and how it came, the request it answers, and (a critique) its text. An entry kept by
+    an older version may lack any key but `files` and `sha256` (checked on load):
+    readers use .get for the rest."""
+
+    created: str
+    usage: Usage | None
+    cost_usd: float
+    estimate_usd: float
+    cost_source: str
+    rejected_usd: float  # what refused answers of the same request billed
+    latency_s: float
+    attempts: int
+    backend: str
+    meta: dict[str, Any]
+    request: dict[str, Any]  # ImageRequest/CritiqueRequest.to_dict()
+    reservation: str  # the reservation it was paid under: how a lost line is recovered
+    text: str  # a critique's answer
+    fingerprint: str  # written by `store`: the request it answers
+    files: list[str]
+    sha256: list[str]
 
 
 class Cache:
@@ -40,7 +68,7 @@ class Cache:
     def has(self, fingerprint: str) -> bool:
         return (self.entry(fingerprint) / "response.json").is_file()
 
-    def load(self, fingerprint: str) -> tuple[list[bytes], dict]:
+    def load(self, fingerprint: str) -> tuple[list[bytes], CacheRecord]:
         """The entry's images and record; CorruptFile (naming the entry and what is wrong
         with it) when response.json does not parse or an image is not what was stored."""
         entry = self.entry(fingerprint)
@@ -70,12 +98,11 @@ class Cache:
                     break
                 images.append(data)
         if why is not None:
-            err = CorruptFile(
+            raise CorruptFile(
                 f"cache entry {entry} is corrupt ({why}); the next build moves it aside to "
-                f"{self.root / CORRUPT_DIR}/ and asks for it again"
+                f"{self.root / CORRUPT_DIR}/ and asks for it again",
+                why=why,
             )
-            err.why = why
-            raise err
         return images, record
 
     def quarantine(self, fingerprint: str) -> Path | None:
@@ -93,7 +120,7 @@ class Cache:
             return aside
         return None
 
-    def store(self, fingerprint: str, images: list[bytes], record: dict) -> None:
+    def store(self, fingerprint: str, images: list[bytes], record: CacheRecord) -> None:
         entry = self.entry(fingerprint)
         if self.has(fingerprint):
             return
@@ -110,7 +137,7 @@ class Cache:
                     fh.flush()
                     os.fsync(fh.fileno())
                 files.append(name)
-            full = {
+            full: CacheRecord = {
                 **record,
                 "fingerprint": fingerprint,  # checked on load: an entry answers its own request
                 "files": files,

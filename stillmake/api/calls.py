@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING
 
 from stillmake import stop
 from stillmake.api.backends.factory import make_backend
-from stillmake.api.cache import Cache
+from stillmake.api.cache import Cache, CacheRecord
 from stillmake.api.ledger import PAID, Ledger, now_iso
 from stillmake.api.pricing import Estimator, bill, image_sizes, megapixels
 from stillmake.api.ratelimit import RateLimiter
+from stillmake.api.records import LedgerLine
 from stillmake.api.requests import CritiqueRequest, ImageRequest
-from stillmake.api.retry import RetryPolicy, call_with_retries
+from stillmake.api.retry import Attempt, RetryPolicy, call_with_retries
 from stillmake.errors import BackendError, BudgetExceeded, CorruptFile, StillmakeError
 from stillmake.files import locked
 from stillmake.images import check_answer
@@ -39,7 +40,7 @@ from stillmake.rubric import check_verdicts
 from stillmake.stop import Stopped
 
 if TYPE_CHECKING:
-    from stillmake.api.backends.base import BackendResponse
+    from stillmake.api.backends.base import BackendResponse, Label, Usage
     from stillmake.inputs.config import Config
 
 log = logging.getLogger("stillmake")
@@ -50,7 +51,7 @@ RESULT = {"result": True}  # marks a log record as the job's one line on the con
 @dataclass
 class Obtained:
     images: list[bytes]
-    record: dict  # the cached response record: usage, cost_usd, latency_s, attempts, created
+    record: CacheRecord  # usage, cost_usd, latency_s, attempts, created, a critique's text
     cached: bool
 
 
@@ -60,7 +61,7 @@ def obtain(
     *,
     shot: str,
     pass_: str,
-    label: dict,
+    label: Label,
     images: list[bytes] | None = None,
     mask: bytes | None = None,
     markup: bytes | None = None,
@@ -94,7 +95,7 @@ def _obtain(
     *,
     shot: str,
     pass_: str,
-    label: dict,
+    label: Label,
     images: list[bytes] | None,
     mask: bytes | None,
     markup: bytes | None,
@@ -103,7 +104,7 @@ def _obtain(
     fingerprint = request.fingerprint()
     ledger = Ledger(config.ledger_path, config.budget_usd, lease_s=config.storage.lease_s)
     input_sizes = image_sizes(images)
-    line = {
+    line: LedgerLine = {
         "time": now_iso(),
         "build": os.environ.get(BUILD_ENV),
         "shot": shot,
@@ -121,15 +122,15 @@ def _obtain(
     }
     cached = _from_cache(cache, request, config, shot=shot, pass_=pass_, logger=logger)
     if cached is not None:
-        cached_images, record = cached
+        cached_images, kept = cached
         # kept by a process that died before writing its paid line: written now
-        ledger.recover(lambda fp: record if fp == fingerprint else None)
+        ledger.recover(lambda fp: kept if fp == fingerprint else None)
         ledger.append(
             {
                 **line,
                 "outcome": "cache_hit",
                 "cost_usd": 0.0,
-                "usage": record.get("usage"),
+                "usage": kept.get("usage"),
                 "latency_s": 0.0,
                 "attempts": 0,
             }
@@ -139,10 +140,10 @@ def _obtain(
             shot,
             pass_,
             fingerprint,
-            record.get("created"),
+            kept.get("created"),
             extra=RESULT,
         )
-        return Obtained(cached_images, record, cached=True)
+        return Obtained(cached_images, kept, cached=True)
 
     estimate = Estimator(ledger.entries()).estimate(request, input_sizes)
     line["estimate_usd"] = estimate.usd
@@ -162,10 +163,10 @@ def _obtain(
             stop.check("sending the request")
             hold.sending()
             try:
-                if request.endpoint == "generate":
-                    response = backend.generate(request, label)
-                elif request.endpoint == "responses":
+                if isinstance(request, CritiqueRequest):  # endpoint "responses"
                     response = backend.critique(request, images or [])
+                elif request.endpoint == "generate":
+                    response = backend.generate(request, label)
                 else:
                     response = backend.edit(request, images or [], mask, label, markup=markup)
             except BackendError as exc:
@@ -188,7 +189,7 @@ def _obtain(
 
         waited = limiter.acquire(request.n) if estimate.usd else 0.0
         start = time.monotonic()
-        history: list[dict] = []
+        history: list[Attempt] = []
         try:
             response, attempts, history = call_with_retries(
                 call, policy, on_retry=on_retry, history=history
@@ -203,7 +204,8 @@ def _obtain(
                         **({"rejected_usd": hold.billed} if hold.billed else {}),
                         "usage": None,
                         "latency_s": round(time.monotonic() - start, 3),
-                        "attempts": getattr(exc, "attempts", None) or len(history),
+                        "attempts": (exc.attempts if isinstance(exc, BackendError) else None)
+                        or len(history),
                         "retries": history,
                         "error": str(exc)[:500],
                     }
@@ -216,7 +218,7 @@ def _obtain(
             cost, cost_source = estimate.usd, "estimate (no usage in the response)"
         total = round(cost + hold.billed, 6)
         out_mp = sum(megapixels(s) for s in image_sizes(response.images))
-        record = {
+        record: CacheRecord = {
             "created": now_iso(),
             "usage": response.usage,
             "cost_usd": cost,
@@ -231,7 +233,7 @@ def _obtain(
         }
         if response.text is not None:  # a critique's answer: kept whole, checked on load
             record["text"] = response.text
-        paid = {
+        paid: LedgerLine = {
             **line,
             "outcome": PAID,
             "cost_usd": total,
@@ -244,7 +246,8 @@ def _obtain(
             "rate_wait_s": round(waited, 3),
         }
         if hold.billed:
-            record["rejected_usd"] = paid["rejected_usd"] = hold.billed
+            record["rejected_usd"] = hold.billed
+            paid["rejected_usd"] = hold.billed
         try:
             cache.store(fingerprint, response.images, record)
         except OSError as exc:  # paid for but not kept: the spend is still written down
@@ -274,7 +277,7 @@ def _obtain(
 
 
 def _refused_bill(
-    request: ImageRequest | CritiqueRequest, usage: dict | None, estimate: float
+    request: ImageRequest | CritiqueRequest, usage: Usage | None, estimate: float
 ) -> tuple[float, str]:
     """(USD, how it was priced) for an answer the API sent and billed but the check
     refused: from its usage, or its estimate when the answer carried none readable."""
@@ -309,7 +312,7 @@ def _from_cache(
     shot: str,
     pass_: str,
     logger: logging.Logger,
-) -> tuple[list[bytes], dict] | None:
+) -> tuple[list[bytes], CacheRecord] | None:
     """The cached answer, or None. An entry that does not load whole, that answers
     another request (moved, swapped or edited on disk), or whose images are not what the
     request asks for (kept by a version that did not check answers), is moved aside to
@@ -324,7 +327,7 @@ def _from_cache(
             _check(images, record.get("text"), request, decode=False)  # no pixel decode
             return images, record
     except (CorruptFile, BackendError) as exc:
-        why = getattr(exc, "why", None) or str(exc)
+        why = (exc.why if isinstance(exc, CorruptFile) else None) or str(exc)
     aside = cache.quarantine(fingerprint)
     logger.warning(
         "%s %s: cache entry %s is corrupt (%s); moved aside to %s and asked for again",
@@ -337,7 +340,7 @@ def _from_cache(
     return None
 
 
-def _answers_another(record: dict, request: ImageRequest | CritiqueRequest) -> str | None:
+def _answers_another(record: CacheRecord, request: ImageRequest | CritiqueRequest) -> str | None:
     """Why a cache record is not the answer to `request`: the request it was kept for
     (stored whole beside the answer) is another one, or it names none."""
     try:

@@ -32,12 +32,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stillmake.api.anchor import TAIL as ANCHOR_TAIL
 from stillmake.api.anchor import Anchor
 from stillmake.api.records import (
     BAD_FIGURE,
     DamagedLine,
+    LedgerLine,
     glued_record,
     is_amount,
     parse_line,
@@ -46,6 +48,7 @@ from stillmake.api.records import (
 from stillmake.api.reservations import (
     PROC,
     Reservation,
+    StoredReservation,
     age_text,
     boot_id,
     describe,
@@ -59,6 +62,9 @@ from stillmake.api.reservations import (
 from stillmake.errors import BudgetExceeded, LedgerError
 from stillmake.files import atomic_write_json, locked, remove_stale_temps
 
+if TYPE_CHECKING:
+    from stillmake.api.cache import CacheRecord
+
 __all__ = [  # what callers take from here (some live in records/reservations)
     "PAID",
     "PROC",
@@ -66,6 +72,7 @@ __all__ = [  # what callers take from here (some live in records/reservations)
     "DamagedLine",
     "Hold",
     "Ledger",
+    "LedgerLine",
     "LedgerRead",
     "Reservation",
     "age_text",
@@ -86,7 +93,7 @@ def now_iso() -> str:
 
 @dataclass
 class LedgerRead:
-    entries: list[dict]
+    entries: list[LedgerLine]
     damaged: list[DamagedLine]
 
 
@@ -124,7 +131,7 @@ class Ledger:
         except OSError:  # a read-only runs/ (no lock file): read without it
             return self._read_unlocked()
 
-    def entries(self) -> list[dict]:
+    def entries(self) -> list[LedgerLine]:
         return self.read().entries
 
     def _read_unlocked(self) -> LedgerRead:
@@ -136,7 +143,7 @@ class Ledger:
             raise LedgerError(
                 f"{self.shown}: cannot be read ({exc.strerror or exc}); check its permissions"
             ) from None
-        entries: list[dict] = []
+        entries: list[LedgerLine] = []
         damaged: list[DamagedLine] = []
         lines = data.split(b"\n")
         last = len(lines) - 1  # the text after the last newline ("" when the file ends in one)
@@ -162,18 +169,18 @@ class Ledger:
             damaged.append(DamagedLine(number, kind, salvaged=glued is not None))
         return LedgerRead(entries, damaged)
 
-    def spent(self, entries: Iterable[dict] | None = None) -> float:
+    def spent(self, entries: Iterable[LedgerLine] | None = None) -> float:
         """Everything the lines bill: paid answers, and answers refused by the check
         (on failed lines too); a cache hit costs $0."""
         entries = self.entries() if entries is None else entries
         return round(sum(e.get("cost_usd") or 0.0 for e in entries), 6)
 
     # -- writing -------------------------------------------------------------
-    def append(self, entry: dict) -> None:
+    def append(self, entry: LedgerLine) -> None:
         with locked(self.lock_path):
             self._append_unlocked(entry)
 
-    def _append_unlocked(self, entry: dict) -> None:
+    def _append_unlocked(self, entry: LedgerLine) -> None:
         line = (json.dumps(entry, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
         anchor = self._anchor.read()
         swapped = self._anchor.changed(anchor, self.shown)
@@ -241,7 +248,7 @@ class Ledger:
         what: str,
         backend: str | None = None,
         *,
-        line: dict | None = None,
+        line: LedgerLine | None = None,
     ) -> Iterator[Hold]:
         """Hold `cost_usd` of budget while a paid request is in flight.
 
@@ -318,7 +325,7 @@ class Ledger:
             except OSError:
                 continue  # a busy or full disk: the next renewal tries again
 
-    def _update(self, rid: str, change: Callable[[dict], object]) -> bool:
+    def _update(self, rid: str, change: Callable[[StoredReservation], object]) -> bool:
         """Change one stored reservation under the lock; False if it is not there."""
         with locked(self.lock_path):
             stored = self._stored_reservations()
@@ -387,7 +394,7 @@ class Ledger:
                 self._write_reservations(stored)
         return sorted(released, key=lambda r: (r.time or 0.0, r.rid)), refusals
 
-    def recover(self, cached: Callable[[str], dict | None]) -> list[Reservation]:
+    def recover(self, cached: Callable[[str], CacheRecord | None]) -> list[Reservation]:
         """Settle each unsettled reservation whose answer is in the cache, kept there by
         the very process that reserved it (the cache record names the reservation) before
         it died: its bill goes into the ledger as the paid line that process never wrote.
@@ -435,7 +442,7 @@ class Ledger:
         if live != stored:
             self._write_reservations(live)
 
-    def _stored_reservations(self) -> dict[str, dict]:
+    def _stored_reservations(self) -> dict[str, StoredReservation]:
         try:
             data = json.loads(self.reservations_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -446,7 +453,7 @@ class Ledger:
             return {}
         return {rid: r for rid, r in data.items() if isinstance(r, dict)}
 
-    def _write_reservations(self, data: dict) -> None:
+    def _write_reservations(self, data: dict[str, StoredReservation]) -> None:
         remove_stale_temps(self.reservations_path)  # a writer killed mid-write (under the lock)
         atomic_write_json(self.reservations_path, data)
 
@@ -460,7 +467,7 @@ class Hold:
     so the reservation holds it until the line is written; `check_next(what)` refuses a
     further attempt that would take the spend past budget_usd."""
 
-    def __init__(self, ledger: Ledger, rid: str, estimate: float, what: str, line: dict):
+    def __init__(self, ledger: Ledger, rid: str, estimate: float, what: str, line: LedgerLine):
         self.ledger = ledger
         self.rid = rid
         self.estimate = estimate  # what one attempt is held at
@@ -470,10 +477,10 @@ class Hold:
         self.sent = False
         self.settled = False
 
-    def __call__(self, entry: dict) -> None:
+    def __call__(self, entry: LedgerLine) -> None:
         self.settle(entry)
 
-    def settle(self, entry: dict) -> None:
+    def settle(self, entry: LedgerLine) -> None:
         with locked(self.ledger.lock_path):
             self.ledger._append_unlocked(entry)
             self.ledger._drop(self.rid)
@@ -539,7 +546,7 @@ class Hold:
             self.ledger._drop(self.rid)
 
 
-def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
+def _settlement(raw: StoredReservation, r: Reservation, billed: bool) -> LedgerLine:
     """The ledger line `stillmake release --billed|--not-billed` writes for a request
     whose answer was lost."""
     line = _line(raw)
@@ -563,7 +570,7 @@ def _settlement(raw: dict, r: Reservation, billed: bool) -> dict:
     }
 
 
-def _recovered(raw: dict, r: Reservation, record: dict) -> dict:
+def _recovered(raw: StoredReservation, r: Reservation, record: CacheRecord) -> LedgerLine:
     """The paid line of a request whose answer reached the cache before its process died."""
     line = _line(raw)
     billed = record.get("cost_usd")
@@ -583,10 +590,9 @@ def _recovered(raw: dict, r: Reservation, record: dict) -> dict:
     }
 
 
-def _line(raw: dict) -> dict:
+def _line(raw: StoredReservation) -> LedgerLine:
     """The ledger fields a reservation keeps of its request (empty if a hand broke them)."""
-    line = raw.get("line")
-    return line if isinstance(line, dict) else {}
+    return raw["line"] if isinstance(raw.get("line"), dict) else {}
 
 
 def _shown(path: Path) -> str:

@@ -11,12 +11,17 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import ModelError
 from stillmake.inputs.models import lookup, parse_size, prior
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+    from stillmake.api.records import LedgerLine
 
 PREVIEW = "preview"
 MIN_OBSERVED_MP = 1e-6
@@ -62,7 +67,7 @@ def per_image_usd(model_name: str, quality: str, size: str, n: int) -> float:
     return (square if size != "auto" and w == h else other) * n
 
 
-def bill(request: ImageRequest | CritiqueRequest, usage: dict | None) -> float | None:
+def bill(request: ImageRequest | CritiqueRequest, usage: Usage | None) -> float | None:
     """USD for one response from its `usage`; None when a token-priced answer has none."""
     if is_free(request):
         return 0.0
@@ -97,18 +102,22 @@ class Estimator:
     """Estimates from observed tokens: per (model, quality) output tokens per megapixel,
     per model input-image tokens per megapixel, and characters per text token."""
 
-    def __init__(self, entries: Iterable[dict] = ()):
-        self.out = defaultdict(lambda: [0.0, 0.0])  # (model, quality) -> [tokens, mp]
-        self.inp = defaultdict(lambda: [0.0, 0.0])  # model -> [tokens, mp]
+    def __init__(self, entries: Iterable[LedgerLine] = ()):
+        # keyed by the model's base name: None (a model the table lacks) is never learnt
+        # (model, quality) -> [tokens, mp]
+        self.out: defaultdict[tuple[str | None, str | None], list[float]] = defaultdict(_pair)
+        self.inp: defaultdict[str | None, list[float]] = defaultdict(_pair)  # model -> [tokens, mp]
         self.text = [0.0, 0.0]  # [tokens, chars]
         # critiques: (model, reasoning) -> [output tokens, answers]; model -> [input tokens
         # observed, input tokens the prior predicted] (Responses usage does not split them)
-        self.critique_out = defaultdict(lambda: [0.0, 0.0])
-        self.critique_in = defaultdict(lambda: [0.0, 0.0])
+        self.critique_out: defaultdict[tuple[str | None, str | None], list[float]] = defaultdict(
+            _pair
+        )
+        self.critique_in: defaultdict[str | None, list[float]] = defaultdict(_pair)
         for e in entries:
             self._learn(e)
 
-    def _learn(self, e: dict) -> None:
+    def _learn(self, e: LedgerLine) -> None:
         usage = e.get("usage")
         if e.get("outcome") != "paid" or not usage or str(e.get("backend", "")).startswith(PREVIEW):
             return
@@ -133,7 +142,7 @@ class Estimator:
             self.text[0] += details["text_tokens"]
             self.text[1] += e["prompt_chars"]
 
-    def _learn_critique(self, model: str, e: dict, usage: dict) -> None:
+    def _learn_critique(self, model: str, e: LedgerLine, usage: Usage) -> None:
         out = self.critique_out[(model, e.get("quality"))]
         out[0] += usage.get("output_tokens") or 0
         out[1] += 1
@@ -208,6 +217,10 @@ class Estimator:
         )
 
 
+def _pair() -> list[float]:
+    return [0.0, 0.0]
+
+
 def _critique_prior_input(chars: int, image_mp: float | None) -> tuple[float, float]:
     """(text, image) input tokens of a critique as the prior sees them."""
     p = prior()
@@ -215,13 +228,15 @@ def _critique_prior_input(chars: int, image_mp: float | None) -> tuple[float, fl
 
 
 def lookup_base(name: str | None) -> str | None:
+    if name is None:  # a ledger line without a model (a hand edit)
+        return None
     try:
         return lookup(name).base
     except ModelError:  # a ledger line from a model this table no longer has
         return None
 
 
-def synthetic_usage(request: ImageRequest, input_sizes: Sequence[tuple[int, int]] = ()) -> dict:
+def synthetic_usage(request: ImageRequest, input_sizes: Sequence[tuple[int, int]] = ()) -> Usage:
     """The usage a renderer with no meter reports: the prior's token counts."""
     est = Estimator().estimate(request, input_sizes)
     return {

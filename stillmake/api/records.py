@@ -11,7 +11,53 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
-from typing import TypeGuard
+from typing import TYPE_CHECKING, Any, TypedDict, TypeGuard, cast
+
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+    from stillmake.api.retry import Attempt
+
+# One line of runs/ledger.jsonl: the request (time .. input_megapixels: what the call path
+# knows before it asks, kept with its reservation), then how it ended (`outcome` on every
+# line written; `parse_line` refuses a line without one). A line is read back as it was
+# written, so a key may be missing (a hand edit, an older writer): readers use .get, and
+# `figure_problem` has checked the figures before anything sums them.
+LedgerLine = TypedDict(
+    "LedgerLine",
+    {
+        "time": str,
+        "build": str | None,  # the snakemake run (STILLMAKE_BUILD) that wrote it
+        "shot": str,
+        "pass": str,
+        "endpoint": str,
+        "model": str,
+        "size": str,
+        "quality": str,
+        "n": int,
+        "backend": str | None,
+        "fingerprint": str | None,
+        "prompt_chars": int,
+        "input_images": int,
+        "input_megapixels": float,
+        "outcome": str,  # paid | cache_hit | failed | over_budget | stopped | ...
+        "cost_usd": float,  # everything the line billed, refused answers included
+        "estimate_usd": float,
+        "rejected_usd": float,  # the part of cost_usd refused answers billed
+        "cost_source": str,  # "usage", or how it was estimated
+        "usage": "Usage | None",
+        "output_megapixels": float,
+        "latency_s": float | None,
+        "attempts": int | None,
+        "retries": "list[Attempt]",
+        "rate_wait_s": float,
+        "error": str,
+        "reservation": str | None,  # settled or recovered: the reservation it was held by
+        "settled_as": str,  # `stillmake release`: "billed" | "not billed"
+        "what": str,
+        "recovered": str,
+    },
+    total=False,
+)
 
 # the fields totals, summaries and estimates compute with, and the type each must have
 FIELD_TYPES = {
@@ -40,11 +86,11 @@ class DamagedLine:
     salvaged: bool = False
     detail: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def parse_line(raw: bytes) -> tuple[dict | None, str | None]:
+def parse_line(raw: bytes) -> tuple[LedgerLine | None, str | None]:
     """(the record, None), or (None, what is wrong with its figures) for a record whose
     money or tokens cannot be counted, or (None, None) for a line that is not a record."""
     try:
@@ -54,10 +100,11 @@ def parse_line(raw: bytes) -> tuple[dict | None, str | None]:
     if not isinstance(entry, dict) or not isinstance(entry.get("outcome"), str):
         return None, None
     problem = figure_problem(entry)
-    return (None, problem) if problem else (entry, None)
+    # JSON has no types: an object with a string outcome and its figures checked is a line
+    return (None, problem) if problem else (cast(LedgerLine, entry), None)
 
 
-def figure_problem(entry: dict) -> str | None:
+def figure_problem(entry: dict[str, Any]) -> str | None:
     """What is wrong with a record's figures (`cost_usd is NaN`), or None."""
     for key, kind in FIELD_TYPES.items():
         value = entry.get(key)
@@ -120,7 +167,7 @@ def parses(raw: bytes) -> bool:
     return True
 
 
-def glued_record(raw: bytes) -> dict | None:
+def glued_record(raw: bytes) -> LedgerLine | None:
     """A whole record written onto the end of a torn one (an older writer did not start
     on a fresh line): the longest tail of the line, starting at a `{`, that is a record."""
     start = raw.find(b"{", 1)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
 
 from stillmake.files import sha256_bytes
 from stillmake.inputs.models import parse_size
@@ -49,7 +50,7 @@ class ImageRequest:
         fields = {k: v for k, v in asdict(self).items() if not (k in self._OPTIONAL and v is None)}
         return _digest(fields)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The request as job params; `markup` and `preview` only when set, so the params
         (and request stamps) of every job stamped before they existed are unchanged."""
         d = {name: getattr(self, name) for name in _IMAGE_FIELDS}  # asdict deep-copies
@@ -60,10 +61,8 @@ class ImageRequest:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> ImageRequest:
-        d = dict(d)
-        d["inputs"] = tuple(d.get("inputs") or ())
-        return cls(**d)
+    def from_dict(cls, d: Mapping[str, Any]) -> ImageRequest:
+        return cls(**{**d, "inputs": tuple(d.get("inputs") or ())})
 
     def with_inputs(
         self, inputs: Iterable[str], mask: str | None = None, markup: str | None = None
@@ -109,7 +108,7 @@ class CritiqueRequest:
     n: int = 1
 
     @classmethod
-    def from_dict(cls, d: dict) -> CritiqueRequest:
+    def from_dict(cls, d: Mapping[str, Any]) -> CritiqueRequest:
         return cls(**{**d, "inputs": tuple(d.get("inputs") or ())})
 
     @property
@@ -119,10 +118,10 @@ class CritiqueRequest:
     def fingerprint(self) -> str:
         return _digest(asdict(self))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "inputs": list(self.inputs)}
 
 
-def _digest(fields: dict) -> str:
+def _digest(fields: Mapping[str, Any]) -> str:
     body = json.dumps({"v": FINGERPRINT_VERSION, **fields}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:24]

@@ -23,6 +23,7 @@ import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 PROC = Path("/proc")  # Linux: process start times and the boot id; absent elsewhere
 RID_SHOWN = 8  # reservation ids are shown (and may be given) by this many characters
@@ -37,6 +38,12 @@ REUSED = "pid reused"
 REBOOTED = "host rebooted"
 EXPIRED = "lease expired"
 ALIVE = (RUNNING, LEASED, OTHER_HOST)
+
+# a reservation as stored (runs/.ledger.jsonl.inflight.json): cost_usd, estimate_usd,
+# billed_usd, sent, what, backend, fingerprint, line (the request's ledger fields), pid,
+# started, host, boot, pidns, time, lease_until. Read back as a hand may have left it:
+# `judge` checks every value it uses.
+StoredReservation = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ class Reservation:
             return None
         return max(0.0, (time.time() if now is None else now) - self.time)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "counted": self.counted,
@@ -103,7 +110,7 @@ class Reservation:
         }
 
 
-def judge(rid: str, r: dict) -> Reservation:
+def judge(rid: str, r: StoredReservation) -> Reservation:
     """A stored reservation as it stands now. Figures that are not finite and non-negative
     (a hand edit) hold nothing rather than poison a sum."""
     pid = r.get("pid") if isinstance(r.get("pid"), int) else None
@@ -185,7 +192,7 @@ def _boot_time() -> float | None:
 
 
 def _state(
-    r: dict, pid: int | None, host: str | None, made: float | None, lease: float | None
+    r: StoredReservation, pid: int | None, host: str | None, made: float | None, lease: float | None
 ) -> str:
     elsewhere = host is not None and host != socket.gethostname()
     if not elsewhere and r.get("boot") and boot_id() and r["boot"] != boot_id():

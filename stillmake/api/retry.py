@@ -5,13 +5,29 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, NotRequired, TypedDict, TypeVar
 
 from stillmake import stop
 from stillmake.errors import BackendError
 
+if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
+
 _T = TypeVar("_T")
 _BACK_OFF = stop.sleeper("to retry")  # ends at once on SIGTERM/SIGINT
+
+
+class Attempt(TypedDict):
+    """A failed attempt, as a ledger line's `retries` lists it."""
+
+    attempt: int  # from 1
+    status: int | None  # HTTP status, if one came back
+    code: str | None
+    error: str  # the first 300 characters
+    usage: NotRequired[Usage]  # an answer the API sent, and billed, that was refused ...
+    cost_usd: NotRequired[float]  # ... and what it billed
+    cost_source: NotRequired[str]
+    wait_s: NotRequired[float]  # the back-off before the next attempt
 
 
 @dataclass
@@ -35,8 +51,8 @@ def call_with_retries(
     *,
     on_retry: Callable[[int, float, BackendError], object] | None = None,
     sleep: Callable[[float], object] = _BACK_OFF,
-    history: list[dict] | None = None,
-) -> tuple[_T, int, list[dict]]:
+    history: list[Attempt] | None = None,
+) -> tuple[_T, int, list[Attempt]]:
     """Run fn(); retry retryable BackendErrors (a BadAnswer is one). Returns
     (result, attempts, history).
 
@@ -54,12 +70,7 @@ def call_with_retries(
             return fn(), attempt, history
         except BackendError as exc:
             history.append(
-                {
-                    "attempt": attempt,
-                    "status": exc.status,
-                    "code": exc.code,
-                    "error": str(exc)[:300],
-                }
+                Attempt(attempt=attempt, status=exc.status, code=exc.code, error=str(exc)[:300])
             )
             if exc.usage:  # an answer the API sent, and billed, that was refused
                 history[-1]["usage"] = exc.usage

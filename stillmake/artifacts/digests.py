@@ -85,6 +85,7 @@ class PixelDigests:
         for key, value in data.items():
             try:
                 ident, sha = value
-                self._kept[key] = (tuple(int(v) for v in ident), str(sha))  # type: ignore[assignment]
+                dev, ino, size, mtime, ctime = (int(v) for v in ident)
+                self._kept[key] = ((dev, ino, size, mtime, ctime), str(sha))
             except (TypeError, ValueError):
                 continue

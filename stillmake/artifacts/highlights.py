@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import NotRequired, TypedDict
 
 import numpy as np
 
@@ -80,7 +81,24 @@ def _components(active: np.ndarray) -> list[np.ndarray]:
     return groups
 
 
-def _ring_spread(rgb: np.ndarray, region: np.ndarray, box: tuple, radius: int) -> float | None:
+class Region(TypedDict):
+    """One highlight region (`regions`): what it is, how large, where (its centre, in
+    fractions of the frame), the share of it clipped, and its channels'."""
+
+    kind: str  # "red practical" | "white"
+    area: int
+    x: float
+    y: float
+    clipped: float
+    clipped_r: float
+    clipped_g: float
+    clipped_b: float
+    separation: NotRequired[float]  # red practicals: L* spread around it
+
+
+def _ring_spread(
+    rgb: np.ndarray, region: np.ndarray, box: tuple[int, int, int, int], radius: int
+) -> float | None:
     """Std of L* around a region (a ring `radius` wide, bright pixels left out)."""
     h, w = region.shape
     top, left = max(0, box[0] - radius), max(0, box[1] - radius)
@@ -98,7 +116,7 @@ def _ring_spread(rgb: np.ndarray, region: np.ndarray, box: tuple, radius: int) -
     return float(lab(crop[ring])[:, 0].std(dtype=np.float64))
 
 
-def regions(rgb: np.ndarray) -> list[dict]:
+def regions(rgb: np.ndarray) -> list[Region]:
     """Every highlight region large enough to judge, worst (most clipped) first:
     {"kind": "red practical" | "white", "area", "x", "y" (centre, fractions of the frame),
     "clipped", "clipped_r", "clipped_g", "clipped_b", "separation" (red practicals)}."""
@@ -126,17 +144,19 @@ def regions(rgb: np.ndarray) -> list[dict]:
         red = means[0] >= RED_RATIO * max(means[1], means[2], 1.0)
         lit = (means >= LIT) | (means == means.max())
         ys, xs = np.nonzero(mask)
-        region = {
-            "kind": "red practical" if red else "white",
-            "area": area,
-            "x": round(float((xs.mean() + c0) / w), 3),
-            "y": round(float((ys.mean() + r0) / h), 3),
-            "clipped": round(np.count_nonzero((px[:, lit] >= CLIPPED).all(axis=1)) / area, 4),
-            **{
-                f"clipped_{ch}": round(np.count_nonzero(px[:, i] >= CLIPPED) / area, 4)
-                for i, ch in enumerate("rgb")
-            },
-        }
+        clipped_r, clipped_g, clipped_b = (
+            round(np.count_nonzero(px[:, i] >= CLIPPED) / area, 4) for i in range(3)
+        )
+        region = Region(
+            kind="red practical" if red else "white",
+            area=area,
+            x=round(float((xs.mean() + c0) / w), 3),
+            y=round(float((ys.mean() + r0) / h), 3),
+            clipped=round(np.count_nonzero((px[:, lit] >= CLIPPED).all(axis=1)) / area, 4),
+            clipped_r=clipped_r,
+            clipped_g=clipped_g,
+            clipped_b=clipped_b,
+        )
         if red and max(r1 - r0, c1 - c0) <= COMPACT * min(r1 - r0, c1 - c0):
             full = np.zeros((h, w), bool)
             full[r0:r1, c0:c1] = mask
@@ -148,10 +168,10 @@ def regions(rgb: np.ndarray) -> list[dict]:
     return sorted(out, key=lambda r: (-r["clipped"], -r["area"]))
 
 
-def summary(found: list[dict]) -> dict:
+def summary(found: list[Region]) -> dict[str, float]:
     """The frame's highlight metrics from its regions: the worst region's clipped share and
     where it is (hl_*), the count, and the least separation around a red practical."""
-    metrics: dict = {"highlight_regions": len(found), "highlight_detail": 0.0}
+    metrics: dict[str, float] = {"highlight_regions": len(found), "highlight_detail": 0.0}
     if found:
         worst = found[0]
         metrics["highlight_detail"] = worst["clipped"]

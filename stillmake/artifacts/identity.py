@@ -29,17 +29,18 @@ import importlib.util
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from itertools import combinations
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 from PIL import Image
 
 from stillmake import standins
-from stillmake.artifacts.quality import Flag, evaluate, flags_to_json, load_rgb
-from stillmake.artifacts.thresholds import thresholds_for
+from stillmake.artifacts.quality import Flag, FlagJson, evaluate, flags_to_json, load_rgb
+from stillmake.artifacts.thresholds import Bounds, thresholds_for
 from stillmake.errors import IdentityUnavailable
 from stillmake.files import sha256_file
 from stillmake.images import input_problem
@@ -57,8 +58,19 @@ MISSING = (
 PREVIEW = "identity not measured (preview: its stand-in face is not {name}'s reference)"
 REMEMBERED = 32  # images whose faces are kept, by content
 
+
+@dataclass(frozen=True)
+class _Models:
+    """dlib's detector, landmark model and encoder (dlib ships no type information)."""
+
+    detector: Any
+    landmarks: Any
+    encoder: Any
+    rectangle: Any
+
+
 _lock = threading.Lock()
-_models: dict | None = None
+_models: _Models | None = None
 _ref_cache: dict[str, list[Face]] = {}  # reference sha256 -> its (largest) face
 _seen: OrderedDict[str, list[Face]] = OrderedDict()  # image content digest -> its faces
 
@@ -70,7 +82,7 @@ def models_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "models"
 
 
-def _load() -> dict:
+def _load() -> _Models:
     """The detector, landmark model and encoder, loaded once (call with _lock held)."""
     global _models
     if _models is None:
@@ -83,12 +95,12 @@ def _load() -> dict:
         missing = [str(p) for p in files.values() if not p.is_file()]
         if missing:
             raise IdentityUnavailable(f"{MISSING} (missing {', '.join(missing)})")
-        _models = {
-            "detector": dlib.get_frontal_face_detector(),
-            "landmarks": dlib.shape_predictor(str(files["landmarks"])),
-            "encoder": dlib.face_recognition_model_v1(str(files["encoder"])),
-            "rectangle": dlib.rectangle,
-        }
+        _models = _Models(
+            detector=dlib.get_frontal_face_detector(),
+            landmarks=dlib.shape_predictor(str(files["landmarks"])),
+            encoder=dlib.face_recognition_model_v1(str(files["encoder"])),
+            rectangle=dlib.rectangle,
+        )
     return _models
 
 
@@ -136,11 +148,11 @@ def _detect(rgb: np.ndarray) -> list[Face]:
     small = rgb
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        small = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))
+        small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR))
     faces = []
     with _lock:
         m = _load()
-        rects, scores, _ = m["detector"].run(small, 0, 0.0)
+        rects, scores, _ = m.detector.run(small, 0, 0.0)
         for r, score in zip(rects, scores, strict=True):
             box = (
                 max(0, round(r.left() / scale)),
@@ -148,8 +160,8 @@ def _detect(rgb: np.ndarray) -> list[Face]:
                 min(w - 1, round(r.right() / scale)),
                 min(h - 1, round(r.bottom() / scale)),
             )
-            shape = m["landmarks"](rgb, m["rectangle"](*box))
-            vec = m["encoder"].compute_face_descriptor(rgb, shape, JITTERS)
+            shape = m.landmarks(rgb, m.rectangle(*box))
+            vec = m.encoder.compute_face_descriptor(rgb, shape, JITTERS)
             faces.append(Face(box, np.array(vec, dtype=np.float64), round(float(score), 3)))
     return faces
 
@@ -194,30 +206,75 @@ def _reference(path: Path) -> tuple[list[np.ndarray], str | None]:
         return [], f"is not a whole image ({exc})"
 
 
-def _not_measured(note: str) -> dict:
-    return {"measured": False, "note": note, "faces": None, "characters": {}, "flags": []}
+class CharacterMatch(TypedDict):
+    """A character's best-matching face: its distance to the nearest reference, its box
+    (left, top, right, bottom) and how many references had a face."""
+
+    distance: float
+    box: list[int]
+    refs: int
 
 
-def _stands_in(name: str, descriptors: list[np.ndarray], thresholds: dict) -> bool:
+class IdentityRecord(TypedDict):
+    """What review JSON, sidecars and the gate keep of an identity judgement (`to_json`)."""
+
+    measured: bool
+    note: str  # why not measured, or what was left out ("" when nothing)
+    faces: int | None  # faces found; None when not looked for
+    characters: dict[str, CharacterMatch]
+
+
+class EditIdentity(IdentityRecord):
+    """An edit step's result's identity, its identity flags, and each character's
+    distance in the step's source: the face's drift, step by step."""
+
+    flags: list[FlagJson]
+    source_distance: dict[str, float]
+
+
+class Judged(IdentityRecord):
+    """`judge`'s whole answer: the record, its flags, and (not JSON) the faces: each
+    character's best face's descriptor, every face found, the references with a face."""
+
+    flags: list[Flag]
+    descriptors: dict[str, np.ndarray]
+    found: list[Face]
+    references: dict[str, list[Path]]
+
+
+def not_measured(note: str, found: list[Face] | None = None) -> Judged:
+    """Identity not judged, and why (`found`: the faces, when they were looked for)."""
+    return Judged(
+        measured=False,
+        note=note,
+        faces=None if found is None else len(found),
+        characters={},
+        flags=[],
+        descriptors={},
+        found=found or [],
+        references={},
+    )
+
+
+def _stands_in(name: str, descriptors: list[np.ndarray], thresholds: Mapping[str, Bounds]) -> bool:
     """On a preview image: is the character's reference the stand-in person (within the
     identity pass bound), so measuring the stand-in against it means something?"""
     standin = standin_descriptor()
-    bound = (thresholds.get("identity") or {}).get("warn") or 0.45
+    warn = (thresholds.get("identity") or {}).get("warn")
+    bound = warn if isinstance(warn, float | int) and warn else 0.45  # identity is judged by max
     return standin is not None and min(distance(standin, d) for d in descriptors) <= bound
 
 
 def judge(
     image: str | os.PathLike[str] | np.ndarray,
-    characters: dict[str, Iterable[str | os.PathLike[str]]],
-    thresholds: dict | None = None,
+    characters: Mapping[str, Iterable[str | os.PathLike[str]]],
+    thresholds: Mapping[str, Bounds] | None = None,
     *,
     backend: str | None = None,
-) -> dict:
+) -> Judged:
     """Identity of one image against each character's references.
 
-    Returns {"measured", "note", "faces", "characters": {name: {"distance", "box",
-    "refs"}}, "flags": [Flag], "descriptors": {name: best face's descriptor}, "found":
-    [Face], "references": {name: [reference paths with a face]}}: per character, the
+    Per character (`Judged.characters`), the
     distance of the best-matching face to the nearest of its references, judged by the
     `identity` thresholds (pass <= 0.45, warn <= 0.6, fail above). No face where a
     character should be is a warn, never an error; a shot without characters, a missing
@@ -225,18 +282,19 @@ def judge(
     measured", never a warning.
     """
     if not characters:
-        return _not_measured("no characters in this shot")
+        return not_measured("no characters in this shot")
     unavailable = available()
     if unavailable:
-        return _not_measured(unavailable)
+        return not_measured(unavailable)
     if thresholds is None:
         thresholds = thresholds_for(None)
     refs: dict[str, list[np.ndarray]] = {}
     with_face: dict[str, list[Path]] = {}
     unusable: list[Flag] = []  # a character whose references show no face: said, not judged
-    for name, paths in characters.items():
-        paths = [Path(p) for p in paths]
-        problems, descriptors = {}, []
+    for name, given in characters.items():
+        paths = [Path(p) for p in given]
+        problems: dict[Path, str | None] = {}
+        descriptors: list[np.ndarray] = []
         for p in paths:
             found, problems[p] = _reference(p)
             descriptors += found
@@ -255,74 +313,89 @@ def judge(
             del refs[name]
     if not refs:
         if unusable:
-            return {**_not_measured(unusable[0].message.partition(": ")[2]), "flags": unusable}
-        return _not_measured("; ".join(notes) or "no character references in the prompts file")
+            return {**not_measured(unusable[0].message.partition(": ")[2]), "flags": unusable}
+        return not_measured("; ".join(notes) or "no character references in the prompts file")
     rgb = image if isinstance(image, np.ndarray) else load_rgb(image)
     faces = find_faces(rgb)
-    result = {
-        "measured": True,
-        "note": "; ".join(notes),
-        "faces": len(faces),
-        "characters": {},
-        "flags": unusable,
-        "descriptors": {},
-        "found": faces,
-        "references": {n: with_face[n] for n in refs},
-    }
+    result = Judged(
+        measured=True,
+        note="; ".join(notes),
+        faces=len(faces),
+        characters={},
+        flags=unusable,
+        descriptors={},
+        found=faces,
+        references={n: with_face[n] for n in refs},
+    )
     for name, descriptors in refs.items():
         if not faces:
             result["flags"].append(Flag("warn", "identity", None, f"{name}: no face found"))
             continue
         best = min(faces, key=lambda f: min(distance(f.descriptor, d) for d in descriptors))
         d = round(min(distance(best.descriptor, r) for r in descriptors), 4)
-        result["characters"][name] = {
-            "distance": d,
-            "box": list(best.box),
-            "refs": len(descriptors),
-        }
+        result["characters"][name] = CharacterMatch(
+            distance=d, box=list(best.box), refs=len(descriptors)
+        )
         result["descriptors"][name] = best.descriptor
         for flag in evaluate({"identity": d}, None, thresholds):
             result["flags"].append(replace(flag, message=f"{name}: {flag.message}"))
     return result
 
 
-def to_json(result: dict) -> dict:
+def to_json(result: Judged) -> IdentityRecord:
     """The record of `judge` as review JSON, sidecars and the gate keep it (its flags go
     with the image's other flags: `flags_json`)."""
-    return {k: result[k] for k in ("measured", "note", "faces", "characters")}
+    return IdentityRecord(
+        measured=result["measured"],
+        note=result["note"],
+        faces=result["faces"],
+        characters=result["characters"],
+    )
 
 
-def flags_json(result: dict) -> list[dict]:
+def flags_json(result: Judged) -> list[FlagJson]:
     return flags_to_json(result["flags"])
 
 
-def across_shots(descriptors: dict[str, dict[str, np.ndarray]], thresholds: dict) -> dict:
+class AcrossShots(TypedDict):
+    """One character across the finals (`across_shots`)."""
+
+    shots: list[str]
+    pairs: dict[str, float]  # "s1 vs s2" -> face distance
+    outlier: str | None  # three finals or more: the shot farthest from the others
+    flags: list[FlagJson]
+
+
+def across_shots(
+    descriptors: Mapping[str, Mapping[str, np.ndarray]], thresholds: Mapping[str, Bounds]
+) -> dict[str, AcrossShots]:
     """Each character's pairwise distances between the finals it appears in
     ({shot: {character: descriptor}}), the largest judged like one image against its
     reference, and the outlier (three finals or more): the shot farthest on average
     from the others. The seed: identity identical across shots."""
-    out = {}
+    out: dict[str, AcrossShots] = {}
     for name in sorted({n for per in descriptors.values() for n in per}):
         shots = {s: per[name] for s, per in sorted(descriptors.items()) if name in per}
         pairs = {
             f"{a} vs {b}": round(distance(shots[a], shots[b]), 4) for a, b in combinations(shots, 2)
         }
-        entry = {"shots": list(shots), "pairs": pairs, "outlier": None, "flags": []}
+        entry = AcrossShots(shots=list(shots), pairs=pairs, outlier=None, flags=[])
         if pairs:
-            widest = max(pairs, key=pairs.get)
+            widest = max(pairs, key=lambda pair: pairs[pair])
             text = f"{name} across finals: largest face distance {pairs[widest]:.2f} ({widest})"
             if len(shots) > 2:
                 mean = {
                     s: sum(distance(v, w) for t, w in shots.items() if t != s) / (len(shots) - 1)
                     for s, v in shots.items()
                 }
-                entry["outlier"] = max(mean, key=mean.get)
-                text += f"; outlier {entry['outlier']} (mean {mean[entry['outlier']]:.2f})"
+                outlier = max(mean, key=lambda shot: mean[shot])
+                entry["outlier"] = outlier
+                text += f"; outlier {outlier} (mean {mean[outlier]:.2f})"
             for flag in evaluate({"identity": pairs[widest]}, None, thresholds):
                 allowed = flag.message.partition("; ")[2]
                 message = f"{text}; {allowed}" if flag.level != "pass" and allowed else text
-                entry["flags"].append(
-                    asdict(replace(flag, metric="identity_across_shots", message=message))
+                entry["flags"] += flags_to_json(
+                    [replace(flag, metric="identity_across_shots", message=message)]
                 )
         out[name] = entry
     return out

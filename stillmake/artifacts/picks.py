@@ -39,10 +39,10 @@ def current_drafts_fingerprint(draft_paths: Iterable[str | os.PathLike[str]]) ->
     job and `stillmake status` compare a pick against: a draft changed by hand after
     the pick makes the pick stale.
     """
-    draft_paths = [Path(p) for p in draft_paths]
-    if not all(p.is_file() for p in draft_paths):
+    drafts = [Path(p) for p in draft_paths]
+    if not all(p.is_file() for p in drafts):
         return None
-    return drafts_fingerprint([image_sha256(p) for p in draft_paths])
+    return drafts_fingerprint([image_sha256(p) for p in drafts])
 
 
 def changed_since_drafted(draft_paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

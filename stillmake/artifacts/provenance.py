@@ -14,13 +14,17 @@ import json
 import os
 import struct
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from stillmake import paths
 from stillmake.errors import CorruptFile, StillmakeError
 from stillmake.files import atomic_write_bytes, atomic_write_json
 from stillmake.images import ACCEPTED, PNG_SIGNATURE, image_format
+
+if TYPE_CHECKING:
+    from stillmake.artifacts.records import ImageRecord, Provenance
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -33,7 +37,7 @@ def _itxt(keyword: str, text: str) -> bytes:
     return _chunk(b"iTXt", data)
 
 
-def with_text_chunks(png: bytes, texts: dict[str, str | None]) -> bytes:
+def with_text_chunks(png: bytes, texts: Mapping[str, str | None]) -> bytes:
     """Insert iTXt chunks right after IHDR; existing chunks of the same keywords are dropped.
 
     Walks every chunk and checks its length and CRC up to IEND: a truncated or damaged
@@ -118,7 +122,7 @@ def _remedy(path: str | os.PathLike[str], what: str) -> str:
     return f"replace it with {what}"
 
 
-def a1111_parameters(record: dict) -> str:
+def a1111_parameters(record: ImageRecord) -> str:
     """The `parameters` text in the A1111 style other image tools already read."""
     size = record.get("size", "")
     tail = [
@@ -133,10 +137,9 @@ def a1111_parameters(record: dict) -> str:
     return f"{record.get('prompt', '')}\nNegative prompt: {negative}\n" + ", ".join(tail)
 
 
-def write_image(path: str | os.PathLike[str], png: bytes, record: dict) -> None:
+def write_image(path: str | os.PathLike[str], png: bytes, record: ImageRecord) -> None:
     """Write the PNG (with chunks) and its sidecar atomically; sidecar first is not needed
     because both are renamed into place only when complete."""
-    path = Path(path)
     tagged = with_text_chunks(
         png,
         {
@@ -146,7 +149,7 @@ def write_image(path: str | os.PathLike[str], png: bytes, record: dict) -> None:
     )
     try:
         atomic_write_json(sidecar_path(path), record)
-        atomic_write_bytes(path, tagged)
+        atomic_write_bytes(Path(path), tagged)
     except OSError as exc:  # nothing half-written: each file is renamed into place whole
         raise StillmakeError(
             f"cannot write {path}: {exc.strerror or exc}. Free the disk or fix the "
@@ -158,32 +161,45 @@ def sidecar_path(path: str | os.PathLike[str]) -> Path:
     return Path(paths.sidecar(path))
 
 
-def read_sidecar(path: str | os.PathLike[str]) -> dict:
+def _as_record(data: object) -> Provenance | None:
+    """A JSON value as a provenance record: an object, its keys as a stage wrote them
+    (JSON has no types to check beyond that)."""
+    return cast("Provenance", data) if isinstance(data, dict) else None
+
+
+def read_sidecar(path: str | os.PathLike[str]) -> Provenance:
     """The provenance record beside an image; CorruptFile (naming the sidecar and the
     command that rebuilds it) when it is not a whole JSON object."""
     side = sidecar_path(path)
     try:
-        record = json.loads(side.read_text(encoding="utf-8"))
+        data = json.loads(side.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         why = f"{type(exc).__name__}: {exc}"
     else:
-        if isinstance(record, dict):
+        record = _as_record(data)
+        if record is not None:
             return record
-        why = f"a JSON {type(record).__name__}, not an object"
+        why = f"a JSON {type(data).__name__}, not an object"
     raise CorruptFile(
         f"{side}: sidecar is truncated or corrupt ({why}); {_remedy(side, 'a whole record')}"
     )
 
 
-def read_png_record(path: str | os.PathLike[str]) -> dict:
-    """The `stillmake` JSON chunk of a PNG written by write_image."""
-    from PIL import Image
+def read_png_record(path: str | os.PathLike[str]) -> Provenance:
+    """The `stillmake` JSON chunk of a PNG written by write_image, as PIL (any image tool)
+    reads it."""
+    from PIL import Image, PngImagePlugin
 
     with Image.open(path) as im:
-        return json.loads(im.text["stillmake"])
+        if not isinstance(im, PngImagePlugin.PngImageFile):
+            raise CorruptFile(f"{path}: not a PNG image; {_remedy(path, 'a PNG image')}")
+        record = _as_record(json.loads(im.text["stillmake"]))
+    if record is None:
+        raise CorruptFile(f"{path}: its stillmake chunk is not a record; {_remedy(path, 'a PNG')}")
+    return record
 
 
-def embedded_record(data: bytes) -> dict | None:
+def embedded_record(data: bytes) -> Provenance | None:
     """The record write_image put inside a PNG (the `stillmake` iTXt chunk right after
     IHDR), or None when the image carries none (an editor dropped it, or not ours)."""
     if not data.startswith(PNG_SIGNATURE):
@@ -198,15 +214,14 @@ def embedded_record(data: bytes) -> dict | None:
         if kind == b"iTXt" and body.startswith(b"stillmake\x00"):
             text = body.split(b"\x00", 5)[-1]
             try:
-                record = json.loads(text.decode("utf-8"))
+                return _as_record(json.loads(text.decode("utf-8")))
             except (ValueError, UnicodeDecodeError):
                 return None
-            return record if isinstance(record, dict) else None
         pos += 12 + length
     return None
 
 
-def read_record(path: str | os.PathLike[str]) -> dict:
+def read_record(path: str | os.PathLike[str]) -> Provenance:
     """The provenance record of an image this build wrote, from the image itself: it
     travels inside the PNG, so a job declares (and a storage plugin stages) the image
     alone. The sidecar beside it, where there is one, must be whole (CorruptFile names

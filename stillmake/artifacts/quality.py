@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from itertools import combinations
-from typing import IO, SupportsFloat
+from typing import IO, SupportsFloat, TypedDict
 
 import numpy as np
 from PIL import Image
@@ -33,7 +33,7 @@ from PIL import Image
 from stillmake.artifacts import highlights
 from stillmake.artifacts.colour import LUMA, as_rgb
 from stillmake.artifacts.colour import lab as _lab
-from stillmake.artifacts.thresholds import METRICS, thresholds_for
+from stillmake.artifacts.thresholds import METRICS, Bound, Bounds, MetricThresholds, thresholds_for
 from stillmake.inputs.masks import grow
 
 HIGHLIGHT_LUMA = 250  # luminance at or above: a blown highlight
@@ -54,12 +54,35 @@ _EPS = 1e-3  # float32 luminance of (250, 250, 250) may land a hair below 250
 LEVELS = ("pass", "warn", "fail")  # in order of severity
 
 
+Metrics = dict[str, float]  # metric -> its value, as `measure` and the face checks read it
+
+
 @dataclass(frozen=True)
 class Flag:
     level: str  # pass | warn | fail
     metric: str
-    value: float
+    value: float | None  # None: nothing measured (no face found), the message says why
     message: str
+
+
+class FlagJson(TypedDict):
+    """A Flag as review JSON, sidecars, the gate and the board keep it (`flags_to_json`);
+    the critique's verdicts (rubric.critique_flags) take the same shape."""
+
+    level: str
+    metric: str
+    value: float | None
+    message: str
+
+
+class ImageCheck(TypedDict):
+    """One image measured and judged (`check_image`)."""
+
+    path: str
+    size: str
+    metrics: Metrics
+    flags: list[FlagJson]
+    worst: str
 
 
 # --------------------------------------------------------------------------- metrics
@@ -68,7 +91,7 @@ class Flag:
 _as_rgb = as_rgb
 
 
-def measure(rgb: np.ndarray) -> dict:
+def measure(rgb: np.ndarray) -> Metrics:
     """Quality metrics of an HxWx3 uint8 sRGB image (fractions are 0..1, floats to 6 digits).
 
     highlight_clip, shadow_crush: share of pixels with Rec.709 luminance >= 250 / <= 5.
@@ -104,7 +127,7 @@ def measure(rgb: np.ndarray) -> dict:
     cast_a, cast_b = colour_cast(L, a, b)
     mid = L[(L >= MIDTONE_L[0]) & (L <= MIDTONE_L[1])]
 
-    values = {
+    values: dict[str, SupportsFloat] = {
         **highlights.summary(highlights.regions(rgb)),
         "highlight_clip": highlight,
         "clip_r": clip[0],
@@ -147,7 +170,7 @@ def colour_cast(L: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, flo
     all red) has no neutrals to read: its cast is the mean over all pixels.
     """
     lit = (L > NEUTRAL_L[0]) & (L < NEUTRAL_L[1])
-    step = max(1, np.count_nonzero(lit) // CAST_SAMPLE)
+    step = max(1, int(np.count_nonzero(lit)) // CAST_SAMPLE)
     la, lb = a[lit][::step], b[lit][::step]  # the band, evenly thinned: means barely move
     least = NEUTRAL_MIN_SHARE * len(L) / step  # 1% of the frame, in thinned pixels
     chroma2 = la * la + lb * lb
@@ -181,7 +204,7 @@ def _num(v: SupportsFloat) -> float:
 
 def edit_leak(
     source: np.ndarray, result: np.ndarray, editable: np.ndarray, feather_px: int = 0
-) -> dict:
+) -> Metrics:
     """How much an edit changed the frame outside its mask (0..255 scale).
 
     `editable` is bool HxW, True where the edit was allowed. Per pixel the change
@@ -217,17 +240,32 @@ def edit_leak(
 # --------------------------------------------------------------------------- thresholds
 
 
-def _level(kind: str, value: float, bounds: dict) -> str:
+def _level(kind: str, value: float, bounds: Bounds) -> str:
     warn, fail = bounds.get("warn"), bounds.get("fail")
 
-    def beyond(bound: float | list[float] | None) -> bool:
+    def beyond(bound: Bound) -> bool:
         if bound is None:
             return False
         if kind == "range":
-            return not bound[0] <= value <= bound[1]
-        return value < bound if kind == "min" else value > bound
+            low, high = _span(bound)
+            return not low <= value <= high
+        return value < _number(bound) if kind == "min" else value > _number(bound)
 
     return "fail" if beyond(fail) else ("warn" if beyond(warn) else "pass")
+
+
+def _span(bound: float | list[float]) -> tuple[float, float]:
+    """A range metric's bound, (low, high): `thresholds_for` made every one a pair."""
+    if isinstance(bound, list) and len(bound) == 2:
+        return bound[0], bound[1]
+    raise ValueError(f"a range metric's bound must be [low, high], got {bound!r}")
+
+
+def _number(bound: float | list[float]) -> float:
+    """A min or max metric's bound: `thresholds_for` made every one a number."""
+    if isinstance(bound, list):
+        raise ValueError(f"a min or max metric's bound must be a number, got {bound!r}")
+    return bound
 
 
 # --------------------------------------------------------------------------- messages
@@ -238,13 +276,20 @@ def _pct(v: float) -> str:
     return f"{p:.1f}%" if p >= 1 or p == 0 else f"{p:.2f}%"
 
 
-def _allowed(kind: str, metric: str, bound: float | list[float] | None) -> str:
+def _allowed(kind: str, metric: str, bound: Bound) -> str:
     if bound is None:
         return ""
     if kind == "range":
-        return f"allowed {bound[0]:+g} to {bound[1]:+g}"
-    fmt = _pct if metric in _SHARES else (lambda x: f"{x:g}")
-    return f"{'allowed up to' if kind == 'max' else 'want at least'} {fmt(bound)}"
+        low, high = _span(bound)
+        return f"allowed {low:+g} to {high:+g}"
+    return (
+        f"{'allowed up to' if kind == 'max' else 'want at least'} {_shown(metric)(_number(bound))}"
+    )
+
+
+def _shown(metric: str) -> Callable[[float], str]:
+    """How a bound or value of `metric` is written: a share as a percentage."""
+    return _pct if metric in _SHARES else (lambda x: f"{x:g}")
 
 
 _SHARES = {
@@ -258,7 +303,9 @@ _SHARES = {
 }
 
 
-def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bounds: dict) -> str:
+def _message(
+    metric: str, value: float, level: str, tag: str, metrics: Mapping[str, float], bounds: Bounds
+) -> str:
     kind = METRICS.get(metric, ("max", ""))[0]
     if metric in _CLIPS:
         text = f"{_CLIPS[metric]} clipped on {_pct(value)} of pixels"
@@ -267,11 +314,13 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     elif metric == "cast_a":
         text = f"{'green' if value < 0 else 'magenta'} cast a*={value:+.1f}"
         bound = _first_bound(bounds)
-        if tag == "fluorescent" and level == "warn" and bound and bound[1] < 0 < value - bound[1]:
-            return (
-                f"no institutional cast (a*={value:+.1f}): the fluorescent intent wants a "
-                f"slight green, a* {bound[0]:+g} to {bound[1]:+g}"
-            )
+        if tag == "fluorescent" and level == "warn" and bound is not None:
+            low, high = _span(bound)
+            if high < 0 < value - high:
+                return (
+                    f"no institutional cast (a*={value:+.1f}): the fluorescent intent wants a "
+                    f"slight green, a* {low:+g} to {high:+g}"
+                )
     elif metric == "cast_b":
         text = f"{'cool/blue' if value < 0 else 'warm/yellow'} cast b*={value:+.1f}"
     elif metric == "midtone_separation":
@@ -279,7 +328,8 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     elif metric == "sharpness":
         text = f"{'soft image' if level != 'pass' else 'sharp image'} (sharpness {value:.0f})"
     elif metric == "mean_luma":
-        low = (_first_bound(bounds) or [0.0, 255.0])[0]
+        bound = _first_bound(bounds)
+        low = _span(bound)[0] if bound is not None else 0.0
         word = (
             "frame"
             if level == "pass"
@@ -313,16 +363,15 @@ def _message(metric: str, value: float, level: str, tag: str, metrics: dict, bou
     bound = _first_bound(bounds)
     if metric in ("cast_a", "cast_b"):
         where = "within" if level == "pass" else "beyond"
-        span = f" ({bound[0]:+g} to {bound[1]:+g})" if bound is not None else ""
+        span = " ({:+g} to {:+g})".format(*_span(bound)) if bound is not None else ""
         return f"{text} {where} the {tag} allowance{span}"
     if level == "pass":
         return text if text.endswith("untouched") else f"{text} (ok)"
     allowed = _allowed(kind, metric, bound)
     if metric in _LEAKS:  # both levels, and the setting that keeps the rest of the frame
         fail = bounds.get("fail")
-        fmt = _pct if metric in _SHARES else (lambda x: f"{x:g}")
         if fail is not None and bound != fail:
-            allowed += f", fails above {fmt(fail)}"
+            allowed += f", fails above {_shown(metric)(_number(fail))}"
         allowed += " (edit.protect_unmasked: true pastes the source back outside the mask)"
     return f"{text}; {allowed}" if allowed else text
 
@@ -347,7 +396,7 @@ _FACE_TEXT = {
 }
 
 
-def _highlight_text(value: float, level: str, metrics: dict) -> str:
+def _highlight_text(value: float, level: str, metrics: Mapping[str, float]) -> str:
     """The worst highlight region: what it is, where, how much of it is clipped and in
     which channels; or how many regions keep their detail."""
     n = int(metrics.get("highlight_regions") or 0)
@@ -367,9 +416,10 @@ def _highlight_text(value: float, level: str, metrics: dict) -> str:
     )
 
 
-def _first_bound(bounds: dict) -> float | list[float] | None:
+def _first_bound(bounds: Bounds) -> Bound:
     """The bound that separates pass from the rest: warn, else fail."""
-    return bounds["warn"] if bounds.get("warn") is not None else bounds.get("fail")
+    warn = bounds.get("warn")
+    return warn if warn is not None else bounds.get("fail")
 
 
 _CLIPS = {
@@ -383,7 +433,11 @@ _CLIPS = {
 # --------------------------------------------------------------------------- gate
 
 
-def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None) -> list[Flag]:
+def evaluate(
+    metrics: Mapping[str, float],
+    lighting: str | None,
+    thresholds: Mapping[str, Bounds] | None = None,
+) -> list[Flag]:
     """One Flag per metric that has thresholds and a value in `metrics`, in threshold order.
 
     `thresholds` defaults to `thresholds_for(lighting)`. Edit-leak keys
@@ -394,10 +448,10 @@ def evaluate(metrics: dict, lighting: str | None, thresholds: dict | None = None
         thresholds = thresholds_for(lighting)
     flags = []
     for metric, bounds in thresholds.items():
-        value = metrics.get(metric)
-        if value is None or metric not in METRICS:
+        read = metrics.get(metric)
+        if read is None or metric not in METRICS:
             continue
-        value = float(value)
+        value = float(read)
         level = _level(METRICS[metric][0], value, bounds)
         flags.append(
             Flag(level, metric, _num(value), _message(metric, value, level, tag, metrics, bounds))
@@ -412,13 +466,15 @@ def worst_level(levels: Iterable[str | None], default: str = "pass") -> str:
     return max(known, key=LEVELS.index) if known else default
 
 
-def worst(flags: Iterable[Flag | dict]) -> str:
+def worst(flags: Iterable[Flag | FlagJson]) -> str:
     """ "fail" if any flag fails, else "warn" if any warns, else "pass" (Flags or their dicts)."""
     return worst_level(f.level if isinstance(f, Flag) else f["level"] for f in flags)
 
 
-def flags_to_json(flags: Iterable[Flag]) -> list[dict]:
-    return [asdict(f) for f in flags]
+def flags_to_json(flags: Iterable[Flag]) -> list[FlagJson]:
+    return [
+        FlagJson(level=f.level, metric=f.metric, value=f.value, message=f.message) for f in flags
+    ]
 
 
 def load_rgb(path: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
@@ -427,8 +483,10 @@ def load_rgb(path: str | os.PathLike[str] | IO[bytes]) -> np.ndarray:
 
 
 def check_image(
-    path: str | os.PathLike[str], lighting: str | None = None, thresholds: dict | None = None
-) -> dict:
+    path: str | os.PathLike[str],
+    lighting: str | None = None,
+    thresholds: Mapping[str, Bounds] | None = None,
+) -> ImageCheck:
     """Load, measure and judge one image: {"path", "size", "metrics", "flags", "worst"}."""
     rgb = load_rgb(path)
     metrics = measure(rgb)
@@ -445,18 +503,21 @@ def check_image(
 # --------------------------------------------------------------------------- across shots
 
 
-def _farthest_pair(
-    items: list[tuple[str, float, float]],
-) -> tuple[float, tuple[str, float, float] | None, tuple[str, float, float] | None]:
-    best = (0.0, None, None)
+Cast = tuple[str, float, float]  # who (a shot), a*, b*
+
+
+def _farthest_pair(items: list[Cast]) -> tuple[float, tuple[Cast, Cast] | None]:
+    """The largest a*b* distance between two of `items`, and those two (None: fewer
+    than two, or all at one point)."""
+    best: tuple[float, tuple[Cast, Cast] | None] = (0.0, None)
     for p, q in combinations(items, 2):
         d = math.hypot(p[1] - q[1], p[2] - q[2])
         if d > best[0]:
-            best = (d, p, q)
+            best = (d, (p, q))
     return best
 
 
-def temperature_spread(list_of_metrics: Iterable[dict]) -> float:
+def temperature_spread(list_of_metrics: Iterable[Mapping[str, float]]) -> float:
     """Largest distance in the Lab a*b* plane between the casts (cast_a, cast_b) of
     any two images: 0 when they all share one colour temperature and tint.
     b* is warm/cool, a* green/magenta; images lacking a cast are skipped."""
@@ -469,7 +530,9 @@ def temperature_spread(list_of_metrics: Iterable[dict]) -> float:
 
 
 def consistency_flags(
-    group: dict, lighting: str | None, thresholds: dict | None = None
+    group: Mapping[str, Mapping[str, float]],
+    lighting: str | None,
+    thresholds: MetricThresholds | None = None,
 ) -> list[Flag]:
     """Lighting temperature across shots sharing a tag ({shot: metrics}).
 
@@ -488,12 +551,13 @@ def consistency_flags(
         for shot, m in group.items()
         if m.get("cast_b") is not None
     ]
-    spread, p, q = _farthest_pair(items)
-    spread = round(spread, 3)
+    farthest, pair = _farthest_pair(items)
+    spread = round(farthest, 3)
     level = _level("max", spread, bounds)
     every = ", ".join(f"{s} a* {a:+.1f} b* {b:+.1f}" for s, a, b in items)
-    if p is None:
+    if pair is None:
         return [Flag(level, "temperature_spread", spread, f"{lighting} shots agree ({every})")]
+    p, q = pair
     if abs(p[2] - q[2]) >= abs(p[1] - q[1]):
         warm, cool = (p, q) if p[2] > q[2] else (q, p)
         odd = f"{warm[0]} is warmer than {cool[0]} (b* {warm[2]:+.1f} vs {cool[2]:+.1f})"

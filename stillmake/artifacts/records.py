@@ -6,13 +6,84 @@ every image says how it was made in the same words.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 from stillmake.api.requests import ImageRequest
 from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
+    from stillmake.api.backends.base import Usage
     from stillmake.api.calls import Obtained
+    from stillmake.artifacts.gate import FaceReadings
+    from stillmake.artifacts.identity import EditIdentity
+    from stillmake.artifacts.quality import FlagJson, Metrics
+    from stillmake.rubric import Critique
+
+# What every image the build writes says of itself (`image_record`): the request, the
+# answer's bill and timing, and the image's own digest.
+ImageRecord = TypedDict(
+    "ImageRecord",
+    {
+        "shot": str,
+        "pass": str,  # draft | select | edit | final
+        "k": int,  # which of the answer's images (drafts: 1..n)
+        "prompt": str,
+        "negative": str,
+        "lighting": "str | None",
+        "model": str,
+        "size": str,
+        "quality": str,
+        "n": int,
+        "output_format": str,
+        "input_fidelity": "str | None",
+        "endpoint": str,
+        "backend": str,
+        "reroll": int,
+        "fingerprint": str,  # the request's: its cache entry and ledger lines
+        "inputs": "list[str]",  # sha256 of the images sent, source first
+        "mask": "str | None",
+        "image_sha256": str,  # the pixels as the backend returned them
+        "usage": "Usage | None",
+        "request_cost_usd": "float | None",  # the whole answer's
+        "cost_usd": float,  # this image's share
+        "latency_s": "float | None",
+        "attempts": "int | None",
+        "created": "str | None",
+        "cache_hit": bool,
+    },
+)
+
+
+class Provenance(ImageRecord, total=False):
+    """A record as the later stages extend it: the selected draft (pick ... retouched), an
+    edit step (step ... worst), a final (mode, candidate, title, chain, chain_flags,
+    critique). Read back from an image by artifacts.provenance.read_record."""
+
+    pick: int | None
+    drafts: str | None  # the fingerprint of the drafts the pick was made on
+    source: str  # the image it was made from
+    rejects: dict[str, str]
+    retouched: list[str]  # drafts changed by hand since they were drafted
+    step: int
+    change: str
+    keep: str
+    region: list[float] | None
+    mask_file: str | None
+    markup_file: str | None
+    refs: list[str]
+    chain: list[str]  # "draft 2", "step 1", ..., "final"
+    protect_unmasked: bool
+    edit_leak: Metrics | None
+    identity: EditIdentity
+    metrics: Metrics
+    faces: FaceReadings
+    chain_flags: list[FlagJson]  # every earlier step's leak that did not pass
+    flags: list[FlagJson]
+    critique: Critique
+    worst: str
+    mode: str  # a final: edit | generate
+    candidate: str
+    title: str
 
 
 def image_record(
@@ -25,7 +96,7 @@ def image_record(
     lighting: str | None,
     k: int,
     png: bytes,
-) -> dict[str, Any]:
+) -> ImageRecord:
     record = obtained.record
     return {
         "shot": shot,

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TypedDict
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -19,11 +20,28 @@ BG, FG, MUTED = (24, 24, 28), (236, 236, 236), (160, 160, 168)
 # what a measure read is shown even when it passes: the reading is what the eye checks
 READINGS = {"identity", "skin_hue", "wardrobe", "highlight_detail", "practical_separation"}
 
+Source = bytes | bytearray | str | os.PathLike[str]  # an image: its bytes, or its file
+RGB = tuple[int, int, int]
+TextLine = tuple[tuple[RGB, str | None], str]  # (colour, level dot or None), text
 
-def _open(src: bytes | bytearray | str | os.PathLike[str]) -> Image.Image:
-    if isinstance(src, (bytes, bytearray)):
-        src = io.BytesIO(src)
-    with Image.open(src) as im:
+
+class Line(TypedDict):
+    """A line under a thumbnail: a flag (quality.FlagJson: its `metric` decides whether
+    a pass is shown), or a note ("picked", "rejected: why") at level "note"."""
+
+    level: str  # pass | warn | fail | note
+    message: str
+
+
+class Note(TypedDict):
+    """A critique's line (rubric.verdict_lines): level None for a heading (no dot)."""
+
+    level: str | None
+    message: str
+
+
+def _open(src: Source) -> Image.Image:
+    with Image.open(io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src) as im:
         im.draft("RGB", (im.width // 2, im.height // 2))
         return im.convert("RGB")
 
@@ -45,30 +63,30 @@ def _wrap(
     return lines + ([line] if line else [])
 
 
-def _has(flags: list[dict], metric: str) -> bool:
+def _has(flags: Sequence[Line], metric: str) -> bool:
     return any(f.get("metric") == metric for f in flags)
 
 
 def text_blocks(
     count: int,
     *,
-    labels: list[str] | None,
-    flags: list[list[dict]] | None,
-    notes: list[list[dict]] | None = None,
+    labels: Sequence[str] | None,
+    flags: Sequence[Sequence[Line]] | None,
+    notes: Sequence[Sequence[Note]] | None = None,
     width: int = 512,
-) -> list[list[tuple[tuple, str]]]:
+) -> list[list[TextLine]]:
     """The text under each image, line by line: ((colour, level dot or None), text).
     Flags not passed, then notes ({level or None, message}: a critique's verdicts)."""
     small = ImageFont.load_default(size=15)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
 
-    def wrapped(level: str | None, message: str, colour: tuple) -> list[tuple[tuple, str]]:
+    def wrapped(level: str | None, message: str, colour: RGB) -> list[TextLine]:
         parts = _wrap(probe, message, small, width - 24)
         return [((colour, level if j == 0 else None), part) for j, part in enumerate(parts)]
 
     blocks = []
     for i in range(count):
-        lines = []
+        lines: list[TextLine] = []
         if labels:
             lines.append(((MUTED, None), labels[i]))
         # what is wrong, and the readings of identity, skin, wardrobe and highlights (skin
@@ -91,19 +109,19 @@ def text_blocks(
 
 
 def _sheet(
-    images: Iterable[bytes | bytearray | str | os.PathLike[str]],
+    images: Iterable[Source],
     *,
     heading: str,
-    labels: list[str] | None,
-    flags: list[list[dict]] | None,
+    labels: Sequence[str] | None,
+    flags: Sequence[Sequence[Line]] | None,
     thumb_width: int,
     numbers: list[str],
-    notes: list[list[dict]] | None = None,
+    notes: Sequence[Sequence[Note]] | None = None,
 ) -> bytes:
     thumbs = []
     for src in images:
         im = _open(src)
-        im.thumbnail((thumb_width, thumb_width * 4), Image.BILINEAR)
+        im.thumbnail((thumb_width, thumb_width * 4), Image.Resampling.BILINEAR)
         thumbs.append(im)
     pad, head = 16, 56
     th = max(t.height for t in thumbs) if thumbs else 0
@@ -136,13 +154,13 @@ def _sheet(
 
 
 def contact_sheet(
-    images: list,
+    images: Sequence[Source],
     *,
     shot: str,
     title: str,
-    labels: list[str] | None = None,
-    flags: list[list[dict]] | None = None,
-    notes: list[list[dict]] | None = None,
+    labels: Sequence[str] | None = None,
+    flags: Sequence[Sequence[Line]] | None = None,
+    notes: Sequence[Sequence[Note]] | None = None,
     thumb_width: int = 512,
 ) -> bytes:
     heading = f"{shot} - {title}" if title else shot
@@ -157,7 +175,9 @@ def contact_sheet(
     )
 
 
-def strip(images: list, *, labels: list[str], title: str, thumb_width: int = 384) -> bytes:
+def strip(
+    images: Sequence[Source], *, labels: Sequence[str], title: str, thumb_width: int = 384
+) -> bytes:
     """A chain of images left to right (selected -> step 1 -> ... -> final)."""
     return _sheet(
         images,

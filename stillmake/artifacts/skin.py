@@ -24,6 +24,7 @@ skin under it. A yellow grade moves skin toward +15-20 and can warn.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 
@@ -36,7 +37,15 @@ LUMA_BAND = (0.12, 0.95)
 MIN_PIXELS = 150
 
 
-def face_skin(rgb: np.ndarray, box: tuple[int, int, int, int] | list[int]) -> dict | None:
+class SkinReading(TypedDict):
+    """The skin of one face (`face_skin`)."""
+
+    hue: float  # degrees off the skin-tone line
+    chroma: float  # chroma over luma
+    pixels: int  # how many pixels of the face were read
+
+
+def face_skin(rgb: np.ndarray, box: tuple[int, int, int, int] | list[int]) -> SkinReading | None:
     """{"hue": degrees off the skin-tone line, "chroma": chroma / luma, "pixels"} of one
     face (box: left, top, right, bottom in the image's pixels); None when too little of
     the face is usable (too small, or all near black or white)."""
@@ -54,10 +63,10 @@ def face_skin(rgb: np.ndarray, box: tuple[int, int, int, int] | list[int]) -> di
     mcb, mcr, my = (float(np.median(v[keep])) for v in (cb, cr, y))
     chroma = math.hypot(mcb, mcr) / max(my, 1e-3)
     hue = (math.degrees(math.atan2(mcr, mcb)) - SKIN_LINE + 180.0) % 360.0 - 180.0
-    return {"hue": round(hue, 2), "chroma": round(chroma, 4), "pixels": int(keep.sum())}
+    return SkinReading(hue=round(hue, 2), chroma=round(chroma, 4), pixels=int(keep.sum()))
 
 
-def metrics(reading: dict | None) -> dict:
+def metrics(reading: SkinReading | None) -> dict[str, float]:
     """The gate's metrics of one face's reading: skin_chroma always, skin_hue only where
     the face has colour enough to have a hue."""
     if reading is None:

@@ -10,10 +10,18 @@ thresholds without importing them.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from numbers import Real
 
 from stillmake.errors import InputError
 from stillmake.inputs.schemas import load_schema
+
+# A bound is a number, or [low, high] for a metric judged by a range; None: not judged.
+Bound = float | list[float] | None
+Bounds = Mapping[str, Bound]  # {"warn": bound, "fail": bound}: either may be absent
+MetricThresholds = dict[str, dict[str, Bound]]  # one lighting tag's: metric -> its bounds
+# config `quality:` and the built-in table: {lighting tag: {metric: bounds}}
+QualityOverrides = Mapping[str, Mapping[str, Bounds | None] | None]
 
 # metric -> (how it is judged, what it means). "max": bad above the bounds;
 # "min": bad below; "range": bounds are [low, high] and bad outside.
@@ -64,12 +72,12 @@ METRICS: dict[str, tuple[str, str]] = {
 # Each metric: {"warn": bound, "fail": bound} ([low, high] for range metrics), per
 # lighting tag. A value exactly on a bound is still on the good side of it. The table is
 # the config schema's `quality` default: one owner, described there metric by metric.
-DEFAULT_THRESHOLDS: dict[str, dict] = load_schema("config.schema.yaml")["properties"]["quality"][
-    "default"
-]
+DEFAULT_THRESHOLDS: dict[str, dict[str, Bounds]] = load_schema("config.schema.yaml")["properties"][
+    "quality"
+]["default"]
 
 
-def _check_bounds(tag: str, metric: str, bounds: object) -> dict:
+def _check_bounds(tag: str, metric: str, bounds: object) -> dict[str, Bound]:
     key = f"quality.{tag}.{metric}"
     if metric not in METRICS:
         raise InputError(f"unknown quality metric '{metric}'; known: {', '.join(METRICS)}", key=key)
@@ -98,7 +106,9 @@ def _check_bounds(tag: str, metric: str, bounds: object) -> dict:
     return bounds
 
 
-def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
+def thresholds_for(
+    lighting: str | None, overrides: QualityOverrides | None = None
+) -> MetricThresholds:
     """Thresholds for one lighting tag: {metric: {"warn": ..., "fail": ...}}.
 
     Layers, later wins per metric and per bound: built-in `default`, config
@@ -108,7 +118,7 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
     """
     tag = lighting or "default"
     overrides = overrides or {}
-    if not isinstance(overrides, dict):
+    if not isinstance(overrides, Mapping):
         raise InputError(
             f"expected {{lighting_tag: {{metric: {{warn:, fail:}}}}}}, got {overrides!r}",
             key="quality",
@@ -116,11 +126,11 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
     layers = [DEFAULT_THRESHOLDS["default"], overrides.get("default")]
     if tag != "default":
         layers += [DEFAULT_THRESHOLDS.get(tag), overrides.get(tag)]
-    merged: dict[str, dict] = {}
+    merged: MetricThresholds = {}
     for i, layer in enumerate(layers):
         if not layer:
             continue
-        if not isinstance(layer, dict):
+        if not isinstance(layer, Mapping):
             raise InputError(
                 f"expected {{metric: {{warn:, fail:}}}}, got {layer!r}",
                 key=f"quality.{tag if i >= 2 else 'default'}",
@@ -132,3 +142,25 @@ def thresholds_for(lighting: str | None, overrides: dict | None = None) -> dict:
             bounds = _check_bounds(tag if i >= 2 else "default", metric, copy.deepcopy(bounds))
             merged.setdefault(metric, {}).update(bounds)
     return merged
+
+
+def layers_for(
+    lighting: str | None, overrides: QualityOverrides | None
+) -> dict[str, dict[str, Bounds | None]]:
+    """The layers that judge one lighting tag, each built-in layer with config's laid over
+    it (a metric config sets to null stays null): `thresholds_for(lighting, layers)` gives
+    what `thresholds_for(lighting, overrides)` gives, and the layers are the same whether
+    config.yaml repeats the built-in table or says nothing. What a shot's review and edit
+    jobs carry, so another tag's thresholds do not rerun them."""
+    overrides = overrides or {}
+    layers: dict[str, dict[str, Bounds | None]] = {}
+    for tag in dict.fromkeys(("default", lighting or "default")):
+        layer: dict[str, Bounds | None] = copy.deepcopy(dict(DEFAULT_THRESHOLDS.get(tag) or {}))
+        for metric, bounds in (overrides.get(tag) or {}).items():
+            built_in = layer.get(metric)
+            if bounds is None or built_in is None:
+                layer[metric] = copy.deepcopy(bounds)
+            else:
+                layer[metric] = {**built_in, **bounds}
+        layers[tag] = layer
+    return layers

@@ -20,6 +20,7 @@ coloured light (red_emergency) it is not judged.
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import numpy as np
 
@@ -32,11 +33,21 @@ MIN_PIXELS = 200
 STEP = 2  # every 2nd pixel each way: the median barely moves
 
 
+class Garment(TypedDict):
+    """The colour of a garment (median L*, a*, b*, the cast taken off) and the box
+    (left, top, right, bottom) it was read in."""
+
+    L: float
+    a: float
+    b: float
+    box: list[int]
+
+
 def garment(
     rgb: np.ndarray,
     box: tuple[int, int, int, int] | list[int],
     cast: tuple[float, float] = (0.0, 0.0),
-) -> dict | None:
+) -> Garment | None:
     """{"L", "a", "b", "box"}: the median Lab under a face (box: left, top, right, bottom)
     with the frame's `cast` (a*, b*) taken off; None when too little of it is in frame."""
     left, top, right, bottom = (int(v) for v in box)
@@ -59,10 +70,10 @@ def garment(
         return None
     balanced = np.clip(linear(px) / illuminant_gains(*cast), 0.0, 1.0)
     L, a, b = (float(np.median(v)) for v in lab_of_linear(balanced).T)
-    return {"L": round(L, 2), "a": round(a, 2), "b": round(b, 2), "box": [x0, y0, x1, y1]}
+    return Garment(L=round(L, 2), a=round(a, 2), b=round(b, 2), box=[x0, y0, x1, y1])
 
 
-def difference(seen: dict, ref: dict) -> float:
+def difference(seen: Garment, ref: Garment) -> float:
     """The wardrobe distance between two garments' colours."""
     da, db = seen["a"] - ref["a"], seen["b"] - ref["b"]
     return round(math.sqrt((0.5 * (seen["L"] - ref["L"])) ** 2 + da * da + db * db), 2)

@@ -14,26 +14,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
-import secrets
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, jsonify, request
+from flask import Flask, Response, abort, jsonify, redirect, request, send_file
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from stillmake import decisions
 from stillmake.artifacts.digests import PixelDigests
 from stillmake.board import view
-from stillmake.board.files import Thumbs, inside_runs
+from stillmake.board.access import PEER_UID, Keys, cookie_name, same_account
+from stillmake.board.files import Thumbs, inside_runs, placeholder
 from stillmake.board.planner import PlanWorker
 from stillmake.decisions import Written
 from stillmake.errors import ChangedMeanwhile, StillmakeError
+from stillmake.images import pixel_problem
 from stillmake.inputs.config import ONLY_CONFIG_YAML, ConfigSources
 from stillmake.planner.build import Build
 
-TOKEN_HEADER = "X-Stillmake-Token"
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 _ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
 _CSP = (
@@ -68,7 +69,12 @@ def _opt_text(body: dict, key: str) -> str | None:
 def _pick(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     done = decisions.pick(
-        build, b["shot"], k, seen=_opt_text(b, "seen"), drafts_seen=_opt_text(b, "drafts")
+        build,
+        b["shot"],
+        k,
+        seen=_opt_text(b, "seen"),
+        drafts_seen=_opt_text(b, "drafts"),
+        via="board",
     )
     return done, f"{b['shot']}: picked draft {k} of drafts {done.value}"
 
@@ -76,22 +82,22 @@ def _pick(build: Build, b: dict) -> tuple[Written, str]:
 def _reject(build: Build, b: dict) -> tuple[Written, str]:
     k = _int(b.get("k"), "k")
     reason = _text(b.get("reason"), "reason")
-    done = decisions.reject(build, b["shot"], k, reason, seen=_opt_text(b, "seen"))
+    done = decisions.reject(build, b["shot"], k, reason, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: rejected draft {k} ({' '.join(reason.split())})"
 
 
 def _lock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"))
+    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
 
 
 def _unlock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"))
+    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: unlocked"
 
 
 def _reroll(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.reroll(build, b["shot"], seen=_opt_text(b, "seen"))
+    done = decisions.reroll(build, b["shot"], seen=_opt_text(b, "seen"), via="board")
     return done, f"{b['shot']}: reroll {done.value}: the next build drafts it afresh"
 
 
@@ -107,6 +113,7 @@ def _edit(build: Build, b: dict) -> tuple[Written, str]:
         region,
         markup=_png_data_url(b.get("markup")),
         seen=_opt_text(b, "seen"),
+        via="board",
     )
     return done, f"{b['shot']}: edit step {done.value} added" + (
         f" on region {decisions.normal_region(region)}" if region is not None else ""
@@ -136,6 +143,64 @@ ACTIONS: dict[str, Callable[[Build, dict], tuple[Written, str]]] = {
 }
 
 
+SMALL_BODY = 64 * 1024  # a decision without a markup
+MARKUP_BODY = 32 * 1024 * 1024  # a markup at 3840x2160, with room
+MAX_JSON_DEPTH = 32  # a decision is two levels deep
+
+
+def _not_shown(name: str, problem: str) -> Response:
+    """A picture naming an image the board will not decode (and the browser should not),
+    with the reason in a header too."""
+    resp = Response(placeholder(name, problem), mimetype="image/png")
+    resp.headers["X-Stillmake-Not-Shown"] = f"{name} {problem}"
+    return resp
+
+
+def _json_body(action: str) -> dict:
+    """The request's JSON object, refused (413, 400) past the size an action needs or the
+    depth any decision has, before it is parsed."""
+    import json
+
+    limit = MARKUP_BODY if action == "edit" else SMALL_BODY
+    if request.content_length is not None and request.content_length > limit:
+        size = request.content_length
+        abort(413, f"a {action} request is at most {limit:,} bytes; this one is {size:,}")
+    if not request.is_json:
+        abort(400, 'send JSON like {"shot": "s3", ...} (Content-Type: application/json)')
+    raw = request.get_data(cache=False)
+    if len(raw) > limit:
+        abort(413, f"a {action} request is at most {limit:,} bytes")
+    depth = _depth(raw)
+    if depth > MAX_JSON_DEPTH:
+        abort(
+            400,
+            f"the request is nested {depth:,} levels deep; a decision is at most {MAX_JSON_DEPTH}",
+        )
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        abort(400, 'the request is not JSON; send JSON like {"shot": "s3", ...}')
+    if not isinstance(body, dict) or not isinstance(body.get("shot"), str):
+        abort(400, 'send JSON like {"shot": "s3", ...}')
+    return body
+
+
+def _depth(raw: bytes) -> int:
+    """The deepest nesting of brackets outside strings (a bound: brackets inside a
+    string's escapes are skipped with it)."""
+    import re
+
+    stripped = re.sub(rb'"(?:[^"\\]|\\.)*"', b"", raw)
+    depth = deepest = 0
+    for byte in stripped:
+        if byte in b"[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in b"]}":
+            depth -= 1
+    return deepest
+
+
 def create_app(
     root: str | Path | None = None,
     *,
@@ -144,12 +209,14 @@ def create_app(
 ) -> Flask:
     """The board for the project in `root` (the current directory: the library reads
     paths relative to it, as every `stillmake` command does), with the config read from
-    `sources` as `stillmake review` was given them."""
+    `sources` as `stillmake review` was given them. `token`: the one the URL must carry
+    (default: a new random one)."""
     root = Path(root or ".").resolve()
     app = Flask(__name__, static_folder=None)
     app.url_map.merge_slashes = False  # `/runs//etc/passwd` is refused, not redirected
-    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024  # a markup at 3840x2160, with room
-    app.config["STILLMAKE_TOKEN"] = token or secrets.token_urlsafe(32)
+    app.config["MAX_CONTENT_LENGTH"] = MARKUP_BODY
+    keys = Keys(token=token) if token else Keys()
+    app.config["STILLMAKE_KEYS"] = keys
     app.config["STILLMAKE_PORT"] = None  # set by `serve` once bound
     thumbs = Thumbs()
     digests = PixelDigests()
@@ -162,18 +229,40 @@ def create_app(
     app.extensions["stillmake_plan"] = worker
 
     @app.before_request
-    def local_only() -> None:
+    def owner_only() -> WerkzeugResponse | None:
         host = urlsplit(f"//{request.host}")
         port = app.config["STILLMAKE_PORT"]
         if host.hostname not in LOCAL_HOSTS or (port is not None and host.port != port):
             abort(403, "the review board answers only on 127.0.0.1 and localhost")
+        if not same_account(request.environ.get(PEER_UID)):
+            abort(403, "this review board belongs to another account; it serves no other")
+        cookie = cookie_name(port)
+        if not keys.session_ok(request.cookies.get(cookie)):
+            if (
+                request.method == "GET"
+                and request.path == "/"
+                and keys.token_ok(request.args.get("token"))
+            ):
+                return _let_in(cookie)
+            if request.path != "/favicon.ico":
+                abort(
+                    403,
+                    "open the link `stillmake review` printed (it carries this board's "
+                    "token) in this browser",
+                )
         if request.method == "POST":
             origin = request.headers.get("Origin")
             if origin is not None and urlsplit(origin).netloc != request.host:
                 abort(403, "a request from another site is refused")
-            sent = request.headers.get(TOKEN_HEADER, "")
-            if not hmac.compare_digest(sent.encode(), app.config["STILLMAKE_TOKEN"].encode()):
-                abort(403, "missing or wrong board token: reload the page")
+        return None
+
+    def _let_in(cookie: str) -> WerkzeugResponse:
+        """The token was right: the browser keeps a session cookie no script can read
+        and no other site's page sends, and goes on to the bare URL (the token stays
+        out of its history)."""
+        resp = redirect("/", code=303)
+        resp.set_cookie(cookie, keys.session, httponly=True, samesite="Strict", path="/")
+        return resp
 
     @app.after_request
     def headers(resp: Response) -> Response:
@@ -181,23 +270,27 @@ def create_app(
         resp.headers["X-Content-Type-Options"] = "nosniff"
         resp.headers["Referrer-Policy"] = "no-referrer"
         resp.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-        if request.path.startswith("/api/"):
+        if request.path == "/" or request.path.startswith("/api/"):
             resp.headers["Cache-Control"] = "no-store"
         return resp
 
+    @app.errorhandler(400)
     @app.errorhandler(403)
     @app.errorhandler(404)
     @app.errorhandler(405)
-    def refused(exc: Exception) -> tuple[Response, int]:
-        return jsonify(error=getattr(exc, "description", str(exc))), exc.code
+    @app.errorhandler(413)
+    def refused(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(error=exc.description or str(exc)), exc.code or 400
+
+    @app.errorhandler(OSError)
+    def cannot(exc: OSError) -> tuple[Response, int]:
+        """A file the board could not read or write (a full disk, permissions): one line."""
+        where = f" {exc.filename}" if exc.filename else ""
+        return jsonify(error=f"cannot read or write{where}: {exc.strerror or exc}"), 500
 
     @app.get("/")
     def index() -> Response:
-        page = _asset("index.html").decode("utf-8")
-        page = page.replace("{{token}}", app.config["STILLMAKE_TOKEN"])
-        resp = Response(page, mimetype="text/html")
-        resp.headers["Cache-Control"] = "no-store"
-        return resp
+        return Response(_asset("index.html"), mimetype="text/html")
 
     @app.get("/favicon.ico")
     def favicon() -> Response:
@@ -214,13 +307,15 @@ def create_app(
         real = inside_runs(root, rel)
         if real is None:
             abort(404, "not a file under runs/")
-        if request.args.get("thumb") and real.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
-            try:
-                return Response(thumbs.get(real), mimetype="image/jpeg")
-            except OSError:
-                abort(404, "not an image")
-        from flask import send_file
-
+        if real.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+            problem = pixel_problem(real)
+            if problem:  # the browser is not asked to decode it either
+                return _not_shown(f"runs/{rel}", problem)
+            if request.args.get("thumb"):
+                try:
+                    return Response(thumbs.get(real), mimetype="image/jpeg")
+                except (OSError, SyntaxError, ValueError):
+                    return _not_shown(f"runs/{rel}", "does not decode")
         return send_file(real, conditional=True, max_age=0)
 
     @app.get("/api/version")
@@ -234,6 +329,7 @@ def create_app(
     @app.get("/api/board")
     def api_board() -> Response:
         try:
+            view.notice(sources.load().selections_path)  # a hand save goes in the history
             build, basis = state()
             if worker.latest is None or worker.latest.basis != basis:
                 worker.ask()
@@ -246,9 +342,7 @@ def create_app(
         do = ACTIONS.get(action)
         if do is None:
             abort(404, f"no action {action!r}; the board knows {', '.join(ACTIONS)}")
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("shot"), str):
-            return jsonify(error='send JSON like {"shot": "s3", ...}'), 400
+        body = _json_body(action)
         try:
             done, message = do(view.load_build(sources), body)
         except ChangedMeanwhile as exc:

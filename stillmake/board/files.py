@@ -57,17 +57,35 @@ class Thumbs:
         return data
 
     def _make(self, path: Path) -> bytes:
-        with Image.open(path) as im:
-            im.draft("RGB", (self.width, self.width))  # JPEG sources decode smaller
-            im = im.convert("RGB")
-            factor = max(1, im.width // self.width)
-            if factor > 1:
-                im = im.reduce(factor)
-            if im.width > self.width:
-                im = im.resize((self.width, round(im.height * self.width / im.width)))
-            out = io.BytesIO()
-            im.save(out, "JPEG", quality=82)
+        with Image.open(path) as opened:
+            opened.draft("RGB", (self.width, self.width))  # JPEG sources decode smaller
+            im = opened.convert("RGB")
+        factor = max(1, im.width // self.width)
+        if factor > 1:
+            im = im.reduce(factor)
+        if im.width > self.width:
+            im = im.resize((self.width, round(im.height * self.width / im.width)))
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=82)
         return out.getvalue()
+
+
+def placeholder(name: str, problem: str, width: int = THUMB_WIDTH) -> bytes:
+    """A small PNG that says which file is not shown and why (an image too large to
+    decode safely, or one that does not decode): what the board shows in its place."""
+    from PIL import ImageDraw
+
+    im = Image.new("RGB", (width, width * 9 // 16), (48, 48, 48))
+    draw = ImageDraw.Draw(im)
+    words, lines = f"not shown: {name} {problem}".split(), [""]
+    for word in words:
+        if len(lines[-1]) + len(word) + 1 > width // 7:
+            lines.append("")
+        lines[-1] = f"{lines[-1]} {word}".strip()
+    draw.multiline_text((12, 12), "\n".join(lines), fill=(230, 230, 230), spacing=4)
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
 
 
 def tree_signature(root: Path, folders: tuple[str, ...]) -> list:

@@ -19,7 +19,7 @@ from stillmake.artifacts.picks import changed_since_drafted
 from stillmake.board.files import tree_signature
 from stillmake.inputs.config import ONLY_CONFIG_YAML, Config, ConfigSources
 from stillmake.inputs.selections import entry_digest
-from stillmake.inputs.selections.write import read_document
+from stillmake.inputs.selections.read import parse, read_text
 from stillmake.paths import CONFIG_FILE
 from stillmake.views.status import status_rows
 
@@ -32,9 +32,23 @@ BUILT = ("runs/drafts", "runs/review", "runs/selected", "runs/edits", "runs/fina
 
 def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
     """The project in the current directory, as `stillmake` commands load it."""
-    from stillmake.planner.build import load_build as plan
+    from stillmake.planner.load import load_build as plan
 
     return plan(sources.load())
+
+
+def notice(selections: Path) -> None:
+    """Keep a hand save of selections.yaml made since the last version kept (and put back
+    decisions a stale editor save undid): the board sees saves as they happen. Best
+    effort: a file being written, or a history that cannot be written, waits for the
+    next write, which refuses in words if it must."""
+    from stillmake.errors import StillmakeError
+    from stillmake.inputs.selections.write import Author, update_selections
+
+    try:
+        update_selections(selections, None, author=Author("board"), patience=0.5)
+    except StillmakeError:
+        pass
 
 
 def _stamp(path: Path) -> list:
@@ -149,7 +163,8 @@ def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: Pixe
     ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
     entries = ledger.entries()
     rows = {r["shot"]: r for r in status_rows(build, entries, digests.fingerprint)}
-    doc = read_document(build.config.selections_path)
+    path = Path(build.config.selections_path)
+    doc = parse(read_text(path), path)  # libyaml: the page's `seen`, as the writes digest it
     current_plan = plan if plan is not None and plan.basis == basis else None
     shots = []
     for shot in build.shots:

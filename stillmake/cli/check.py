@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from PIL import Image
 
-from stillmake.artifacts import identity
-from stillmake.artifacts.gate import face_checks
-from stillmake.artifacts.quality import (
-    LEVELS,
-    check_image,
-    flags_to_json,
-    worst,
-)
 from stillmake.artifacts.thresholds import DEFAULT_THRESHOLDS, METRICS, thresholds_for
 from stillmake.cli.common import config_options
 from stillmake.errors import StillmakeError
+from stillmake.images import pixel_problem
 from stillmake.inputs.config import ConfigSources
 from stillmake.paths import CONFIG_FILE
+
+if TYPE_CHECKING:
+    from stillmake.artifacts.identity import IdentityRecord
+    from stillmake.artifacts.quality import FlagJson
 
 TAGS = [t for t in DEFAULT_THRESHOLDS if t != "default"]
 SHARES = {
@@ -88,6 +86,12 @@ Examples:
 """
 
 
+class _Refused(click.ClickException):
+    """An image refused in one line, exit status 2 (as a missing one)."""
+
+    exit_code = 2
+
+
 def _provenance_lighting(path: Path) -> str | None:
     """The lighting tag stillmake recorded for this image, if any."""
     try:
@@ -127,23 +131,23 @@ def _value(metric: str, value: float | None) -> str:
 
 def _identity(
     path: Path, refs: tuple[str, ...], thresholds: dict, lighting: str | None, metrics: dict
-) -> tuple[dict, list[dict]]:
+) -> tuple[IdentityRecord, list[FlagJson]]:
     """The identity record and the face flags of one image: identity and wardrobe against
     --ref, else the faces counted; skin of the face matched (or the surest one)."""
+    from stillmake.artifacts import identity
+    from stillmake.artifacts.gate import face_checks
+    from stillmake.artifacts.quality import flags_to_json
+
     unavailable = identity.available()
     if unavailable:
-        return {"measured": False, "note": unavailable, "faces": None, "characters": {}}, []
+        return identity.to_json(identity.not_measured(unavailable)), []
     rgb = identity.load_rgb(path)
     if refs:
         judged = identity.judge(rgb, {"ref": refs}, thresholds)
-        record, flags = identity.to_json(judged), identity.flags_json(judged)
     else:
-        judged = {"found": identity.find_faces(rgb)}
-        note = "no --ref: faces counted"
-        record = {"measured": False, "note": note, "faces": len(judged["found"])}
-        record, flags = {**record, "characters": {}}, []
+        judged = identity.not_measured("no --ref: faces counted", identity.find_faces(rgb))
     _, face_flags = face_checks(rgb, metrics, judged, lighting, thresholds)
-    return record, flags + flags_to_json(face_flags)
+    return identity.to_json(judged), identity.flags_json(judged) + flags_to_json(face_flags)
 
 
 def _identity_rows(result: dict) -> list[tuple[str, str, str, str]]:
@@ -219,6 +223,8 @@ def check(
     as_json: bool,
     sources: ConfigSources,
 ) -> None:
+    from stillmake.artifacts.quality import LEVELS, check_image, worst  # numpy: only here
+
     overrides = _config_overrides(sources)
     known = {"default", *TAGS, *(overrides or {})}
     if lighting is not None and lighting not in known:
@@ -231,6 +237,9 @@ def check(
         path = Path(image)
         if not path.is_file():
             raise click.BadParameter(f"{image}: no such file", param_hint="IMAGE")
+        too_large = pixel_problem(path)
+        if too_large:
+            raise _Refused(f"{image} {too_large}: not checked (it could take gigabytes to decode)")
         tag, source = lighting, ("--lighting" if lighting else None)
         if tag is None:
             tag = _provenance_lighting(path)

@@ -78,7 +78,7 @@ def user_errors(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 def load_build(sources: ConfigSources = ONLY_CONFIG_YAML) -> Build:
     """The project in the current directory, planned as `snakemake` would plan it."""
-    from stillmake.planner.build import load_build as plan
+    from stillmake.planner.load import load_build as plan
 
     return plan(sources.load())
 

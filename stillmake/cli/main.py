@@ -10,6 +10,7 @@ import os
 import click
 
 from stillmake.cli import check as _check
+from stillmake.cli import history as _history
 from stillmake.cli import models as _models
 from stillmake.cli import plan as _plan
 from stillmake.cli import release as _release
@@ -46,6 +47,7 @@ def cli(ctx: click.Context, directory: str) -> None:
       stillmake check F..  quality metrics and flags for any image
       stillmake models     the models: sizes, qualities, token rates, shutdown dates
       stillmake release    clear budget held by a request that is not in flight any more
+      stillmake history    every version of selections.yaml: who changed what, and when
     """
     ctx.ensure_object(dict)
     os.chdir(directory)
@@ -63,5 +65,6 @@ for command in (
     _show.show,
     _check.check,
     _release.release,
+    _history.history,
 ):
     cli.add_command(command)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from stillmake.api.cache import Cache
+from stillmake.api.cache import Cache, CacheRecord
 from stillmake.api.ledger import Ledger, describe
 from stillmake.cli.common import config_options, user_errors
 from stillmake.errors import CorruptFile, LedgerError
@@ -109,10 +109,10 @@ def release(
         raise LedgerError("; ".join(refusals))
 
 
-def _cached(cache: Cache) -> Callable[[str], dict | None]:
+def _cached(cache: Cache) -> Callable[[str], CacheRecord | None]:
     """Ledger.recover's lookup: the cache record for a fingerprint, or None."""
 
-    def record(fingerprint: str) -> dict | None:
+    def record(fingerprint: str) -> CacheRecord | None:
         if not cache.has(fingerprint):
             return None
         try:

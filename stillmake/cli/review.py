@@ -27,6 +27,11 @@ def review(port: int, no_open: bool, sources: ConfigSources) -> None:
     Every decision is written to selections.yaml exactly as `stillmake pick` and
     `lock` write it (comments kept, under the same lock, only if it still loads).
     The page follows the build live: leave it open during `snakemake`.
+
+    \b
+    The board is this account's alone: other local accounts are refused, and a
+    browser gets in only through the URL printed here (it carries a token, made at
+    each start): keep it to yourself.
     """
     from stillmake.board.app import create_app
     from stillmake.board.server import serve

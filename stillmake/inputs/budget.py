@@ -9,6 +9,7 @@ number is refused with one line, wherever it was set (config.yaml, `snakemake
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 from stillmake.errors import InputError
 
@@ -37,7 +38,7 @@ def read_budget(value: object) -> float | None:
     raise InputError(f"{problem}; {HOW}", file="config.yaml", key=KEY)
 
 
-def check_budget(config: dict) -> None:
+def check_budget(config: Mapping[str, object]) -> None:
     """Refuse a config whose budget_usd is set and is not a budget (before the schema,
     whose message would be several lines); an absent one takes the schema's default."""
     if KEY in config:

@@ -20,23 +20,22 @@ import typing
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
 
+from stillmake.artifacts.thresholds import QualityOverrides
 from stillmake.errors import InputError
 from stillmake.inputs.budget import check_budget, read_budget
 from stillmake.inputs.schemas import fill_and_validate, yaml_file_lines
 from stillmake.paths import CONFIG_FILE
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 CONFIG_SCHEMA = "config.schema.yaml"
 Pass = Literal["draft", "edit", "final"]
 PASSES: tuple[Pass, ...] = ("draft", "edit", "final")
-
-# quality thresholds: {lighting tag: {metric: {warn: bound, fail: bound}}}; a bound is a
-# number, or [low, high] for metrics judged by a range (see artifacts/quality.py)
-Bound = float | list[float] | None
-Thresholds = Mapping[str, Mapping[str, Mapping[str, Bound]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +124,7 @@ class Config:
     critique: CritiqueConfig
     critical: tuple[str, ...]
     budget_usd: float | None  # None: `unlimited`, the one way to have no ceiling
-    quality: Thresholds
+    quality: QualityOverrides  # {lighting tag: {metric: {warn: bound, fail: bound}}}
     openai: OpenAIConfig
     storage: StorageConfig
     console: str  # what a build prints: `brief` or `snakemake` (its per-job blocks too)
@@ -139,7 +138,12 @@ class Config:
 
     # -- what the keys mean ---------------------------------------------------------
     def pass_config(self, pass_: Pass) -> DraftConfig | EditConfig | FinalConfig:
-        return {"draft": self.draft, "edit": self.edit, "final": self.final}[pass_]
+        sections: dict[Pass, DraftConfig | EditConfig | FinalConfig] = {
+            "draft": self.draft,
+            "edit": self.edit,
+            "final": self.final,
+        }
+        return sections[pass_]
 
     def model_for(self, pass_: Pass) -> str:
         """The pass's own `model`, else the top-level one."""
@@ -177,18 +181,18 @@ class Config:
         return self.ledger_path.with_name(".rate.json")
 
 
-_T = TypeVar("_T")
+_T = TypeVar("_T", bound="DataclassInstance")
 
 
 def _build(cls: type[_T], data: Mapping[str, Any]) -> _T:
     """A config dataclass from its validated mapping, nested sections included."""
     hints = typing.get_type_hints(cls)
     values = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         value = data[f.name]
         kind = hints[f.name]
-        if dataclasses.is_dataclass(kind):
-            value = _build(kind, value)  # type: ignore[arg-type]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            value = _build(kind, value)
         elif typing.get_origin(kind) is tuple:
             value = tuple(value)
         elif kind is float or (

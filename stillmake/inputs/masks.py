@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from PIL import Image, ImageFilter
 
 from stillmake.errors import InputError
+from stillmake.images import pixel_problem
 
 if TYPE_CHECKING:
     import numpy as np
@@ -135,6 +136,9 @@ def _open_png(path: str | os.PathLike[str], what: str, where: dict[str, Any]) ->
     if not path.is_file():
         why = "is a directory, not a PNG" if path.is_dir() else "not found"
         raise InputError(f"{what} file {path} {why}", **where)
+    too_large = pixel_problem(path)
+    if too_large:
+        raise InputError(f"{what} file {path} {too_large}", **where)
     try:
         with Image.open(path) as im:
             fmt, mode, info = im.format, im.mode, dict(im.info)
@@ -232,12 +236,12 @@ def load_markup(
 ) -> bytes:
     """A markup PNG -> RGBA PNG bytes at `size` (w, h): the API wants it the size of the
     first image; one of another aspect is refused."""
-    where = dict(file=file or path, shot=shot, key=key)
+    where: dict[str, Any] = dict(file=file or path, shot=shot, key=key)
     rgba = _open_markup(path, where)
-    size = tuple(int(v) for v in size)
-    check_aspect("markup", path, rgba.size, size, **where)
-    if rgba.size != size:
-        rgba = rgba.resize(size, Image.LANCZOS)
+    wanted = (int(size[0]), int(size[1]))
+    check_aspect("markup", path, rgba.size, wanted, **where)
+    if rgba.size != wanted:
+        rgba = rgba.resize(wanted, Image.Resampling.LANCZOS)
     return _png(rgba)
 
 
@@ -266,12 +270,12 @@ def load_mask(
     said), or nothing transparent (also after a nearest-neighbour resize to `size`) ->
     InputError naming file/shot/key.
     """
-    where = dict(file=file or path, shot=shot, key=key)
+    where: dict[str, Any] = dict(file=file or path, shot=shot, key=key)
     rgba = _open_mask(path, where)
-    size = tuple(int(v) for v in size)
+    size = (int(size[0]), int(size[1]))
     check_aspect("mask", path, rgba.size, size, **where)
     if rgba.size != size:
-        rgba = rgba.resize(size, Image.NEAREST)
+        rgba = rgba.resize(size, Image.Resampling.NEAREST)
     alpha = rgba.getchannel("A").point(lambda a: 0 if a < ALPHA_EDITABLE_BELOW else 255)
     if alpha.getextrema()[0] != 0:
         raise InputError(
@@ -331,10 +335,12 @@ def composite_outside(
     with Image.open(io.BytesIO(source_png)) as s, Image.open(io.BytesIO(result_png)) as r:
         source, result = s.convert("RGB"), r.convert("RGB")
     if result.size != source.size:
-        result = result.resize(source.size, Image.LANCZOS)
+        result = result.resize(source.size, Image.Resampling.LANCZOS)
     editable = editable_area(mask_png)
     if editable.shape != (source.size[1], source.size[0]):
-        editable = np.asarray(Image.fromarray(editable).resize(source.size, Image.NEAREST))
+        editable = np.asarray(
+            Image.fromarray(editable).resize(source.size, Image.Resampling.NEAREST)
+        )
     feather_px = max(0, int(feather_px))
     if feather_px == 0:
         weight = editable.astype(np.uint8) * 255

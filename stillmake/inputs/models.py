@@ -9,6 +9,7 @@ import os
 from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import resources
+from typing import Any, TypedDict
 
 import yaml
 
@@ -51,7 +52,9 @@ class Model:
     markup: bool = False
     input_fidelity: tuple[str, ...] = ()
     moderation: bool = False
-    pricing: dict = field(default_factory=dict)
+    # kind tokens: USD per 1M text_in, image_in, image_out ... tokens; per_image: per
+    # quality [square, non-square] USD; io_tokens: input, output (data/models.yaml)
+    pricing: dict[str, Any] = field(default_factory=dict)
     snapshots: tuple[str, ...] = ()
     shutdown: date | None = None
     replacement: str | None = None
@@ -86,10 +89,10 @@ class Model:
             return None
         if self.sizes != "flexible":
             return f"it takes only {', '.join(CLASSIC_SIZES)}"
-        w, sep, h = size.partition("x")
-        if not (sep and w.isdigit() and h.isdigit()):
+        width, sep, height = size.partition("x")
+        if not (sep and width.isdigit() and height.isdigit()):
             return "a size is WIDTHxHEIGHT in pixels (e.g. 1536x864) or auto"
-        w, h = int(w), int(h)
+        w, h = int(width), int(height)
         if w % FLEX_MULTIPLE or h % FLEX_MULTIPLE:
             return f"width and height must both be divisible by {FLEX_MULTIPLE}"
         if max(w, h) > FLEX_MAX_ASPECT * min(w, h):
@@ -105,8 +108,17 @@ class Model:
         return size not in CLASSIC_SIZES and int(w) * int(h) > FLEX_EXPERIMENTAL_PIXELS
 
 
+class Prior(TypedDict):
+    """What estimates stand on until the ledger has observed a model (models.yaml `prior`)."""
+
+    output_tokens_per_mp: dict[str, float]  # by quality
+    input_image_tokens_per_mp: float
+    text_chars_per_token: float
+    critique_output_tokens: dict[str, float]  # by reasoning effort
+
+
 @functools.cache
-def _table() -> dict:
+def _table() -> dict[str, Any]:
     text = resources.files("stillmake").joinpath("data/models.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
@@ -128,7 +140,7 @@ def _snapshot_owner() -> dict[str, str]:
     return {snap: m.name for m in models().values() for snap in m.snapshots}
 
 
-def prior() -> dict:
+def prior() -> Prior:
     return _table()["prior"]
 
 
@@ -147,7 +159,7 @@ def lookup(name: str) -> Model:
 
 
 def usable_names(on: date | None = None) -> list[str]:
-    return [m.name for m in models().values() if m.days_left(on) is None or m.days_left(on) > 0]
+    return [m.name for m in models().values() if (left := m.days_left(on)) is None or left > 0]
 
 
 def get_model(name: str, on: date | None = None) -> Model:

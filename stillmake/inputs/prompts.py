@@ -13,6 +13,7 @@ from typing import Any
 from stillmake.errors import InputError
 from stillmake.files import read_text_input
 from stillmake.inputs.schemas import validate, yaml_line
+from stillmake.paths import clashing_shot_ids
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,16 @@ def _no_duplicate_keys(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+@dataclass
+class _Open:
+    """An object (keys seen, with their lines) or an array (its index) being read."""
+
+    path: tuple
+    keys: dict[str, int] | None  # None: an array
+    key: str | None = None
+    index: int = 0
+
+
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[{}\[\],:]')
 
 
@@ -110,7 +121,7 @@ def _first_duplicate(text: str) -> tuple[tuple, str, int, int] | None:
     """Where the first repeated key is: (path of its object, key, first line, second line).
     Only called once json.loads has found one, so the text is well formed; a token walk
     with an explicit stack (no recursion), as JSON readers would otherwise keep the last."""
-    stack: list[dict] = []  # per open object/array: path, keys seen, next key or index
+    stack: list[_Open] = []  # per open object/array: path, keys seen, next key or index
     line, at, key_next = 1, 0, False
     for token in _TOKEN.finditer(text):
         line += text.count("\n", at, token.start())
@@ -119,28 +130,28 @@ def _first_duplicate(text: str) -> tuple[tuple, str, int, int] | None:
         top = stack[-1] if stack else None
         if t in "{[":
             if top is None:
-                path = ()
-            elif top["keys"] is None:
-                path = (*top["path"], top["index"])
+                path: tuple = ()
+            elif top.keys is None:
+                path = (*top.path, top.index)
             else:
-                path = (*top["path"], top["key"])
-            stack.append({"path": path, "keys": {} if t == "{" else None, "key": None, "index": 0})
+                path = (*top.path, top.key)
+            stack.append(_Open(path, {} if t == "{" else None))
             key_next = t == "{"
         elif t in "}]":
             stack.pop()
             key_next = False
-        elif t == ",":
-            if top["keys"] is None:
-                top["index"] += 1
-            key_next = top["keys"] is not None
+        elif t == "," and top is not None:
+            if top.keys is None:
+                top.index += 1
+            key_next = top.keys is not None
         elif t == ":":
             key_next = False
-        elif key_next:
+        elif key_next and top is not None and top.keys is not None:
             name = json.loads(t)
-            if name in top["keys"]:
-                return top["path"], name, top["keys"][name], line
-            top["keys"][name] = line
-            top["key"] = name
+            if name in top.keys:
+                return top.path, name, top.keys[name], line
+            top.keys[name] = line
+            top.key = name
             key_next = False
     return None
 
@@ -209,9 +220,18 @@ def _build(path: Path, data: dict) -> Production:
     )
     raw = data["shots"]
     items = [(s["id"], s) for s in raw] if isinstance(raw, list) else list(raw.items())
+    clashes = clashing_shot_ids()
     for sid, s in items:
         if sid in production.shots:
             raise InputError("shot id appears twice", file=path, shot=sid, key="id")
+        if sid in clashes:
+            raise InputError(
+                f"shot id '{sid}' would write {clashes[sid]}, which is the build's own "
+                "file: rename the shot",
+                file=path,
+                shot=sid,
+                key="id",
+            )
         if "negative" in s and "negative_prompt" in s and s["negative"] != s["negative_prompt"]:
             raise InputError(
                 "both 'negative' and 'negative_prompt' given with different text; keep one",

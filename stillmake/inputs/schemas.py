@@ -33,7 +33,9 @@ def schema_path(name: str) -> str:
 @cache
 def load_schema(name: str) -> dict:
     text = schema_file(name).read_text(encoding="utf-8")
-    return json.loads(text) if name.endswith(".json") else yaml.safe_load(text)
+    if name.endswith(".json"):
+        return json.loads(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
 
 
 LineOf = Callable[[tuple, object], "int | None"]
@@ -75,17 +77,24 @@ def fill_and_validate(
 
 def _written_at(err: jsonschema.ValidationError, path: tuple) -> tuple[tuple, object]:
     """(path, value) of what is at fault as written: an unknown key, else the value."""
-    extra = _unknown_keys(err)
-    if extra:
-        return (*path, extra[0]), err.instance[extra[0]]
-    return path, err.instance
+    extra, instance = _unknown_keys(err), err.instance
+    if extra and isinstance(instance, dict):
+        return (*path, extra[0]), instance[extra[0]]
+    return path, instance
+
+
+def _properties(err: jsonschema.ValidationError) -> dict:
+    """The keys the failing schema knows (none for a schema that is not a mapping)."""
+    schema = err.schema
+    return (schema.get("properties") or {}) if isinstance(schema, dict) else {}
 
 
 def _unknown_keys(err: jsonschema.ValidationError) -> list:
-    if err.validator != "additionalProperties" or not isinstance(err.instance, dict):
+    instance = err.instance
+    if err.validator != "additionalProperties" or not isinstance(instance, dict):
         return []
-    known = err.schema.get("properties") or {}
-    return [k for k in err.instance if k not in known]
+    known = _properties(err)
+    return [k for k in instance if k not in known]
 
 
 def yaml_line(text: str, path: tuple, value: object = None) -> int | None:
@@ -189,7 +198,7 @@ def _unknown_key(err: jsonschema.ValidationError) -> str:
     said = f"unknown key '{extra[0]}'"
     if SECRET_KEY.search(str(extra[0])):
         return f"{said}: the API key is read from the environment only (OPENAI_API_KEY); remove it"
-    known = list(err.schema.get("properties") or ())
+    known = list(_properties(err))
     if not known:
         return said
     near = difflib.get_close_matches(str(extra[0]), known, n=1)
@@ -259,16 +268,15 @@ def _is_number(text: str) -> bool:
 def _wrong_type(err: jsonschema.ValidationError) -> str:
     """ "'pick 1' is text, not key: value: write `pick: 1` ..." rather than JSON Schema's
     "'pick 1' is not of type 'object', 'null'"."""
-    wanted = err.validator_value
-    wanted = [wanted] if isinstance(wanted, str) else list(wanted)
+    given: Any = err.validator_value
+    wanted: list[str] = [given] if isinstance(given, str) else list(given)
     value = err.instance
     expected = " or ".join(TYPE_WORDS.get(t, t) for t in wanted if t != "null") or "empty"
     if isinstance(value, float) and value.is_integer() and "integer" in wanted:
         return f"{value} is not a whole number: write {int(value)}, without the decimal point"
     if isinstance(value, str) and "object" in wanted:
         pair = KEY_THEN_VALUE.match(value.strip())
-        known = (err.schema.get("properties") or {}) if isinstance(err.schema, dict) else {}
-        if pair and pair.group(1) in known:
+        if pair and pair.group(1) in _properties(err):
             return (
                 f"{_shown(value)} is a line of text, not key: value: write "
                 f"'{pair.group(1)}: {pair.group(2)}' (a colon and a space after the key)"

@@ -17,13 +17,15 @@ from typing import Any
 from stillmake import paths
 from stillmake.api.backends.factory import backend_identity
 from stillmake.api.requests import ImageRequest
+from stillmake.artifacts.thresholds import layers_for
 from stillmake.errors import StillmakeError
+from stillmake.files import sha256_file
 from stillmake.inputs import compose
 from stillmake.inputs.config import Config
 from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.models import best_fidelity, lookup
-from stillmake.inputs.prompts import Production, Shot, load_prompts
-from stillmake.inputs.selections import Selection, load_selections
+from stillmake.inputs.prompts import Production, Shot
+from stillmake.inputs.selections import Selection
 from stillmake.planner.jobs import (
     JOB_TYPES,
     Characters,
@@ -53,6 +55,8 @@ class Build:
     _params: dict[JobKey, dict[str, Any]] = field(default_factory=dict, repr=False)
     _rels: dict[str, str] = field(default_factory=dict, repr=False)
     _refs_found: dict[str, bool] = field(default_factory=dict, repr=False)
+    _layers: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _ref_digests: dict[str, str | None] = field(default_factory=dict, repr=False)
 
     # -- shots and decisions ----------------------------------------------------------
     @cached_property
@@ -173,6 +177,18 @@ class Build:
         refs = dict.fromkeys(r for s in shots for rs in self.characters(s).values() for r in rs)
         return [r for r in refs if self._ref_exists(r)]
 
+    def references(self, shot: str) -> dict[str, str | None]:
+        """The content digest of each of the shot's character references (None: missing),
+        read once per build."""
+        refs = dict.fromkeys(r for rs in self.characters(shot).values() for r in rs)
+        return {r: self._ref_digest(r) for r in refs}
+
+    def _ref_digest(self, ref: str) -> str | None:
+        if ref not in self._ref_digests:
+            path = self.config.root / ref
+            self._ref_digests[ref] = sha256_file(path) if path.is_file() else None
+        return self._ref_digests[ref]
+
     def _ref_exists(self, ref: str) -> bool:
         found = self._refs_found.get(ref)
         if found is None:
@@ -234,15 +250,14 @@ class Build:
         return self.job("manifest")  # type: ignore[return-value]
 
     def thresholds(self, shot: str) -> dict[str, Any]:
-        """The `quality:` layers that judge the shot (`default`, then its lighting tag's):
-        what its review and edit jobs judge with, so a change to another tag's
-        thresholds reruns nothing of this shot."""
-        tags = ("default", self.shot(shot).lighting or "default")
-        return {
-            tag: self.config.quality[tag]
-            for tag in dict.fromkeys(tags)
-            if tag in self.config.quality
-        }
+        """The `quality:` layers that judge the shot (`default`, then its lighting tag's,
+        config's over the built-in ones): what its review and edit jobs judge with, so a
+        change to another tag's thresholds reruns nothing of this shot."""
+        lighting = self.shot(shot).lighting
+        layers = self._layers.get(lighting)
+        if layers is None:  # once per lighting tag: the same layers for all its shots
+            layers = self._layers[lighting] = layers_for(lighting, dict(self.config.quality))
+        return layers
 
     def _image_request(self, pass_: str, **fields: Any) -> ImageRequest:
         cfg = self.config.pass_config(pass_)  # type: ignore[arg-type]
@@ -281,6 +296,7 @@ class Build:
             lighting=s.lighting,
             thresholds=self.thresholds(shot),
             characters=self.characters(shot),
+            references=self.references(shot),
             pick=self.selections[shot].pick,
             rejects={str(k): v for k, v in self.selections[shot].reject.items()},
             critique=self._critique(shot, "draft"),
@@ -415,19 +431,3 @@ class Build:
         stamp = paths.request_stamp(rule, shot, step)
         sync_stamp(self.config.root / stamp, self.params(rule, shot, step))
         return stamp
-
-
-def load_build(config: Config) -> Build:
-    """Read the prompts and the selections named by the config, check everything a job
-    would otherwise find only after earlier passes were paid for, and plan."""
-    from stillmake.planner import preflight
-
-    warnings = preflight.check_config(config)
-    production = load_prompts(config.prompts_path)
-    preflight.check_shot_sizes(config, production)
-    selections = load_selections(
-        config.selections_path, shots=production.shot_ids, draft_n=config.draft.n
-    )
-    build = Build(config=config, production=production, selections=selections, warnings=warnings)
-    build.warnings += preflight.check_build(build)
-    return build

@@ -9,7 +9,6 @@ the job reads (each declared, so a storage plugin stages it).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,9 +56,17 @@ class JobRequest:
 _J = TypeVar("_J", bound=JobRequest)
 
 
-@functools.cache
+_PARAM_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def _param_names(cls: type[JobRequest]) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in ("shot", "step"))
+    """A job type's params: its fields but the wildcards (worked out once per type)."""
+    names = _PARAM_NAMES.get(cls)
+    if names is None:
+        names = _PARAM_NAMES[cls] = tuple(
+            f.name for f in dataclasses.fields(cls) if f.name not in ("shot", "step")
+        )
+    return names
 
 
 def _plain(value: object) -> Any:
@@ -138,6 +145,9 @@ class ReviewJob(JobRequest):
     lighting: str | None
     thresholds: dict[str, Any]
     characters: Characters
+    # each reference's content digest (None: missing), so a changed reference re-measures
+    # the identity of its character's shots only, without being a declared input of all
+    references: dict[str, str | None]
     pick: int | None  # the sheet marks a weak pick before its edits are paid
     rejects: dict[str, str]  # and each reject, with why
     critique: CritiqueSpec | None  # only when enabled

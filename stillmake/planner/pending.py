@@ -173,7 +173,7 @@ class Pending:
         rule, shot, _step = key
         build = self.build
         if rule == "review_sheet" and shot is not None:
-            return build.existing_refs(shot)
+            return build.review_refs(shot)
         if rule == "manifest":
             return build.existing_refs(*build.locked_shots)
         if rule in ("edit_step", "final"):

@@ -114,9 +114,9 @@ def check_shot_sizes(config: Config, production: Production) -> None:
         for pass_ in ("draft", "edit"):
             try:
                 check_request(
-                    config.model_for(pass_),  # type: ignore[arg-type]
+                    config.model_for(pass_),
                     size=shot.size,
-                    quality=config.pass_config(pass_).quality,  # type: ignore[arg-type]
+                    quality=config.pass_config(pass_).quality,
                 )
             except ModelError as exc:
                 raise InputError(str(exc), file=production.path, shot=shot.id, key="size") from None
@@ -237,7 +237,7 @@ def _check_thresholds(build: Build) -> None:
     tags = {"default", *(build.shot(s).lighting or "default" for s in build.shots)}
     for tag in sorted(tags | set(overrides)):
         try:
-            thresholds_for(tag, overrides)  # type: ignore[arg-type]
+            thresholds_for(tag, overrides)
         except InputError as exc:
             raise InputError(exc.detail, file=CONFIG_FILE, key=exc.key) from None
 

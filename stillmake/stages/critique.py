@@ -12,7 +12,7 @@ flags nothing, unless `critique.blocking` is true: then it fails the job.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from stillmake.api.backends.base import PREVIEW_IDENTITY
 from stillmake.api.calls import obtain
@@ -20,18 +20,28 @@ from stillmake.artifacts.provenance import raw_image
 from stillmake.artifacts.quality import worst
 from stillmake.errors import StillmakeError
 from stillmake.files import sha256_bytes
-from stillmake.rubric import check_verdicts, critique_flags, worst_verdict
+from stillmake.rubric import Critique, check_verdicts, critique_flags, worst_verdict
 from stillmake.stop import Stopped
 
 if TYPE_CHECKING:
+    from stillmake.artifacts.quality import FlagJson
     from stillmake.planner.jobs import CritiqueSpec, ReviewJob
     from stillmake.stages.job import Job
+    from stillmake.stages.review import DraftReview
 
 NOT_ON_PREVIEW = "preview backend: a stand-in image gets no opinion"
 
 
+class Judgement(TypedDict, total=False):
+    """An edit step's result or a final judged (`critique_candidate`): the critique and
+    its flags; empty when the critique is off."""
+
+    critique: Critique
+    flags: list[FlagJson]
+
+
 def critique_drafts(
-    job: Job[ReviewJob], spec: CritiqueSpec, drafts: list[dict], images: list[Path]
+    job: Job[ReviewJob], spec: CritiqueSpec, drafts: list[DraftReview], images: list[Path]
 ) -> None:
     """Add each draft's `critique` (status, verdicts, cost) to its review entry, and its
     verdicts to the draft's flags."""
@@ -43,15 +53,16 @@ def critique_drafts(
 
 def critique_one(
     job: Job[Any], spec: CritiqueSpec, image: str | Path | bytes, size: str, pass_: str
-) -> dict:
+) -> Critique:
     """A vision model's verdicts on one image (a file, or the PNG bytes about to be one;
     `pass_` names it in the ledger and plan: critique1..n for drafts, critique-edit1..
     for edit steps, critique-final)."""
     shot = job.shot
+    assert shot is not None  # a critique is of a shot's image: review, edit and final jobs
     model = spec.model
-    shown = {"model": model, "opinion": f"model's opinion ({model})"}
+    opinion = f"model's opinion ({model})"
     if spec.backend == PREVIEW_IDENTITY:
-        return {**shown, "status": "not run", "why": NOT_ON_PREVIEW}
+        return Critique(model=model, opinion=opinion, status="not run", why=NOT_ON_PREVIEW)
     data = image if isinstance(image, bytes) else raw_image(image)
     sent = [data, *(raw_image(ref) for ref in job.found(spec.refs))]
     request = spec.request(size=size, inputs=(sha256_bytes(data) for data in sent))
@@ -71,18 +82,19 @@ def critique_one(
         if spec.blocking:
             raise StillmakeError(f"{_what(pass_)} (blocking): {exc}") from None
         job.logger.warning("%s %s failed: %s", shot, _what(pass_), exc)
-        return {**shown, "status": "failed", "why": str(exc)}
+        return Critique(model=model, opinion=opinion, status="failed", why=str(exc))
     verdicts = check_verdicts(obtained.record["text"])  # checked on the way in, whole here
-    return {
-        **shown,
-        "status": "done",
-        "verdicts": verdicts,
-        "worst": worst_verdict(verdicts),
-        "fingerprint": request.fingerprint(),
-        "usage": obtained.record.get("usage"),
-        "cost_usd": 0.0 if obtained.cached else obtained.record["cost_usd"],
-        "cache_hit": obtained.cached,
-    }
+    return Critique(
+        model=model,
+        opinion=opinion,
+        status="done",
+        verdicts=verdicts,
+        worst=worst_verdict(verdicts),
+        fingerprint=request.fingerprint(),
+        usage=obtained.record.get("usage"),
+        cost_usd=0.0 if obtained.cached else obtained.record["cost_usd"],
+        cache_hit=obtained.cached,
+    )
 
 
 def _what(pass_: str) -> str:
@@ -96,10 +108,10 @@ def _what(pass_: str) -> str:
 
 def critique_candidate(
     job: Job[Any], spec: CritiqueSpec | None, image: bytes, size: str, pass_: str
-) -> dict:
+) -> Judgement:
     """The critique of an edit step's result or a final, and its flags: {"critique",
     "flags"} ({} when the critique is off)."""
     if not spec:
         return {}
     critique = critique_one(job, spec, image, size, pass_)
-    return {"critique": critique, "flags": critique_flags(critique, spec.fail_on)}
+    return Judgement(critique=critique, flags=critique_flags(critique, spec.fail_on))

@@ -9,6 +9,7 @@ from stillmake.artifacts.provenance import write_image
 from stillmake.artifacts.records import image_record
 
 if TYPE_CHECKING:
+    from stillmake.api.backends.base import Label
     from stillmake.planner.jobs import DraftJob
     from stillmake.stages.job import Job
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 def run(job: Job[DraftJob]) -> None:
     draft = job.planned
     request = draft.request
-    label = {"shot": draft.shot, "pass": "draft", "lighting": draft.lighting}
+    label: Label = {"shot": draft.shot, "pass": "draft", "lighting": draft.lighting}
     obtained = obtain(
         request, job.config, shot=draft.shot, pass_="draft", label=label, logger=job.logger
     )

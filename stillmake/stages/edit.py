@@ -8,10 +8,19 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from stillmake.api.calls import obtain
-from stillmake.artifacts.gate import gate_image
+from stillmake.artifacts.gate import Gated, gate_image
+from stillmake.artifacts.identity import EditIdentity
 from stillmake.artifacts.provenance import raw_image, read_record, write_image
-from stillmake.artifacts.quality import edit_leak, evaluate, flags_to_json, load_rgb, worst
-from stillmake.artifacts.records import image_record
+from stillmake.artifacts.quality import (
+    FlagJson,
+    Metrics,
+    edit_leak,
+    evaluate,
+    flags_to_json,
+    load_rgb,
+    worst,
+)
+from stillmake.artifacts.records import Provenance, image_record
 from stillmake.artifacts.thresholds import thresholds_for
 from stillmake.artifacts.weak import weak_source
 from stillmake.errors import GuardrailError
@@ -19,6 +28,7 @@ from stillmake.inputs.masks import composite_outside, editable_area
 from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
+    from stillmake.api.backends.base import Label
     from stillmake.planner.jobs import EditJob
     from stillmake.stages.job import Job
 
@@ -28,7 +38,9 @@ def image_size(png: bytes) -> tuple[int, int]:
         return im.size
 
 
-def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: int) -> dict | None:
+def measure_leak(
+    source: bytes, result: bytes, mask: bytes | None, feather_px: int
+) -> Metrics | None:
     if mask is None:
         return None
     src, out = load_rgb(io.BytesIO(source)), load_rgb(io.BytesIO(result))
@@ -37,7 +49,7 @@ def measure_leak(source: bytes, result: bytes, mask: bytes | None, feather_px: i
     return edit_leak(src, out, editable_area(mask), feather_px=feather_px)
 
 
-def gate_source(job: Job[EditJob]) -> dict:
+def gate_source(job: Job[EditJob]) -> Gated:
     """The gate on the step's source, before it is paid for: the seed's "avoid repeated
     high-fidelity edits on weak candidates". A warning, or with edit.refuse_weak a refusal."""
     edit, path = job.planned, str(job.input["source"])
@@ -60,12 +72,12 @@ def gate_source(job: Job[EditJob]) -> dict:
     return gated
 
 
-def drift(job: Job[EditJob], result: bytes, source: dict, backend: str) -> dict:
+def drift(job: Job[EditJob], result: bytes, source: Gated, backend: str) -> EditIdentity:
     """Did the edit drift the face? The result's identity beside its source's distances."""
     return identity_record(judge_result(job, result, backend), source)
 
 
-def identity_record(gated: dict, source: dict) -> dict:
+def identity_record(gated: Gated, source: Gated) -> EditIdentity:
     before = source["identity"]["characters"]
     return {
         **gated["identity"],
@@ -74,7 +86,7 @@ def identity_record(gated: dict, source: dict) -> dict:
     }
 
 
-def judge_result(job: Job[EditJob], result: bytes, backend: str) -> dict:
+def judge_result(job: Job[EditJob], result: bytes, backend: str) -> Gated:
     """The whole gate on the step's result: pixels and faces, as on any image."""
     edit = job.planned
     return gate_image(
@@ -86,7 +98,7 @@ def judge_result(job: Job[EditJob], result: bytes, backend: str) -> dict:
     )
 
 
-def leak_flags(job: Job[EditJob], leak: dict | None) -> list[dict]:
+def leak_flags(job: Job[EditJob], leak: Metrics | None) -> list[FlagJson]:
     """The change outside the mask judged (leak_mean, changed_fraction_outside), each flag
     naming the step: the seed's "one change per step", measured."""
     if leak is None:
@@ -98,7 +110,7 @@ def leak_flags(job: Job[EditJob], leak: dict | None) -> list[dict]:
     ]
 
 
-def chain_flags(source_side: dict, flags: list[dict]) -> list[dict]:
+def chain_flags(source_side: Provenance, flags: list[FlagJson]) -> list[FlagJson]:
     """What the candidate carries to its final's gate: every step's leak that is not a
     pass, from step 1 to this one."""
     return list(source_side.get("chain_flags", [])) + [f for f in flags if f["level"] != "pass"]
@@ -113,7 +125,7 @@ def run(job: Job[EditJob]) -> None:
     mask = edit.mask_png(size, job.input.get("mask"))
     markup = edit.markup_png(size, job.input.get("markup"))
     request = edit.request.bound([source, *refs], mask, markup)
-    label = {
+    label: Label = {
         "shot": edit.shot,
         "pass": "edit",
         "step": edit.step,
@@ -139,7 +151,7 @@ def run(job: Job[EditJob]) -> None:
     leaked = leak_flags(job, leak)
     gated_result = judge_result(job, result, request.backend)
     source_side = read_record(job.input["source"])
-    record = {
+    record: Provenance = {
         **image_record(
             request,
             obtained,

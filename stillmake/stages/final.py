@@ -10,6 +10,8 @@ from stillmake.artifacts.records import image_record
 from stillmake.stages.critique import critique_candidate
 
 if TYPE_CHECKING:
+    from stillmake.api.backends.base import Label
+    from stillmake.artifacts.records import Provenance
     from stillmake.planner.jobs import FinalJob
     from stillmake.stages.job import Job
 
@@ -21,7 +23,12 @@ def run(job: Job[FinalJob]) -> None:
     if request.endpoint == "edit":
         images = [raw_image(job.input["candidate"])] + [raw_image(p) for p in job.input["refs"]]
         request = request.bound(images)
-    label = {"shot": final.shot, "pass": "final", "lighting": final.lighting, "title": final.title}
+    label: Label = {
+        "shot": final.shot,
+        "pass": "final",
+        "lighting": final.lighting,
+        "title": final.title,
+    }
     obtained = obtain(
         request,
         job.config,
@@ -34,7 +41,7 @@ def run(job: Job[FinalJob]) -> None:
     )
     candidate = read_record(job.input["candidate"])
     chain = candidate.get("chain") or [f"draft {candidate.get('k')}"]
-    record = {
+    record: Provenance = {
         **image_record(
             request,
             obtained,

@@ -7,10 +7,11 @@ import io
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PIL import Image
 
 from stillmake.api.calls import RESULT
-from stillmake.artifacts.gate import gate_image
+from stillmake.artifacts.gate import ShotGate, gate_image
 from stillmake.artifacts.identity import across_shots
 from stillmake.artifacts.provenance import raw_image, read_record
 from stillmake.artifacts.quality import (
@@ -102,7 +103,9 @@ def gate(
 ) -> dict:
     """Per-final quality flags (pixels and identity), colour-temperature consistency per
     lighting tag, and each character's identity across the finals it appears in."""
-    shots, groups, faces = {}, defaultdict(dict), {}
+    shots: dict[str, ShotGate] = {}
+    groups: defaultdict[str | None, dict[str, dict[str, float]]] = defaultdict(dict)
+    faces: dict[str, dict[str, np.ndarray]] = {}
     for e in entries:
         lighting = e.get("lighting")
         cast = (characters or {}).get(e["shot"]) or {}
@@ -124,8 +127,8 @@ def gate(
         # the outlier carries the disagreement; with two finals, both do
         for shot in [entry["outlier"]] if entry["outlier"] else entry["shots"]:
             shots[shot]["flags"] += entry["flags"]
-    for shot in shots.values():
-        shot["worst"] = worst(shot["flags"])
+    for judged in shots.values():
+        judged["worst"] = worst(judged["flags"])
     sizes = sorted({e["pixels"] for e in entries})
     return {
         "sizes": sizes,

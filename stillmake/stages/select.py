@@ -18,6 +18,7 @@ from stillmake.errors import StalePick, StillmakeError
 from stillmake.files import sha256_bytes
 
 if TYPE_CHECKING:
+    from stillmake.artifacts.records import Provenance
     from stillmake.planner.jobs import SelectJob
     from stillmake.stages.job import Job
 
@@ -85,7 +86,7 @@ def run(job: Job[SelectJob]) -> None:
             ", ".join(retouched),
         )
     png = raw_image(drafts[k - 1])
-    record = {
+    record: Provenance = {
         **read_record(drafts[k - 1]),
         "pass": "select",
         "pick": k,

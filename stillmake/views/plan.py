@@ -67,6 +67,7 @@ class SpendPlanner:
         self.digests = digests or PixelDigests()
         self.cache = Cache(build.config.cache_dir)
         self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
+        self._ref_sizes: dict[str, tuple[int, int]] = {}
 
     def plan(self, pending: set[str]) -> list[PlannedRequest]:
         out = []
@@ -251,7 +252,14 @@ class SpendPlanner:
             else:
                 edit = self.build.edit(shot, int(pass_[4:]))
                 refs = edit.character_refs + edit.refs
-        return [parse_size(self.build.draft_size(shot)), *image_sizes(map(raw_image, refs))]
+        return [parse_size(self.build.draft_size(shot)), *(self._size(r) for r in refs)]
+
+    def _size(self, ref: str) -> tuple[int, int]:
+        """A reference's size, read once per plan (many jobs send the same references)."""
+        size = self._ref_sizes.get(ref)
+        if size is None:
+            size = self._ref_sizes[ref] = image_sizes([raw_image(ref)])[0]
+        return size
 
     @staticmethod
     def _existing(path: str | os.PathLike[str]) -> str | None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from stillmake.api.ledger import PAID, DamagedLine, Ledger, LedgerRead, Reservation, age_text
+from stillmake.api.ledger import (
+    PAID,
+    DamagedLine,
+    Ledger,
+    LedgerLine,
+    LedgerRead,
+    Reservation,
+    age_text,
+)
 from stillmake.api.records import BAD_FIGURE
 from stillmake.errors import StillmakeError
 
@@ -137,7 +145,7 @@ def build_summary(ledger: Ledger, since: str) -> str:
     return "\n".join(lines + [f"stillmake: warning: {w}" for w in damage_warnings(ledger, read)])
 
 
-def _budget_left(ledger: Ledger, entries: list[dict]) -> str:
+def _budget_left(ledger: Ledger, entries: list[LedgerLine]) -> str:
     if ledger.budget_usd is None:
         return " (budget unlimited)"
     left = max(ledger.budget_usd - ledger.spent(entries), 0.0)
@@ -160,7 +168,7 @@ def header_line(ledger: Ledger, backend: str) -> str:
     return f"stillmake: backend {backend} ({what}); {budget}"
 
 
-def plan_accuracy(entries: Iterable[dict]) -> dict | None:
+def plan_accuracy(entries: Iterable[LedgerLine]) -> dict | None:
     """The last build that paid the API: what its requests were estimated at before
     each call, and what their usage billed."""
     paid = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from stillmake import paths
-from stillmake.api.ledger import Ledger
+from stillmake.api.ledger import Ledger, LedgerLine
 from stillmake.artifacts.picks import current_drafts_fingerprint
 from stillmake.artifacts.quality import worst_level
 from stillmake.artifacts.weak import weak_pick
@@ -25,9 +25,9 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def spend_by_shot(entries: Iterable[dict]) -> dict[str, float]:
+def spend_by_shot(entries: Iterable[LedgerLine]) -> dict[str | None, float]:
     """What each shot's lines billed (refused answers on failed lines included)."""
-    spend = defaultdict(float)
+    spend: defaultdict[str | None, float] = defaultdict(float)
     for e in entries:
         spend[e.get("shot")] += e.get("cost_usd") or 0.0
     return spend
@@ -102,7 +102,7 @@ def weak_warnings(build: Build, shots: Iterable[str] | None = None) -> list[str]
 
 def status_rows(
     build: Build,
-    entries: Iterable[dict] | None = None,
+    entries: Iterable[LedgerLine] | None = None,
     fingerprint: DraftsFingerprint = current_drafts_fingerprint,
 ) -> list[dict]:
     """One row per shot. `entries`: the ledger's records, if already read; `fingerprint`:

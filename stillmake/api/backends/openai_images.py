@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from stillmake.api.backends.base import BackendResponse
+from stillmake.api.backends.base import BackendResponse, Label, usage_of
 from stillmake.api.backends.responses import critique_kwargs, critique_response
 from stillmake.api.endpoint import redact_url
 from stillmake.api.requests import CritiqueRequest, ImageRequest
@@ -54,7 +54,7 @@ class OpenAIBackend:
             max_retries=0,
         )
 
-    def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
+    def generate(self, request: ImageRequest, label: Label) -> BackendResponse:
         kwargs = dict(
             model=request.model,
             prompt=request.prompt,
@@ -73,7 +73,7 @@ class OpenAIBackend:
         request: ImageRequest,
         images: list[bytes],
         mask: bytes | None,
-        label: dict,
+        label: Label,
         markup: bytes | None = None,
     ) -> BackendResponse:
         # PNG, JPEG and WebP go as what they are: the right extension and MIME type
@@ -117,8 +117,7 @@ class OpenAIBackend:
 
     def _answer(self, method: Callable[..., Any], **kwargs: Any) -> BackendResponse:
         resp = self._send(method, **kwargs)
-        usage = getattr(resp, "usage", None)
-        usage = usage.model_dump() if hasattr(usage, "model_dump") else None
+        usage = usage_of(resp)
         images = []
         for k, item in enumerate(getattr(resp, "data", None) or [], start=1):
             if not getattr(item, "b64_json", None):

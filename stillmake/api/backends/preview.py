@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from stillmake import standins
-from stillmake.api.backends.base import PREVIEW_IDENTITY, BackendResponse
+from stillmake.api.backends.base import PREVIEW_IDENTITY, BackendResponse, Label
 from stillmake.api.pricing import image_sizes, synthetic_usage
 from stillmake.api.requests import CritiqueRequest, ImageRequest
 from stillmake.errors import BackendError
@@ -236,7 +236,7 @@ def _banner(draw: ImageDraw.ImageDraw, w: int, h: int, lines: list[str], note: s
         y += w // 64 + 4
 
 
-def render_generation(request: ImageRequest, k: int, label: dict) -> bytes:
+def render_generation(request: ImageRequest, k: int, label: Label) -> bytes:
     w, h = request.width_height
     lighting = label.get("lighting")
     flaw = flaws(request).get(k)
@@ -318,7 +318,7 @@ def render_edit(
     request: ImageRequest,
     images: list[bytes],
     mask: bytes | None,
-    label: dict,
+    label: Label,
     index: int = 1,
     markup: bytes | None = None,
 ) -> bytes:
@@ -362,7 +362,7 @@ class PreviewBackend:
     name = "preview"
     identity = PREVIEW_IDENTITY
 
-    def generate(self, request: ImageRequest, label: dict) -> BackendResponse:
+    def generate(self, request: ImageRequest, label: Label) -> BackendResponse:
         images = [render_generation(request, k, label) for k in range(1, request.n + 1)]
         return BackendResponse(
             images=images, usage=synthetic_usage(request), meta=self._meta(request)
@@ -373,7 +373,7 @@ class PreviewBackend:
         request: ImageRequest,
         images: list[bytes],
         mask: bytes | None,
-        label: dict,
+        label: Label,
         markup: bytes | None = None,
     ) -> BackendResponse:
         out = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from stillmake.api.backends.base import BackendResponse
+from stillmake.api.backends.base import BackendResponse, usage_of
 from stillmake.api.requests import CritiqueRequest
 from stillmake.errors import BackendError, BadAnswer
 from stillmake.images import FORMATS, image_format
@@ -24,8 +24,8 @@ def data_url(data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def critique_kwargs(request: CritiqueRequest, images: list[bytes]) -> dict:
-    content: list[dict] = [{"type": "input_text", "text": request.prompt}]
+def critique_kwargs(request: CritiqueRequest, images: list[bytes]) -> dict[str, Any]:
+    content: list[dict[str, str]] = [{"type": "input_text", "text": request.prompt}]
     content += [
         {"type": "input_image", "image_url": data_url(data), "detail": "high" if k == 0 else "low"}
         for k, data in enumerate(images)
@@ -57,8 +57,7 @@ def critique_response(resp: Any) -> BackendResponse:
         if getattr(part, "type", None) == "refusal"
     ]
     incomplete = getattr(getattr(resp, "incomplete_details", None), "reason", None)
-    usage = getattr(resp, "usage", None)
-    usage = usage.model_dump() if hasattr(usage, "model_dump") else None
+    usage = usage_of(resp)
     if refusals or incomplete == "content_filter":
         why = " ".join(refusals) or "content filter"
         refused = BackendError(f"the model refused to critique: {why}", code="refusal")

@@ -1,8 +1,9 @@
 // stillmake review board: plain JS, no build step. Every decision is a POST to the
 // board's API, which writes selections.yaml exactly as `stillmake pick/lock` does.
+// The page holds no secret: the browser's session cookie (HttpOnly, SameSite=Strict)
+// goes with every same-origin request.
 "use strict";
 
-const TOKEN = document.querySelector('meta[name="stillmake-token"]').content;
 const POLL_MS = 2000;
 let board = null;        // the last /api/board answer
 let seenVersion = null;  // the last /api/version answer
@@ -35,7 +36,18 @@ function showAlert(text) {
 
 function showNotice(text) { document.getElementById("notice").textContent = text || ""; }
 
-async function post(action, body) {
+let posting = Promise.resolve();  // the click being written: the next one waits for it
+
+function post(action, body) {
+  // one click at a time, each with what the page knows once the one before has landed
+  // (its `seen`): a second click fired before the first's answer would otherwise send
+  // the shot as it was, and be refused as changed meanwhile
+  const run = posting.then(() => postNow(action, body));
+  posting = run.catch(() => false);
+  return run;
+}
+
+async function postNow(action, body) {
   showAlert("");
   const shown = shotById(body.shot);
   if (shown) body.seen = shown.seen;  // the latest the page has read, not when it was drawn
@@ -43,7 +55,7 @@ async function post(action, body) {
   try {
     resp = await fetch("/api/" + action, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "X-Stillmake-Token": TOKEN },
+      headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
     });
     data = await resp.json();
@@ -217,13 +229,21 @@ function render() {
   main.setAttribute("aria-busy", "false");
 }
 
+let refreshes = 0;  // /api/board requests made: only the latest one's answer is shown
+
 async function refresh() {
+  const mine = ++refreshes;
+  let data;
   try {
-    board = await (await fetch("/api/board")).json();
+    data = await (await fetch("/api/board")).json();
   } catch (e) {
     document.getElementById("live").textContent = "board server not answering";
     return;
   }
+  // a poll's answer read before a click's write may arrive after the click's own: it
+  // would put back the decisions (and `seen`) from before the write
+  if (mine !== refreshes) return;
+  board = data;
   if (!board.error && document.getElementById("alert").textContent === board.error) showAlert("");
   render();
   if (editing) syncEditor();

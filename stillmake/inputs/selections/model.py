@@ -56,13 +56,13 @@ class Selection:
 # -- reading: one strict composer for both loaders ------------------------------
 
 
-def _plain(node: object) -> Any:
+def plain(node: object) -> Any:
     """Containers -> fresh plain dict/list (aliased values are copied, not shared), so JSON
     Schema sees ordinary types and later changes touch one place."""
     if isinstance(node, dict):
-        return {str(k) if not isinstance(k, int) else k: _plain(v) for k, v in node.items()}
+        return {str(k) if not isinstance(k, int) else k: plain(v) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [plain(v) for v in node]
     return node
 
 
@@ -88,7 +88,7 @@ def load_selections(
     what is on disk (what `update_selections` is about to write)."""
     path = Path(path)
     text = read_text(path) if text is None else text
-    data = _plain(parse(text, path))
+    data = plain(parse(text, path))
     # YAML reads `reject: {1: ...}` with int keys; the schema wants string keys.
     for entry in data.values():
         if isinstance(entry, dict) and isinstance(entry.get("reject"), dict):
@@ -100,7 +100,7 @@ def load_selections(
         shot_of=_locate,
         line_of=lambda where, value: yaml_line(text, where, value),
     )
-    files = _Files(path, Path(os.path.normpath(Path(root or ".").absolute())), check_files)
+    files = _Files(path, Path(os.path.realpath(root or ".")), check_files)
     out = {s: Selection(shot=s) for s in shots}
     for shot, entry in data.items():
         if shot not in out:
@@ -116,7 +116,7 @@ class _Files:
     """Where the files a step names are looked for, and whether to look at them."""
 
     selections: Path
-    root: Path  # absolute, normalised: the workflow directory
+    root: Path  # the workflow directory, symlinks followed
     check: bool
 
     @property
@@ -124,14 +124,17 @@ class _Files:
         return self.selections.parent
 
     def inside(self, what: str, name: str, where: dict) -> Path:
-        """base/name, refused when it leads out of the workflow directory."""
+        """base/name, refused when what it names (symlinks followed: a link inside the
+        workflow to a file outside it is outside) is not in the workflow directory."""
         path = self.base / name
-        absolute = Path(os.path.normpath(path.absolute()))
-        if not absolute.is_relative_to(self.root):
+        real = Path(os.path.realpath(path))
+        if not real.is_relative_to(self.root):
             folder = {"mask": "masks", "markup": "markup"}.get(what.split()[0], "refs")
+            link = " through a symlink" if real != Path(os.path.normpath(path.absolute())) else ""
             raise InputError(
-                f"{what} '{name}' ({absolute}) is outside the workflow directory {self.root}: "
-                f"copy it into the workflow (e.g. runs/input/{folder}/) and name it from there",
+                f"{what} '{name}' ({real}) is outside the workflow directory {self.root}"
+                f"{link}: copy it into the workflow (e.g. runs/input/{folder}/) and name it "
+                "from there",
                 **where,
             )
         return path
@@ -252,6 +255,6 @@ def _step(files: _Files, shot: str, j: int, step: dict) -> EditStep:
 def entry_digest(doc: dict, shot: str) -> str:
     """A digest of one shot's decisions as data (comments and layout aside): what a page
     showed, so a write can tell whether the shot changed on disk since."""
-    entry = _plain(doc.get(shot)) if isinstance(doc, dict) else None
+    entry = plain(doc.get(shot)) if isinstance(doc, dict) else None
     body = json.dumps(entry, sort_keys=True, default=str)
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]

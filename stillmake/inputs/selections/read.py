@@ -32,21 +32,32 @@ STR_TAG = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+NodePath = tuple[Any, ...]  # where a node is: shot id, keys, 0-based list indices
 
 
 @dataclass
 class _Open:
     """A sequence or mapping being composed."""
 
-    node: yaml.Node
-    path: tuple  # from the document root: shot id, keys, 0-based list indices
+    node: yaml.SequenceNode | yaml.MappingNode
+    path: NodePath  # from the document root: shot id, keys, 0-based list indices
     anchor: str | None
     key: yaml.Node | None = None  # a mapping's key still waiting for its value
-    seen: dict = field(default_factory=dict)  # key -> line, to catch a key written twice
+    # key (as it compares) -> line, to catch a key written twice
+    seen: dict[object, int] = field(default_factory=dict)
     size: int = 1  # values inside, aliases expanded
 
 
-def _where(path: tuple) -> tuple[str | None, str | None]:
+@dataclass
+class _Anchored:
+    """A value with an &anchor: its node, its size once closed (None while open), its line."""
+
+    node: yaml.Node
+    size: int | None
+    line: int
+
+
+def _where(path: NodePath) -> tuple[str | None, str | None]:
     """('s3', 'edits', 0, 'change') -> ('s3', 'edits[1].change'), as messages name keys."""
     if not path:
         return None, None
@@ -67,9 +78,10 @@ def _compose(loader: Any, path: Path) -> yaml.Node | None:
     if loader.check_event(yaml.StreamEndEvent):
         return None
     loader.get_event()  # document start
-    anchors: dict[str, list] = {}  # anchor -> [node, size (None while open), line]
+    anchors: dict[str, _Anchored] = {}
     stack: list[_Open] = []
     added = 0  # values the aliases expand to
+    node: yaml.Node
     while True:
         event = loader.get_event()
         line = event.start_mark.line + 1
@@ -89,17 +101,26 @@ def _compose(loader: Any, path: Path) -> yaml.Node | None:
                 if event.tag not in (None, "!")
                 else loader.resolve(kind, None, event.implicit)
             )
-            node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
-            _anchor(anchors, event.anchor, node, None, line, path)
-            stack.append(_Open(node, _child_path(stack), event.anchor))
+            # libyaml's marks are yaml._yaml.Mark: the stubs let nodes hold yaml.error.Mark
+            # only, yet every node libyaml composes holds one of its own
+            opened = kind(
+                tag,
+                [],
+                event.start_mark,  # type: ignore[arg-type]
+                None,
+                flow_style=event.flow_style,
+            )
+            _anchor(anchors, event.anchor, opened, None, line, path)
+            stack.append(_Open(opened, _child_path(stack), event.anchor))
             continue
         if isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             done = stack.pop()
             done.node.end_mark = event.end_mark
             if done.anchor:
-                anchors[done.anchor][1] = done.size
+                anchors[done.anchor].size = done.size
             node, size = done.node, done.size
         elif isinstance(event, yaml.AliasEvent):
+            assert event.anchor is not None  # an alias is its anchor's name
             node, size = _alias(anchors, event.anchor, line, stack, path)
             added += size
             if added > MAX_ALIAS_VALUES:
@@ -128,7 +149,7 @@ def _compose(loader: Any, path: Path) -> yaml.Node | None:
     return node
 
 
-def _child_path(stack: list[_Open]) -> tuple:
+def _child_path(stack: list[_Open]) -> NodePath:
     if not stack:
         return ()
     parent = stack[-1]
@@ -139,22 +160,29 @@ def _child_path(stack: list[_Open]) -> tuple:
 
 
 def _anchor(
-    anchors: dict, name: str | None, node: yaml.Node, size: int | None, line: int, path: Path
+    anchors: dict[str, _Anchored],
+    name: str | None,
+    node: yaml.Node,
+    size: int | None,
+    line: int,
+    path: Path,
 ) -> None:
     if not name:
         return
     if name in anchors:
         raise InputError(
-            f"anchor &{name} is defined twice ({_lines(anchors[name][2], line)}); rename one",
+            f"anchor &{name} is defined twice ({_lines(anchors[name].line, line)}); rename one",
             file=path,
         )
-    anchors[name] = [node, size, line]
+    anchors[name] = _Anchored(node, size, line)
 
 
-def _alias(anchors: dict, name: str, line: int, stack: list[_Open], path: Path) -> tuple:
+def _alias(
+    anchors: dict[str, _Anchored], name: str, line: int, stack: list[_Open], path: Path
+) -> tuple[yaml.Node, int]:
     if name not in anchors:
         raise InputError(f"alias *{name} on line {line} has no anchor &{name} before it", file=path)
-    node, size, _line = anchors[name]
+    node, size = anchors[name].node, anchors[name].size
     if size is None:  # the anchored value is still open: the alias is inside it
         raise InputError(
             f"alias *{name} on line {line} refers to a value that contains it",
@@ -220,7 +248,7 @@ def _check_key(loader: Any, parent: _Open, key: yaml.Node, *, top: bool, path: P
     )
 
 
-def _construct(loader: Any, root: yaml.Node | None, path: Path) -> dict:
+def _construct(loader: Any, root: yaml.Node | None, path: Path) -> dict[str, Any]:
     """Plain data; the top level by hand, so shot ids stay the text they were written as."""
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL):
         return {}
@@ -276,7 +304,7 @@ def yaml_error(exc: Exception, path: Path) -> InputError:
     return InputError(f"broken YAML: {exc}".replace("\n", " "), file=path)
 
 
-def parse(text: str, path: Path) -> dict:
+def parse(text: str, path: Path) -> dict[str, Any]:
     """selections.yaml text -> plain data, every check above applied (the build's loader)."""
     loader = _Loader(text)
     try:

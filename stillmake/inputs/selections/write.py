@@ -2,9 +2,10 @@
 quoting survive), the one way every front end changes the file.
 
 `update_selections` is read-modify-write under one lock beside the file: the file is
-re-read inside the lock, the result checked (it must load as the build loads it) before
-an atomic rename, and new strings quoted wherever a YAML 1.1 or 1.2 reader would retype
-them.
+read once it is still (ondisk.py), the result checked (it must load as the build loads
+it), every version kept in the history (history.py), and the new file swapped in over
+exactly the one read; new strings are quoted wherever a YAML 1.1 or 1.2 reader would
+retype them.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from stillmake.errors import InputError, StillmakeError
-from stillmake.files import atomic_write_text, locked
+from stillmake.errors import InputError
+from stillmake.inputs.selections.commit import Author, commit
+from stillmake.inputs.selections.ondisk import PATIENCE_SECONDS
 from stillmake.inputs.selections.read import STR_TAG, parse, read_text, yaml_error
 
 if TYPE_CHECKING:
@@ -90,54 +92,41 @@ def _dump(doc: CommentedMap) -> str:
     return buf.getvalue()
 
 
-def _write(path: Path, text: str) -> None:
-    mode = path.stat().st_mode & 0o7777 if path.is_file() else None
-    atomic_write_text(path, text)
-    if mode is not None:
-        os.chmod(path, mode)  # the temp file was 0600
-
-
-def lock_path(path: str | os.PathLike[str]) -> Path:
-    """The lock every writer of `path` holds from its read to its write."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.lock")
+def _comments_only(text: str) -> bool:
+    """A file of comments and blank lines (no decisions yet): kept above the first one."""
+    return bool(text.strip()) and all(
+        not line.strip() or line.lstrip().startswith("#") or line.strip() == "---"
+        for line in text.splitlines()
+    )
 
 
 def update_selections(
     path: str | os.PathLike[str],
-    change: Callable[[CommentedMap], object],
+    change: Callable[[CommentedMap], object] | None,
     *,
     check: Callable[[str], object] | None = None,
-    attempts: int = 5,
+    author: Author | None = None,
+    patience: float = PATIENCE_SECONDS,
 ) -> str:
     """The one way to change selections.yaml (`stillmake pick/lock/unlock`, a review board):
-    under the lock beside the file, read it, `change(doc)` in place, `check(text)` the
-    result (raise InputError to refuse: nothing is written), write it atomically.
-
-    Concurrent writers queue on the lock, so none loses another's decision. A save by an
-    editor (which takes no lock) between the read and the write is noticed and the
-    change is made again on what was saved. Returns the text written."""
+    `change(doc)` the round-trip document in place, `check(text)` the result (raise
+    InputError to refuse: nothing is written), committed over exactly the file read
+    (commit.py). Comments, order, line endings and BOM survive; every version is kept
+    in the history. `change` None: only keep the file as it is now in the history.
+    Returns the text."""
     path = Path(path)
-    with locked(lock_path(path)):
-        for _attempt in range(attempts):
-            before = read_text(path)
-            doc = _round_trip(before, path)
-            change(doc)
-            text = _dump(doc)
-            if check is not None:
-                try:
-                    check(text)
-                except InputError as exc:
-                    raise InputError(
-                        f"{exc.detail}; nothing was written",
-                        file=exc.file,
-                        shot=exc.shot,
-                        key=exc.key,
-                    ) from None
-            if read_text(path) == before:
-                _write(path, text)
-                return text
-    raise StillmakeError(f"{path} kept changing while stillmake was updating it; try again")
+
+    def make(text: str) -> str:
+        if change is None:
+            return text
+        doc = _round_trip(text, path)
+        change(doc)
+        out = _dump(doc)
+        if _comments_only(text):
+            out = text + ("" if text.endswith("\n") else "\n") + out
+        return out
+
+    return commit(path, make, check=check, author=author, patience=patience)
 
 
 def _entry(doc: CommentedMap, shot: str, path: Path) -> CommentedMap:
@@ -150,7 +139,7 @@ def _entry(doc: CommentedMap, shot: str, path: Path) -> CommentedMap:
         else:
             doc[shot] = CommentedMap()  # `s3:` with nothing after it
         entry = doc[shot]
-    if not isinstance(entry, dict):
+    if not isinstance(entry, CommentedMap):
         raise InputError("is not a mapping of decisions (pick, lock, ...)", file=path, shot=shot)
     return entry
 
