@@ -15,6 +15,7 @@ from stillmake.paths import PATTERNS
 from stillmake import snakemake_internals as internals
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
+from stillmake.planner.approval import awaiting_lines, judge_all
 from stillmake.planner.build import load_build
 from stillmake.planner.stamps import record_built
 
@@ -51,6 +52,11 @@ def finish_build():
 
     ledger = Ledger(CONFIG.ledger_path, CONFIG.budget_usd)
     print(build_summary(ledger, RUN_STARTED), file=sys.stderr)
+    try:  # the candidates as this build left them: what each locked shot waits for
+        for line in awaiting_lines(judge_all(BUILD)):
+            print(f"stillmake: {line}", file=sys.stderr)
+    except StillmakeError as exc:
+        print(f"stillmake: warning: {exc}", file=sys.stderr)
     internals.end_scheduler_timers()
 
 
@@ -228,9 +234,24 @@ def require_locked(shots, target):
     return final_targets(shots) + [PATTERNS["manifest_csv"]]
 
 
+def say_awaiting():
+    """Once per planning: each locked shot whose final is not built, and why (awaiting
+    approval of its candidate, or stopped by the gate), with the command that approves.
+    """
+    if not _SAID:
+        _SAID.append(True)
+        for line in awaiting_lines(BUILD.approvals):
+            print(f"stillmake: {line}", file=sys.stderr)
+
+
+_SAID = []
+
+
 def default_targets(wildcards):
-    """Everything buildable now: each shot as far as its selection allows."""
+    """Everything buildable now: each shot as far as its selection allows; finals of
+    the locked shots whose candidates are approved."""
     targets = review_targets() + selected_targets() + edit_targets()
-    if BUILD.locked_shots:
-        targets += final_targets(BUILD.locked_shots) + [PATTERNS["manifest_csv"]]
+    say_awaiting()
+    if BUILD.final_shots:
+        targets += final_targets(BUILD.final_shots) + [PATTERNS["manifest_csv"]]
     return targets

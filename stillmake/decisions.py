@@ -14,30 +14,47 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.artifacts.picks import current_drafts_fingerprint
+from stillmake.artifacts.provenance import head_record
 from stillmake.errors import ChangedMeanwhile, DecisionError, InputError
 from stillmake.files import atomic_write_bytes
+from stillmake.inputs.checks import gate_checks
 from stillmake.inputs.masks import check_markup
 from stillmake.inputs.selections import entry_digest, load_selections
 from stillmake.inputs.selections.write import (
+    approve_change,
     lock_change,
     parse_document,
     pick_change,
+    read_document,
     reject_change,
     reroll_change,
     step_change,
     update_selections,
+    waive_change,
+)
+from stillmake.planner.approval import (
+    GATE,
+    Approval,
+    candidate_rebuilt,
+    decide,
+    fingerprint,
+    keep_note,
+    lock_of,
+    same_candidate,
 )
 
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
 
+    from stillmake.artifacts.digests import PixelDigests
     from stillmake.planner.build import Build
+    from stillmake.planner.pending import Pending
 
 REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
 
@@ -95,6 +112,14 @@ def check_draft(build: Build, k: int, what: str = "pick", param: str = "K") -> N
         raise DecisionError(f"{what} {k} is outside 1..{build.draft_n} (draft.n)", param=param)
 
 
+def _changed_meanwhile(build: Build, shot: str) -> str:
+    return (
+        f"shot {shot} changed in {build.config.selections_path} since this page read it "
+        "(by hand, by a stillmake command or from another tab); nothing was written: "
+        "look at it again and redo the change"
+    )
+
+
 def _apply(
     build: Build,
     shot: str,
@@ -107,11 +132,7 @@ def _apply(
 
     def guarded(doc: CommentedMap) -> None:
         if seen is not None and entry_digest(doc, shot) != seen:
-            raise ChangedMeanwhile(
-                f"shot {shot} changed in {build.config.selections_path} since this page read it "
-                "(by hand, by a stillmake command or from another tab); nothing was written: "
-                "look at it again and redo the change"
-            )
+            raise ChangedMeanwhile(_changed_meanwhile(build, shot))
         change(doc)
 
     text = update_selections(build.config.selections_path, guarded, check=would_load(build))
@@ -192,6 +213,124 @@ def set_locked(
         raise ValueError("seen guards one shot's entry; give one shot")
     update_selections(build.config.selections_path, change, check=would_load(build))
     return None
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One shot's lock as written: the candidate it approves, or that it already did."""
+
+    shot: str
+    candidate: str  # the image the final is rendered from
+    fingerprint: str  # its content, as `lock:` names it
+    already: bool  # the lock named this candidate before: nothing was written
+    waived: dict[str, str]  # failing checks let through by a waiver
+    seen: str | None = None  # one shot locked: its entry digest as written
+
+
+def _approvable(build: Build, shot: str, pending: Pending, digests: PixelDigests) -> Approval:
+    """The shot's candidate, if a person can approve it now: built, current (nothing the
+    next build would redo upstream of it) and not stopped by the gate; else DecisionError
+    saying what to build or look at."""
+    final = build.final(shot)
+    path = final.candidate
+    root = build.config.root
+    if not (root / path).is_file():
+        raise DecisionError(
+            f"cannot lock {shot}: its candidate {path} is not built yet: run `snakemake {path}`, "
+            f"look at it, then `stillmake lock {shot}`"
+        )
+    key = ("edit_step", shot, final.steps) if final.steps else ("select", shot, None)
+    if pending.runs(key):
+        rebuilt = candidate_rebuilt(build, pending, shot) or "its inputs changed since it was built"
+        raise DecisionError(
+            f"cannot lock {shot}: its candidate {path} is out of date ({rebuilt}): run "
+            f"`snakemake {path}`, look at it again, then `stillmake lock {shot}`"
+        )
+    sha = digests.sha256(root / path)
+    lock = replace(lock_of(build, shot), locked=True, approved=fingerprint(sha), trust=None)
+    judged = decide(lock, path, sha, head_record(root / path))
+    if judged.state == GATE:
+        raise DecisionError(f"cannot lock {judged.why}")
+    return judged
+
+
+def lock(
+    build: Build,
+    shots: Sequence[str],
+    *,
+    seen: str | None = None,
+    candidate_seen: str | None = None,
+) -> list[Locked]:
+    """Lock shots on their candidates: each lock names its candidate by content, so the
+    final renders the image the art director looked at, and only that. Refused (nothing
+    written) when a candidate is not built, out of date or fails the gate unwaived. `seen`
+    and `candidate_seen` (the candidate's fingerprint a page showed) are for one shot."""
+    from stillmake.artifacts.digests import PixelDigests
+    from stillmake.planner.pending import Pending
+
+    check_shots(build, shots)
+    unpicked = [s for s in shots if not build.picked(s)]
+    if unpicked:
+        raise DecisionError(
+            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
+        )
+    digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
+    pending = Pending(build)
+    judged = {shot: _approvable(build, shot, pending, digests) for shot in shots}
+    digests.save()
+    for shot, a in judged.items():
+        if candidate_seen is not None and a.fingerprint != candidate_seen:
+            raise ChangedMeanwhile(
+                f"the candidate of {shot} changed since it was shown (shown {candidate_seen}, "
+                f"now {a.fingerprint}); nothing was written: look at it again and lock"
+            )
+    done = [
+        Locked(
+            shot,
+            a.candidate,
+            str(a.fingerprint),
+            same_candidate(build.selections[shot].approved, a.fingerprint),
+            a.verdict.waived,
+        )
+        for shot, a in judged.items()
+    ]
+    fresh = {d.shot: d.fingerprint for d in done if not d.already}
+    change = approve_change(fresh, build.config.selections_path)
+    if len(shots) == 1 and fresh:
+        done = [replace(done[0], seen=_apply(build, shots[0], change, seen).seen)]
+    elif len(shots) == 1:  # nothing to write: the page's view still has to be the file's
+        now = entry_digest(read_document(build.config.selections_path), shots[0])
+        if seen is not None and now != seen:
+            raise ChangedMeanwhile(_changed_meanwhile(build, shots[0]))
+        done = [replace(done[0], seen=now)]
+    elif fresh:
+        update_selections(build.config.selections_path, change, check=would_load(build))
+    for d in done:
+        keep_note(build.config.root, d.shot, d.fingerprint, d.candidate, _record(build, d))
+    return done
+
+
+def _record(build: Build, locked: Locked) -> dict | None:
+    return head_record(build.config.root / locked.candidate)
+
+
+def waive(build: Build, shot: str, check: str, reason: str, *, seen: str | None = None) -> Written:
+    """Record why the gate's `check` may fail on `shot`'s candidate. `value`: whether the
+    check fails on the candidate as it stands (a waiver of one that passes is kept, and
+    shown as unused)."""
+    check_shots(build, [shot])
+    reason = " ".join(reason.split())
+    if check not in gate_checks():
+        raise DecisionError(
+            f"'{check}' is not a gate check; the candidate's failing checks are named by "
+            f"`stillmake status` and `stillmake lock {shot}`",
+            param="CHECK",
+        )
+    if not reason:
+        raise DecisionError(f"say why the {check} fail of {shot} is accepted", param="REASON")
+    change = waive_change(shot, check, reason, build.config.selections_path)
+    failing = check in build.approvals[shot].verdict.failing
+    return _apply(build, shot, change, seen, "failing" if failing else "unused")
 
 
 def reroll(build: Build, shot: str, *, seen: str | None = None) -> Written:

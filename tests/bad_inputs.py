@@ -568,12 +568,56 @@ CASES = [
         "shot s1, key 'edits[1].change': the Images API takes prompts of at most 32,000 "
         "characters; the edit step 1 prompt as sent is",
     ),
+    # -- approval (issue 19) --
+    (
+        "S23",
+        "selections",
+        "lock fingerprint that is not hex",
+        _selections("s1: {pick: 1, lock: not-a-print}\n"),
+        "shot s1, key 'lock': 'not-a-print' is not a fingerprint",
+    ),
+    (
+        "S24",
+        "selections",
+        "drafts fingerprint that is not hex",
+        _selections("s1: {pick: 1, drafts: 9f2c1g}\n"),
+        "shot s1, key 'drafts': '9f2c1g' is not a fingerprint",
+    ),
+    (
+        "S25",
+        "selections",
+        "lock fingerprint on a shot without a pick",
+        _selections("s2: {lock: 3fa9c2e1b0d4}\n"),
+        "shot s2, key 'lock': lock: 3fa9c2e1b0d4 needs a pick first",
+    ),
+    (
+        "S26",
+        "selections",
+        "waiver of a check the gate does not have",
+        _selections("s1: {pick: 1, waive: {clipped_highlights: the practical blooms}}\n"),
+        "shot s1, key 'waive.clipped_highlights': 'clipped_highlights' is not a gate check",
+    ),
+    (
+        "S27",
+        "selections",
+        "waiver without a reason",
+        _selections("s1: {pick: 1, waive: {highlight_clip: ''}}\n"),
+        "shot s1, key 'waive.highlight_clip': say why the highlight_clip fail is accepted",
+    ),
+    (
+        "S28",
+        "selections",
+        "waiver on an unknown shot",
+        _selections("s9: {waive: {highlight_clip: the practical blooms}}\n"),
+        "shot s9: unknown shot id",
+    ),
 ]
 
 # Faults met while a build or a command runs, not before: each row names the test that
 # provokes it (file::function) and the words the user is shown. README's "Faults at run
 # time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
+E2E = "tests/test_approval_e2e.py::test_money_follows_an_approval_of_what_was_seen"
 RUNTIME = [
     # -- vision critique (issue 12) --
     (
@@ -879,6 +923,63 @@ RUNTIME = [
         "an edit step on a pick that fails the gate, with edit.refuse_weak: true: refused",
         "fails the gate (",
         "tests/test_identity.py::test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift",
+    ),
+    # -- approval (issue 19) --
+    (
+        "RP1",
+        "approval",
+        "a hand-typed `lock: true` on the API: no final; the build names the file to look at",
+        "approves no particular image on the openai backend",
+        E2E,
+    ),
+    (
+        "RP2",
+        "approval",
+        "a lock whose candidate changed (a new pick): no final; asked for by name, it refuses",
+        "the lock approved candidate",
+        E2E,
+    ),
+    (
+        "RP3",
+        "approval",
+        "`stillmake lock` on a candidate that fails the gate without a waiver",
+        "fails the gate: sharpness",
+        E2E,
+    ),
+    (
+        "RP4",
+        "approval",
+        "`stillmake lock` before the candidate is built",
+        "is not built yet: run",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP5",
+        "approval",
+        "`stillmake lock` on a candidate a new pick or edit makes out of date",
+        "is out of date (a new pick)",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP6",
+        "approval",
+        "`snakemake finals` while a locked shot awaits approval",
+        "target 'finals' needs approved candidates",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP7",
+        "approval",
+        "a waiver of a check the candidate does not fail: kept, shown as unused",
+        "unused for now: its candidate does not fail",
+        "tests/test_approval.py::test_waivers_are_kept_used_or_not",
+    ),
+    (
+        "RP8",
+        "approval",
+        "a review board Lock on a candidate rebuilt since the page showed it",
+        "changed since it was shown",
+        "tests/test_board_api.py::test_lock_approves_the_candidate_the_page_shows",
     ),
 ]
 
