@@ -1,13 +1,15 @@
 """The art director's decisions, made the one way for every front end.
 
-`stillmake pick/lock/unlock` and the review board (`stillmake review`) both call these:
-the same checks, the same messages, the same write (`update_selections`: under the
+`stillmake pick/lock/unlock/waive` and the review board (`stillmake review`) both call
+these: the same checks, the same messages, the same write (`update_selections`: under the
 lock beside selections.yaml, on the file as it is then, only if the result still loads).
 
 A front end that showed the person something before they decided passes what it
-showed: `seen` (the shot's entry digest, `entry_digest`) and `drafts_seen` (the drafts'
-fingerprint). If either changed on disk since, nothing is written (ChangedMeanwhile);
-changes to other shots or to comments are kept, and only this decision is applied.
+showed: `seen` (the shot's entry digest, `entry_digest`), `drafts_seen` (the drafts'
+fingerprint, for a pick) and `candidate_seen` (the candidate's, for a lock). If one
+changed on disk since, nothing is written (ChangedMeanwhile); changes to other shots or
+to comments are kept, and only this decision is applied. A lock always names the
+candidate it approves, by content (planner/approval.py judges it).
 """
 
 from __future__ import annotations
@@ -112,6 +114,10 @@ def check_draft(build: Build, k: int, what: str = "pick", param: str = "K") -> N
         raise DecisionError(f"{what} {k} is outside 1..{build.draft_n} (draft.n)", param=param)
 
 
+def _entry_now(build: Build, shot: str) -> str:
+    return entry_digest(read_document(build.config.selections_path), shot)
+
+
 def _changed_meanwhile(build: Build, shot: str) -> str:
     return (
         f"shot {shot} changed in {build.config.selections_path} since this page read it "
@@ -195,18 +201,12 @@ def reject(
     return _apply(build, shot, reject_change(shot, k, reason, build.config.selections_path), seen)
 
 
-def set_locked(
-    build: Build, shots: Sequence[str], locked: bool, *, seen: str | None = None
-) -> Written | None:
-    """Lock picked shots (finalists), or unlock shots. `seen` (and what is returned) is
-    for one shot; several are written at once, unguarded, and return None."""
+def unlock(build: Build, shots: Sequence[str], *, seen: str | None = None) -> Written | None:
+    """Take shots off the finalist list (`lock: false`). A lock is only ever written on a
+    candidate (`lock`). `seen` (and what is returned) is for one shot; several are
+    written at once, unguarded, and return None."""
     check_shots(build, shots)
-    unpicked = [s for s in shots if not build.picked(s)]
-    if locked and unpicked:
-        raise DecisionError(
-            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
-        )
-    change = lock_change(list(shots), locked, build.config.selections_path)
+    change = lock_change(list(shots), False, build.config.selections_path)
     if len(shots) == 1:
         return _apply(build, shots[0], change, seen)
     if seen is not None:
@@ -269,6 +269,10 @@ def lock(
     from stillmake.planner.pending import Pending
 
     check_shots(build, shots)
+    if seen is not None and (len(shots) != 1 or _entry_now(build, shots[0]) != seen):
+        if len(shots) != 1:
+            raise ValueError("seen guards one shot's entry; give one shot")
+        raise ChangedMeanwhile(_changed_meanwhile(build, shots[0]))  # the page is behind
     unpicked = [s for s in shots if not build.picked(s)]
     if unpicked:
         raise DecisionError(
@@ -298,20 +302,14 @@ def lock(
     change = approve_change(fresh, build.config.selections_path)
     if len(shots) == 1 and fresh:
         done = [replace(done[0], seen=_apply(build, shots[0], change, seen).seen)]
-    elif len(shots) == 1:  # nothing to write: the page's view still has to be the file's
-        now = entry_digest(read_document(build.config.selections_path), shots[0])
-        if seen is not None and now != seen:
-            raise ChangedMeanwhile(_changed_meanwhile(build, shots[0]))
-        done = [replace(done[0], seen=now)]
+    elif len(shots) == 1:  # nothing to write: what the page has seen is the file
+        done = [replace(done[0], seen=_entry_now(build, shots[0]))]
     elif fresh:
         update_selections(build.config.selections_path, change, check=would_load(build))
-    for d in done:
-        keep_note(build.config.root, d.shot, d.fingerprint, d.candidate, _record(build, d))
+    root = build.config.root
+    for d in done:  # what the lock saw, so a later refusal can say what changed since
+        keep_note(root, d.shot, d.fingerprint, d.candidate, head_record(root / d.candidate))
     return done
-
-
-def _record(build: Build, locked: Locked) -> dict | None:
-    return head_record(build.config.root / locked.candidate)
 
 
 def waive(build: Build, shot: str, check: str, reason: str, *, seen: str | None = None) -> Written:

@@ -892,7 +892,7 @@ RUNTIME = [
         "RB1",
         "drafts",
         "a draft retouched by hand after its pick: the pick is stale",
-        "runs/drafts/s3/draft_2.png changed since it was drafted",
+        "runs/drafts/s3/draft_3.png changed since it was drafted",
         "tests/test_rebuild_truth.py::test_hand_retouched_draft_makes_the_pick_stale",
     ),
     (

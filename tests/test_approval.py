@@ -207,6 +207,11 @@ def test_lock_refuses_what_nobody_could_have_seen(project):
         out.output
     )
     assert decided()["s2"].approved == fp
+    text = project.path("runs/input/selections.yaml").read_text(encoding="utf-8")
+    assert (  # the comment stays on its line; the blank line still ends the entry
+        "s2:\n  pick: 1   # composition is right; wardrobe to be checked after s3 is final\n"
+        f"  lock: {fp}\n\ns3:\n"
+    ) in text.replace(f"'{fp}'", fp)
     assert "already locked on its candidate" in run(cli, ["lock", "s2"]).output
     # a re-pick: the candidate is out of date until it is built; the finals target waits
     assert run(cli, ["pick", "s2", "2"]).exit_code == 0

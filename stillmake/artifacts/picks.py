@@ -72,7 +72,7 @@ def changed_since_drafted(draft_paths: Iterable[str | os.PathLike[str]]) -> list
 
 
 def binding_path(root: str | os.PathLike[str], shot: str) -> Path:
-    return Path(root) / REQUEST_STAMPS / shot / "pick.json"
+    return Path(root) / REQUEST_STAMPS / shot / "pick.bound"
 
 
 def build_binding(root: str | os.PathLike[str], shot: str, pick: int | None) -> str | None:

@@ -100,7 +100,7 @@ def _waive(build: Build, b: dict) -> tuple[Written, str]:
 
 
 def _unlock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"))
+    done = decisions.unlock(build, [b["shot"]], seen=_opt_text(b, "seen"))
     return done, f"{b['shot']}: unlocked"
 
 

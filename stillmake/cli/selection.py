@@ -117,5 +117,5 @@ def waive(shot: str, check: str, reason: str, sources: ConfigSources) -> None:
 @user_errors
 def unlock(shots: tuple[str, ...], sources: ConfigSources) -> None:
     """Take shots off the finalist list (their finals are no longer built)."""
-    decisions.set_locked(load_build(sources), shots, False)
+    decisions.unlock(load_build(sources), shots)
     click.echo(f"unlocked {', '.join(shots)}")

@@ -250,7 +250,7 @@ def gate_refusal(shot: str, candidate: str, judged: Verdict) -> str:
 def note_path(shot: str) -> str:
     """What `stillmake lock` kept about the candidate it approved (for saying, later, what
     changed since): beside the shot's request stamps."""
-    return f"{paths.REQUEST_STAMPS}/{shot}/lock.json"
+    return f"{paths.REQUEST_STAMPS}/{shot}/lock.note"
 
 
 def read_note(root: Path, shot: str) -> dict | None:

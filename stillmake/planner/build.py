@@ -24,7 +24,7 @@ from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.models import best_fidelity, lookup
 from stillmake.inputs.prompts import Production, Shot, load_prompts
 from stillmake.inputs.selections import Selection, load_selections
-from stillmake.planner.approval import Approval
+from stillmake.planner.approval import TRUST_ANY, TRUST_PREVIEW, Approval
 from stillmake.planner.jobs import (
     JOB_TYPES,
     Characters,
@@ -387,8 +387,6 @@ class Build:
     def trust(self) -> str | None:
         """Why a bare `lock: true` may stand in for approving a candidate: the config
         opted out (unattended pipelines), or the backend is the $0 preview; else None."""
-        from stillmake.planner.approval import TRUST_ANY, TRUST_PREVIEW
-
         if self.config.final.approval == "any":
             return TRUST_ANY
         return TRUST_PREVIEW if self.config.backend == "preview" else None

@@ -193,7 +193,7 @@ class Pending:
         if rule == "review_sheet" and shot is not None:
             return build.existing_refs(shot)
         if rule == "manifest":
-            return build.existing_refs(*build.locked_shots)
+            return build.existing_refs(*build.final_shots)
         if rule in ("edit_step", "final"):
             inputs = build.job(*key).inputs()  # type: ignore[attr-defined]
             files = [inputs["refs"]] + [[inputs[k]] for k in ("mask", "markup") if k in inputs]

@@ -4,6 +4,11 @@ A draft changed by hand after it was drafted (a retouch) makes the pick stale, a
 new draft would: the pick was made on other pixels. Picking again after looking at
 the review sheet (rebuilt from the drafts as they are) takes the retouched draft as
 an intended input; the selected image's provenance then names it under `retouched`.
+
+A pick typed without `drafts:` is bound to the drafts the job first applies it to
+(artifacts/picks.keep_binding): drafts that change later make it stale the same way.
+The selected image's record carries the picked draft's gate verdict from its review, so
+a lock on it is judged as a lock on an edit step is (planner/approval.py).
 """
 
 from __future__ import annotations
