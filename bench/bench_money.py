@@ -35,7 +35,8 @@ from stillmake.errors import StillmakeError
 from stillmake.inputs.config import Config, load_config
 from tests.conftest import config_for, server_billed
 
-OPENAI = ["--config", "backend=openai"]
+# whole builds, finals included, nobody looking: the opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
 ROWS: list[tuple[str, str, str, str, str]] = []  # fault, server $, ledger $, budget, more
 
 

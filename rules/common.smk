@@ -265,9 +265,24 @@ def require_locked(shots, target):
     return final_targets(shots) + [PATTERNS["manifest_csv"]]
 
 
+def say_awaiting():
+    """Once per planning: each locked shot whose final is not built, and why (awaiting
+    approval of its candidate, or stopped by the gate), with the command that approves.
+    """
+    if not _SAID:
+        _SAID.append(True)
+        for line in awaiting_lines(BUILD.approvals):
+            print(f"stillmake: {line}", file=sys.stderr)
+
+
+_SAID = []
+
+
 def default_targets(wildcards):
-    """Everything buildable now: each shot as far as its selection allows."""
+    """Everything buildable now: each shot as far as its selection allows; finals of
+    the locked shots whose candidates are approved."""
     targets = review_targets() + selected_targets() + edit_targets()
-    if BUILD.locked_shots:
-        targets += final_targets(BUILD.locked_shots) + [PATTERNS["manifest_csv"]]
+    say_awaiting()
+    if BUILD.final_shots:
+        targets += final_targets(BUILD.final_shots) + [PATTERNS["manifest_csv"]]
     return targets

@@ -19,7 +19,7 @@ rule final:
         api=1,
     params:
         # FinalJob: request (mode edit: the candidate's), mode, pick, steps, title, refs,
-        # negative, lighting
+        # negative, lighting; the approval: locked, approved, trust, waive
         job=planned("final"),
     run:
         run_job("final", input, output, params, log, wildcards)
@@ -27,8 +27,8 @@ rule final:
 
 rule manifest:
     input:
-        finals=final_targets(BUILD.locked_shots),
-        refs=BUILD.existing_refs(*BUILD.locked_shots),
+        finals=final_targets(BUILD.final_shots),
+        refs=BUILD.existing_refs(*BUILD.final_shots),
         stamp=request_stamp("manifest"),
     output:
         csv=report(

@@ -4,6 +4,8 @@
 rule select:
     input:
         drafts=rules.draft.output.images,
+        # the sheet exists before a pick is applied; the pick's gate verdict comes from it
+        review=rules.review_sheet.output.json,
         stamp=request_stamp("select"),
     output:
         image="runs/selected/{shot}.png",

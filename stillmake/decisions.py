@@ -1,47 +1,66 @@
 """The art director's decisions, made the one way for every front end.
 
-`stillmake pick/lock/unlock` and the review board (`stillmake review`) both call these:
-the same checks, the same messages, the same write (`update_selections`: under the
+`stillmake pick/lock/unlock/waive` and the review board (`stillmake review`) both call
+these: the same checks, the same messages, the same write (`update_selections`: under the
 lock beside selections.yaml, on the file as it is then, only if the result passes every
 check the next build makes, every version kept in the history).
 
 A front end that showed the person something before they decided passes what it
-showed: `seen` (the shot's entry digest, `entry_digest`) and `drafts_seen` (the drafts'
-fingerprint). If either changed on disk since, nothing is written (ChangedMeanwhile);
-changes to other shots or to comments are kept, and only this decision is applied.
+showed: `seen` (the shot's entry digest, `entry_digest`), `drafts_seen` (the drafts'
+fingerprint, for a pick) and `candidate_seen` (the candidate's, for a lock). If one
+changed on disk since, nothing is written (ChangedMeanwhile); changes to other shots or
+to comments are kept, and only this decision is applied. A lock always names the
+candidate it approves, by content (planner/approval.py judges it).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.artifacts.picks import current_drafts_fingerprint
+from stillmake.artifacts.provenance import head_record
 from stillmake.errors import ChangedMeanwhile, DecisionError, InputError
 from stillmake.files import atomic_write_bytes, decode_text
+from stillmake.inputs.checks import gate_checks
 from stillmake.inputs.masks import check_markup
 from stillmake.inputs.selections import entry_digest, load_selections
 from stillmake.inputs.selections.read import parse
 from stillmake.inputs.selections.write import (
     Author,
+    approve_change,
     lock_change,
     pick_change,
+    read_document,
     reject_change,
     reroll_change,
     step_change,
     update_selections,
+    waive_change,
+)
+from stillmake.planner.approval import (
+    GATE,
+    Approval,
+    candidate_rebuilt,
+    decide,
+    fingerprint,
+    keep_note,
+    lock_of,
+    same_candidate,
 )
 
 if TYPE_CHECKING:
     from ruamel.yaml.comments import CommentedMap
 
+    from stillmake.artifacts.digests import PixelDigests
     from stillmake.inputs.config import Config
     from stillmake.inputs.selections import Selection
     from stillmake.planner.build import Build
+    from stillmake.planner.pending import Pending
 
 REGION_DIGITS = 4  # a region's fractions as written: 1/10,000 of the frame
 
@@ -103,6 +122,18 @@ def check_draft(build: Build, k: int, what: str = "pick", param: str = "K") -> N
         raise DecisionError(f"{what} {k} is outside 1..{build.draft_n} (draft.n)", param=param)
 
 
+def _entry_now(build: Build, shot: str) -> str:
+    return entry_digest(read_document(build.config.selections_path), shot)
+
+
+def _changed_meanwhile(build: Build, shot: str) -> str:
+    return (
+        f"shot {shot} changed in {build.config.selections_path} since this page read it "
+        "(by hand, by a stillmake command or from another tab); nothing was written: "
+        "look at it again and redo the change"
+    )
+
+
 def _apply(
     build: Build,
     shot: str,
@@ -116,11 +147,7 @@ def _apply(
 
     def guarded(doc: CommentedMap) -> None:
         if seen is not None and entry_digest(doc, shot) != seen:
-            raise ChangedMeanwhile(
-                f"shot {shot} changed in {build.config.selections_path} since this page read it "
-                "(by hand, by a stillmake command or from another tab); nothing was written: "
-                "look at it again and redo the change"
-            )
+            raise ChangedMeanwhile(_changed_meanwhile(build, shot))
         change(doc)
 
     text = update_selections(
@@ -194,30 +221,150 @@ def reject(
     return _apply(build, shot, change, seen, Author(via, f"reject {shot} {k}: {reason}"))
 
 
-def set_locked(
-    build: Build,
-    shots: Sequence[str],
-    locked: bool,
-    *,
-    seen: str | None = None,
-    via: str = "cli",
+def unlock(
+    build: Build, shots: Sequence[str], *, seen: str | None = None, via: str = "cli"
 ) -> Written | None:
-    """Lock picked shots (finalists), or unlock shots. `seen` (and what is returned) is
-    for one shot; several are written at once, unguarded, and return None."""
+    """Take shots off the finalist list (`lock: false`). A lock is only ever written on a
+    candidate (`lock`). `seen` (and what is returned) is for one shot; several are
+    written at once, unguarded, and return None."""
     check_shots(build, shots)
-    unpicked = [s for s in shots if not build.picked(s)]
-    if locked and unpicked:
-        raise DecisionError(
-            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
-        )
-    change = lock_change(list(shots), locked, build.config.selections_path)
-    author = Author(via, f"{'lock' if locked else 'unlock'} {' '.join(shots)}")
+    change = lock_change(list(shots), False, build.config.selections_path)
+    author = Author(via, f"unlock {' '.join(shots)}")
     if len(shots) == 1:
         return _apply(build, shots[0], change, seen, author)
     if seen is not None:
         raise ValueError("seen guards one shot's entry; give one shot")
     update_selections(build.config.selections_path, change, check=would_load(build), author=author)
     return None
+
+
+@dataclass(frozen=True)
+class Locked:
+    """One shot's lock as written: the candidate it approves, or that it already did."""
+
+    shot: str
+    candidate: str  # the image the final is rendered from
+    fingerprint: str  # its content, as `lock:` names it
+    already: bool  # the lock named this candidate before: nothing was written
+    waived: dict[str, str]  # failing checks let through by a waiver
+    seen: str | None = None  # one shot locked: its entry digest as written
+
+
+def _approvable(build: Build, shot: str, pending: Pending, digests: PixelDigests) -> Approval:
+    """The shot's candidate, if a person can approve it now: built, current (nothing the
+    next build would redo upstream of it) and not stopped by the gate; else DecisionError
+    saying what to build or look at."""
+    final = build.final(shot)
+    path = final.candidate
+    root = build.config.root
+    if not (root / path).is_file():
+        raise DecisionError(
+            f"cannot lock {shot}: its candidate {path} is not built yet: run `snakemake {path}`, "
+            f"look at it, then `stillmake lock {shot}`"
+        )
+    key = ("edit_step", shot, final.steps) if final.steps else ("select", shot, None)
+    if pending.runs(key):
+        rebuilt = candidate_rebuilt(build, pending, shot) or "its inputs changed since it was built"
+        raise DecisionError(
+            f"cannot lock {shot}: its candidate {path} is out of date ({rebuilt}): run "
+            f"`snakemake {path}`, look at it again, then `stillmake lock {shot}`"
+        )
+    sha = digests.sha256(root / path)
+    lock = replace(lock_of(build, shot), locked=True, approved=fingerprint(sha), trust=None)
+    judged = decide(lock, path, sha, head_record(root / path))
+    if judged.state == GATE:
+        raise DecisionError(f"cannot lock {judged.why}")
+    return judged
+
+
+def lock(
+    build: Build,
+    shots: Sequence[str],
+    *,
+    seen: str | None = None,
+    candidate_seen: str | None = None,
+    via: str = "cli",
+) -> list[Locked]:
+    """Lock shots on their candidates: each lock names its candidate by content, so the
+    final renders the image the art director looked at, and only that. Refused (nothing
+    written) when a candidate is not built, out of date or fails the gate unwaived. `seen`
+    and `candidate_seen` (the candidate's fingerprint a page showed) are for one shot."""
+    from stillmake.artifacts.digests import PixelDigests
+    from stillmake.planner.pending import Pending
+
+    check_shots(build, shots)
+    if seen is not None and (len(shots) != 1 or _entry_now(build, shots[0]) != seen):
+        if len(shots) != 1:
+            raise ValueError("seen guards one shot's entry; give one shot")
+        raise ChangedMeanwhile(_changed_meanwhile(build, shots[0]))  # the page is behind
+    unpicked = [s for s in shots if not build.picked(s)]
+    if unpicked:
+        raise DecisionError(
+            f"cannot lock {', '.join(unpicked)}: no pick yet (stillmake pick SHOT K)"
+        )
+    digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
+    pending = Pending(build)
+    judged = {shot: _approvable(build, shot, pending, digests) for shot in shots}
+    digests.save()
+    for shot, a in judged.items():
+        if candidate_seen is not None and a.fingerprint != candidate_seen:
+            raise ChangedMeanwhile(
+                f"the candidate of {shot} changed since it was shown (shown {candidate_seen}, "
+                f"now {a.fingerprint}); nothing was written: look at it again and lock"
+            )
+    done = [
+        Locked(
+            shot,
+            a.candidate,
+            str(a.fingerprint),
+            same_candidate(build.selections[shot].approved, a.fingerprint),
+            a.verdict.waived,
+        )
+        for shot, a in judged.items()
+    ]
+    fresh = {d.shot: d.fingerprint for d in done if not d.already}
+    change = approve_change(fresh, build.config.selections_path)
+    author = Author(via, "lock " + " ".join(f"{s} {fp}" for s, fp in fresh.items()))
+    if len(shots) == 1 and fresh:
+        done = [replace(done[0], seen=_apply(build, shots[0], change, seen, author).seen)]
+    elif len(shots) == 1:  # nothing to write: what the page has seen is the file
+        done = [replace(done[0], seen=_entry_now(build, shots[0]))]
+    elif fresh:
+        update_selections(
+            build.config.selections_path, change, check=would_load(build), author=author
+        )
+    root = build.config.root
+    for d in done:  # what the lock saw, so a later refusal can say what changed since
+        keep_note(root, d.shot, d.fingerprint, d.candidate, head_record(root / d.candidate))
+    return done
+
+
+def waive(
+    build: Build,
+    shot: str,
+    check: str,
+    reason: str,
+    *,
+    seen: str | None = None,
+    via: str = "cli",
+) -> Written:
+    """Record why the gate's `check` may fail on `shot`'s candidate. `value`: whether the
+    check fails on the candidate as it stands (a waiver of one that passes is kept, and
+    shown as unused)."""
+    check_shots(build, [shot])
+    reason = " ".join(reason.split())
+    if check not in gate_checks():
+        raise DecisionError(
+            f"'{check}' is not a gate check; the candidate's failing checks are named by "
+            f"`stillmake status` and `stillmake lock {shot}`",
+            param="CHECK",
+        )
+    if not reason:
+        raise DecisionError(f"say why the {check} fail of {shot} is accepted", param="REASON")
+    change = waive_change(shot, check, reason, build.config.selections_path)
+    failing = check in build.approvals[shot].verdict.failing
+    author = Author(via, f"waive {shot} {check}: {reason}")
+    return _apply(build, shot, change, seen, author, "failing" if failing else "unused")
 
 
 def reroll(build: Build, shot: str, *, seen: str | None = None, via: str = "cli") -> Written:

@@ -623,6 +623,49 @@ CASES = [
         "shot s1, key 'edits[1].change': the Images API takes prompts of at most 32,000 "
         "characters; the edit step 1 prompt as sent is",
     ),
+    # -- approval (issue 19) --
+    (
+        "S27",
+        "selections",
+        "lock fingerprint that is not hex",
+        _selections("s1: {pick: 1, lock: not-a-print}\n"),
+        "shot s1, key 'lock': 'not-a-print' is not a fingerprint",
+    ),
+    (
+        "S28",
+        "selections",
+        "drafts fingerprint that is not hex",
+        _selections("s1: {pick: 1, drafts: 9f2c1g}\n"),
+        "shot s1, key 'drafts': '9f2c1g' is not a fingerprint",
+    ),
+    (
+        "S29",
+        "selections",
+        "lock fingerprint on a shot without a pick",
+        _selections("s2: {lock: 3fa9c2e1b0d4}\n"),
+        "shot s2, key 'lock': lock: 3fa9c2e1b0d4 needs a pick first",
+    ),
+    (
+        "S30",
+        "selections",
+        "waiver of a check the gate does not have",
+        _selections("s1: {pick: 1, waive: {clipped_highlights: the practical blooms}}\n"),
+        "shot s1, key 'waive.clipped_highlights': 'clipped_highlights' is not a gate check",
+    ),
+    (
+        "S31",
+        "selections",
+        "waiver without a reason",
+        _selections("s1: {pick: 1, waive: {highlight_clip: ''}}\n"),
+        "shot s1, key 'waive.highlight_clip': say why the highlight_clip fail is accepted",
+    ),
+    (
+        "S32",
+        "selections",
+        "waiver on an unknown shot",
+        _selections("s9: {waive: {highlight_clip: the practical blooms}}\n"),
+        "shot s9: unknown shot id",
+    ),
 ]
 
 # -- the decisions file and the review board (issue 22) --
@@ -682,6 +725,7 @@ CASES += [
 # provokes it (file::function) and the words the user is shown. docs/bad-input.md's
 # "Faults at run time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
+E2E = "tests/test_approval_e2e.py::test_money_follows_an_approval_of_what_was_seen"
 RUNTIME = [
     # -- vision critique (issue 12) --
     (
@@ -956,7 +1000,7 @@ RUNTIME = [
         "RB1",
         "drafts",
         "a draft retouched by hand after its pick: the pick is stale",
-        "runs/drafts/s3/draft_2.png changed since it was drafted",
+        "runs/drafts/s3/draft_3.png changed since it was drafted",
         "tests/test_rebuild_truth.py::test_hand_retouched_draft_makes_the_pick_stale",
     ),
     (
@@ -1109,6 +1153,63 @@ RUNTIME += [
         "is 20000x20000 (400,000,000 pixels), more than the 89,478,485 stillmake decodes: "
         "not checked",
         "tests/test_check_cli.py::test_an_image_past_the_bomb_limit_is_refused_in_one_line",
+    ),
+    # -- approval (issue 19) --
+    (
+        "RP1",
+        "approval",
+        "a hand-typed `lock: true` on the API: no final; the build names the file to look at",
+        "approves no particular image on the openai backend",
+        E2E,
+    ),
+    (
+        "RP2",
+        "approval",
+        "a lock whose candidate changed (a new pick): no final; asked for by name, it refuses",
+        "the lock approved candidate",
+        E2E,
+    ),
+    (
+        "RP3",
+        "approval",
+        "`stillmake lock` on a candidate that fails the gate without a waiver",
+        "fails the gate: sharpness",
+        E2E,
+    ),
+    (
+        "RP4",
+        "approval",
+        "`stillmake lock` before the candidate is built",
+        "is not built yet: run",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP5",
+        "approval",
+        "`stillmake lock` on a candidate a new pick or edit makes out of date",
+        "is out of date (a new pick)",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP6",
+        "approval",
+        "`snakemake finals` while a locked shot awaits approval",
+        "target 'finals' needs approved candidates",
+        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+    ),
+    (
+        "RP7",
+        "approval",
+        "a waiver of a check the candidate does not fail: kept, shown as unused",
+        "unused for now: its candidate does not fail",
+        "tests/test_approval.py::test_waivers_are_kept_used_or_not",
+    ),
+    (
+        "RP8",
+        "approval",
+        "a review board Lock on a candidate rebuilt since the page showed it",
+        "changed since it was shown",
+        "tests/test_board_api.py::test_lock_approves_the_candidate_the_page_shows",
     ),
 ]
 

@@ -17,6 +17,7 @@ from stillmake.board.app import create_app
 from stillmake.cli.main import cli
 from stillmake.inputs.selections import load_selections
 from tests.board_access import as_other, serving
+from tests.conftest import Workflow
 
 TOKEN = "test-token-123"
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
@@ -106,10 +107,9 @@ def test_reject_lock_unlock_reroll_and_edit_step_land_in_the_file(board):
         ).status_code
         == 200
     )
-    assert post(client, "lock", {"shot": "s2", "seen": seen("s2")}).status_code == 200
-    assert decided(selections)["s2"].lock and decided(selections)["s2"].reject == {3: "too dark"}
-    assert post(client, "unlock", {"shot": "s2", "seen": seen("s2")}).status_code == 200
-    assert not decided(selections)["s2"].lock
+    assert decided(selections)["s2"].reject == {3: "too dark"}
+    assert post(client, "unlock", {"shot": "s3", "seen": seen("s3")}).status_code == 200
+    assert not decided(selections)["s3"].lock
     assert post(client, "reroll", {"shot": "s4", "seen": seen("s4")}).status_code == 200
     assert decided(selections)["s4"].reroll == 1
     resp = post(
@@ -136,6 +136,42 @@ def test_reject_lock_unlock_reroll_and_edit_step_land_in_the_file(board):
     assert s2["edit_source"]["url"] is None and "step 1" in s2["edit_source"]["what"]
 
 
+def test_lock_approves_the_candidate_the_page_shows(board):
+    client, selections = board
+    wf = Workflow(selections.parents[2])
+    wf.snakemake("runs/selected/s2.png")  # s2 has no edit step: its candidate
+    try:
+        s2 = shots(client)["s2"]
+        shown = s2["candidate"]
+        assert shown["candidate"] == "runs/selected/s2.png" and shown["url"].startswith(
+            "/runs/selected/s2.png"
+        )
+        assert shown["state"] == "not locked" and shown["final"] is None
+        # the candidate changed since the page showed it: nothing is written
+        before = selections.read_bytes()
+        resp = post(client, "lock", {"shot": "s2", "seen": s2["seen"], "candidate": "0123456789ab"})
+        assert resp.status_code == 409 and "changed since it was shown" in resp.get_json()["error"]
+        assert selections.read_bytes() == before
+        body = {"shot": "s2", "seen": s2["seen"], "candidate": shown["fingerprint"]}
+        resp = post(client, "lock", body)
+        assert resp.status_code == 200, resp.get_json()
+        assert (
+            f"locked on its candidate runs/selected/s2.png ({shown['fingerprint']})"
+            in (resp.get_json()["message"])
+        )
+        assert decided(selections)["s2"].approved == shown["fingerprint"]
+        s2 = shots(client)["s2"]
+        assert s2["candidate"]["state"] == "approved" and s2["status"]["approval"] == "approved"
+        again = post(client, "lock", {"shot": "s2", "seen": s2["seen"]}).get_json()
+        assert "already locked on" in again["message"]
+        resp = post(client, "waive", {"shot": "s2", "check": "identity", "reason": "a profile"})
+        assert resp.status_code == 200 and "unused" in resp.get_json()["message"]
+        assert shots(client)["s2"]["candidate"]["unused_waivers"] == {"identity": "a profile"}
+    finally:
+        for name in ("s2.png", "s2.json"):
+            wf.path(f"runs/selected/{name}").unlink(missing_ok=True)
+
+
 @pytest.mark.parametrize(
     "action, body, words",
     [
@@ -143,6 +179,8 @@ def test_reject_lock_unlock_reroll_and_edit_step_land_in_the_file(board):
         ("pick", {"shot": "s3", "k": "2"}, "k must be a whole number"),
         ("pick", {"shot": "s9", "k": 1}, "unknown shot(s) s9"),
         ("lock", {"shot": "s4"}, "cannot lock s4: no pick yet"),
+        ("lock", {"shot": "s1"}, "runs/edits/s1/step_1.png is not built yet"),
+        ("waive", {"shot": "s1", "check": "sharp", "reason": "x"}, "'sharp' is not a gate check"),
         ("reject", {"shot": "s3", "k": 1, "reason": "meh"}, "draft 1 of s3 is the pick"),
         ("reject", {"shot": "s3", "k": 2, "reason": "  "}, "say why draft 2 of s3 is rejected"),
         ("reroll", {"shot": "s3"}, "s3 is locked"),
@@ -220,7 +258,7 @@ def test_a_broken_file_is_shown_not_overwritten(board):
 def test_writes_from_another_site_are_refused(board, headers, status):
     client, selections = board
     before = selections.read_bytes()
-    resp = post(client, "lock", {"shot": "s2"}, **headers)
+    resp = post(client, "unlock", {"shot": "s3"}, **headers)
     assert resp.status_code == status, resp.get_json()
     assert (selections.read_bytes() == before) == (status == 403)
 

@@ -21,6 +21,7 @@ from stillmake.files import locked
 from stillmake.inputs.selections import load_selections
 from stillmake.inputs.selections.commit import lock_path
 from tests.board_browser import launch, wait_for
+from tests.conftest import Workflow
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
 HEADER = "# THE TRACE: the art director's decisions, one entry per shot."
@@ -101,9 +102,9 @@ def test_controls_pick_reject_lock_and_add_a_step_from_a_drawn_box(page):
     wait_for(lambda: not decided(selections)["s3"].lock)
     expect(button(page, "Lock s3")).to_be_visible()
     expect(button(page, "Unlock s3")).to_have_count(0)
-    button(page, "Lock s3").click()
-    wait_for(lambda: decided(selections)["s3"].lock)
-    expect(button(page, "Unlock s3")).to_be_visible()
+    button(page, "Lock s3").click()  # a lock approves an image: s3's is not built here
+    expect(page.get_by_role("alert")).to_contain_text("runs/edits/s3/step_2.png is not built")
+    assert not decided(selections)["s3"].lock
 
     button(page, "Add edit step to s2").click()
     image = page.get_by_role("img", name="Edit region on s2", exact=True)
@@ -168,6 +169,23 @@ def test_a_hand_edit_made_while_the_page_is_open_survives_the_next_click(page):
     after = selections.read_text()
     assert "# hand edit: try a wider lens\ns4:\n  reroll: 2" in after
     assert after.startswith(HEADER) and "# composition is right" in after
+
+
+def test_lock_approves_the_candidate_shown_beside_the_final(page):
+    page, selections, _ = page
+    wf = Workflow(selections.parents[2])
+    wf.snakemake("runs/selected/s2.png")  # s2's candidate: its picked draft
+    try:
+        candidate = page.get_by_role("img", name="candidate of s2", exact=True)
+        expect(candidate).to_be_visible(timeout=10_000)  # the page follows the build
+        button(page, "Lock s2").click()
+        wait_for(lambda: decided(selections)["s2"].approved is not None)
+        expect(button(page, "Unlock s2")).to_be_visible()
+        expect(page.locator("#shot-s2 .approval-state")).to_have_text("approved")
+        expect(button(page, "Lock s2")).to_have_count(0)
+    finally:
+        for name in ("s2.png", "s2.json"):
+            wf.path(f"runs/selected/{name}").unlink(missing_ok=True)
 
 
 def test_an_invalid_action_is_shown_on_the_page_and_writes_nothing(page):

@@ -128,7 +128,8 @@ def test_works_as_a_module_with_a_prefix(workflow, tmp_path):
     assert not (host / "stills/stills").exists() and not (host / "runs").exists()
     assert (host / "stills/runs/.params/s3/edit_2.json").is_file()
     # the module's end-of-build summary runs in the host's build
-    assert re.search(r"stillmake: this run 12 paid request\(s\)", proc.stderr), proc.stderr[-2000:]
+    summary = r"stillmake: this run 0 paid request\(s\) \$0.000, 12 preview render\(s\)"
+    assert re.search(summary, proc.stderr), proc.stderr[-2000:]
     # the same paths seen from the CLI in the project directory
     status = workflow.stillmake("-d", str(host / "stills"), "status", "--json")
     assert json.loads(status.stdout)["spent_usd"] == 0

@@ -19,7 +19,8 @@ from stillmake.rubric import verdict_lines
 from tests.conftest import FAKE_KEY
 from tests.fake_openai import FakeOpenAI, verdict_for
 
-OPENAI = ["--config", "backend=openai"]
+# finals without a person looking: the explicit opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
 REVIEW = "runs/review/s1.json"
 SHEET = "runs/review/s1.png"
 DRAFTS = [f"runs/drafts/s1/draft_{k}.png" for k in (1, 2, 3)]
@@ -70,7 +71,15 @@ def test_critique_paid_cached_priced_and_shown(workflow, fake_openai):
     # per final, before any image exists
     plan = json.loads(
         wf.stillmake(
-            "plan", "--json", "-C", "backend=openai", "-C", "critique.enabled=true", env=env
+            "plan",
+            "--json",
+            "-C",
+            "backend=openai",
+            "-C",
+            "critique.enabled=true",
+            "-C",
+            "final.approval=any",
+            env=env,
         ).stdout
     )
     planned = [r for r in plan["requests"] if r["endpoint"] == "responses"]

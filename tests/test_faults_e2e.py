@@ -23,7 +23,9 @@ from stillmake.api.ledger import Ledger
 from tests.conftest import FAKE_KEY, server_billed
 from tests.fake_openai import FakeOpenAI
 
-OPENAI = ["--config", "backend=openai"]
+# finals without a person looking: the explicit opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
+PLAN_OPENAI = ["-C", "backend=openai", "-C", "final.approval=any"]
 
 
 def ledger(wf):
@@ -33,7 +35,7 @@ def ledger(wf):
 def test_plan_equals_ledger_request_for_request(workflow, fake_openai):
     wf = workflow
     env = wf.openai_env(fake_openai)
-    plan = json.loads(wf.stillmake("plan", "--json", "-C", "backend=openai", env=env).stdout)
+    plan = json.loads(wf.stillmake("plan", "--json", *PLAN_OPENAI, env=env).stdout)
     planned = sorted((r["shot"], r["pass"], r["model"]) for r in plan["requests"] if r["paid"])
     wf.snakemake(*OPENAI, env=env)
     entries = ledger(wf).entries()
@@ -44,14 +46,14 @@ def test_plan_equals_ledger_request_for_request(workflow, fake_openai):
     assert 0.5 * spent <= plan["total_usd"] <= 1.5 * spent, (plan["total_usd"], spent)
     assert all(e["estimate_usd"] > 0 for e in entries)
     # after the build everything is cached: a forced rebuild is planned at $0 and costs $0
-    plan = json.loads(wf.stillmake("plan", "--json", "-C", "backend=openai", env=env).stdout)
+    plan = json.loads(wf.stillmake("plan", "--json", *PLAN_OPENAI, env=env).stdout)
     assert plan["requests"] == [] and plan["total_usd"] == 0
     wf.snakemake("review", "--forcerun", "draft", *OPENAI, env=env, check=False)
     assert ledger(wf).spent() == spent
 
 
 def test_plan_exit_status_2_over_budget(workflow):
-    proc = workflow.stillmake("plan", "-C", "backend=openai", "-C", "budget_usd=1.0", check=False)
+    proc = workflow.stillmake("plan", *PLAN_OPENAI, "-C", "budget_usd=1.0", check=False)
     assert proc.returncode == 2
     assert re.search(
         r"over budget: \$0\.000 spent \+ \$1\.\d{3} planned > budget_usd \$1\.00", proc.stderr

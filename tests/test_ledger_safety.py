@@ -15,7 +15,8 @@ from stillmake.api.ledger import Ledger, process_start
 from stillmake.errors import BudgetExceeded, LedgerError
 from stillmake.views.spend import build_summary
 
-OPENAI = ["--config", "backend=openai"]
+# finals without a person looking: the explicit opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
 
 
 def record(i, cost=0.01, outcome="paid"):

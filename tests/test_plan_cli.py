@@ -12,15 +12,17 @@ from click.testing import CliRunner
 from stillmake.cli.main import cli
 
 README_TARGETS = {
-    # target: the (shot, pass) requests a fresh sample would pay for
-    "all": 12,
+    # target: the (shot, pass) requests a fresh sample would pay for on the API: no final
+    # (its `lock: true` approves no candidate there) unless the config opts out
+    "all": 9,
     "drafts": 5,
     "review": 5,
     "selected": 4,
     "edits": 7,
-    "critical": 10,
+    "critical": 10,  # with final.approval: any (else refused: see below)
     "runs/drafts/s3/draft_1.png": 1,
 }
+UNATTENDED = {"critical": ("-C", "final.approval=any")}
 
 
 def plan_json(wf, *args, **kw):
@@ -39,11 +41,39 @@ def test_the_build_page_names_these_targets():
 
 @pytest.mark.parametrize("target", sorted(README_TARGETS))
 def test_plan_every_readme_target(workflow, target):
-    plan = plan_json(workflow, target, "-C", "backend=openai")
+    plan = plan_json(workflow, target, "-C", "backend=openai", *UNATTENDED.get(target, ()))
     paid = [r for r in plan["requests"] if r["paid"]]
     assert len(paid) == README_TARGETS[target], [(r["shot"], r["pass"]) for r in paid]
     assert plan["total_usd"] == pytest.approx(sum(r["price_usd"] for r in paid))
     assert all(r["basis"] == "prior" and r["price_usd"] > 0 for r in paid)
+    finals = {r["shot"]: r for r in plan["requests"] if r["pass"] == "final"}
+    if target == "all":  # listed, priced, not counted: each waits for a look and a lock
+        assert sorted(finals) == ["s1", "s3", "s5"]
+        assert {(r["note"], r["paid"]) for r in finals.values()} == {("awaiting approval", False)}
+    if target == "critical":  # let through by the config, and marked so
+        assert {r["note"] for r in finals.values()} == {"final.approval: any"}
+
+
+def test_the_api_plan_of_an_unapproved_target_is_refused_naming_what_to_look_at(workflow):
+    proc = workflow.stillmake("plan", "critical", "-C", "backend=openai", check=False)
+    assert proc.returncode == 1 and "target 'critical' needs approved candidates" in proc.stderr
+    assert "s1 awaits approval: its candidate runs/edits/s1/step_1.png is not built yet" in (
+        proc.stderr
+    )
+
+
+def test_the_preview_plan_says_what_the_api_would_cost(workflow):
+    text = workflow.stillmake("plan").stdout
+    plan = json.loads(workflow.stillmake("plan", "--json").stdout)
+    assert plan["total_usd"] == 0 and len(plan["requests"]) == 12
+    assert all(r["api_usd"] > 0 for r in plan["requests"])
+    usd, trusted = plan["api_usd"]
+    assert usd == pytest.approx(sum(r["api_usd"] for r in plan["requests"]))
+    finals = [r for r in plan["requests"] if r["pass"] == "final"]
+    assert trusted == pytest.approx(sum(r["api_usd"] for r in finals)) and len(finals) == 3
+    assert {r["note"] for r in finals} == {"lock: true (preview)"}
+    assert f"on the openai backend this plan would cost ${usd:.3f}" in text
+    assert "pay (lock: true (preview))" in text
 
 
 def test_plan_finals_names_unlocked_shots_then_works_once_all_are_locked(workflow):
@@ -58,7 +88,7 @@ def test_plan_finals_names_unlocked_shots_then_works_once_all_are_locked(workflo
         .replace("s2:\n  pick: 1", "s2:\n  lock: true\n  pick: 1"),
         encoding="utf-8",
     )
-    plan = plan_json(workflow, "finals", "-C", "backend=openai")
+    plan = plan_json(workflow, "finals", "-C", "backend=openai", "-C", "final.approval=any")
     finals = sorted(r["shot"] for r in plan["requests"] if r["pass"] == "final")
     assert finals == ["s1", "s2", "s3", "s4", "s5"]
 

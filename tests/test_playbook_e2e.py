@@ -14,7 +14,8 @@ from stillmake.api.ledger import Ledger
 from stillmake.files import sha256_bytes
 from tests.conftest import token_bill
 
-OPENAI = ["--config", "backend=openai"]
+# finals without a person looking: the explicit opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
 
 
 def yaml_edit(wf, fn):

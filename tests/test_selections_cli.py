@@ -144,15 +144,11 @@ def test_pick_keeps_comments_golden(workdir):
 
 def test_lock_unlock_round_trip(workdir):
     runner = CliRunner()
-    assert runner.invoke(cli, ["lock", "s2"]).exit_code == 0
-    assert (
-        "s2:\n  pick: 1   # composition is right"
-        in (workdir / "runs/input/selections.yaml").read_text()
-    )
-    assert (
-        "lock: true"
-        in (workdir / "runs/input/selections.yaml").read_text().split("s2:")[1].split("s3:")[0]
-    )
+    before = (workdir / "runs/input/selections.yaml").read_text()
+    # a lock approves a candidate someone could look at: none is built here
+    out = runner.invoke(cli, ["lock", "s2"])
+    assert out.exit_code == 1 and "runs/selected/s2.png is not built yet" in out.output
+    assert (workdir / "runs/input/selections.yaml").read_text() == before
     assert runner.invoke(cli, ["unlock", "s2", "s3"]).exit_code == 0
     text = (workdir / "runs/input/selections.yaml").read_text()
     assert "# THE TRACE: the art director's decisions" in text
@@ -179,6 +175,9 @@ def test_lock_unlock_round_trip(workdir):
         (["pick", "s4", "1"], 1, "shot s4 has no drafts yet"),
         (["lock", "s4"], 1, "cannot lock s4: no pick yet"),
         (["lock"], 2, "Missing argument"),
+        (["waive", "s9", "identity", "a profile"], 2, "unknown shot(s) s9"),
+        (["waive", "s3", "clipped_highlights", "why"], 2, "is not a gate check"),
+        (["waive", "s3", "identity", "  "], 2, "say why the identity fail of s3 is accepted"),
         (["status", "-C", "nokeyvalue"], 1, "is not KEY=VALUE"),
         (["validate", "-C", "model=gpt-image-1"], 1, "shut down on 2026-10-23"),
         (["validate", "-C", "draft.size=800x600"], 1, "does not take size '800x600'"),
@@ -242,6 +241,7 @@ def test_status_and_validate(workdir):
         "pick",
         "edits",
         "locked",
+        "approval",
         "flag",
         "spend_usd",
     ]

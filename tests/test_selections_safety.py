@@ -93,7 +93,8 @@ def test_concurrent_picks_and_locks_lose_nothing(workflow, monkeypatch):
     for rnd in range(8):
         sel.write_text(original, encoding="utf-8")
         want = {shot: 1 + (rnd + i) % 3 for i, shot in enumerate(("s1", "s2", "s4", "s5"))}
-        commands = [["pick", shot, str(k)] for shot, k in want.items()] + [["lock", "s3"]]
+        # (`unlock`: a lock needs a built candidate to approve, and these drafts are fakes)
+        commands = [["pick", shot, str(k)] for shot, k in want.items()] + [["unlock", "s3"]]
         if rnd % 2:
             commands.append(["unlock", "s1"])
         procs = [
@@ -248,13 +249,13 @@ def test_hand_written_unquoted_ids_are_read_as_written(workflow, monkeypatch):
     assert {sid: pick for sid, (pick, _fp) in build_picks(ids).items()} == want
     doc = read_document(SELECTIONS)
     assert {sid: doc[sid]["pick"] for sid in ids} == want
-    result = CliRunner().invoke(cli, ["lock", *ids])
+    result = CliRunner().invoke(cli, ["unlock", *ids])  # a write to every retyped id
     assert result.exit_code == 0, result.output
     text = sel.read_text(encoding="utf-8")
     assert "# by hand" in text
     plain = yaml.safe_load(text)  # a YAML 1.1 reader now sees the ids as strings too
     assert {sid: (plain[sid]["pick"], plain[sid]["lock"]) for sid in ids} == {
-        sid: (k, True) for sid, k in want.items()
+        sid: (k, False) for sid, k in want.items()
     }
 
 

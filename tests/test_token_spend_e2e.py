@@ -20,8 +20,9 @@ import yaml
 from tests.conftest import Workflow, copy_workflow
 from tests.fake_openai import MODELS, FakeOpenAI
 
-OPENAI = ["--config", "backend=openai"]
-PLAN_OPENAI = ["-C", "backend=openai"]
+# finals without a person looking: the explicit opt-out for unattended runs
+OPENAI = ["--config", "backend=openai", "final={approval: any}"]
+PLAN_OPENAI = ["-C", "backend=openai", "-C", "final.approval=any"]
 PROMPTS = "runs/input/the_trace.image_prompts.refined.json"
 LEDGER = "runs/ledger.jsonl"
 

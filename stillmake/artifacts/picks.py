@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from stillmake.artifacts.provenance import embedded_record, raw_image, read_sidecar, sidecar_path
-from stillmake.files import sha256_bytes
+from stillmake.files import atomic_write_json, sha256_bytes
+from stillmake.paths import REQUEST_STAMPS
 
 FINGERPRINT_LEN = 12
 
@@ -60,3 +62,31 @@ def changed_since_drafted(draft_paths: Iterable[str | os.PathLike[str]]) -> list
         if record is not None and record.get("image_sha256") != image_sha256(p):
             changed.append(p)
     return changed
+
+
+# -- a hand-typed pick, bound by the build ------------------------------------------------
+# A pick typed without `drafts:` is bound the first time the build applies it: the select
+# job keeps {pick, drafts} beside the shot's request stamps (outside its outputs, which
+# Snakemake removes before rerunning it) and in the selected image's record, so drafts
+# that change later make it stale exactly like a pick `stillmake pick` bound.
+
+
+def binding_path(root: str | os.PathLike[str], shot: str) -> Path:
+    return Path(root) / REQUEST_STAMPS / shot / "pick.bound"
+
+
+def build_binding(root: str | os.PathLike[str], shot: str, pick: int | None) -> str | None:
+    """The drafts fingerprint the build first applied pick `pick` of `shot` to, or None
+    (never applied, or another pick since)."""
+    try:
+        kept = json.loads(binding_path(root, shot).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(kept, dict) or kept.get("pick") != pick or pick is None:
+        return None
+    drafts = kept.get("drafts")
+    return drafts if isinstance(drafts, str) else None
+
+
+def keep_binding(root: str | os.PathLike[str], shot: str, pick: int, drafts: str) -> None:
+    atomic_write_json(binding_path(root, shot), {"pick": pick, "drafts": drafts})

@@ -221,6 +221,29 @@ def embedded_record(data: bytes) -> Provenance | None:
     return None
 
 
+def head_record(path: str | os.PathLike[str]) -> Provenance | None:
+    """The record inside a PNG this build wrote, reading only the chunks before its pixels
+    (a view over many images need not read them all), else its sidecar; None when it
+    carries none. What the build itself relies on is `read_record`."""
+    with open(path, "rb") as fh:
+        if fh.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE:
+            while len(head := fh.read(8)) == 8:
+                (length,) = struct.unpack(">I", head[:4])
+                kind = head[4:]
+                if kind in (b"IDAT", b"IEND"):
+                    break
+                if kind == b"iTXt":
+                    found = embedded_record(PNG_SIGNATURE + head + fh.read(length + 4))
+                    if found is not None:
+                        return found
+                else:
+                    fh.seek(length + 4, os.SEEK_CUR)
+    try:
+        return read_sidecar(path) if sidecar_path(path).is_file() else None
+    except CorruptFile:
+        return None
+
+
 def read_record(path: str | os.PathLike[str]) -> Provenance:
     """The provenance record of an image this build wrote, from the image itself: it
     travels inside the PNG, so a job declares (and a storage plugin stages) the image

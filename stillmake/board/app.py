@@ -87,12 +87,30 @@ def _reject(build: Build, b: dict) -> tuple[Written, str]:
 
 
 def _lock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], True, seen=_opt_text(b, "seen"), via="board")
-    return done, f"{b['shot']}: locked (a finalist: `snakemake finals` may render it)"
+    shot = b["shot"]
+    (done,) = decisions.lock(
+        build, [shot], seen=_opt_text(b, "seen"), candidate_seen=_opt_text(b, "candidate"),
+        via="board",
+    )
+    said = "already locked on" if done.already else "locked on"
+    return Written(str(done.seen)), (
+        f"{shot}: {said} its candidate {done.candidate} ({done.fingerprint}): "
+        "`snakemake finals` may render it"
+    )
+
+
+def _waive(build: Build, b: dict) -> tuple[Written, str]:
+    check, reason = _text(b.get("check"), "check"), _text(b.get("reason"), "reason")
+    done = decisions.waive(
+        build, b["shot"], check, reason, seen=_opt_text(b, "seen"), via="board"
+    )
+    unused = "" if done.value == "failing" else f" (unused: the candidate does not fail {check})"
+    return done, f"{b['shot']}: {check} waived ({' '.join(reason.split())}){unused}"
 
 
 def _unlock(build: Build, b: dict) -> tuple[Written, str]:
-    done = decisions.set_locked(build, [b["shot"]], False, seen=_opt_text(b, "seen"), via="board")
+    done = decisions.unlock(build, [b["shot"]], seen=_opt_text(b, "seen"), via="board")
+    assert done is not None  # one shot: its entry as written
     return done, f"{b['shot']}: unlocked"
 
 
@@ -140,6 +158,7 @@ ACTIONS: dict[str, Callable[[Build, dict], tuple[Written, str]]] = {
     "unlock": _unlock,
     "reroll": _reroll,
     "edit": _edit,
+    "waive": _waive,
 }
 
 

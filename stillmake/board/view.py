@@ -2,7 +2,8 @@
 
 Read-only, like `stillmake status` (whose rows it reuses): drafts with their flags
 and metrics from runs/review/{shot}.json, the stage, the pick (stale or not, and why),
-rejects, edit steps, lock, spend so far, and the plan of the next build when ready.
+rejects, edit steps, the candidate the final renders (its gate verdict, waivers and
+approval) and the final, spend so far, and the plan of the next build when ready.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def _read_json(path: str) -> dict:
 def _stale(build: Build, shot: str, current: str | None) -> str | None:
     """Why the shot's pick no longer names the drafts it was made on (None if it does)."""
     sel = build.selections[shot]
-    if sel.pick is None or not sel.drafts or current is None or current == sel.drafts:
+    bound = build.bound_drafts(shot)
+    if sel.pick is None or not bound or current is None or current == bound:
         return None
     drafts = paths.drafts(shot, build.draft_n)
     retouched = [str(p) for p in changed_since_drafted(drafts)]
@@ -97,7 +99,7 @@ def _stale(build: Build, shot: str, current: str | None) -> str | None:
         else "the drafts were rebuilt (a reroll, a prompt edit, another model or backend)"
     )
     return (
-        f"pick {sel.pick} was made on drafts {sel.drafts}; the drafts are now {current}: "
+        f"pick {sel.pick} was made on drafts {bound}; the drafts are now {current}: "
         f"{why}. Look again and pick."
     )
 
@@ -158,6 +160,21 @@ def edit_source(build: Build, shot: str) -> dict:
     return {"url": image_url(path), "what": what}
 
 
+def candidate(build: Build, shot: str) -> dict:
+    """The image the shot's final is rendered from, as the art director approves it: the
+    file, its fingerprint, its gate verdict (failing checks, waivers) and the approval's
+    state with what to do; and the final, once built."""
+    approval = build.approvals[shot]
+    path = approval.candidate
+    final = paths.final(shot)
+    return {
+        **approval.to_dict(),
+        "url": image_url(path) if build.picked(shot) and Path(path).is_file() else None,
+        "final": image_url(final) if Path(final).is_file() else None,
+        "final_path": final,
+    }
+
+
 def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: PixelDigests) -> dict:
     """The whole page's data. `plan` is shown only if it was made for `basis` (now)."""
     ledger = Ledger(build.config.ledger_path, build.config.budget_usd)
@@ -189,6 +206,8 @@ def board(build: Build, plan: Plan | None, basis: str, busy: bool, digests: Pixe
             "edits": _edits(build, shot),
             "edit_source": edit_source(build, shot),
             "lock": sel.lock,
+            "candidate": candidate(build, shot),
+            "waive": dict(sel.waive),
             "seen": entry_digest(doc, shot),
             "spend_usd": rows[shot]["spend_usd"],
             "plan": None,

@@ -42,6 +42,8 @@ def cli(ctx: click.Context, directory: str) -> None:
       stillmake plan       the plan of spend: paid requests and USD, before any call
       stillmake status     per shot: stage reached, pick, edits, lock, flags, spend
       stillmake pick s3 2  choose draft 2 of shot s3 (writes selections.yaml)
+      stillmake lock s3    approve s3's candidate for its final (by content)
+      stillmake waive s3 CHECK WHY   accept a failing gate check on s3's candidate
       stillmake review     the review board: pick, reject, lock, edits in a browser
       stillmake show s3    open s3's review sheet in the system's image viewer
       stillmake check F..  quality metrics and flags for any image
@@ -61,6 +63,7 @@ for command in (
     _selection.pick,
     _selection.lock,
     _selection.unlock,
+    _selection.waive,
     _review.review,
     _show.show,
     _check.check,

@@ -15,12 +15,15 @@ from stillmake.cli.common import (
     echo_ledger_state,
     echo_warnings,
     load_build,
+    models_line,
     table,
     user_errors,
 )
 from stillmake.inputs.config import ConfigSources
+from stillmake.planner.approval import awaiting_lines
+from stillmake.planner.build import Build
 from stillmake.planner.pending import Pending
-from stillmake.views.plan import SpendPlanner, total
+from stillmake.views.plan import SpendPlanner, api_total, total
 from stillmake.views.spend import (
     accuracy_line,
     damage_warnings,
@@ -44,6 +47,23 @@ COLUMNS = (
 )
 
 
+API_COLUMNS = (*COLUMNS[:-1], "api_usd", COLUMNS[-1])
+
+
+def api_line(build: Build, usd: float, trusted: float) -> str:
+    """Beside the preview's $0: what the same requests cost on the API."""
+    line = (
+        f"on the openai backend this plan would cost ${usd:.3f} (the same requests: "
+        f"{models_line(build)}; `-C backend=openai` plans that build)"
+    )
+    if trusted:
+        line += (
+            f"; ${trusted:.3f} of it is finals the preview renders on `lock: true`, which on "
+            "the API wait for `stillmake lock SHOT`"
+        )
+    return line
+
+
 @click.command("plan")
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
@@ -64,7 +84,10 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
     that may have been billed); `stillmake release` clears or settles them.
     A shot whose pick fails the gate (a weak candidate) is warned about before
     its edits are paid. Exit status 2 when spent + in flight + plan would pass
-    budget_usd.
+    budget_usd. A locked shot whose candidate is not approved (or is stopped by the
+    gate) is listed with its final priced but not counted, and a final let through by
+    a bare `lock: true` on the preview or by `final.approval: any` is marked so. On
+    the preview backend (all $0), `api_usd` is what each request costs on the API.
     Examples:
       stillmake plan                     # the default target
       stillmake plan finals              # finals of every shot (all must be locked)
@@ -79,7 +102,8 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
     reservations = ledger.reservations()
     pending = Pending(build).outputs(targets)
     digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
-    planned = SpendPlanner(build, Estimator(entries), digests).plan(pending)
+    finals = not targets or "all" in targets  # the default target renders approved finals
+    planned = SpendPlanner(build, Estimator(entries), digests).plan(pending, finals)
     digests.save()
     edited = dict.fromkeys(p.shot for p in planned if p.paid and p.pass_ != "draft")
     for warning in weak_warnings(build, edited):
@@ -96,6 +120,7 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
                 {
                     "requests": [p.to_dict() for p in planned],
                     "total_usd": cost,
+                    "api_usd": api_total(planned),
                     "spent_usd": spent,
                     "inflight_usd": held,
                     "unsettled_usd": dead,
@@ -109,24 +134,30 @@ def plan(targets: tuple[str, ...], as_json: bool, sources: ConfigSources) -> Non
             )
         )
     else:
+        api = api_total(planned)
         rows = [
             {
                 **p.to_dict(),
                 "est_usd": f"{p.price_usd:.3f}",
-                "status": "cached" if p.cached else (p.note if p.note == "blocked" else "pay"),
+                "api_usd": f"{p.api_usd:.3f}" if p.api_usd is not None else "",
+                "status": p.status,
             }
             for p in planned
         ]
         if rows:
-            click.echo(table(rows, COLUMNS))
+            click.echo(table(rows, API_COLUMNS if api else COLUMNS))
         paid = sum(1 for p in planned if p.paid)
         click.echo(
-            f"\n{paid} paid request(s), {len(planned) - paid} cached or blocked; "
-            f"total ${cost:.3f} · spent so far ${spent:.3f}"
+            f"\n{paid} paid request(s), {len(planned) - paid} cached, blocked or awaiting "
+            f"approval; total ${cost:.3f} · spent so far ${spent:.3f}"
             + (f" · in flight ${held:.3f}" if held else "")
             + (f" (${dead:.3f} of it unsettled)" if dead else "")
             + (f" · budget ${budget:.2f}" if budget is not None else "")
         )
+        if api:
+            click.echo(api_line(build, *api))
+        for line in awaiting_lines(build.approvals):
+            click.echo(line)
         click.echo(accuracy_line(accuracy))
         echo_ledger_state(ledger, read, reservations)
     if over:

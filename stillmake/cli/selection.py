@@ -1,4 +1,4 @@
-"""pick / lock / unlock: edit selections.yaml by round trip (comments survive).
+"""pick / lock / unlock / waive: edit selections.yaml by round trip (comments survive).
 
 Thin over `stillmake.decisions`, which the review board calls too: each change goes
 through `update_selections` (under the selections lock, on the file as it is then,
@@ -51,8 +51,8 @@ def pick(shot: str, k: int, reject: tuple[str, ...], sources: ConfigSources) -> 
         + (f"; rejected {', '.join(f'{kk} ({r})' for kk, r in rejects.items())}" if rejects else "")
     )
     click.echo(
-        f"next: `snakemake` builds {paths.selected(shot)} and its edits; "
-        f"`stillmake lock {shot}` makes it a finalist"
+        f"next: `snakemake selected edits` builds {paths.selected(shot)} and its edits; look "
+        f"at the candidate, then `stillmake lock {shot}` approves it for the final"
     )
 
 
@@ -61,9 +61,54 @@ def pick(shot: str, k: int, reject: tuple[str, ...], sources: ConfigSources) -> 
 @config_options
 @user_errors
 def lock(shots: tuple[str, ...], sources: ConfigSources) -> None:
-    """Mark picked shots as finalists: the final pass (high quality, paid) may run."""
-    decisions.set_locked(load_build(sources), shots, True)
-    click.echo(f"locked {', '.join(shots)}; `stillmake plan finals` shows what the finals cost")
+    """Approve each shot's candidate: the final (high quality, paid) may render it.
+
+    
+    The candidate is the image the final is rendered from: the last edit step
+    (runs/edits/SHOT/step_N.png), else the selected draft (runs/selected/SHOT.png).
+    Look at it first. The lock records its fingerprint (its content): a new pick,
+    an edit step added, changed or removed, or a re-render makes the lock stale,
+    and the final waits for a new lock. Refused when the candidate is not built,
+    is out of date, or fails the gate without a waiver (stillmake waive).
+    """
+    for done in decisions.lock(load_build(sources), shots):
+        waived = "".join(f"; {c} waived ({why})" for c, why in done.waived.items())
+        if done.already:
+            click.echo(
+                f"{done.shot}: already locked on its candidate {done.candidate} "
+                f"({done.fingerprint}); nothing to do{waived}"
+            )
+        else:
+            click.echo(
+                f"{done.shot}: locked on its candidate {done.candidate} ({done.fingerprint})"
+                + waived
+            )
+    click.echo("`stillmake plan finals` shows what they cost; `snakemake finals` renders them")
+
+
+@click.command("waive")
+@click.argument("shot")
+@click.argument("check")
+@click.argument("reason")
+@config_options
+@user_errors
+def waive(shot: str, check: str, reason: str, sources: ConfigSources) -> None:
+    """Accept CHECK failing on SHOT's candidate, because REASON.
+
+    
+    The gate stops a final whose candidate fails a check (a lock is refused,
+    the final is not paid) until each failing check is waived with a reason,
+    kept in selections.yaml (`waive: {CHECK: REASON}`) and shown in `stillmake
+    status`, on the board and in the manifest. `stillmake status` and
+    `stillmake lock SHOT` name the failing checks.
+    Example:  stillmake waive s4 highlight_detail 'the alarm light is meant to bloom'
+    """
+    done = decisions.waive(load_build(sources), shot, check, reason)
+    unused = f"; unused for now: its candidate does not fail {check}"
+    click.echo(
+        f"{shot}: {check} waived ({' '.join(reason.split())})"
+        + ("" if done.value == "failing" else unused)
+    )
 
 
 @click.command("unlock")
@@ -72,5 +117,5 @@ def lock(shots: tuple[str, ...], sources: ConfigSources) -> None:
 @user_errors
 def unlock(shots: tuple[str, ...], sources: ConfigSources) -> None:
     """Take shots off the finalist list (their finals are no longer built)."""
-    decisions.set_locked(load_build(sources), shots, False)
+    decisions.unlock(load_build(sources), shots)
     click.echo(f"unlocked {', '.join(shots)}")

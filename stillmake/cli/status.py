@@ -24,9 +24,9 @@ from stillmake.views.spend import (
     inflight_usd,
     unsettled_usd,
 )
-from stillmake.views.status import status_rows, weak_warnings
+from stillmake.views.status import approval_lines, status_rows, weak_warnings
 
-COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "flag", "spend_usd")
+COLUMNS = ("shot", "title", "stage", "pick", "edits", "locked", "approval", "flag", "spend_usd")
 
 
 @click.command("status")
@@ -37,8 +37,13 @@ def status(as_json: bool, sources: ConfigSources) -> None:
     """Per shot: stage reached, pick, edits done/declared, lock, worst flag, spend.
 
     \b
-    pick shows STALE when the drafts changed since the pick, (unbound) when the
-    pick was typed by hand without `stillmake pick`. A pick that fails the gate
+    pick shows STALE when the drafts changed since the pick, (unbound) when a
+    pick typed by hand was not applied yet (the build binds it to the drafts it
+    first applies it to). approval: `approved` (locked on the candidate the
+    final renders), AWAITING (look at the candidate named below, then
+    `stillmake lock SHOT`), `gate: CHECK` (the candidate fails a check nobody
+    waived), `lock: true (preview)` or `final.approval: any` (let through).
+    Waivers are listed, used or not. A pick that fails the gate
     (pixels or identity, from its review) is warned about as a weak candidate. Spend comes from
     runs/ledger.jsonl (paid requests only; cache hits cost $0); a line of it
     that a crash or a full disk cut short is named in a warning and skipped.
@@ -58,6 +63,7 @@ def status(as_json: bool, sources: ConfigSources) -> None:
     digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
     rows = status_rows(build, read.entries, digests.fingerprint)
     digests.save()
+    approvals = {shot: a.to_dict() for shot, a in build.approvals.items()}
     spent = ledger.spent(read.entries)
     if as_json:
         for warning in damage_warnings(ledger, read):
@@ -66,6 +72,7 @@ def status(as_json: bool, sources: ConfigSources) -> None:
             json.dumps(
                 {
                     "shots": rows,
+                    "approvals": approvals,
                     "spent_usd": spent,
                     "budget_usd": build.config.budget_usd,
                     "inflight_usd": inflight_usd(reservations),
@@ -78,6 +85,9 @@ def status(as_json: bool, sources: ConfigSources) -> None:
         )
         return
     click.echo(table(rows, COLUMNS))
+    lines = approval_lines(build)
+    if lines:
+        click.echo("\n" + "\n".join(lines))
     budget = build.config.budget_usd
     echo_ledger_state(ledger, read, reservations)
     click.echo(

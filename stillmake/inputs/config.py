@@ -71,6 +71,7 @@ class FinalConfig:
     quality: str
     size: str
     complexity: str | None
+    approval: str  # candidate: locks bound to what was seen; any: unattended, unchecked
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from stillmake.inputs.guardrail import require_shortlist
 from stillmake.inputs.models import best_fidelity, lookup
 from stillmake.inputs.prompts import Production, Shot
 from stillmake.inputs.selections import Selection
+from stillmake.planner.approval import TRUST_ANY, TRUST_PREVIEW, Approval
 from stillmake.planner.jobs import (
     JOB_TYPES,
     Characters,
@@ -111,6 +112,12 @@ class Build:
             raise StillmakeError(
                 f"target '{target}' needs locked shots; not locked: {', '.join(unlocked)}: "
                 f"{'; '.join(self._unlocked_because(s) for s in unlocked)}. {self._instead(target)}"
+            )
+        waiting = [self.approvals[s] for s in shots if not self.approvals[s].wanted]
+        if waiting:
+            raise StillmakeError(
+                f"target '{target}' needs approved candidates; "
+                + " | ".join(a.why for a in waiting)
             )
 
     def _unlocked_because(self, shot: str) -> str:
@@ -337,7 +344,7 @@ class Build:
         return [self.rel(r) for r in self.character_refs(shot)]
 
     def _select(self, shot: str) -> SelectJob:
-        sel = self.selections[shot]
+        sel = self.selections[shot]  # a hand-typed pick: bound by the select job itself
         return SelectJob(
             shot=shot,
             pick=sel.pick,
@@ -404,14 +411,49 @@ class Build:
             refs=[self.rel(r) for r in self.character_refs(shot)] if edit else [],
             critique=self._critique(shot, "final"),
             **self._context(shot),
+            locked=self.locked(shot),
+            approved=self.selections[shot].approved,
+            trust=self.trust,
+            waive=dict(self.selections[shot].waive),
         )
+
+    @property
+    def trust(self) -> str | None:
+        """Why a bare `lock: true` may stand in for approving a candidate: the config
+        opted out (unattended pipelines), or the backend is the $0 preview; else None."""
+        if self.config.final.approval == "any":
+            return TRUST_ANY
+        return TRUST_PREVIEW if self.config.backend == "preview" else None
+
+    def bound_drafts(self, shot: str) -> str | None:
+        """The drafts the shot's pick applies to: `drafts:` as written, else the drafts the
+        build first applied a hand-typed pick to; None before it was ever applied."""
+        from stillmake.artifacts.picks import build_binding
+
+        sel = self.selections[shot]
+        return sel.drafts or build_binding(self.config.root, shot, sel.pick)
+
+    # -- approval: the one verdict on every locked shot's final --------------------------
+    @cached_property
+    def approvals(self) -> dict[str, Approval]:
+        """Each shot's verdict as things stand (planner/approval.py): what the targets,
+        `stillmake plan`, `status`, `lock` and the board all read."""
+        from stillmake.planner.approval import judge_all
+
+        return judge_all(self)
+
+    @cached_property
+    def final_shots(self) -> list[str]:
+        """The locked shots whose finals the build renders: approved (or to be checked by
+        their job once the candidate is built), not awaiting approval or stopped by the gate."""
+        return [s for s in self.locked_shots if self.approvals[s].wanted]
 
     def _manifest(self) -> ManifestJob:
         return ManifestJob(
             size=self.config.final.size,
             thresholds=dict(self.config.quality),
-            shots=list(self.locked_shots),
-            characters={s: self.characters(s) for s in self.locked_shots},
+            shots=list(self.final_shots),
+            characters={s: self.characters(s) for s in self.final_shots},
         )
 
     def _fidelity(self, pass_: str, wanted: str | None) -> str | None:

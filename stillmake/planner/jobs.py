@@ -158,7 +158,9 @@ class ReviewJob(JobRequest):
 
 @dataclass(frozen=True)
 class SelectJob(JobRequest):
-    """The hand-picked draft, refused when the drafts it was picked on changed."""
+    """The hand-picked draft, refused when the drafts it was picked on changed. A pick
+    typed without `drafts:` is bound by the build the first time it is applied
+    (artifacts/picks.build_binding)."""
 
     RULE: ClassVar[str] = "select"
     PASS: ClassVar[str] = "select"
@@ -275,6 +277,11 @@ class FinalJob(JobRequest):
     critique: CritiqueSpec | None  # of the final, when the critique is enabled
     negative: str
     lighting: str | None
+    # the approval (planner/approval.py): the job refuses from these, before any call
+    locked: bool
+    approved: str | None  # the candidate fingerprint the lock names (None: `lock: true`)
+    trust: str | None  # why a bare lock may stand in: the preview backend, final.approval: any
+    waive: dict[str, str]  # gate check -> why its fail on the candidate is accepted
 
     @property
     def candidate(self) -> str:

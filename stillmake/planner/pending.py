@@ -32,8 +32,8 @@ def target_jobs(build: Build, target: str) -> list[JobKey]:
     picked = build.picked_shots
     if target == "all":
         keys = [*_each("review_sheet", shots), *_each("select", picked), *_edits(build, picked)]
-        if build.locked_shots:
-            keys += [*_each("final", build.locked_shots), ("manifest", None, None)]
+        if build.final_shots:
+            keys += [*_each("final", build.final_shots), ("manifest", None, None)]
         return keys
     if target == "drafts":
         return _each("draft", shots)
@@ -134,8 +134,10 @@ class Pending:
     def upstream(self, key: JobKey) -> list[JobKey]:
         rule, shot, step = key
         build = self.build
-        if rule in ("review_sheet", "select"):
+        if rule == "review_sheet":
             return [("draft", shot, None)]
+        if rule == "select":
+            return [("draft", shot, None), ("review_sheet", shot, None)]
         if rule == "edit_step":
             return [("select", shot, None) if step == 1 else ("edit_step", shot, (step or 1) - 1)]
         if rule == "final":
@@ -143,7 +145,7 @@ class Pending:
             n = build.edit_count(shot)
             return [("edit_step", shot, n) if n else ("select", shot, None)]
         if rule == "manifest":
-            return _each("final", build.locked_shots)
+            return _each("final", build.final_shots)
         return []
 
     def runs(self, key: JobKey) -> bool:
@@ -163,10 +165,26 @@ class Pending:
         upstream = self.upstream(key)
         if any(self.runs(up) for up in upstream):
             return True
-        # what a job reads of the jobs before it: their images (a record travels inside
-        # its image, so no sidecar is an input)
-        made = [p for up in upstream for p in self.build.job(*up).outputs() if p.endswith(".png")]
+        made = [p for up in upstream for p in self._read(up)]
         return any((self._mtime(p) or 0.0) > oldest for p in made + self._static(key))
+
+    def _read(self, up: JobKey) -> list[str]:
+        """What a job reads of a job before it: its images (a record travels inside its
+        image, so no sidecar is an input); of a review, its JSON (the select job's input)."""
+        outputs = self.build.job(*up).outputs()
+        if up[0] == "review_sheet":
+            return [p for p in outputs if p.endswith(".json")]
+        return [p for p in outputs if p.endswith(".png")]
+
+    def request_changed(self, key: JobKey) -> bool:
+        """Whether the job's outputs were built from another request than the one it has
+        now (its `.built` record holds another digest): its next run makes something new.
+        False when nothing is known (never built here)."""
+        built = self.build.config.root / paths.built_record(paths.request_stamp(*key))
+        try:
+            return built.read_text(encoding="utf-8") != params_digest(self.build.params(*key))
+        except FileNotFoundError:
+            return False
 
     def _static(self, key: JobKey) -> list[str]:
         """Inputs no job makes: references, masks, markups."""
@@ -175,7 +193,7 @@ class Pending:
         if rule == "review_sheet" and shot is not None:
             return build.review_refs(shot)
         if rule == "manifest":
-            return build.existing_refs(*build.locked_shots)
+            return build.existing_refs(*build.final_shots)
         if rule in ("edit_step", "final"):
             inputs = build.job(*key).inputs()  # type: ignore[attr-defined]
             files = [inputs["refs"]] + [[inputs[k]] for k in ("mask", "markup") if k in inputs]

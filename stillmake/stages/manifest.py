@@ -42,6 +42,8 @@ COLUMNS = [
     "fingerprint",
     "cost_usd",
     "gate",
+    "approval",
+    "waived",
     "image_sha256",
     "backend",
     "created",
@@ -88,6 +90,7 @@ def rows(finals: list) -> list[dict]:
                 "image_sha256": s["image_sha256"],
                 "backend": s["backend"],
                 "created": s["created"],
+                **approval_columns(s.get("approval") or {}),
                 "path": str(path),
                 "pixels": pixels,
                 "lighting": s.get("lighting"),
@@ -96,6 +99,17 @@ def rows(finals: list) -> list[dict]:
             }
         )
     return out
+
+
+def approval_columns(approval: dict) -> dict:
+    """What let the final be paid: the candidate the lock approved (or what stood in for
+    a lock), and each failing check the art director waived, with why."""
+    by = approval.get("by")
+    waived = approval.get("waived") or {}
+    return {
+        "approval": f"lock {approval.get('candidate')}" if by == "lock" else (by or ""),
+        "waived": "; ".join(f"{check}: {why}" for check, why in waived.items()),
+    }
 
 
 def gate(

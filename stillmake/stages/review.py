@@ -165,7 +165,8 @@ def run(job: Job[ReviewJob]) -> None:
     sheet = contact_sheet(
         images,
         shot=asked.shot,
-        title=asked.title,
+        # the fingerprint a pick typed by hand may carry (`drafts:`), as `stillmake pick` writes it
+        title=f"{asked.title} · drafts {report['drafts_fingerprint']}",
         labels=[f"draft {d['k']} · {d['image_sha256'][:6]}" for d in report["drafts"]],
         flags=sheet_lines(report),
         notes=[verdict_lines(d["critique"], critique.fail_on) for d in report["drafts"]]

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.artifacts.digests import PixelDigests
+from stillmake.errors import StillmakeError
+from stillmake.planner.approval import AWAITING, GATE, Approval, judge_all
 from stillmake.views.status import pick_state
 
 if TYPE_CHECKING:
@@ -50,9 +52,10 @@ def _short(why: str, limit: int = 110) -> str:
 
 
 def shot_outcome(
-    build: Build, shot: str, failed: str | None, digests: PixelDigests
+    build: Build, shot: str, failed: str | None, digests: PixelDigests, approval: Approval
 ) -> tuple[str, str]:
-    """(kind, the line's text after the shot id) for one shot."""
+    """(kind, the line's text after the shot id) for one shot; `approval`: the verdict on
+    its final as the build left its candidate (planner/approval.py)."""
     if failed:
         return REFUSED, f"refused: {_short(failed)} (said above)"
     final = paths.final(shot)
@@ -72,13 +75,27 @@ def shot_outcome(
         return WAITING, "picked; its candidate is not built yet (snakemake builds it)"
     if not build.locked(shot):
         return APPROVE, f"awaiting approval: look at {built}, then stillmake lock {shot}"
+    if approval.state == GATE:
+        stops = ", ".join(approval.verdict.unwaived)
+        return APPROVE, (
+            f"stopped by the gate ({stops}): look at {built}, then "
+            f"stillmake waive {shot} CHECK 'why', or re-pick"
+        )
+    if approval.state == AWAITING:
+        return APPROVE, f"awaiting approval: look at {built}, then stillmake lock {shot}"
     return WAITING, "approved; its final is not built yet (snakemake builds it)"
 
 
 def outcome_lines(build: Build, failures: Mapping[str, str]) -> list[str]:
     """Every shot's outcome and the next thing that waits on the person."""
     digests = PixelDigests(build.config.root / paths.PIXEL_DIGESTS)
-    outcomes = {s: shot_outcome(build, s, failures.get(s), digests) for s in build.shots}
+    try:  # the candidates as this build left them
+        approvals = judge_all(build, digests)
+    except StillmakeError:  # an input the build could not read: as the build began
+        approvals = build.approvals
+    outcomes = {
+        s: shot_outcome(build, s, failures.get(s), digests, approvals[s]) for s in build.shots
+    }
     digests.save()
     width = max((len(s) for s in build.shots), default=0)
     if len(outcomes) <= MOST_SHOTS:

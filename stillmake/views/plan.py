@@ -16,17 +16,24 @@ from typing import TYPE_CHECKING
 
 from stillmake import paths
 from stillmake.api.cache import Cache
-from stillmake.api.pricing import Estimator, image_sizes
+from stillmake.api.pricing import Estimator, image_sizes, is_free
 from stillmake.artifacts.digests import PixelDigests
 from stillmake.artifacts.picks import drafts_fingerprint
 from stillmake.artifacts.provenance import raw_image, read_sidecar
 from stillmake.files import sha256_bytes
 from stillmake.inputs.models import parse_size
+from stillmake.planner.approval import GATE, LET_THROUGH, PREVIEW_LOCK, TRUST_ANY, locked_on
 
 if TYPE_CHECKING:
     from stillmake.api.requests import ImageRequest
     from stillmake.planner.build import Build
     from stillmake.planner.jobs import EditJob, FinalJob
+
+
+AWAITING_NOTE = "awaiting approval"
+GATE_NOTE = "stopped by the gate"
+UNPAID = ("blocked", AWAITING_NOTE, GATE_NOTE)  # listed and priced, not spent
+LET_THROUGH_NOTES = (PREVIEW_LOCK, TRUST_ANY)
 
 
 @dataclass
@@ -43,10 +50,21 @@ class PlannedRequest:
     cached: bool
     note: str = ""
     basis: str = ""
+    api_usd: float | None = None  # on the preview: the same request's estimate on the API
 
     @property
     def paid(self) -> bool:
-        return not self.cached and self.note != "blocked"
+        return not self.cached and self.note not in UNPAID
+
+    @property
+    def status(self) -> str:
+        """`cached`, `pay` (with what let it through: `lock: true (preview)`,
+        `final.approval: any`), or why it is not paid (`blocked`, `awaiting approval`, ...)."""
+        if self.cached:
+            return "cached"
+        if self.note in UNPAID:
+            return self.note
+        return f"pay ({self.note})" if self.note in LET_THROUGH_NOTES else "pay"
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -68,8 +86,12 @@ class SpendPlanner:
         self.cache = Cache(build.config.cache_dir)
         self._images: dict[str, str | None] = {}  # output path -> predicted raw image sha256
         self._ref_sizes: dict[str, tuple[int, int]] = {}
+        self._finals = True  # list the finals that wait for approval (plan's `finals`)
 
-    def plan(self, pending: set[str]) -> list[PlannedRequest]:
+    def plan(self, pending: set[str], finals: bool = True) -> list[PlannedRequest]:
+        """The requests of the pending jobs; with `finals` (a target that renders them),
+        also each locked shot's final that waits for approval, priced, not counted."""
+        self._finals = finals
         out = []
         for shot in self.build.shots:
             out += self._shot(shot, pending)
@@ -97,7 +119,8 @@ class SpendPlanner:
         selected = paths.selected(shot)
         if selected in pending:
             known = all(shas or [None])
-            if select.drafts and known and drafts_fingerprint(shas) != select.drafts:
+            bound = build.bound_drafts(shot)
+            if bound and known and drafts_fingerprint(shas) != bound:
                 return planned + self._blocked(shot, pending, "stale pick")
             self._images[selected] = self._images[draft_paths[select.pick - 1]]
         else:
@@ -120,11 +143,26 @@ class SpendPlanner:
         final = build.final(shot)
         if paths.final(shot) in pending:
             item, shas = self._lookup(shot, "final", self._bound_final(final), final.refs)
+            item.note = self._approval_note(final) or item.note
             planned.append(item)
-            if build.config.critique_active:
+            if build.config.critique_active and item.note not in UNPAID:
                 self._images[paths.final(shot)] = shas[0] if shas else None
                 planned += self._critiques(shot, "final", [("critique-final", paths.final(shot))])
+        elif self._finals and build.locked(shot) and not build.approvals[shot].wanted:
+            state = build.approvals[shot].state
+            note = GATE_NOTE if state == GATE else AWAITING_NOTE
+            planned.append(self._item(shot, "final", final.request, None, False, note))
         return planned
+
+    def _approval_note(self, final: FinalJob) -> str:
+        """What lets the final through (a bare lock the preview or the config trusts), or
+        why it will wait (its candidate, as predicted, is not the one the lock approved)."""
+        approval = self.build.approvals[final.shot]
+        if approval.state == LET_THROUGH:
+            return approval.shown
+        if final.approved and not locked_on(final.approved, self._images.get(final.candidate)):
+            return AWAITING_NOTE
+        return ""
 
     def _critiques(
         self, shot: str, kind: str, judged: list[tuple[str, str]]
@@ -172,6 +210,9 @@ class SpendPlanner:
             items.append(
                 self._item(shot, "final", build.final(shot).request, None, False, "blocked")
             )
+        elif self._finals and build.locked(shot):
+            final = build.final(shot).request
+            items.append(self._item(shot, "final", final, None, False, AWAITING_NOTE))
         return items
 
     # -- the requests with their inputs bound, as the stages bind them ---------------
@@ -224,7 +265,11 @@ class SpendPlanner:
         note: str = "",
         refs: Iterable[str] | None = None,
     ) -> PlannedRequest:
-        estimate = self.estimator.estimate(request, self._input_sizes(shot, pass_, request, refs))
+        sizes = self._input_sizes(shot, pass_, request, refs)
+        estimate = self.estimator.estimate(request, sizes)
+        api = None
+        if is_free(request):  # what the same request costs where it is paid
+            api = self.estimator.estimate(replace(request, backend="openai"), sizes).usd
         return PlannedRequest(
             shot,
             pass_,
@@ -238,6 +283,7 @@ class SpendPlanner:
             cached,
             note,
             estimate.basis,
+            api,
         )
 
     def _input_sizes(
@@ -271,3 +317,18 @@ class SpendPlanner:
 
 def total(planned: list[PlannedRequest]) -> float:
     return round(sum(p.price_usd for p in planned if p.paid), 6)
+
+
+def api_total(planned: list[PlannedRequest]) -> tuple[float, float] | None:
+    """On the preview: what the requests it would send cost on the API (cached or not:
+    a preview image is never an API image), and how much of that is finals the preview
+    lets through on a bare `lock: true` (on the API they wait for `stillmake lock`).
+    None when the plan is not the preview's."""
+    sent = [p for p in planned if p.api_usd is not None and p.note not in UNPAID]
+    if not sent:
+        return None
+    trusted = [p for p in sent if p.note == PREVIEW_LOCK]
+    return (
+        round(sum(p.api_usd or 0.0 for p in sent), 6),
+        round(sum(p.api_usd or 0.0 for p in trusted), 6),
+    )

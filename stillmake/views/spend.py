@@ -14,6 +14,7 @@ from stillmake.api.ledger import (
     Reservation,
     age_text,
 )
+from stillmake.api.pricing import PREVIEW
 from stillmake.api.records import BAD_FIGURE
 from stillmake.errors import StillmakeError
 
@@ -121,13 +122,17 @@ def build_summary(ledger: Ledger, since: str) -> str:
         return f"stillmake: warning: {exc}"
     entries = read.entries
     run = [e for e in entries if e.get("time", "") >= since]
-    paid = [e for e in run if e.get("outcome") == PAID]
+    answered = [e for e in run if e.get("outcome") == PAID]
+    # the preview renders at $0: "paid" would be a word for money never spent
+    previews = [e for e in answered if str(e.get("backend", "")).startswith(PREVIEW)]
+    paid = [e for e in answered if e not in previews]
     hits = sum(1 for e in run if e.get("outcome") == "cache_hit")
     failed = [e for e in run if e.get("outcome") not in (PAID, "cache_hit")]
     refused = ledger.spent(failed) + sum(e.get("rejected_usd") or 0.0 for e in paid)
+    rendered = f"{len(previews)} preview render(s) $0 (stand-ins), " if previews else ""
     summary = (
         f"stillmake: this run {len(paid)} paid request(s) ${ledger.spent(paid):.3f}, "
-        f"{hits} cache hit(s) $0, {len(failed)} failed; ledger total "
+        f"{rendered}{hits} cache hit(s) $0, {len(failed)} failed; ledger total "
         f"${ledger.spent(entries):.3f}{_budget_left(ledger, entries)}"
     )
     if refused:

@@ -42,10 +42,11 @@ def pick_state(
     sel = build.selections[shot]
     if sel.pick is None:
         return "-"
-    if not sel.drafts:
-        return f"{sel.pick} (unbound)"
+    bound = build.bound_drafts(shot)
+    if not bound:
+        return f"{sel.pick} (unbound)"  # typed by hand, not applied yet
     current = fingerprint(paths.drafts(shot, build.draft_n))
-    if current is not None and current != sel.drafts:
+    if current is not None and current != bound:
         return f"{sel.pick} STALE"
     return str(sel.pick)
 
@@ -122,9 +123,25 @@ def status_rows(
                 "pick": pick_state(build, shot, fingerprint),
                 "edits": f"{done}/{build.edit_count(shot)}",
                 "locked": "yes" if build.locked(shot) else "no",
+                "approval": build.approvals[shot].shown,
                 "flag": worst_flag(shot, gate),
                 "weak_pick": pick_weakness(build, shot),
                 "spend_usd": round(spend.get(shot, 0.0), 4),
             }
         )
     return rows
+
+
+def approval_lines(build: Build) -> list[str]:
+    """Under the table: what each locked shot waits for (with the command that approves
+    it), and every waiver, used or not."""
+    out = []
+    for shot, a in build.approvals.items():
+        if a.why and a.state != "not locked":
+            out.append(a.why)
+        out += [f"{shot}: {c} waived ({why})" for c, why in a.verdict.waived.items()]
+        out += [
+            f"{shot}: waiver of {c} unused: its candidate does not fail {c} ({why})"
+            for c, why in a.verdict.unused.items()
+        ]
+    return out

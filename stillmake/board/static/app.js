@@ -149,6 +149,45 @@ function stepCard(shot, s) {
     flagList(s.flags || []));
 }
 
+// the candidate the final renders (what a lock approves), its gate and waivers; the final
+function candidateBlock(shot) {
+  const c = shot.candidate;
+  if (shot.pick === null) return null;
+  const name = `candidate of ${shot.id}`;
+  const failing = Object.entries(c.failing || {});
+  return el("div", { class: "candidate" },
+    el("figure", {},
+      c.url
+        ? el("a", { href: c.url, onclick: viewer(c.url, name), title: "full size" },
+            el("img", { src: c.url + "&thumb=1", alt: name, width: 480, height: 270 }))
+        : el("p", { class: "hint", text: `${c.candidate} not built yet` }),
+      el("figcaption", {}, el("b", { text: "candidate " }), el("code", { text: c.candidate }),
+        c.fingerprint ? " · " + c.fingerprint : "")),
+    el("figure", {},
+      c.final
+        ? el("a", { href: c.final, onclick: viewer(c.final, `final of ${shot.id}`), title: "full size" },
+            el("img", { src: c.final + "&thumb=1", alt: `final of ${shot.id}`, width: 480, height: 270 }))
+        : el("p", { class: "hint", text: "no final yet" }),
+      el("figcaption", {}, el("b", { text: "final " }), el("code", { text: c.final_path }))),
+    el("div", { class: "approval" },
+      el("div", {}, "approval ", el("b", { class: "approval-state", text: c.shown }),
+        c.approved ? ` · lock ${c.approved}` : ""),
+      c.why ? el("p", { class: "why", text: c.why }) : null,
+      failing.map(([check, found]) => {
+        const reason = el("input", { type: "text", placeholder: "why is this fail accepted?",
+          "aria-label": `Waiver reason for ${check} of ${shot.id}` });
+        return el("div", { class: "waiverow" },
+          el("span", { class: "tag fail", text: check }), " " + found,
+          c.waived[check]
+            ? el("div", { class: "reason", text: "waived: " + c.waived[check] })
+            : el("div", { class: "rejectrow" }, reason,
+                el("button", { type: "button", "aria-label": `Waive ${check} of ${shot.id}`, text: "Waive",
+                  onclick: () => post("waive", { shot: shot.id, check, reason: reason.value, seen: shot.seen }) })));
+      }),
+      Object.entries(c.unused_waivers || {}).map(([check, why]) =>
+        el("div", { class: "hint", text: `waiver of ${check} unused (it does not fail): ${why}` }))));
+}
+
 function planLine(shot) {
   const mine = shot.id === lastShot;
   if (!shot.plan) {
@@ -178,15 +217,22 @@ function shotSection(shot) {
         el("span", {}, "pick ", el("b", { text: st.pick })),
         el("span", {}, "edits ", el("b", { text: st.edits })),
         el("span", {}, "locked ", el("b", { text: st.locked })),
+        el("span", {}, "approval ", el("b", { text: st.approval })),
         el("span", {}, "flag ", el("b", { text: st.flag })),
         el("span", {}, "spent ", el("b", { text: usd(shot.spend_usd) })),
         shot.reroll ? el("span", {}, "reroll ", el("b", { text: shot.reroll })) : null),
       el("div", { class: "controls" },
+        // Lock approves the candidate shown; a locked shot awaiting approval offers both
+        !shot.lock || ["awaiting approval", "stopped by the gate"].includes(shot.candidate.state)
+          ? el("button", { type: "button", "aria-label": `Lock ${shot.id}`, text: "Lock",
+              title: "approve the candidate shown for the final",
+              onclick: () => post("lock", { shot: shot.id, seen: shot.seen,
+                candidate: shot.candidate.fingerprint }) })
+          : null,
         shot.lock
           ? el("button", { type: "button", "aria-label": `Unlock ${shot.id}`, text: "Unlock",
               onclick: () => post("unlock", { shot: shot.id, seen: shot.seen }) })
-          : el("button", { type: "button", "aria-label": `Lock ${shot.id}`, text: "Lock",
-              onclick: () => post("lock", { shot: shot.id, seen: shot.seen }) }),
+          : null,
         el("button", { type: "button", "aria-label": `Reroll ${shot.id}`, text: "Reroll",
           onclick: () => post("reroll", { shot: shot.id, seen: shot.seen }) }),
         el("button", { type: "button", "aria-label": `Add edit step to ${shot.id}`, text: "Add edit step",
@@ -195,6 +241,7 @@ function shotSection(shot) {
     shot.stale ? el("p", { class: "stale", text: "STALE: " + shot.stale }) : null,
     el("div", { class: "drafts" }, shot.drafts.map((d) => draftFigure(shot, d))),
     shot.edits.length ? el("div", { class: "steps" }, shot.edits.map((s) => stepCard(shot, s))) : null,
+    candidateBlock(shot),
     planLine(shot));
 }
 

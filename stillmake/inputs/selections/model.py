@@ -4,9 +4,11 @@ name), in the file's own words (file, shot, key)."""
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,7 @@ from typing import Any
 
 from stillmake.errors import InputError
 from stillmake.images import input_problem
+from stillmake.inputs.checks import gate_checks
 from stillmake.inputs.masks import check_markup, check_mask, validate_region
 from stillmake.inputs.schemas import validate, yaml_line
 from stillmake.inputs.selections.read import parse, read_text
@@ -51,6 +54,8 @@ class Selection:
     reroll: int = 0
     edits: tuple[EditStep, ...] = ()
     lock: bool = False
+    approved: str | None = None  # `lock: <fingerprint>`: the candidate the lock approves
+    waive: dict[str, str] = field(default_factory=dict)  # gate check -> why its fail is accepted
 
 
 # -- reading: one strict composer for both loaders ------------------------------
@@ -176,10 +181,10 @@ def _selection(path: Path, files: _Files, shot: str, e: dict, draft_n: int) -> S
     edits = tuple(
         _step(files, shot, j, step) for j, step in enumerate(e.get("edits") or [], start=1)
     )
-    lock = bool(e.get("lock", False))
+    lock, approved = _lock(path, shot, e.get("lock", False))
     if lock and pick is None:
         raise InputError(
-            "lock: true needs a pick first (stillmake pick SHOT K)",
+            f"lock: {approved or 'true'} needs a pick first (stillmake pick SHOT K)",
             file=path,
             shot=shot,
             key="lock",
@@ -194,12 +199,56 @@ def _selection(path: Path, files: _Files, shot: str, e: dict, draft_n: int) -> S
     return Selection(
         shot=shot,
         pick=pick,
-        drafts=e.get("drafts"),
+        drafts=_fingerprint(path, shot, "drafts", e.get("drafts"), "as the review sheet shows it"),
         reject=reject,
         reroll=int(e.get("reroll", 0)),
         edits=edits,
         lock=lock,
+        approved=approved,
+        waive=_waivers(path, shot, e.get("waive") or {}),
     )
+
+
+FINGERPRINT = re.compile(r"^[0-9a-f]{6,64}$")
+
+
+def _fingerprint(path: Path, shot: str, key: str, value: object, hint: str) -> str | None:
+    """A fingerprint as written (`drafts:`, `lock:`): 6 to 64 hex digits; one typed by
+    hand that YAML read as a number is taken as its digits."""
+    if value is None:
+        return None
+    text = str(value)
+    if isinstance(value, bool) or not FINGERPRINT.match(text):
+        raise InputError(
+            f"'{text}' is not a fingerprint: write 6 to 64 hex digits (0-9, a-f), {hint}",
+            file=path,
+            shot=shot,
+            key=key,
+        )
+    return text
+
+
+def _lock(path: Path, shot: str, value: object) -> tuple[bool, str | None]:
+    """`lock: true/false`, or the fingerprint of the candidate it approves."""
+    if value is None or isinstance(value, bool):
+        return bool(value), None
+    return True, _fingerprint(path, shot, "lock", value, "as `stillmake lock` writes it, or true")
+
+
+def _waivers(path: Path, shot: str, waive: dict) -> dict[str, str]:
+    """`waive: {check: why}`: each a check the gate knows, each with a reason."""
+    known = gate_checks()
+    out = {}
+    for check, reason in waive.items():
+        where = dict(file=path, shot=shot, key=f"waive.{check}")
+        if check not in known:
+            near = difflib.get_close_matches(str(check), known, n=1)
+            hint = f"did you mean '{near[0]}'?" if near else f"known: {', '.join(known)}"
+            raise InputError(f"'{check}' is not a gate check; {hint}", **where)
+        if not " ".join(str(reason).split()):
+            raise InputError(f"say why the {check} fail is accepted", **where)
+        out[str(check)] = " ".join(str(reason).split())
+    return out
 
 
 def _step_file(

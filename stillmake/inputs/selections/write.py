@@ -220,6 +220,58 @@ def lock_change(shots: list[str], locked: bool, path: str | os.PathLike[str]) ->
     return change
 
 
+def approve_change(approved: dict[str, str], path: str | os.PathLike[str]) -> Callable:
+    """The change of a lock that approves one candidate per shot: `lock: <fingerprint>`
+    (quoted where a YAML reader would take the digits for a number)."""
+
+    def change(doc: CommentedMap) -> None:
+        for shot, fp in approved.items():
+            entry = _entry(doc, shot, Path(path))
+            if "lock" in entry:
+                entry["lock"] = _scalar(fp)
+            else:
+                _append(entry, "lock", _scalar(fp))
+
+    return change
+
+
+def _append(entry: CommentedMap, key: str, value: object) -> None:
+    """Add `key` after the entry's last key, moving the blank lines that end the entry
+    (ruamel keeps them as the last key's comment) below the new key, so the entry stays
+    one block and the line before the next shot stays blank."""
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    last = next(reversed(entry), None) if len(entry) else None
+    entry[key] = value
+    tokens = entry.ca.items.get(last) if last is not None else None
+    if not tokens or len(tokens) < 3 or tokens[2] is None:
+        return
+    text = tokens[2].value
+    newlines = len(text) - len(text.rstrip("\n"))
+    comment = text[: len(text) - newlines]
+    tokens[2] = CommentToken(comment + "\n", tokens[2].start_mark) if comment.strip() else None
+    entry.ca.items[key] = [None, None, CommentToken("\n" * newlines, CommentMark(0)), None]
+
+
+def waive_change(shot: str, check: str, reason: str, path: str | os.PathLike[str]) -> Callable:
+    """The change of a waiver: the gate's `check` may fail on `shot`'s candidate, because
+    `reason` (kept in a `waive:` mapping, made before `lock` if absent)."""
+
+    def change(doc: CommentedMap) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        entry = _entry(doc, shot, Path(path))
+        waive = entry.get("waive")
+        if waive is None:
+            waive = CommentedMap()
+            keys = [k for k in entry if k != "lock"]
+            _put(entry, "waive", waive, keys[-1] if keys else None)
+        waive[_scalar(check)] = _scalar(reason)
+
+    return change
+
+
 def reroll_change(shot: str, path: str | os.PathLike[str]) -> Callable:
     """The change of a reroll: `reroll` one up, so the shot's draft request (and with it
     its drafts) is new while every other shot keeps its own."""
