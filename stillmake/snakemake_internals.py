@@ -52,14 +52,22 @@ def is_main_process(workflow: Any) -> bool:
 def chain_build_end(workflow: Any, finish: Callable[[], None]) -> None:
     """Run `finish` after the host's onsuccess and onerror."""
     for hook in ("_onsuccess", "_onerror"):
-        host = getattr(workflow, hook)
-        setattr(workflow, hook, lambda log, host=host: (host(log), finish()))
+        setattr(workflow, hook, _then(getattr(workflow, hook), finish))
 
 
 def chain_build_start(workflow: Any, start: Callable[[], None]) -> None:
     """Run `start` after the host's onstart (by then the scheduler exists)."""
-    host = workflow._onstart
-    workflow._onstart = lambda log, host=host: (host(log), start())
+    workflow._onstart = _then(workflow._onstart, start)
+
+
+def _then(host: Callable[[Any], object], after: Callable[[], None]) -> Callable[[Any], None]:
+    """A hook that runs Snakemake's `host(log)`, then `after()`."""
+
+    def hook(log: Any) -> None:
+        host(log)
+        after()
+
+    return hook
 
 
 # -- a stop that reaches the jobs --------------------------------------------------------

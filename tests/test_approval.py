@@ -29,7 +29,7 @@ from stillmake.planner.approval import (
     decide,
     what_changed,
 )
-from stillmake.planner.build import load_build
+from stillmake.planner.load import load_build
 from stillmake.rubric import CRITERIA
 from tests.conftest import Workflow, copy_workflow
 

@@ -54,6 +54,15 @@ ImageRecord = TypedDict(
 )
 
 
+class FinalApproval(TypedDict):
+    """What let a final be paid (planner/approval.py's verdict, as the manifest shows it)."""
+
+    state: str
+    candidate: str | None  # the candidate's fingerprint
+    by: str | None  # "lock", or what stood in for one (the preview, final.approval: any)
+    waived: dict[str, str]  # failing checks let through, and why
+
+
 class Provenance(ImageRecord, total=False):
     """A record as the later stages extend it: the selected draft (pick ... retouched), an
     edit step (step ... worst), a final (mode, candidate, title, chain, chain_flags,
@@ -84,6 +93,8 @@ class Provenance(ImageRecord, total=False):
     mode: str  # a final: edit | generate
     candidate: str
     title: str
+    bound_by: str  # a hand-typed pick bound by the build when it first applied it
+    approval: FinalApproval  # a final: what let it be paid
 
 
 def image_record(

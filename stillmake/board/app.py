@@ -89,7 +89,10 @@ def _reject(build: Build, b: dict) -> tuple[Written, str]:
 def _lock(build: Build, b: dict) -> tuple[Written, str]:
     shot = b["shot"]
     (done,) = decisions.lock(
-        build, [shot], seen=_opt_text(b, "seen"), candidate_seen=_opt_text(b, "candidate"),
+        build,
+        [shot],
+        seen=_opt_text(b, "seen"),
+        candidate_seen=_opt_text(b, "candidate"),
         via="board",
     )
     said = "already locked on" if done.already else "locked on"
@@ -101,9 +104,7 @@ def _lock(build: Build, b: dict) -> tuple[Written, str]:
 
 def _waive(build: Build, b: dict) -> tuple[Written, str]:
     check, reason = _text(b.get("check"), "check"), _text(b.get("reason"), "reason")
-    done = decisions.waive(
-        build, b["shot"], check, reason, seen=_opt_text(b, "seen"), via="board"
-    )
+    done = decisions.waive(build, b["shot"], check, reason, seen=_opt_text(b, "seen"), via="board")
     unused = "" if done.value == "failing" else f" (unused: the candidate does not fail {check})"
     return done, f"{b['shot']}: {check} waived ({' '.join(reason.split())}){unused}"
 

@@ -7,7 +7,7 @@ import difflib
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
@@ -209,7 +209,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else err.message
         return f"missing required key '{missing}'"
-    if err.validator == "pattern" and err.schema.get("pattern") == "\\S":
+    schema = err.schema if isinstance(err.schema, Mapping) else {}
+    if err.validator == "pattern" and schema.get("pattern") == "\\S":
         return "must not be empty"
     if err.validator == "minLength":
         return "must not be empty"
@@ -218,7 +219,8 @@ def _describe(err: jsonschema.ValidationError) -> str:
     if err.validator == "type":
         return _wrong_type(err)
     if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
+        allowed = err.validator_value if isinstance(err.validator_value, list) else []
+        return f"{err.instance!r} is not one of {', '.join(map(str, allowed))}"
     return err.message
 
 

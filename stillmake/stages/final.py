@@ -28,7 +28,7 @@ class NotApproved(StillmakeError):
     """The final's candidate is not approved (or the gate stops it): nothing was sent."""
 
 
-def approve(job: Job[FinalJob], candidate: dict) -> Approval:
+def approve(job: Job[FinalJob], candidate: Provenance) -> Approval:
     """The verdict on the candidate this job renders; NotApproved unless it may be paid."""
     final = job.planned
     path = str(job.input["candidate"])

@@ -101,9 +101,11 @@ def rows(finals: list) -> list[dict]:
     return out
 
 
-def approval_columns(approval: dict) -> dict:
+def approval_columns(approval: object) -> dict:
     """What let the final be paid: the candidate the lock approved (or what stood in for
     a lock), and each failing check the art director waived, with why."""
+    if not isinstance(approval, dict):
+        approval = {}
     by = approval.get("by")
     waived = approval.get("waived") or {}
     return {

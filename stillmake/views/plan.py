@@ -102,6 +102,7 @@ class SpendPlanner:
         build = self.build
         planned = []
         draft_paths = paths.drafts(shot, build.draft_n)
+        shas: list[str | None] | None
         if draft_paths[0] in pending:
             item, shas = self._lookup(shot, "draft", build.draft(shot).request)
             planned.append(item)
@@ -120,7 +121,7 @@ class SpendPlanner:
         if selected in pending:
             known = all(shas or [None])
             bound = build.bound_drafts(shot)
-            if bound and known and drafts_fingerprint(shas) != bound:
+            if bound and known and drafts_fingerprint([str(s) for s in shas or ()]) != bound:
                 return planned + self._blocked(shot, pending, "stale pick")
             self._images[selected] = self._images[draft_paths[select.pick - 1]]
         else:
@@ -192,7 +193,7 @@ class SpendPlanner:
                     request.reasoning,
                     estimate.usd,
                     fp,
-                    bool(fp) and self.cache.has(fp),
+                    fp is not None and self.cache.has(fp),
                     "" if sha else "inputs not built yet",
                     estimate.basis,
                 )
@@ -238,16 +239,16 @@ class SpendPlanner:
     # -- helpers ----------------------------------------------------------------
     def _lookup(
         self, shot: str, pass_: str, request: ImageRequest | None, refs: Iterable[str] = ()
-    ) -> tuple[PlannedRequest, list[str] | None]:
+    ) -> tuple[PlannedRequest, list[str | None] | None]:
         if request is None:  # inputs are built by this same run: unknown until then
             unbound = self._unbound(shot, pass_)
             return self._item(shot, pass_, unbound, None, False, "inputs not built yet", refs), None
         fp = request.fingerprint()
         cached = self.cache.has(fp)
-        shas = None
+        shas: list[str | None] | None = None
         if cached:
             _, record = self.cache.load(fp)
-            shas = record["sha256"]
+            shas = list(record["sha256"])
         return self._item(shot, pass_, request, fp, cached, refs=refs), shas
 
     def _unbound(self, shot: str, pass_: str) -> ImageRequest:

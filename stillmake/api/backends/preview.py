@@ -91,7 +91,7 @@ def _background(w: int, h: int, palette: tuple, rng: np.random.Generator) -> np.
     noise = (
         np.asarray(
             Image.fromarray(np.clip(small + 128, 0, 255).astype(np.uint8)).resize(
-                (w, h), Image.BILINEAR
+                (w, h), Image.Resampling.BILINEAR
             ),
             np.float32,
         )[..., None]
@@ -191,9 +191,9 @@ def _portrait(which: str, lighting: str | None, flaw: str | None) -> tuple[Image
     if flaw == "wardrobe":  # the dark jacket below the chin, dyed maroon
         body = a[bottom + (bottom - top) // 10 :]
         dark = body.max(axis=2) < 110
-        body[dark] = body[dark].mean(axis=1, keepdims=True) * np.float32(
-            (4.0, 0.7, 0.9)
-        ) + np.float32((28, 4, 8))
+        body[dark] = body[dark].mean(axis=1, keepdims=True) * np.asarray(
+            (4.0, 0.7, 0.9), np.float32
+        ) + np.asarray((28, 4, 8), np.float32)
     return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)), face
 
 
@@ -207,9 +207,9 @@ def _figure(
     scale = FACE_WIDTH * w * rng.uniform(0.95, 1.1) / (face[2] - face[0])
     size = (round(portrait.width * scale), round(portrait.height * scale))
     face = tuple(round(v * scale) for v in face)
-    portrait = portrait.resize(size, Image.LANCZOS)
+    portrait = portrait.resize(size, Image.Resampling.LANCZOS)
     if rng.uniform() < 0.5:
-        portrait = portrait.transpose(Image.FLIP_LEFT_RIGHT)
+        portrait = portrait.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         face = (size[0] - face[2], face[1], size[0] - face[0], face[3])
     x = int(w * rng.uniform(0.2, 0.5)) - size[0] // 2
     im.paste(portrait, (x, floor - size[1]), _silhouette(size, face))
@@ -268,11 +268,11 @@ def _editable(
     markup's strokes cover (the region a model reads from them). None: neither."""
     if mask is not None:
         with Image.open(io.BytesIO(mask)) as m:
-            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.NEAREST)
+            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST)
         return Image.eval(alpha, lambda a: 255 if a < 128 else 0)
     if markup is not None:
         with Image.open(io.BytesIO(markup)) as m:
-            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.NEAREST)
+            alpha = m.convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST)
         box = Image.eval(alpha, lambda a: 255 if a >= 128 else 0).getbbox()
         area = Image.new("L", size, 0)
         if box:
@@ -326,7 +326,7 @@ def render_edit(
     with Image.open(io.BytesIO(images[0])) as src:
         source = src.convert("RGB")
     if source.size != (w, h):  # bilinear: Lanczos rings past 255 at every bright edge
-        source = source.resize((w, h), Image.BILINEAR)
+        source = source.resize((w, h), Image.Resampling.BILINEAR)
     rng = _seed(request.prompt, index, *[hashlib.sha256(i).hexdigest() for i in images[1:]])
     edited = source.copy()
     change = label.get("change") or request.prompt.splitlines()[0]

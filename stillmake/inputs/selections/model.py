@@ -240,13 +240,15 @@ def _waivers(path: Path, shot: str, waive: dict) -> dict[str, str]:
     known = gate_checks()
     out = {}
     for check, reason in waive.items():
-        where = dict(file=path, shot=shot, key=f"waive.{check}")
+        key = f"waive.{check}"
         if check not in known:
             near = difflib.get_close_matches(str(check), known, n=1)
             hint = f"did you mean '{near[0]}'?" if near else f"known: {', '.join(known)}"
-            raise InputError(f"'{check}' is not a gate check; {hint}", **where)
+            raise InputError(
+                f"'{check}' is not a gate check; {hint}", file=path, shot=shot, key=key
+            )
         if not " ".join(str(reason).split()):
-            raise InputError(f"say why the {check} fail is accepted", **where)
+            raise InputError(f"say why the {check} fail is accepted", file=path, shot=shot, key=key)
         out[str(check)] = " ".join(str(reason).split())
     return out
 
