@@ -14,6 +14,7 @@ from stillmake.paths import PATTERNS
 from stillmake import snakemake_internals as internals
 from stillmake.api.calls import BUILD_ENV, now_iso
 from stillmake.inputs.config import workflow_config
+from stillmake.planner.approval import awaiting_lines
 from stillmake.planner.load import load_build
 from stillmake.planner.jobs import JOB_TYPES
 from stillmake.planner.stamps import record_built

@@ -48,7 +48,8 @@ def test_refusals_write_nothing(drafted):
         (lambda b: decisions.pick(b, "s3", 1), "has no drafts yet"),  # s3 not drafted
         (lambda b: decisions.pick(b, "s4", 4), "outside 1..3"),
         (lambda b: decisions.pick(b, "s4", 2, {2: "x"}), "cannot reject draft 2"),
-        (lambda b: decisions.set_locked(b, ["s4"], True), "no pick yet"),
+        (lambda b: decisions.lock(b, ["s4"]), "no pick yet"),
+        (lambda b: decisions.lock(b, ["s2"]), "is not built yet"),  # no candidate to see
         (lambda b: decisions.reroll(b, "s1"), "is locked"),
         (lambda b: decisions.reject(b, "s2", 1, "dull"), "is the pick"),
         (lambda b: decisions.add_step(b, "s4", "a change"), "has no pick yet"),
@@ -65,9 +66,9 @@ def test_a_decision_made_on_what_changed_since_is_refused(drafted):
     either since then refuses the decision; a change to another shot does not."""
     seen = decisions.pick(build(), "s2", 2).seen
     decisions.reject(build(), "s4", 1, "flat")  # another shot: the page's view of s2 holds
-    decisions.set_locked(build(), ["s2"], True, seen=seen)
+    decisions.reroll(build(), "s2", seen=seen)
     with pytest.raises(ChangedMeanwhile, match="since this page read it"):
-        decisions.reject(build(), "s2", 3, "soft", seen=seen)  # s2's entry changed: locked
+        decisions.reject(build(), "s2", 3, "soft", seen=seen)  # s2's entry changed: rerolled
     with pytest.raises(ChangedMeanwhile, match="changed since they were shown"):
         decisions.pick(build(), "s4", 3, drafts_seen="000000000000")
 

@@ -65,7 +65,8 @@ def test_every_version_is_kept_with_who_changed_what(workflow, monkeypatch):
     client = create_app(token=TOKEN).test_client()
     client.get(f"/?token={TOKEN}")
     seen = {s["id"]: s["seen"] for s in client.get("/api/board").get_json()["shots"]}
-    assert client.post("/api/lock", json={"shot": "s2", "seen": seen["s2"]}).status_code == 200
+    body = {"shot": "s2", "check": "identity", "reason": "a profile", "seen": seen["s2"]}
+    assert client.post("/api/waive", json=body).status_code == 200
     run("unlock", "s3")
 
     rows = [line.split() for line in run("history").splitlines()[1:6]]
@@ -79,11 +80,11 @@ def test_every_version_is_kept_with_who_changed_what(workflow, monkeypatch):
     listing = run("history")
     assert "pick s3 2" in listing and "s3: pick 1 -> 2" in listing
     assert "saved by hand" in listing and "s4: reroll 0 -> 1" in listing
-    assert "lock s2" in listing and "s2: lock - -> true" in listing
+    assert "waive s2 identity: a profile" in listing and "s2: waive - -> " in listing
     assert "unlock s3" in listing and "s3: lock true -> false" in listing
     # why did s3 change? only the versions that touched it
     s3 = run("history", "s3")
-    assert "pick s3 2" in s3 and "unlock s3" in s3 and "lock s2" not in s3 and "s4:" not in s3
+    assert "pick s3 2" in s3 and "unlock s3" in s3 and "waive s2" not in s3 and "s4:" not in s3
     # any version, byte for byte; and back again (the version replaced kept too)
     assert run("history", "--show", "2") == after_pick
     before_restore = sel.read_bytes()
@@ -321,7 +322,7 @@ def test_line_endings_bom_mode_and_owner_are_kept(workflow, monkeypatch, bom):
     sel.chmod(0o640)
     os.chown(sel, 65534, 65534)  # the art director's file, not root's
     run("pick", "s3", "2")
-    run("lock", "s2")
+    run("waive", "s2", "identity", "a profile")
     data = sel.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf") == bom
     assert data.count(b"\n") == data.count(b"\r\n") > 40  # CRLF throughout, none mixed
@@ -329,7 +330,7 @@ def test_line_endings_bom_mode_and_owner_are_kept(workflow, monkeypatch, bom):
     st = sel.stat()
     assert (st.st_mode & 0o777, st.st_uid, st.st_gid) == (0o640, 65534, 65534)
     got = load_selections(SELECTIONS, shots=SHOTS, draft_n=3)
-    assert got["s3"].pick == 2 and got["s2"].lock
+    assert got["s3"].pick == 2 and got["s2"].waive == {"identity": "a profile"}
 
 
 def test_a_file_of_comments_only_keeps_them(workflow, monkeypatch):

@@ -126,7 +126,7 @@ def test_a_read_only_input_folder_is_one_line(built, monkeypatch):
     lock = built.path("runs/input/.selections.yaml.lock")
     lock.unlink(missing_ok=True)
     with read_only(built.path("runs/input")):
-        result = CliRunner().invoke(cli, ["lock", "s2"])
+        result = CliRunner().invoke(cli, ["unlock", "s3"])
         assert result.exit_code == 1
         line = one_line(result.output)
         assert f"cannot lock {SELECTIONS} for writing" in line and "Read-only file system" in line

@@ -126,11 +126,17 @@ def test_the_spend_plan_prices_what_would_run_and_counts_unknown_inputs_as_paid(
     pending = Pending(build).outputs(["all"])
     planned = SpendPlanner(build).plan(pending)
     passes = sorted((p.shot, p.pass_) for p in planned if p.paid)
-    assert ("s1", "final") in passes and ("s3", "edit2") in passes and ("s4", "draft") in passes
+    assert ("s3", "edit2") in passes and ("s4", "draft") in passes
+    # a hand-typed `lock: true` approves no image on the API: its final is not paid
+    finals = [p for p in planned if p.pass_ == "final"]
+    assert finals and all(not p.paid and p.note == "awaiting approval" for p in finals)
+    unattended = plan("backend=openai", "final.approval=any")
+    let_through = SpendPlanner(unattended).plan(Pending(unattended).outputs(["all"]))
+    assert ("s1", "final") in [(p.shot, p.pass_) for p in let_through if p.paid]
     assert not any(p.cached for p in planned)
     edits = [p for p in planned if p.pass_.startswith("edit")]
     assert all(p.note == "inputs not built yet" and p.fingerprint is None for p in edits)
-    assert total(planned) == pytest.approx(sum(p.price_usd for p in planned))
+    assert total(planned) == pytest.approx(sum(p.price_usd for p in planned if p.paid))
 
 
 def test_a_stale_pick_blocks_its_shot_in_the_spend_plan(sample):

@@ -94,7 +94,7 @@ def test_sample_loads():
             "not found",
         ),
         ("s1: {pick: 1, colour: red}", "s1", None, "unknown key 'colour'; known: pick"),
-        ("s1: {pick: 1, drafts: XYZ}", "s1", "drafts", "does not match"),
+        ("s1: {pick: 1, drafts: XYZ}", "s1", "drafts", "is not a fingerprint"),
         ("s1: [pick, 1", None, None, "broken YAML"),
     ],
 )

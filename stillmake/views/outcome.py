@@ -58,14 +58,16 @@ def shot_outcome(
     its final as the build left its candidate (planner/approval.py)."""
     if failed:
         return REFUSED, f"refused: {_short(failed)} (said above)"
-    final = paths.final(shot)
-    if build.locked(shot) and Path(final).is_file():
-        gate = _gate(shot)
-        return MADE, f"made: {final}" + (f" (gate {gate})" if gate else "")
     state = pick_state(build, shot, digests.fingerprint)
     review = paths.review_sheet(shot)
     if state.endswith("STALE"):
         return STALE, f"pick stale (the drafts changed): look at {review}, pick again"
+    if build.locked(shot) and approval.state in (AWAITING, GATE):  # why, what, the command
+        return APPROVE, approval.why.removeprefix(f"{shot}: ").removeprefix(f"{shot} ")
+    final = paths.final(shot)
+    if build.locked(shot) and Path(final).is_file():
+        gate = _gate(shot)
+        return MADE, f"made: {final}" + (f" (gate {gate})" if gate else "")
     if not build.picked(shot):
         if not Path(review).is_file():
             return WAITING, "not drafted yet (snakemake drafts it)"
@@ -74,14 +76,6 @@ def shot_outcome(
     if built is None:
         return WAITING, "picked; its candidate is not built yet (snakemake builds it)"
     if not build.locked(shot):
-        return APPROVE, f"awaiting approval: look at {built}, then stillmake lock {shot}"
-    if approval.state == GATE:
-        stops = ", ".join(approval.verdict.unwaived)
-        return APPROVE, (
-            f"stopped by the gate ({stops}): look at {built}, then "
-            f"stillmake waive {shot} CHECK 'why', or re-pick"
-        )
-    if approval.state == AWAITING:
         return APPROVE, f"awaiting approval: look at {built}, then stillmake lock {shot}"
     return WAITING, "approved; its final is not built yet (snakemake builds it)"
 
