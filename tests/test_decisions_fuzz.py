@@ -1,5 +1,5 @@
 """A two-sided fuzz of selections.yaml: an editor saving (temp file renamed over it, as
-editors do) over and over, against `stillmake pick/lock/unlock` (the CLI's own code, in
+editors do) over and over, against `stillmake pick/waive` (the CLI's own code, in
 a process of its own), review board clicks (a real board server, over HTTP, in a third)
 and the library's write in a tight loop (a fourth), for a bounded time. Every
 hand-saved line must be in the file at the end, every board step and every reroll
@@ -48,7 +48,7 @@ for i in range(saves):
 json.dump(times, open(out, "w"))
 """
 
-# `stillmake pick s2 K` and `stillmake lock/unlock s1`, the CLI's code in-process.
+# `stillmake pick s2 K` and `stillmake waive s1 identity WHY`, the CLI's code in-process.
 CLI = r"""
 import json, os, sys, time
 from click.testing import CliRunner
@@ -56,8 +56,8 @@ from stillmake.cli.main import cli
 stop, out = sys.argv[1], sys.argv[2]
 runs, i = [], 0
 while not os.path.exists(stop):
-    lock = ["lock" if i % 4 == 1 else "unlock", "s1"]
-    args = ["pick", "s2", str(1 + i % 3)] if i % 2 == 0 else lock
+    waive = ["waive", "s1", "identity", f"fuzz {i}"]
+    args = ["pick", "s2", str(1 + i % 3)] if i % 2 == 0 else waive
     started = time.monotonic()
     result = CliRunner().invoke(cli, args)
     runs.append({"args": args, "start": started, "end": time.monotonic(),
@@ -161,16 +161,14 @@ def test_editor_saves_against_cli_and_board_writes_lose_nothing(workflow, monkey
     steps = [e.change for e in got["s3"].edits if e.change.startswith("fuzz step")]
     landed = [f"fuzz step {w['step']}" for w in board if w["ok"]]
     last_pick = next(int(w["args"][2]) for w in reversed(cli) if w["ok"] and w["args"][0] == "pick")
-    last_lock = next(
-        w["args"][0] == "lock" for w in reversed(cli) if w["ok"] and w["args"][1] == "s1"
-    )
+    last_waiver = next(w["args"][3] for w in reversed(cli) if w["ok"] and w["args"][0] == "waive")
     print(
         f"fuzz: hand-saved lines lost {len(lost)}, board steps lost or doubled "
         f"{len(set(landed) ^ set(steps)) + len(steps) - len(set(steps))}"
     )
     assert lost == []
     assert steps == landed  # every landed click once, in order; none that was refused
-    assert (got["s2"].pick, got["s1"].lock) == (last_pick, last_lock)
+    assert (got["s2"].pick, got["s1"].waive["identity"]) == (last_pick, last_waiver)
     assert got["s4"].reroll == sum(w["ok"] for w in library)  # each once, none lost
     assert all("kept changing" in why for why in refused), refused[:3]
     assert racing >= 1000 and min(sum(w["ok"] for w in ws) for ws in (cli, board, library)) >= 3
