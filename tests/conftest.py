@@ -7,12 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "profiles", "report"]
+from stillmake.artifacts.face_store import CACHE_ENV as FACE_CACHE_ENV  # noqa: E402
 from stillmake.inputs.config import Config, validated  # noqa: E402
 from tests.fake_openai import FAKE_KEY  # noqa: E402  (a made-up key the secrets test greps for)
 
@@ -27,6 +29,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "e2e: runs the workflow itself (snakemake or stillmake in a workflow copy)"
     )
+    # faces found in an image, kept by its content (artifacts/face_store.py): one store
+    # for this run's workers and every build they start, never the user's own
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"{os.getpid()}"
+    os.environ[FACE_CACHE_ENV] = str(Path(tempfile.gettempdir()) / f"stillmake-faces-{run}")
 
 
 def pytest_collection_modifyitems(config, items):

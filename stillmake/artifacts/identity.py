@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from stillmake import standins
+from stillmake.artifacts import face_store
 from stillmake.artifacts.quality import Flag, FlagJson, evaluate, flags_to_json, load_rgb
 from stillmake.artifacts.thresholds import Bounds, thresholds_for
 from stillmake.errors import IdentityUnavailable
@@ -127,19 +128,45 @@ class Face:
 
 def find_faces(rgb: np.ndarray) -> list[Face]:
     """Every frontal face in an HxWx3 uint8 image, with its 128-D descriptor (the faces
-    of an image seen lately are remembered by its content)."""
+    of an image seen lately are remembered by its content; on disk too: face_store)."""
     rgb = np.ascontiguousarray(rgb[..., :3], dtype=np.uint8)
-    key = hashlib.sha256(rgb.data).hexdigest() + str(rgb.shape)
+    digest = hashlib.sha256(rgb.data)
+    digest.update(f"{rgb.shape}|{DETECT_SIDE}|{JITTERS}|{sorted(MODEL_FILES.items())}".encode())
+    key = digest.hexdigest()
     with _lock:
         if key in _seen:
             _seen.move_to_end(key)
             return list(_seen[key])
-    faces = _detect(rgb)
+    kept = face_store.load(key)
+    faces = _faces_from(kept) if kept is not None else None
+    if faces is None:
+        faces = _detect(rgb)
+        face_store.keep(key, [_face_json(f) for f in faces])
     with _lock:
         _seen[key] = faces
         while len(_seen) > REMEMBERED:
             _seen.popitem(last=False)
     return list(faces)
+
+
+def _face_json(face: Face) -> dict[str, Any]:
+    return {"box": list(face.box), "descriptor": face.descriptor.tolist(), "score": face.score}
+
+
+def _faces_from(kept: list[dict[str, Any]]) -> list[Face] | None:
+    """Faces as face_store kept them; None if an entry is not whole."""
+    try:
+        return [
+            Face(
+                (int(b[0]), int(b[1]), int(b[2]), int(b[3])),
+                np.array(f["descriptor"], dtype=np.float64).reshape(128),
+                float(f["score"]),
+            )
+            for f in kept
+            for b in [f["box"]]
+        ]
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _detect(rgb: np.ndarray) -> list[Face]:
