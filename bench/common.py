@@ -22,11 +22,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from stillmake.artifacts.face_store import CACHE_ENV  # noqa: E402
+from stillmake.user_cache import CACHE_ENV  # noqa: E402
 from tests.conftest import copy_workflow  # noqa: E402
 from tests.fake_openai import FakeOpenAI  # noqa: E402,F401
 
-# faces measured afresh, as a first build would (STILLMAKE_FACE_CACHE=DIR to time warm)
+# faces and schemas worked out afresh, as on a first build (STILLMAKE_CACHE_DIR=DIR: warm)
 os.environ.setdefault(CACHE_ENV, "off")
 
 PROMPTS = "runs/input/the_trace.image_prompts.refined.json"

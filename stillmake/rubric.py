@@ -17,8 +17,6 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
-import jsonschema
-
 from stillmake.errors import BadAnswer
 
 if TYPE_CHECKING:
@@ -125,6 +123,8 @@ def check_verdicts(text: str | None) -> Verdicts:
         verdicts = json.loads(text)
     except ValueError as exc:
         raise BadAnswer(f"the critique is not valid JSON ({exc})") from None
+    import jsonschema  # here: 0.2 s a process, and only the critique's answers need it
+
     try:
         jsonschema.validate(verdicts, VERDICT_SCHEMA)
     except jsonschema.ValidationError as exc:

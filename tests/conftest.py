@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "profiles", "report"]
-from stillmake.artifacts.face_store import CACHE_ENV as FACE_CACHE_ENV  # noqa: E402
+from stillmake.user_cache import CACHE_ENV as USER_CACHE_ENV  # noqa: E402
 from stillmake.inputs.config import Config, validated  # noqa: E402
 from tests.fake_openai import FAKE_KEY  # noqa: E402  (a made-up key the secrets test greps for)
 
@@ -29,10 +29,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "e2e: runs the workflow itself (snakemake or stillmake in a workflow copy)"
     )
-    # faces found in an image, kept by its content (artifacts/face_store.py): one store
-    # for this run's workers and every build they start, never the user's own
+    # answers kept by content (stillmake/user_cache.py: faces, documents that passed their
+    # schema): one cache for this run's workers and the builds they start, not the user's
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID") or f"{os.getpid()}"
-    os.environ[FACE_CACHE_ENV] = str(Path(tempfile.gettempdir()) / f"stillmake-faces-{run}")
+    os.environ[USER_CACHE_ENV] = str(Path(tempfile.gettempdir()) / f"stillmake-cache-{run}")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -8,15 +8,15 @@ import json
 import numpy as np
 import pytest
 
-from stillmake import standins
+from stillmake import standins, user_cache
 from stillmake.artifacts import face_store, identity
 
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    monkeypatch.setenv(face_store.CACHE_ENV, str(tmp_path / "faces"))
+    monkeypatch.setenv(user_cache.CACHE_ENV, str(tmp_path))
     identity._seen.clear()  # the in-process memory would answer first
-    yield tmp_path / "faces"
+    yield tmp_path / face_store.KIND
     identity._seen.clear()
 
 
@@ -52,9 +52,9 @@ def test_a_damaged_entry_is_measured_afresh_and_rewritten(store):
 
 @pytest.mark.parametrize("setting", ["off", ""])
 def test_off_keeps_nothing(tmp_path, monkeypatch, setting):
-    monkeypatch.setenv(face_store.CACHE_ENV, setting)
+    monkeypatch.setenv(user_cache.CACHE_ENV, setting)
     monkeypatch.chdir(tmp_path)
     identity._seen.clear()
-    assert face_store.store_dir() is None
+    assert user_cache.cache_dir(face_store.KIND) is None
     assert len(identity.find_faces(portrait())) == 1
     assert list(tmp_path.rglob("*.json")) == []

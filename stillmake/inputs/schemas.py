@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -12,12 +13,15 @@ from functools import cache
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
+from stillmake import user_cache
 from stillmake.errors import InputError
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 def schema_file(name: str) -> Traversable:
@@ -41,6 +45,30 @@ def load_schema(name: str) -> dict:
 LineOf = Callable[[tuple, object], "int | None"]
 
 
+_CHECKER = Path(__file__).read_bytes()  # how a schema is applied here is part of the answer
+
+
+class _NotJson(Exception):
+    pass
+
+
+def _not_json(value: object) -> object:
+    raise _NotJson  # a date, say: its type matters to the schema; not cached
+
+
+def _passed_before(data: object, schema_name: str, kind: str = "valid") -> Path | None:
+    """Where the user's cache marks this exact document as having passed this exact
+    schema (a 1000-shot prompts file takes about 0.5 s to check); None when the cache is
+    off or the document holds values JSON does not (its type could matter)."""
+    try:
+        text = json.dumps(data, sort_keys=True, allow_nan=False, default=_not_json)
+    except (_NotJson, ValueError, TypeError):
+        return None
+    digest = hashlib.sha256(_CHECKER + schema_file(schema_name).read_bytes())
+    digest.update(schema_name.encode() + b"\0" + text.encode())
+    return user_cache.entry(kind, digest.hexdigest())
+
+
 def validate(
     data: object,
     schema_name: str,
@@ -54,9 +82,13 @@ def validate(
     `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document;
     `line_of(path, value)` finds the line the value at `path` is written on, if it is."""
     schema = load_schema(schema_name)
-    validator = _Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=_error_rank)
+    passed = _passed_before(data, schema_name)
+    if passed is not None and passed.is_file():
+        return
+    checking, _filling = _validators()
+    errors = sorted(checking(schema).iter_errors(data), key=_error_rank)
     if not errors:
+        user_cache.keep(passed, schema_name)
         return
     err = _deepest(errors[0])
     path = tuple(err.absolute_path)
@@ -69,10 +101,22 @@ def fill_and_validate(
     data: dict, schema_name: str, *, file: str | os.PathLike[str], line_of: LineOf | None = None
 ) -> None:
     """`validate`, filling in the schema's defaults first (nested sections too), as
-    `snakemake.utils.validate(..., set_default=True)` does."""
-    for _error in _Filling(load_schema(schema_name)).iter_errors(data):
+    `snakemake.utils.validate(..., set_default=True)` does. A document filled before
+    (the same text, the same schema) is filled from the user's cache."""
+    kept = _passed_before(data, schema_name, "filled")
+    try:
+        filled = json.loads(kept.read_text(encoding="utf-8")) if kept else None
+    except (OSError, ValueError):
+        filled = None
+    if isinstance(filled, dict):
+        data.clear()
+        data.update(filled)
+        return
+    _checking, filling = _validators()
+    for _error in filling(load_schema(schema_name)).iter_errors(data):
         pass  # filled in as a side effect; `validate` reports the errors in the user's terms
     validate(data, schema_name, file=file, line_of=line_of)
+    user_cache.keep(kept, json.dumps(data))
 
 
 def _written_at(err: jsonschema.ValidationError, path: tuple) -> tuple[tuple, object]:
@@ -150,25 +194,33 @@ def _is_integer(_checker: object, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
-)
+@cache
+def _validators() -> tuple[Any, Any]:
+    """(the validator, the one that also fills in defaults): jsonschema is imported only
+    when a document is checked afresh (about 0.2 s a process; see `_passed_before`)."""
+    import jsonschema
+
+    checking = jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+            "integer", _is_integer
+        ),
+    )
+    properties = checking.VALIDATORS["properties"]
+
+    def set_defaults(
+        validator: jsonschema.protocols.Validator, props: dict, instance: object, schema: dict
+    ) -> Iterator[jsonschema.ValidationError]:
+        """A section's missing keys from the schema's `default`s (a copy of each)."""
+        if isinstance(instance, dict):
+            for name, sub in props.items():
+                if "default" in sub and name not in instance:
+                    instance[name] = copy.deepcopy(sub["default"])
+        yield from properties(validator, props, instance, schema)
+
+    return checking, jsonschema.validators.extend(checking, {"properties": set_defaults})
 
 
-def _set_defaults(
-    validator: jsonschema.protocols.Validator, properties: dict, instance: object, schema: dict
-) -> Iterator[jsonschema.ValidationError]:
-    """A section's missing keys from the schema's `default`s (a copy of each)."""
-    if isinstance(instance, dict):
-        for name, sub in properties.items():
-            if "default" in sub and name not in instance:
-                instance[name] = copy.deepcopy(sub["default"])
-    yield from _PROPERTIES(validator, properties, instance, schema)
-
-
-_PROPERTIES = _Validator.VALIDATORS["properties"]
-_Filling = jsonschema.validators.extend(_Validator, {"properties": _set_defaults})
 
 
 def _error_rank(err: jsonschema.ValidationError) -> tuple[int, str]:
