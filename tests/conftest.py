@@ -14,8 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "profiles", "report"]
-from stillmake.user_cache import CACHE_ENV as USER_CACHE_ENV  # noqa: E402
 from stillmake.inputs.config import Config, validated  # noqa: E402
+from stillmake.user_cache import CACHE_ENV as USER_CACHE_ENV  # noqa: E402
 from tests.fake_openai import FAKE_KEY  # noqa: E402  (a made-up key the secrets test greps for)
 
 # A test is end-to-end when it runs the workflow itself (`snakemake`, `stillmake` in a

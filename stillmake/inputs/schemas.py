@@ -202,9 +202,7 @@ def _validators() -> tuple[Any, Any]:
 
     checking = jsonschema.validators.extend(
         jsonschema.Draft202012Validator,
-        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
-            "integer", _is_integer
-        ),
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer),
     )
     properties = checking.VALIDATORS["properties"]
 
@@ -219,8 +217,6 @@ def _validators() -> tuple[Any, Any]:
         yield from properties(validator, props, instance, schema)
 
     return checking, jsonschema.validators.extend(checking, {"properties": set_defaults})
-
-
 
 
 def _error_rank(err: jsonschema.ValidationError) -> tuple[int, str]:
