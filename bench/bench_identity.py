@@ -26,7 +26,7 @@ from bench_quality import best  # noqa: E402
 from common import machine  # noqa: E402
 
 from stillmake.artifacts import identity  # noqa: E402
-from tests.test_identity import PEOPLE, VARIANTS, in_frame, photo  # noqa: E402
+from tests.artifacts.test_identity import PEOPLE, VARIANTS, in_frame, photo  # noqa: E402
 
 
 def timing(repeat: int) -> None:

@@ -225,7 +225,7 @@ def final_inputs(wildcards):
 
 # -- targets -------------------------------------------------------------------
 # A target is a rule's output pattern (stillmake.paths, pinned to the rules by
-# tests/test_paths.py) filled in per shot: plain paths, so Snakemake applies a module's
+# tests/inputs/test_paths.py) filled in per shot: plain paths, so Snakemake applies a module's
 # `prefix:` and a default storage provider to them once, as to every other path.
 
 

@@ -1,7 +1,7 @@
 """The build's output files: one table of path patterns, relative to the workflow directory.
 
 The rules declare the same patterns as their literal `output:` and `log:` paths
-(Snakemake reads them there); tests/test_paths.py pins the two together.
+(Snakemake reads them there); tests/inputs/test_paths.py pins the two together.
 Everything in the library that names an output file takes it from here.
 """
 

@@ -1,6 +1,6 @@
 """Every place stillmake leans on Snakemake beyond its documented workflow language, in one
 module: each hook says why it is needed and what it touches, and
-tests/test_snakemake_internals.py fails, naming the hook, when a Snakemake release
+tests/workflow/test_snakemake_internals.py fails, naming the hook, when a Snakemake release
 changes what it relies on.
 
 What stays outside, on purpose: request stamps (planner/stamps.py) are written from input

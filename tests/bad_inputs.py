@@ -723,9 +723,10 @@ CASES += [
 
 # Faults met while a build or a command runs, not before: each row names the test that
 # provokes it (file::function) and the words the user is shown. docs/bad-input.md's
-# "Faults at run time" table lists the same ids; tests/test_bad_inputs.py keeps them in sync.
+# "Faults at run time" table lists the same ids; tests/workflow/test_bad_inputs.py keeps
+# them in sync.
 # (id, where, what goes wrong, the words the message must contain, "tests/file.py::test")
-E2E = "tests/test_approval_e2e.py::test_money_follows_an_approval_of_what_was_seen"
+E2E = "tests/workflow/test_approval_e2e.py::test_money_follows_an_approval_of_what_was_seen"
 RUNTIME = [
     # -- vision critique (issue 12) --
     (
@@ -733,14 +734,14 @@ RUNTIME = [
         "critique",
         "the model refuses or answers off the schema (after retries): recorded, the review goes on",
         "critique failed: the model refused to critique",
-        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+        "tests/workflow/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
     ),
     (
         "RC2",
         "critique",
         "the same with `critique.blocking: true`: the review job fails",
         "critique of draft 1 (blocking): the model refused to critique",
-        "tests/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
+        "tests/workflow/test_critique_e2e.py::test_failed_critique_is_recorded_not_fatal_unless_blocking",
     ),
     # -- selections and prompts files (issue 14) --
     (
@@ -748,14 +749,14 @@ RUNTIME = [
         "selections",
         "an edit whose result would not load (e.g. a pick removed meanwhile): refused",
         "lock: true needs a pick first (stillmake pick SHOT K); nothing was written",
-        "tests/test_selections_safety.py::test_refused_update_writes_nothing",
+        "tests/inputs/test_selections_safety.py::test_refused_update_writes_nothing",
     ),
     (
         "RS2",
         "selections",
         "selections.yaml keeps changing under a stillmake edit (an editor saving)",
         "kept changing while stillmake was updating it; try again",
-        "tests/test_selections_safety.py::test_file_that_keeps_changing_is_not_overwritten",
+        "tests/inputs/test_selections_safety.py::test_file_that_keeps_changing_is_not_overwritten",
     ),
     # -- the review board (issue 11) --
     (
@@ -764,14 +765,14 @@ RUNTIME = [
         "a review board click on a shot whose decisions changed on disk since the page read them",
         "since this page read it (by hand, by a stillmake command or from another tab); "
         "nothing was written",
-        "tests/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
+        "tests/board/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
     ),
     (
         "RS4",
         "drafts",
         "a review board pick on drafts rebuilt since the page showed them",
         "changed since they were shown",
-        "tests/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
+        "tests/board/test_board_api.py::test_the_file_on_disk_wins_over_a_stale_page",
     ),
     # -- ledger and reservations (issue 14) --
     (
@@ -779,56 +780,56 @@ RUNTIME = [
         "ledger",
         "last line of runs/ledger.jsonl torn by a crash or a full disk (the build goes on)",
         "runs/ledger.jsonl line 2: torn",
-        "tests/test_ledger_safety.py::test_build_against_the_api_goes_on_past_a_torn_ledger",
+        "tests/api/test_ledger_safety.py::test_build_against_the_api_goes_on_past_a_torn_ledger",
     ),
     (
         "RL2",
         "ledger",
         "torn line further up the ledger (status and plan name it)",
         "line 2: torn (a write cut short by a crash or a full disk), skipped",
-        "tests/test_ledger_safety.py::test_status_and_plan_warn_about_a_torn_line_with_its_number",
+        "tests/api/test_ledger_safety.py::test_status_and_plan_warn_about_a_torn_line_with_its_number",
     ),
     (
         "RL3",
         "ledger",
         "ledger cannot be written (disk full)",
         "No space left on device. Free the disk or fix the permissions, then run again",
-        "tests/test_ledger_safety.py::test_a_write_that_fails_says_so_in_one_line",
+        "tests/api/test_ledger_safety.py::test_a_write_that_fails_says_so_in_one_line",
     ),
     (
         "RL4",
         "reservations",
         "budget refused while requests are in flight",
         "If a request in flight is not running any more (a killed build)",
-        "tests/test_ledger_safety.py::test_budget_refusal_names_what_is_in_flight_and_how_to_clear_it",
+        "tests/api/test_ledger_safety.py::test_budget_refusal_names_what_is_in_flight_and_how_to_clear_it",
     ),
     (
         "RL5",
         "reservations",
         "leftover reservation whose pid another process now has (PID 1 in a container)",
         "pid reused",
-        "tests/test_ledger_safety.py::test_status_and_plan_list_reservations_in_flight",
+        "tests/api/test_ledger_safety.py::test_status_and_plan_list_reservations_in_flight",
     ),
     (
         "RL6",
         "reservations",
         "release of a reservation made on another host",
         "which cannot be checked from here; if that request is not running there",
-        "tests/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
+        "tests/api/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
     ),
     (
         "RL7",
         "reservations",
         "release of a reservation whose process is running",
         "which is still running (a build in progress?)",
-        "tests/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
+        "tests/api/test_ledger_safety.py::test_release_clears_stale_reservations_and_refuses_live_ones",
     ),
     (
         "RL8",
         "reservations",
         "plan while budget is held in flight",
         "for what is in flight",
-        "tests/test_ledger_safety.py::test_plan_counts_the_budget_held_in_flight",
+        "tests/api/test_ledger_safety.py::test_plan_counts_the_budget_held_in_flight",
     ),
     # -- call path and API answers (issue 14) --
     (
@@ -836,98 +837,98 @@ RUNTIME = [
         "API answer",
         "a JPEG instead of the PNG asked for (after the retries)",
         "is a JPEG image, not the PNG asked for",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA2",
         "API answer",
         "an image at another size than asked",
         "is 768x432, not the 1536x864 asked for",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA3",
         "API answer",
         "a truncated PNG",
         "in the API's answer does not decode",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA4",
         "API answer",
         "base64 that does not decode",
         "in the API's answer is not valid base64",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA5",
         "API answer",
         "a 200 whose body is not JSON",
         "the API's answer is not valid JSON",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA6",
         "API answer",
         "fewer images than asked for",
         "asked for 2 images, got 1",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA7",
         "API answer",
         "every attempt fails",
         "gave up after 3 attempts (openai.max_retries: 2)",
-        "tests/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
+        "tests/api/test_answers.py::test_bad_answers_exhaust_retries_into_one_clear_line",
     ),
     (
         "RA8",
         "API answer",
         "a 200 without usage (billed at the estimate, the ledger says so)",
         "estimate (no usage in the response)",
-        "tests/test_answers.py::test_answer_without_usage_is_billed_at_the_estimate",
+        "tests/api/test_answers.py::test_answer_without_usage_is_billed_at_the_estimate",
     ),
     (
         "RA9",
         "cache",
         "truncated or corrupt cache entry (moved aside, asked for again)",
         "moved aside to runs/cache/.corrupt/",
-        "tests/test_answers.py::test_corrupt_cache_entry_is_moved_aside_and_fetched_again",
+        "tests/api/test_answers.py::test_corrupt_cache_entry_is_moved_aside_and_fetched_again",
     ),
     (
         "RA10",
         "sidecar",
         "truncated sidecar beside a draft",
         "sidecar is truncated or corrupt",
-        "tests/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
+        "tests/api/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
     ),
     (
         "RA11",
         "drafts",
         "truncated draft image",
         "image is truncated or corrupt",
-        "tests/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
+        "tests/api/test_answers.py::test_truncated_draft_or_sidecar_names_itself_and_the_command",
     ),
     (
         "RA12",
         "config",
         "base URL where nothing answers",
         "cannot reach the API at",
-        "tests/test_answers.py::test_unreachable_base_url_is_one_line_naming_the_url_and_the_setting",
+        "tests/api/test_answers.py::test_unreachable_base_url_is_one_line_naming_the_url_and_the_setting",
     ),
     (
         "RA13",
         "cache",
         "the cache cannot be written (disk full): the spend is still in the ledger",
         "could not be kept in runs/cache/: No space left on device",
-        "tests/test_answers.py::test_an_answer_the_cache_cannot_keep_is_still_in_the_ledger",
+        "tests/api/test_answers.py::test_an_answer_the_cache_cannot_keep_is_still_in_the_ledger",
     ),
     (
         "RA14",
         "outputs",
         "an image or sidecar cannot be written (disk full)",
         "answers already paid for come from runs/cache/ at $0",
-        "tests/test_answers.py::test_an_image_that_cannot_be_written_is_one_line",
+        "tests/api/test_answers.py::test_an_image_that_cannot_be_written_is_one_line",
     ),
     # -- money: billed means counted, the ceiling stays on, stop means stop (issue 20) --
     (
@@ -936,56 +937,56 @@ RUNTIME = [
         "answers the check refused were billed: their bills are in the line's cost_usd, "
         "itemised in retries[] (on failed lines too)",
         "of it for refused answers",
-        "tests/test_answers.py::test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line",
+        "tests/api/test_answers.py::test_two_refused_answers_then_a_good_one_are_three_bills_on_one_line",
     ),
     (
         "RM2",
         "budget",
         "another attempt after billed refusals would cross budget_usd: refused before it is sent",
         "another attempt would cost",
-        "tests/test_answers.py::test_refused_answers_count_against_the_budget_before_a_retry",
+        "tests/api/test_answers.py::test_refused_answers_count_against_the_budget_before_a_retry",
     ),
     (
         "RM3",
         "reservations",
         "kill -9 with requests in flight: they stay counted as unsettled (summary, status, plan)",
         "count as spent until settled",
-        "tests/test_faults_e2e.py::test_kill_9_mid_build_then_resume",
+        "tests/api/test_faults_e2e.py::test_kill_9_mid_build_then_resume",
     ),
     (
         "RM4",
         "reservations",
         "`stillmake release --stale` on an unsettled reservation: says what either answer costs",
         "lowers the spend total by",
-        "tests/test_ledger_safety.py::test_status_plan_and_release_show_and_settle_an_unsettled_request",
+        "tests/api/test_ledger_safety.py::test_status_plan_and_release_show_and_settle_an_unsettled_request",
     ),
     (
         "RM5",
         "ledger",
         "a NaN, negative or non-numeric figure in the ledger: refused by line number, never summed",
         "cost_usd is NaN, which is not a bill",
-        "tests/test_ledger_safety.py::test_a_bad_figure_cannot_switch_the_budget_off_in_a_build",
+        "tests/api/test_ledger_safety.py::test_a_bad_figure_cannot_switch_the_budget_off_in_a_build",
     ),
     (
         "RM6",
         "config",
         "`snakemake --config budget_usd=` (an unset shell variable)",
         "key 'budget_usd': empty (an unset shell variable",
-        "tests/test_ledger_safety.py::test_an_empty_budget_on_the_command_line_stops_the_build",
+        "tests/api/test_ledger_safety.py::test_an_empty_budget_on_the_command_line_stops_the_build",
     ),
     (
         "RM7",
         "ledger",
         "runs/ledger.jsonl deleted, replaced or cut short during a build",
         "while a build was writing it",
-        "tests/test_faults_e2e.py::test_a_ledger_deleted_during_a_build_stops_paid_requests_not_the_count",
+        "tests/api/test_faults_e2e.py::test_a_ledger_deleted_during_a_build_stops_paid_requests_not_the_count",
     ),
     (
         "RM8",
         "cache",
         "two cache entries swapped (or one edited) on disk: moved aside, asked for again",
         "it holds the answer to request",
-        "tests/test_answers.py::test_swapped_cache_entries_are_moved_aside_never_served",
+        "tests/api/test_answers.py::test_swapped_cache_entries_are_moved_aside_never_served",
     ),
     (
         "RM9",
@@ -993,7 +994,7 @@ RUNTIME = [
         "SIGTERM or SIGINT while a job waits (rate limiter, its window stamped an hour ahead; "
         "back-off; another job's request)",
         "stopped by SIGTERM while waiting",
-        "tests/test_faults_e2e.py::test_a_signal_ends_a_waiting_job_at_once_and_sends_nothing",
+        "tests/api/test_faults_e2e.py::test_a_signal_ends_a_waiting_job_at_once_and_sends_nothing",
     ),
     # -- rebuilds, limits and quality (issue 14) --
     (
@@ -1001,14 +1002,14 @@ RUNTIME = [
         "drafts",
         "a draft retouched by hand after its pick: the pick is stale",
         "runs/drafts/s3/draft_3.png changed since it was drafted",
-        "tests/test_rebuild_truth.py::test_hand_retouched_draft_makes_the_pick_stale",
+        "tests/workflow/test_rebuild_truth.py::test_hand_retouched_draft_makes_the_pick_stale",
     ),
     (
         "RB2",
         "build",
         "a job the user's input stopped (moderation) printed as a stack",
         "s4 draft failed: moderation refused the request",
-        "tests/test_rebuild_truth.py::test_moderation_refusal_reads_as_one_line",
+        "tests/workflow/test_rebuild_truth.py::test_moderation_refusal_reads_as_one_line",
     ),
     # -- identity (issue 12) --
     (
@@ -1016,21 +1017,21 @@ RUNTIME = [
         "drafts",
         "no face found in a draft of a shot with a character: a warning, never a crash",
         "nurse: no face found",
-        "tests/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
+        "tests/workflow/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
     ),
     (
         "RI2",
         "prompts",
         "a character reference that shows no face: identity not measured, said on every draft",
         "leyla: identity not measured: reference runs/input/refs/leyla_ref.png shows no face",
-        "tests/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
+        "tests/workflow/test_identity_build.py::test_a_changed_reference_rebuilds_only_its_characters_reviews",
     ),
     (
         "RI3",
         "edits",
         "an edit step on a pick that fails the gate, with edit.refuse_weak: true: refused",
         "fails the gate (",
-        "tests/test_identity.py::test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift",
+        "tests/artifacts/test_identity.py::test_edits_on_a_weak_pick_warn_or_are_refused_and_record_face_drift",
     ),
     # -- a target that cannot be built yet, refused in one line (issue 24) --
     (
@@ -1038,21 +1039,21 @@ RUNTIME = [
         "target",
         "`snakemake finals` with shots not locked: which cause holds for each, what builds now",
         "s2 is picked, not locked (stillmake lock s2 approves it); s4 has no pick",
-        "tests/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
+        "tests/workflow/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
     ),
     (
         "RT2",
         "target",
         "an edit step file the selections do not declare",
         "shot s3 has no edit step 5: runs/input/selections.yaml declares steps 1..2",
-        "tests/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
+        "tests/workflow/test_bad_inputs.py::test_a_target_that_cannot_be_built_is_refused_in_one_line",
     ),
 ]
 
 # -- the decisions file and the review board (issue 22) --
-KEPT = "tests/test_decisions_kept.py::"
-DISK = "tests/test_full_disk.py::"
-BOARD = "tests/test_board_api.py::"
+KEPT = "tests/decisions/test_decisions_kept.py::"
+DISK = "tests/decisions/test_full_disk.py::"
+BOARD = "tests/board/test_board_api.py::"
 RUNTIME += [
     (
         "RS5",
@@ -1152,7 +1153,7 @@ RUNTIME += [
         "`stillmake check` on a 48 KB PNG claiming 20000x20000 pixels",
         "is 20000x20000 (400,000,000 pixels), more than the 89,478,485 stillmake decodes: "
         "not checked",
-        "tests/test_check_cli.py::test_an_image_past_the_bomb_limit_is_refused_in_one_line",
+        "tests/cli/test_check_cli.py::test_an_image_past_the_bomb_limit_is_refused_in_one_line",
     ),
     # -- approval (issue 19) --
     (
@@ -1181,37 +1182,37 @@ RUNTIME += [
         "approval",
         "`stillmake lock` before the candidate is built",
         "is not built yet: run",
-        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+        "tests/planner/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
     ),
     (
         "RP5",
         "approval",
         "`stillmake lock` on a candidate a new pick or edit makes out of date",
         "is out of date (a new pick)",
-        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+        "tests/planner/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
     ),
     (
         "RP6",
         "approval",
         "`snakemake finals` while a locked shot awaits approval",
         "target 'finals' needs approved candidates",
-        "tests/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
+        "tests/planner/test_approval.py::test_lock_refuses_what_nobody_could_have_seen",
     ),
     (
         "RP7",
         "approval",
         "a waiver of a check the candidate does not fail: kept, shown as unused",
         "unused for now: its candidate does not fail",
-        "tests/test_approval.py::test_waivers_are_kept_used_or_not",
+        "tests/planner/test_approval.py::test_waivers_are_kept_used_or_not",
     ),
     (
         "RP8",
         "approval",
         "a review board Lock on a candidate rebuilt since the page showed it",
         "changed since it was shown",
-        "tests/test_board_api.py::test_lock_approves_the_candidate_the_page_shows",
+        "tests/board/test_board_api.py::test_lock_approves_the_candidate_the_page_shows",
     ),
 ]
 
-# CLI arguments are catalogued in tests/test_selections_cli.py::test_cli_rejects_bad_arguments
-# and tests/test_check_cli.py (exit status 2 for usage errors, 1 for refused actions).
+# CLI arguments are catalogued in tests/cli/test_selections_cli.py::test_cli_rejects_bad_arguments
+# and tests/cli/test_check_cli.py (exit status 2 for usage errors, 1 for refused actions).

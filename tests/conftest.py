@@ -35,10 +35,32 @@ def pytest_configure(config):
     os.environ[USER_CACHE_ENV] = str(Path(tempfile.gettempdir()) / f"stillmake-cache-{run}")
 
 
+# seconds each file took (2 cores, 2026-12-08; `pytest --durations=0`), heaviest first
+HEAVY = {
+    "test_faults_e2e.py": 94,
+    "test_rebuild_truth.py": 74,
+    "test_playbook_e2e.py": 52,
+    "test_token_spend_e2e.py": 51,
+    "test_cluster.py": 47,
+    "test_answers.py": 40,
+    "test_approval_e2e.py": 35,
+    "test_ledger_safety.py": 28,
+    "test_main_job.py": 28,
+    "test_selections_safety.py": 27,
+    "test_critique_e2e.py": 26,
+    "test_readme_loop.py": 20,
+    "test_docs_commands.py": 20,
+    "test_decisions_fuzz.py": 20,
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if E2E_FIXTURES & set(item.fixturenames) or item.path.name in E2E_FILES:
             item.add_marker(pytest.mark.e2e)
+    # the heaviest files first: the two workers (--dist loadfile) then finish together
+    # instead of one running a heavy file alone at the end
+    items.sort(key=lambda item: -HEAVY.get(item.path.name, 0))
 
 
 def config_for(root=".", **keys) -> Config:

@@ -5,7 +5,7 @@ or from generated frames, so its answer is known by construction (a face pushed 
 a lamp drawn blown, a jacket dyed). The measures never saw these images while their
 levels were chosen beyond the ones named in docs/quality-gate.md.
 
-Used by tests/test_gate_measures.py (every case must come out as expected) and by
+Used by tests/artifacts/test_gate_measures.py (every case must come out as expected) and by
 bench/bench_gate.py (accuracy and time per image, next to decoding the same PNG).
 """
 

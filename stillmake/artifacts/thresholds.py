@@ -2,7 +2,7 @@
 levels per lighting tag, and the layering of config's `quality:` over them.
 
 The config schema (data/schemas/config.schema.yaml, `$defs.metrics`) describes the
-`quality:` overrides key by key; tests/test_quality.py pins its metric names to METRICS.
+`quality:` overrides key by key; tests/artifacts/test_quality.py pins its metric names to METRICS.
 Kept apart from the measures (quality.py: numpy), so planning a build checks the
 thresholds without importing them.
 """

@@ -5,7 +5,7 @@ A flag's `metric` is the check that raised it: a pixel or face metric (the confi
 schema's `$defs.metrics`, one owner with the thresholds), a finals-only check, or a
 vision-critique criterion (`critique:<criterion>`, the criteria `critique.fail_on`
 takes). Read from the config schema, so the inputs layer knows them without importing
-the measures; tests/test_approval.py pins them to artifacts.thresholds and the rubric.
+the measures; tests/planner/test_approval.py pins them to artifacts.thresholds and the rubric.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ A job runs when an output is missing, when its request stamp is newer than its o
 (its request changed since they were built: planner/stamps.py), when an input is newer
 than its oldest output, or when a job it reads from runs. `stillmake plan`, `status`
 and the review board ask this in well under a second at a thousand shots, where
-`snakemake --summary` takes many; tests/test_pending.py holds the two against each other.
+`snakemake --summary` takes many; tests/planner/test_pending.py holds the two against each other.
 """
 
 from __future__ import annotations

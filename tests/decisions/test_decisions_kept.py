@@ -22,7 +22,7 @@ from stillmake.inputs.selections import load_selections, ondisk
 from stillmake.inputs.selections.history import History
 from stillmake.inputs.selections.write import reroll_change, update_selections
 from tests.bad_inputs import SELECTIONS
-from tests.test_selections_safety import SHOTS, fake_drafts
+from tests.inputs.test_selections_safety import SHOTS, fake_drafts
 
 TOKEN = "kept-token"
 

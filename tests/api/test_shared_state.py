@@ -20,8 +20,8 @@ from stillmake.api.backends.factory import backend_identity
 from stillmake.api.ledger import Ledger, pid_namespace
 from stillmake.api.requests import ImageRequest
 from stillmake.errors import BudgetExceeded
+from tests.api.test_ledger_safety import edit_reservation, inflight_file, leave_dead_reservation
 from tests.conftest import config_for
-from tests.test_ledger_safety import edit_reservation, inflight_file, leave_dead_reservation
 
 UNSHARE = shutil.which("unshare")
 

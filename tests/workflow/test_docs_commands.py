@@ -22,14 +22,14 @@ PAGES = ["README.md", *sorted(str(p.relative_to(REPO)) for p in (REPO / "docs").
 # command -> (file[::test function] that runs it, words that file or function holds)
 ELSEWHERE = {
     "pip install -e . && snakemake": (
-        "tests/test_install.py::test_sample_builds_from_the_installed_copy",
+        "tests/workflow/test_install.py::test_sample_builds_from_the_installed_copy",
         '_run_installed(workflow, site, "snakemake")',
     ),
     'pip install -e ".[test]" && python -m pytest -q': (
         ".ci/run",
         'pip install -e ".[test]" && python -m pytest -q',
     ),
-    # served by tests/test_board_api.py::test_review_command_help_and_serving through
+    # served by tests/board/test_board_api.py::test_review_command_help_and_serving through
     # this helper (and by the browser tests); on a free port, without opening a browser
     "stillmake review": (
         "tests/board_access.py::serving",
@@ -44,16 +44,16 @@ ELSEWHERE = {
         '"snakemake-executor-plugin-cluster-generic',
     ),
     "snakemake --workflow-profile profiles/cluster-local": (
-        "tests/test_cluster.py::test_cluster_jobs_in_their_own_pid_namespaces_keep_the_budget_and_pay_once",
+        "tests/workflow/test_cluster.py::test_cluster_jobs_in_their_own_pid_namespaces_keep_the_budget_and_pay_once",
         "profiles/cluster-local",
     ),
     "pip install snakemake-storage-plugin-fs": ("pyproject.toml", '"snakemake-storage-plugin-fs'),
     "rsync -a runs/input/ /mnt/store/runs/input/": (  # into a temp dir instead of /mnt/store
-        "tests/test_cluster.py::test_builds_under_a_default_storage_provider",
+        "tests/workflow/test_cluster.py::test_builds_under_a_default_storage_provider",
         'copytree(wf.path("runs/input"), remote / "runs/input")',
     ),
     "snakemake --default-storage-provider fs --default-storage-prefix /mnt/store": (
-        "tests/test_cluster.py::test_builds_under_a_default_storage_provider",
+        "tests/workflow/test_cluster.py::test_builds_under_a_default_storage_provider",
         '"--default-storage-provider", "fs", "--default-storage-prefix"',
     ),
 }

@@ -167,7 +167,7 @@ def test_help_teaches_metrics_and_tags():
 
 
 def test_ref_measures_identity_and_fails_another_person():
-    from tests.test_identity import PEOPLE
+    from tests.artifacts.test_identity import PEOPLE
 
     same = run(str(PEOPLE["hopper"]), "--ref", str(PEOPLE["hopper"]), "--json")
     (result,) = json.loads(same.stdout)

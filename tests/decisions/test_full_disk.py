@@ -107,7 +107,7 @@ def test_a_board_click_on_a_full_disk_is_one_line(built, monkeypatch):
         error = one_line(resp.get_json()["error"])
         assert "No space left on device" in error and "nothing was written" in error
         # and a markup the disk cannot keep
-        from tests.test_board_api import markup_png
+        from tests.board.test_board_api import markup_png
 
         resp = client.post(
             "/api/edit", json={"shot": "s2", "change": "close the tap", "markup": markup_png()}

@@ -10,9 +10,9 @@ from PIL import Image
 
 from stillmake.files import atomic_write_json
 from stillmake.stages.review import review
+from tests.artifacts.test_identity import PEOPLE, draft, in_frame, photo
 from tests.conftest import PROMPTS
-from tests.test_identity import PEOPLE, draft, in_frame, photo
-from tests.test_rebuild_e2e import jobs_in_dry_run
+from tests.workflow.test_rebuild_e2e import jobs_in_dry_run
 
 
 def add_character(wf, name: str, shot: str, photo: str) -> str:

@@ -28,7 +28,7 @@ from stillmake.stages.manifest import gate
 from stillmake.stages.review import review, sheet_lines
 from tests.conftest import config_for
 
-FACES = Path(__file__).parent / "data" / "faces"
+FACES = Path(__file__).parents[1] / "data" / "faces"
 PEOPLE = {"collins": FACES / "collins.jpg", "hopper": FACES / "hopper.jpg"}
 
 

@@ -98,7 +98,7 @@ FLAW_METRICS = {
 def test_a_stand_in_carries_a_real_face_and_fails_only_what_it_is_drawn_to(tmp_path, flaw):
     """Draft 1 drawn to fail `flaw`, draft 2 clean, under fluorescent light, against the
     stand-in person's photo as the character's reference (as in the sample)."""
-    ref = Path(__file__).parent / "data" / "faces" / "hopper.jpg"
+    ref = Path(__file__).parents[1] / "data" / "faces" / "hopper.jpg"
     req = ImageRequest(
         "generate", "gpt-image-2.6-flare", "Leyla", 2, "1536x864", "medium", preview=f"1:{flaw}"
     )

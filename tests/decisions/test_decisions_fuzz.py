@@ -16,7 +16,7 @@ import time
 
 from stillmake.inputs.selections import load_selections
 from tests.bad_inputs import SELECTIONS
-from tests.test_selections_safety import SHOTS, fake_drafts
+from tests.inputs.test_selections_safety import SHOTS, fake_drafts
 
 SAVES = 700
 # the editor saves in bursts (0-20 ms apart, 10 to 40 saves), then pauses 0.25-0.5 s: far

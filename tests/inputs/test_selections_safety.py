@@ -177,7 +177,7 @@ def test_file_that_keeps_changing_is_not_overwritten(workflow, monkeypatch):
     in the history."""
     from stillmake.errors import StillmakeError
     from stillmake.inputs.selections.write import update_selections
-    from tests.test_decisions_kept import editor_save, kept_texts
+    from tests.decisions.test_decisions_kept import editor_save, kept_texts
 
     monkeypatch.chdir(workflow.root)
     sel = workflow.path(SELECTIONS)

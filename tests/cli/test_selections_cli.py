@@ -17,7 +17,7 @@ from stillmake.inputs.selections import load_selections
 from tests.conftest import REPO, assert_located
 
 SHOTS = ["s1", "s2", "s3", "s4", "s5"]
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parents[1] / "golden"
 
 
 def write(tmp_path, text, masks=True):
