@@ -58,6 +58,7 @@ ELSEWHERE = {
     ),
 }
 NOT_HERE = {
+    'python -m pytest -q -m "not e2e"': "runs the test suite, which this test is part of",
     "pip install snakemake-executor-plugin-slurm": "installs from the package registry",
     "pip install snakemake-executor-plugin-kubernetes": "installs from the package registry",
     "snakemake --workflow-profile profiles/cluster --executor slurm --config backend=openai": (
