@@ -6,6 +6,8 @@ the text ("Avoid: ...") and also kept separately for the log.
 
 from __future__ import annotations
 
+from functools import cache
+
 from stillmake.inputs.prompts import Production, Shot
 from stillmake.inputs.selections import EditStep
 
@@ -29,7 +31,13 @@ KEEP_THE_REST = "Everything not named in the change stays exactly as it is."
 
 def negative(production: Production, shot: Shot) -> str:
     """The production's negative and the shot's own, as logged beside every image."""
-    return "; ".join(n for n in (production.negative.strip(), shot.negative.strip()) if n)
+    return _joined(production.negative, shot.negative)
+
+
+@cache
+def _joined(production_negative: str, shot_negative: str) -> str:
+    """(Asked for by every request of every shot as a build is planned: made once.)"""
+    return "; ".join(n for n in (production_negative.strip(), shot_negative.strip()) if n)
 
 
 def _global_lines(production: Production) -> list[str]:

@@ -8,6 +8,7 @@ requests: nothing downstream re-derives them.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +55,7 @@ class Build:
     warnings: list[str] = field(default_factory=list)
     _jobs: dict[JobKey, JobRequest] = field(default_factory=dict, repr=False)
     _params: dict[JobKey, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _edit_prompts: dict[tuple[str, int], str] = field(default_factory=dict, repr=False)
     _rels: dict[str, str] = field(default_factory=dict, repr=False)
     _refs_found: dict[str, bool] = field(default_factory=dict, repr=False)
     _layers: dict[str | None, dict[str, Any]] = field(default_factory=dict, repr=False)
@@ -353,9 +355,13 @@ class Build:
         )
 
     def edit_prompt(self, shot: str, step: int) -> str:
-        return compose.edit_prompt(
-            self.production, self.shot(shot), self.selections[shot].edits[step - 1]
-        )
+        """The step's prompt as sent (the pre-flight check and the job read it: made once)."""
+        prompt = self._edit_prompts.get((shot, step))
+        if prompt is None:
+            prompt = self._edit_prompts[(shot, step)] = compose.edit_prompt(
+                self.production, self.shot(shot), self.selections[shot].edits[step - 1]
+            )
+        return prompt
 
     def _edit(self, shot: str, step: int) -> EditJob:
         e = self.selections[shot].edits[step - 1]
@@ -471,5 +477,5 @@ class Build:
         from stillmake.planner.stamps import sync_stamp
 
         stamp = paths.request_stamp(rule, shot, step)
-        sync_stamp(self.config.root / stamp, self.params(rule, shot, step))
+        sync_stamp(os.path.join(self.config.root, stamp), self.params(rule, shot, step))
         return stamp

@@ -35,19 +35,22 @@ def sync_stamp(stamp: str | os.PathLike[str], params: Mapping[str, Any]) -> None
     built from exactly this digest (an undone edit, a what-if `snakemake -n --config`):
     then its mtime goes back to when that job started, older than what it wrote.
     """
-    stamp = Path(stamp)
     digest = params_digest(params)
+    path = os.fspath(stamp)  # plain strings: a thousand shots' stamps are read per plan
     try:
-        if stamp.read_text(encoding="utf-8") == digest:
-            return
+        with open(path, encoding="utf-8") as fh:
+            if fh.read() == digest:
+                return
     except FileNotFoundError:
         pass
-    _replace_quickly(stamp, digest)
-    built = Path(paths.built_record(str(stamp)))
+    _replace_quickly(Path(path), digest)
+    built = paths.built_record(path)
     try:
-        if built.read_text(encoding="utf-8") == digest:
-            started = built.stat().st_mtime
-            os.utime(stamp, (started, started))
+        with open(built, encoding="utf-8") as fh:
+            same = fh.read() == digest
+        if same:
+            started = os.stat(built).st_mtime
+            os.utime(path, (started, started))
     except FileNotFoundError:
         pass
 
