@@ -45,15 +45,21 @@ def load_schema(name: str) -> dict:
 LineOf = Callable[[tuple, object], "int | None"]
 
 
-_CHECKER = Path(__file__).read_bytes()  # how a schema is applied here is part of the answer
-
-
 class _NotJson(Exception):
     pass
 
 
 def _not_json(value: object) -> object:
     raise _NotJson  # a date, say: its type matters to the schema; not cached
+
+
+@cache
+def _schema_digest(schema_name: str) -> bytes:
+    """The schema as written and how it is applied here (this module): both part of the
+    answer a cached check stands for. Read once per process, and only when a document
+    is looked up."""
+    checker = Path(__file__).read_bytes()
+    return hashlib.sha256(checker + schema_file(schema_name).read_bytes()).digest()
 
 
 def _passed_before(data: object, schema_name: str, kind: str = "valid") -> Path | None:
@@ -64,7 +70,7 @@ def _passed_before(data: object, schema_name: str, kind: str = "valid") -> Path 
         text = json.dumps(data, sort_keys=True, allow_nan=False, default=_not_json)
     except (_NotJson, ValueError, TypeError):
         return None
-    digest = hashlib.sha256(_CHECKER + schema_file(schema_name).read_bytes())
+    digest = hashlib.sha256(_schema_digest(schema_name))
     digest.update(schema_name.encode() + b"\0" + text.encode())
     return user_cache.entry(kind, digest.hexdigest())
 
@@ -80,15 +86,27 @@ def validate(
     """Raise InputError for the first schema violation, located as precisely as possible.
 
     `shot_of(path)` maps a JSON path (tuple) to (shot id, key) for this document;
-    `line_of(path, value)` finds the line the value at `path` is written on, if it is."""
-    schema = load_schema(schema_name)
+    `line_of(path, value)` finds the line the value at `path` is written on, if it is.
+    A document that passed before (the same text, the same schema) is not checked again."""
     passed = _passed_before(data, schema_name)
     if passed is not None and passed.is_file():
         return
+    _check(data, schema_name, file=file, shot_of=shot_of, line_of=line_of)
+    user_cache.keep(passed, schema_name)
+
+
+def _check(
+    data: object,
+    schema_name: str,
+    *,
+    file: str | os.PathLike[str],
+    shot_of: Callable[[tuple, Any], tuple[str | None, str | None]] | None = None,
+    line_of: LineOf | None = None,
+) -> None:
+    """The check itself, afresh: InputError for the first violation."""
     checking, _filling = _validators()
-    errors = sorted(checking(schema).iter_errors(data), key=_error_rank)
+    errors = sorted(checking(load_schema(schema_name)).iter_errors(data), key=_error_rank)
     if not errors:
-        user_cache.keep(passed, schema_name)
         return
     err = _deepest(errors[0])
     path = tuple(err.absolute_path)
@@ -114,8 +132,8 @@ def fill_and_validate(
         return
     _checking, filling = _validators()
     for _error in filling(load_schema(schema_name)).iter_errors(data):
-        pass  # filled in as a side effect; `validate` reports the errors in the user's terms
-    validate(data, schema_name, file=file, line_of=line_of)
+        pass  # filled in as a side effect; `_check` reports the errors in the user's terms
+    _check(data, schema_name, file=file, line_of=line_of)
     user_cache.keep(kept, json.dumps(data))
 
 
